@@ -1,0 +1,363 @@
+"""Positions for the pictures: the folded graph and the unrolled DAG.
+
+Both pictures are layered drawings (Sugiyama style), computed here and drawn
+by ``tui.canvas``:
+
+* **folded**: layers by longest path over the delay-0 edges (a DAG, as the
+  spec requires); every delayed edge ``s -> n`` (delay ``d``) is drawn from a
+  *ghost* vertex ``s[t-d]`` placed one layer before its targets, so the
+  picture stays a left-to-right DAG and each feedback edge carries its delay
+  (``z^-d``).
+* **unrolled**: vertex ``(node, t)`` sits in layer ``t * L + layer(node)``,
+  where ``L`` is the number of folded layers, so each time step is a band of
+  columns headed ``t=3``.  A window of steps is drawn; arcs from before the
+  window (or from initial states, ``t < 0``) start at ghosts on the left.
+
+Edges spanning several layers are split into chains of dummy vertices; the
+order within a layer comes from a few barycenter sweeps.  Nothing here
+imports Textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Hashable
+
+import networkx as nx
+
+__all__ = [
+    "Vertex", "Layout", "collapse_blocks", "node_layers", "folded_layout",
+    "unrolled_layout", "vertex_label",
+]
+
+BOX_PAD = 1  # blank cells between a box's border and its label
+
+
+@dataclass
+class Vertex:
+    """One box (or dummy bend point) of a layered drawing."""
+
+    id: Hashable
+    lines: list[str]
+    layer: int
+    kind: str                 # input | hidden | output | block | ghost | dummy
+    x: int = 0
+    y: int = 0
+    w: int = 0
+    h: int = 0
+
+    @property
+    def is_dummy(self) -> bool:
+        return self.kind == "dummy"
+
+    @property
+    def port(self) -> int:
+        """The row where edges leave and enter."""
+        return self.y + self.h // 2
+
+
+@dataclass
+class Layout:
+    """Vertices with positions, the edges between adjacent layers, and a size."""
+
+    vertices: dict
+    segments: list                 # (u, v, style) with layer(v) == layer(u) + 1
+    layers: list                   # list of lists of vertex ids, in order
+    layer_x: list = field(default_factory=list)
+    layer_w: list = field(default_factory=list)
+    channel_x: list = field(default_factory=list)
+    tracks: dict = field(default_factory=dict)   # (layer, target id) -> track column
+    headers: list = field(default_factory=list)  # (x, text)
+    width: int = 0
+    height: int = 0
+
+    def vertex_at(self, x: int, y: int):
+        """The id of the box covering cell ``(x, y)``, or None."""
+        for v in self.vertices.values():
+            if not v.is_dummy and v.x <= x < v.x + v.w and v.y <= y < v.y + v.h:
+                return v.id
+        return None
+
+    def boxes(self):
+        return [v for v in self.vertices.values() if not v.is_dummy]
+
+
+# -- graph preparation ----------------------------------------------------------
+
+def collapse_blocks(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """The folded graph with each block's primitive nodes merged into one node.
+
+    Edges inside a block disappear, except delayed ones, which become a
+    delayed self-edge of the block (its recurrence).  Returns ``graph``
+    unchanged when merging would make a delay-0 cycle.
+    """
+    owner = {n: (a.get("block") or n) for n, a in graph.nodes(data=True)}
+    if all(owner[n] == n for n in owner):
+        return graph
+    out = nx.MultiDiGraph()
+    for n, a in graph.nodes(data=True):
+        b = owner[n]
+        if b == n:
+            out.add_node(n, **a)
+        elif b not in out:
+            parts = {graph.nodes[m].get("part") for m in graph if owner[m] == b}
+            kind = "lstm" if {"c", "g"} & parts else "gru" if {"r", "z"} & parts else "block"
+            h = f"{b}/h"
+            size = graph.nodes[h]["size"] if h in graph else a.get("size", 1)
+            out.add_node(b, size=size, role="hidden", activation=kind, combine="sum",
+                         bias=None, init=0, block=b, part=None, collapsed=True)
+    for u, v, k, a in graph.edges(keys=True, data=True):
+        bu, bv = owner[u], owner[v]
+        delay = a.get("delay", 0)
+        if bu == bv and bu != u and delay == 0:
+            continue
+        key = k if bu == u and bv == v else f"{bu}->{bv}@{delay}"
+        if out.has_edge(bu, bv, key):
+            continue
+        out.add_edge(bu, bv, key=key, **{**a, "name": key})
+    zero = nx.DiGraph((u, v) for u, v, a in out.edges(data=True) if a.get("delay", 0) == 0)
+    if not nx.is_directed_acyclic_graph(zero):
+        return graph
+    return out
+
+
+def node_layers(graph: nx.MultiDiGraph) -> dict:
+    """Layer of each node: its longest delay-0 path from a source."""
+    zero = nx.DiGraph()
+    zero.add_nodes_from(graph.nodes)
+    zero.add_edges_from((u, v) for u, v, a in graph.edges(data=True)
+                        if a.get("delay", 0) == 0 and u != v)
+    if nx.is_directed_acyclic_graph(zero):
+        order = list(nx.topological_sort(zero))
+    else:  # an invalid spec: drop back edges of a DFS so the picture still draws
+        order = list(nx.dfs_preorder_nodes(zero))
+        seen = set()
+        kept = nx.DiGraph()
+        kept.add_nodes_from(zero.nodes)
+        for n in order:
+            seen.add(n)
+            for m in zero.successors(n):
+                if m not in seen:
+                    kept.add_edge(n, m)
+        zero = kept if nx.is_directed_acyclic_graph(kept) else nx.DiGraph(list(zero.nodes))
+        zero.add_nodes_from(graph.nodes)
+        order = list(nx.topological_sort(zero))
+    layer = {}
+    for n in order:
+        layer[n] = max((layer[p] + 1 for p in zero.predecessors(n)), default=0)
+    # Pull nodes without successors-by-delay-0 that read only delayed edges to
+    # the right of nothing: they stay at 0; outputs move to the last layer.
+    last = max(layer.values(), default=0)
+    for n, a in graph.nodes(data=True):
+        if a.get("role") == "output" and not list(zero.successors(n)):
+            layer[n] = last
+    return layer
+
+
+def _kind(attrs: dict) -> str:
+    if attrs.get("collapsed"):
+        return "block"
+    return attrs.get("role", "hidden")
+
+
+def vertex_label(node, t: int) -> str:
+    """``hidden@3``: how the unrolled view prints vertex ``(hidden, 3)``."""
+    return f"{node}@{t}"
+
+
+# -- the layered layout itself ---------------------------------------------------
+
+def _layered(vertices: dict, edges: list, order_key=None, sweeps: int = 4) -> Layout:
+    """Split long edges, order layers, assign coordinates.
+
+    ``vertices`` maps id -> Vertex (``layer`` set); ``edges`` is a list of
+    ``(u, v, style)`` with ``layer(u) < layer(v)``.
+    """
+    vertices = dict(vertices)
+    segments = []
+    seen = set()
+    dummy = 0
+    for u, v, style in edges:
+        if (u, v) in seen:
+            continue
+        seen.add((u, v))
+        lu, lv = vertices[u].layer, vertices[v].layer
+        if lu >= lv:  # only an invalid spec (a delay-0 self-edge) gets here
+            continue
+        prev = u
+        for layer in range(lu + 1, lv):
+            d = ("dummy", dummy)
+            dummy += 1
+            vertices[d] = Vertex(d, [], layer, "dummy")
+            segments.append((prev, d, style))
+            prev = d
+        segments.append((prev, v, style))
+
+    n_layers = max((v.layer for v in vertices.values()), default=-1) + 1
+    layers = [[] for _ in range(n_layers)]
+    keyed = sorted(vertices.values(), key=lambda v: (order_key(v) if order_key else 0))
+    for v in keyed:
+        layers[v.layer].append(v.id)
+
+    preds = {vid: [] for vid in vertices}
+    succs = {vid: [] for vid in vertices}
+    for u, v, _ in segments:
+        preds[v].append(u)
+        succs[u].append(v)
+
+    pos = {}
+    for layer in layers:
+        for i, vid in enumerate(layer):
+            pos[vid] = i
+
+    def sweep(layer_range, neighbours):
+        for li in layer_range:
+            layer = layers[li]
+            def key(vid):
+                ns = neighbours[vid]
+                if not ns:
+                    return pos[vid]
+                return sum(pos[n] for n in ns) / len(ns)
+            layer.sort(key=lambda vid: (key(vid), pos[vid]))
+            for i, vid in enumerate(layer):
+                pos[vid] = i
+
+    for s in range(sweeps):
+        if s % 2 == 0:
+            sweep(range(1, n_layers), preds)
+        else:
+            sweep(range(n_layers - 2, -1, -1), succs)
+    if sweeps:
+        sweep(range(1, n_layers), preds)
+
+    # sizes
+    label_h = max((len(v.lines) for v in vertices.values() if not v.is_dummy), default=1)
+    box_h = label_h + 2
+    for v in vertices.values():
+        if v.is_dummy:
+            v.w, v.h = 0, box_h
+        else:
+            v.w = max((len(line) for line in v.lines), default=1) + 2 + 2 * BOX_PAD
+            v.h = box_h
+    row = box_h + 1
+
+    # tracks: one vertical track per target in each channel
+    tracks = {}
+    track_count = [0] * n_layers
+    targets_by_channel = [[] for _ in range(n_layers)]
+    for u, v, _ in segments:
+        li = vertices[u].layer
+        if v not in targets_by_channel[li]:
+            targets_by_channel[li].append(v)
+    for li in range(n_layers):
+        targets = sorted(targets_by_channel[li], key=lambda vid: pos[vid])
+        for i, vid in enumerate(targets):
+            tracks[(li, vid)] = i
+        track_count[li] = len(targets)
+
+    top = 1
+    x = 1
+    layer_x, layer_w, channel_x = [], [], []
+    for li, layer in enumerate(layers):
+        width = max((vertices[vid].w for vid in layer), default=1)
+        layer_x.append(x)
+        layer_w.append(width)
+        for i, vid in enumerate(layer):
+            v = vertices[vid]
+            v.x = x
+            v.y = top + i * row
+        x += width
+        channel_x.append(x)
+        x += track_count[li] + 3
+    for (li, vid), i in list(tracks.items()):
+        tracks[(li, vid)] = channel_x[li] + 1 + i
+    height = top + max((len(layer) for layer in layers), default=0) * row
+    return Layout(vertices=vertices, segments=segments, layers=layers, layer_x=layer_x,
+                  layer_w=layer_w, channel_x=channel_x, tracks=tracks, width=x + 1,
+                  height=height)
+
+
+def folded_layout(graph: nx.MultiDiGraph, *, collapse: bool = False) -> Layout:
+    """The folded graph, feedback edges drawn from ghost vertices ``s[t-d]``."""
+    if collapse:
+        graph = collapse_blocks(graph)
+    layer = node_layers(graph)
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    ghost_targets: dict = {}
+    for u, v, a in graph.edges(data=True):
+        d = a.get("delay", 0)
+        if d >= 1 or u == v:
+            ghost_targets.setdefault(("ghost", u, max(d, 1)), []).append(v)
+    ghost_layer = {g: min(layer[t] for t in ts) - 1 for g, ts in ghost_targets.items()}
+    shift = -min([0, *ghost_layer.values()])
+    vertices = {}
+    for n, a in graph.nodes(data=True):
+        detail = f"{a.get('size', '?')} {a.get('activation', '') or ''}".strip()
+        if a.get("combine") == "product":
+            detail += " ×"
+        vertices[n] = Vertex(n, [str(n), detail], layer[n] + shift, _kind(a))
+    for g, lay in ghost_layer.items():
+        _, src, d = g
+        vertices[g] = Vertex(g, [f"{src}[t-{d}]", f"z^-{d}"], lay + shift, "ghost")
+    edges = []
+    for u, v, a in graph.edges(data=True):
+        d = a.get("delay", 0)
+        if d >= 1 or u == v:
+            edges.append((("ghost", u, max(d, 1)), v, "feedback"))
+        else:
+            edges.append((u, v, "edge"))
+
+    def key(vx):
+        if vx.kind == "ghost":
+            return (order.get(vx.id[1], 0), 1)
+        return (order.get(vx.id, 0), 0)
+
+    return _layered(vertices, edges, order_key=key)
+
+
+def unrolled_layout(graph: nx.MultiDiGraph, steps: int, *, start: int = 0,
+                    window: int | None = None, collapse: bool = False) -> Layout:
+    """The DAG unrolled for ``steps`` steps; columns ``start`` .. ``start+window-1``."""
+    if collapse:
+        graph = collapse_blocks(graph)
+    base = node_layers(graph)
+    span = max(base.values(), default=0) + 1
+    stop = steps if window is None else min(steps, start + window)
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    vertices = {}
+    ghosts = {}
+    edges = []
+    for t in range(start, stop):
+        for n, a in graph.nodes(data=True):
+            vertices[(n, t)] = Vertex((n, t), [vertex_label(n, t)], 1 + (t - start) * span + base[n],
+                                      _kind(a))
+    for u, v, a in graph.edges(data=True):
+        d = a.get("delay", 0)
+        for t in range(start, stop):
+            ts = t - d
+            if ts >= start:
+                src = (u, ts)
+            else:
+                src = ("ghost", u, ts)
+                if src not in ghosts:
+                    note = "init" if ts < 0 else "earlier"
+                    ghosts[src] = Vertex(src, [vertex_label(u, ts), note], 0, "ghost")
+            edges.append((src, (v, t), "feedback" if d else "edge"))
+    vertices.update(ghosts)
+    if not ghosts:
+        for vx in vertices.values():
+            vx.layer -= 1
+
+    def key(vx):
+        if vx.kind == "ghost":
+            return (order.get(vx.id[1], 0), -vx.id[2])
+        return (order.get(vx.id[0], 0), 0)
+
+    layout = _layered(vertices, edges, order_key=key, sweeps=2)
+    for t in range(start, stop):
+        first = 1 + (t - start) * span - (0 if ghosts else 1)
+        if first < len(layout.layer_x):
+            layout.headers.append((layout.layer_x[first], f"t={t}"))
+    if ghosts:
+        layout.headers.append((layout.layer_x[0], "before"))
+    return layout
