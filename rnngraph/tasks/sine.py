@@ -1,0 +1,81 @@
+"""Sine waves: predict the next value, or generate a wave from one number."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Param, Task, TaskData, TaskError, n_params
+
+
+class Sine(Task):
+    """Sine waves of random frequency: next-step prediction or one-to-many generation.
+
+    Source
+        A standard demonstration of recurrent dynamics, e.g. R. J. Williams
+        & D. Zipser, "A learning algorithm for continually running fully
+        recurrent neural networks", Neural Computation 1, 270-280 (1989)
+        (their networks learned to produce periodic waveforms).
+
+    Construction
+        Each sequence draws a frequency ``f`` uniform in
+        ``[freq_min, freq_max]`` (cycles per step).
+        ``mode: next_step``: a phase ``phi`` uniform in [0, 2 pi); with
+        ``x(t) = sin(2 pi f t + phi)``, the input at step ``t`` is ``x(t)``
+        and the target is ``x(t + 1)``, for ``t = 0 .. length-1``.
+        ``mode: one_to_many``: the input is ``f / freq_max`` at step 0 and
+        0 afterwards; the target is ``sin(2 pi f t)`` (phase 0) for
+        ``t = 0 .. length-1``.
+        Input and output size 1, ``T = length``, no mask.  ``extra``:
+        ``freq`` (N,), ``phase`` (N,).
+
+    Parameters
+        length (50): steps per sequence, >= 2.
+        mode ("next_step"): "next_step" or "one_to_many".
+        freq_min (0.02), freq_max (0.1): frequency range in cycles per step,
+            0 < freq_min <= freq_max <= 0.5.
+        n_train (200), n_eval (100).
+
+    Metrics
+        mse: mean of ``(output - target)**2`` over all steps (a constant 0
+            scores about 0.5).
+
+    default_train: ``{"loss": "mse", "loss_on": "all"}``.
+    """
+
+    name = "sine"
+    params = (Param("length", "int", 50, "steps per sequence", low=2),
+              Param("mode", "choice", "next_step", "what to learn",
+                    choices=("next_step", "one_to_many")),
+              Param("freq_min", "float", 0.02, "lowest frequency, cycles per step",
+                    low=0.0, low_open=True, high=0.5),
+              Param("freq_max", "float", 0.1, "highest frequency, cycles per step",
+                    low=0.0, low_open=True, high=0.5),
+              *n_params(200, 100))
+    _default_train = {"loss": "mse", "loss_on": "all", "batch_size": 20}
+
+    def _check(self, p):
+        if p["freq_min"] > p["freq_max"]:
+            raise TaskError(f"parameter 'freq_min' of task 'sine': expected at most freq_max "
+                            f"({p['freq_max']:g}), got {p['freq_min']:g}", "task.freq_min")
+
+    def _sizes(self, p):
+        return 1, 1
+
+    def _sample(self, p, world, rng, split, n):
+        L = p["length"]
+        freq = rng.uniform(p["freq_min"], p["freq_max"], size=n)      # (N,)
+        t = np.arange(L + 1)[None, :]                                 # (1, L+1)
+        if p["mode"] == "next_step":
+            phase = rng.uniform(0.0, 2.0 * np.pi, size=n)
+            x = np.sin(2.0 * np.pi * freq[:, None] * t + phase[:, None])   # (N, L+1)
+            inputs, targets = x[:, :-1], x[:, 1:]
+        else:
+            phase = np.zeros(n)
+            inputs = np.zeros((n, L))
+            inputs[:, 0] = freq / p["freq_max"]
+            targets = np.sin(2.0 * np.pi * freq[:, None] * t[:, :-1])
+        return TaskData(inputs=inputs[:, :, None], targets=targets[:, :, None], mask=None,
+                        extra={"freq": freq, "phase": phase})
+
+    def _metrics(self, outputs, data):
+        return {"mse": np.mean((outputs - data.targets) ** 2)}
