@@ -1,0 +1,19 @@
+"""rnngraph: recurrent neural networks as YAML graphs with feedback edges.
+
+    import rnngraph as rg
+    spec = rg.load_spec("specs/elman_temporal_xor.yaml")
+    net = rg.build(spec)
+    out = net.forward({"x": x})                    # x: (batch, time, size)
+    loss, grads = net.loss_and_grad({"x": x}, {"y": y})
+
+The package never imports textual: the terminal UI lives in ``tui``.
+"""
+
+from .blocks import expand
+from .errors import DataError, RnngraphError, RunError, SpecError, SpecErrors
+from .network import Network, build
+from .spec import Spec, load_spec, parse_spec
+
+__all__ = ["DataError", "Network", "RnngraphError", "RunError", "Spec", "SpecError", "SpecErrors",
+           "build", "expand", "load_spec", "parse_spec"]
+__version__ = "0.1.0"

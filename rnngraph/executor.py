@@ -1,0 +1,173 @@
+"""The fast executor: carries out a ``Plan`` on the autodiff tape.
+
+``run`` computes every node's pre-activation and value over all steps.
+Time-parallel stages and sequence edges are whole-sequence array ops; each
+recurrent stage is one ``scan``.  With a ``Tape``, everything needed for
+``Tape.backward`` is recorded; without one, nothing is.
+
+All arrays here are time-major: ``(T, B, size)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import autodiff as ad
+from .errors import DataError
+from .scan import scan
+
+
+@dataclass
+class Run:
+    """What one execution produced.
+
+    values : node -> (A, V) Vars (T, B, size)
+    params : name -> Var (the leaves gradients land on)
+    history : node -> ndarray (D, B, size), each node's last D values, for
+        carrying state into the next window (truncated BPTT)
+    """
+
+    values: dict
+    params: dict
+    history: dict
+
+
+def weight_vars(graph, params: dict, tape) -> tuple[dict, dict]:
+    """Leaf Vars for every parameter, and each edge's effective weight (its
+    constraints applied as ops, so gradients respect them)."""
+    leaves = {}
+    for name, value in params.items():
+        trainable = _trainable(graph, name)
+        leaves[name] = tape.param(value) if (tape is not None and trainable) else ad.const(value)
+    effective = {}
+    for u, v, key, data in graph.edges(keys=True, data=True):
+        if data["param"] is None:
+            continue
+        w = leaves[data["param"]]
+        if "symmetric" in data["constraints"]:
+            w = ad.symmetric(w)
+        if "zero_diagonal" in data["constraints"]:
+            w = ad.zero_diagonal(w)
+        effective[key] = w
+    return leaves, effective
+
+
+def _trainable(graph, name: str) -> bool:
+    trainable = graph.graph.get("_trainable")
+    if trainable is None:
+        trainable = set()
+        for u, v, key, data in graph.edges(keys=True, data=True):
+            if data["param"] and data["trainable"]:
+                trainable.add(data["param"])
+        for n, data in graph.nodes(data=True):
+            if data["bias"] and data["bias_trainable"]:
+                trainable.add(data["bias"])
+            if data["init"].trainable:
+                trainable.add(f"{n}.init")
+        graph.graph["_trainable"] = trainable
+    return name in trainable
+
+
+def histories(graph, plan, leaves: dict, T: int, B: int, dtype, initial: dict | None,
+              carried: dict | None) -> dict:
+    """node -> Var (D, B, size): the values a node shows at times -D .. -1.
+
+    ``carried`` (from a previous window) wins over ``initial`` (B, size),
+    which wins over the node's ``init``."""
+    out = {}
+    for n, depth in plan.history_depth.items():
+        if depth == 0:
+            continue
+        size = graph.nodes[n]["size"]
+        init = graph.nodes[n]["init"]
+        if carried is not None and n in carried:
+            h = np.asarray(carried[n], dtype=dtype)
+            if h.shape[0] < depth:   # pad older times with the node's initial value
+                pad = np.broadcast_to(h[:1] if init.kind == "input" else np.asarray(init.value, dtype),
+                                      (depth - h.shape[0], B, size))
+                h = np.concatenate([pad, h], axis=0)
+            out[n] = ad.const(np.ascontiguousarray(h[h.shape[0] - depth:]))
+        elif initial is not None and n in initial:
+            out[n] = ad.const(np.broadcast_to(initial[n], (depth, B, size)))
+        elif init.kind == "input":
+            raise DataError(f"node {n!r} has `init: input`: its initial state must be supplied per sample, "
+                            f"as initial={{{n!r}: array of shape (batch, {size})}} (or '{n}.init' in a data file)")
+        elif init.trainable:
+            out[n] = ad.broadcast(leaves[f"{n}.init"], (depth, B, size))
+        else:
+            out[n] = ad.const(np.broadcast_to(np.asarray(init.value, dtype=dtype), (depth, B, size)))
+    return out
+
+
+def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
+        initial: dict | None = None, carried: dict | None = None) -> Run:
+    """Execute ``plan`` over ``T`` steps for a batch of ``B``.
+
+    inputs : input node -> ndarray (T, B, size), time-major, already checked.
+    initial : node -> (B, size) initial states overriding ``init``.
+    carried : node -> (D, B, size) histories from a previous window.
+    """
+    dtype = np.dtype(dtype)
+    leaves, effective = weight_vars(graph, params, tape)
+    hist = histories(graph, plan, leaves, T, B, dtype, initial, carried)
+    values: dict = {}
+    incoming: dict = {n: [] for n in graph.nodes}   # node -> contributions of sequence edges (Vars)
+
+    def bias_of(n):
+        name = graph.nodes[n]["bias"]
+        return leaves[name] if name else None
+
+    def base_of(n):
+        parts = incoming[n]
+        if graph.nodes[n]["combine"] == "product":
+            return ad.product(parts) if parts else None
+        bias = bias_of(n)
+        if not parts:
+            return ad.broadcast(bias, (T, B, graph.nodes[n]["size"])) if bias is not None else None
+        a = ad.total(parts)
+        return ad.add(a, bias) if bias is not None else a
+
+    for stage in plan.stages:
+        if stage.kind == "input":
+            n = stage.nodes[0]
+            v = ad.const(inputs[n])
+            values[n] = (v, v)
+        elif stage.kind == "parallel":
+            n = stage.nodes[0]
+            a = base_of(n)
+            if a is None:
+                a = ad.const(np.zeros((T, B, graph.nodes[n]["size"]), dtype))
+            values[n] = (a, ad.activation(graph.nodes[n]["activation"], a))
+        else:
+            weights = {}
+            for g in stage.inner:
+                if g.weight == "identity":
+                    continue
+                ws = [effective[e.name] for e in g.edges]
+                weights[id(g)] = ad.concat(ws, axis=0) if len(ws) > 1 else ws[0]
+            base = {n: base_of(n) for n in stage.nodes}
+            stage_hist = {n: hist[n] for n in stage.nodes if n in hist}
+            values.update(scan(stage, graph, base, weights, stage_hist, T, B, dtype))
+        for g in stage.produces:
+            source = values[g.source][1]
+            x = ad.shift(source, g.delay, hist[g.source]) if g.delay else source
+            if g.weight == "dense":
+                ws = [effective[e.name] for e in g.edges]
+                out = ad.linear(x, ad.concat(ws, axis=0) if len(ws) > 1 else ws[0])
+                pieces = ad.split(out, g.offsets) if len(ws) > 1 else [out]
+            else:
+                e = g.edges[0]
+                pieces = [ad.edge_apply(g.weight, effective.get(e.name), x)]
+            for e, piece in zip(g.edges, pieces):
+                incoming[e.target].append(piece)
+
+    carried_out = {}
+    for n, depth in plan.history_depth.items():
+        if depth == 0:
+            continue
+        seq = values[n][1].value
+        carried_out[n] = np.concatenate([hist[n].value, seq], axis=0)[-depth:] if seq.shape[0] < depth \
+            else seq[seq.shape[0] - depth:].copy()
+    return Run(values=values, params=leaves, history=carried_out)

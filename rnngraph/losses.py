@@ -1,0 +1,39 @@
+"""Losses on output sequences (SPEC.md section 4), as autodiff ops.
+
+Each is a mean over the counted targets: every counted element for ``mse``
+and ``bce``, every counted (batch, time) position for ``cross_entropy``.
+``bce`` on a sigmoid output and ``cross_entropy`` on a softmax output are
+computed from the pre-activation, which stays finite where ``log(v)`` would not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import autodiff as ad
+
+LOSSES = ("mse", "bce", "cross_entropy")
+
+
+def output_loss(kind: str, a: ad.Var, v: ad.Var, y: np.ndarray, weights: np.ndarray | None,
+                activation: str) -> ad.Var | None:
+    """The loss of one output node.
+
+    a, v : Vars (T, B, size), its pre-activation and value; y (T, B, size);
+    weights (T, B) with 1 where the loss counts (None: everywhere).
+    Returns None when nothing is counted.
+    """
+    T, B, size = v.shape
+    w = np.ones((T, B), dtype=v.value.dtype) if weights is None else weights.astype(v.value.dtype, copy=False)
+    positions = float(w.sum())
+    if positions == 0:
+        return None
+    if kind == "mse":
+        return ad.weighted_mean(ad.squared_error(v, y), w[..., None], positions * size)
+    if kind == "bce":
+        per = ad.bce_with_logits(a, y) if activation == "sigmoid" else ad.bce_on_probs(v, y)
+        return ad.weighted_mean(per, w[..., None], positions * size)
+    if kind == "cross_entropy":
+        per = ad.cross_entropy_with_logits(a, y) if activation == "softmax" else ad.cross_entropy_on_probs(v, y)
+        return ad.weighted_mean(per, w, positions)
+    raise ValueError(f"unknown loss {kind!r}; known: {', '.join(LOSSES)}")

@@ -1,0 +1,344 @@
+"""``Network``: a built spec with parameters, and the Python API of SPEC.md section 4.
+
+Arrays given to and returned by the API are batch-major ``(B, T, size)``;
+the executor works time-major ``(T, B, size)`` and the conversion happens
+only here.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import autodiff as ad
+from .errors import DataError
+from .executor import run
+from .graph import folded_graph, unroll
+from .io import atomic_write
+from .losses import LOSSES, output_loss
+from .params import init_params, param_infos, project
+from .plan import make_plan
+from .spec import Spec, suggest
+
+MAX_WORK_BYTES = 16 * 1024 ** 3    # refuse a forward/backward that would need more than this
+
+
+class Network:
+    """A network built from a spec: folded graph, plan and live parameters.
+
+    Attributes
+    ----------
+    spec : Spec
+        The spec as written (blocks unexpanded); ``spec.expanded()`` is the
+        primitive network actually run.
+    graph : networkx.MultiDiGraph
+        The folded graph of primitive nodes (``graph.folded_graph``).
+    params : dict[str, np.ndarray]
+        Every parameter by name, frozen ones too.  Live: writing into an
+        array, or assigning a new array of the same shape, changes the model.
+    plan : Plan
+        The schedule the fast executor follows (``print(net.plan.describe())``).
+    """
+
+    def __init__(self, spec: Spec, seed: int | None = None, dtype=None):
+        self.spec = spec
+        self.primitive = spec.expanded()
+        self.dtype = np.dtype(dtype or spec.dtype)
+        self.graph = folded_graph(self.primitive)
+        self.param_info = param_infos(self.graph)
+        self.params = init_params(self.graph, self.primitive, spec.seed if seed is None else seed, self.dtype)
+        self.plan = make_plan(self.graph)
+        self.blocks = {n.name: f"{n.name}/h" for n in spec.nodes.values() if n.type}
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def input_nodes(self) -> list:
+        return [n for n in self.graph.nodes if self.graph.nodes[n]["role"] == "input"]
+
+    @property
+    def output_nodes(self) -> list:
+        return [n for n in self.graph.nodes if self.graph.nodes[n]["role"] == "output"]
+
+    @property
+    def trainable(self) -> list:
+        """Names of the parameters training changes."""
+        return [name for name, info in self.param_info.items() if info.trainable]
+
+    def size(self, node: str) -> int:
+        return self.graph.nodes[self.blocks.get(node, node)]["size"]
+
+    def unroll(self, T: int, initial: bool = False):
+        """The time-indexed DAG over ``T`` steps (``graph.unroll``)."""
+        return unroll(self.graph, T, initial=initial)
+
+    # ------------------------------------------------------------------ running
+    def forward(self, inputs: dict | None = None, initial: dict | None = None, steps: int | None = None) -> dict:
+        """Every node's values over time.
+
+        Parameters
+        ----------
+        inputs : {input node: array (B, T, size)}
+        initial : {node: array (B, size)}, optional
+            Initial states overriding the nodes' ``init`` (required for
+            nodes with ``init: input``).
+        steps : int, optional
+            T, where the network has no input nodes.
+
+        Returns
+        -------
+        {node: array (B, T, size)} for every primitive node, and for every
+        block its output ``h`` under the block's name.
+        """
+        xs, initial, T, B = self._prepare(inputs, initial, steps)
+        result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, initial=initial)
+        return self._batch_major({n: v for n, (a, v) in result.values.items()})
+
+    def loss_and_grad(self, inputs: dict | None, targets: dict, loss: str | None = None,
+                      initial: dict | None = None, mask: dict | None = None, steps: int | None = None):
+        """The loss on the outputs and its gradient for every trainable parameter.
+
+        Parameters
+        ----------
+        targets : {output node: array (B, T, size)}
+        loss : 'mse' | 'bce' | 'cross_entropy', default the spec's ``train.loss``
+        mask : {output node: array (B, T)}, optional; 1 where the loss counts.
+
+        Returns
+        -------
+        (loss: float, grads: {parameter: array of the parameter's shape})
+        With several outputs the loss is the sum of each output's loss.
+        """
+        loss_value, grads, _ = self.evaluate(inputs, targets, loss=loss, initial=initial, mask=mask,
+                                             steps=steps, want_grads=True)
+        return loss_value, grads
+
+    def evaluate(self, inputs, targets, loss=None, initial=None, mask=None, steps=None, want_grads=True,
+                 carried=None, targets_any_node=False):
+        """``loss_and_grad`` plus the run itself (values and carried state);
+        the training loop's entry point.  Returns (loss, grads or None, Run)."""
+        kind = loss or self.spec.train.get("loss", "mse")
+        if kind not in LOSSES:
+            raise DataError(f"loss: unknown loss {kind!r}{suggest(kind, LOSSES)}; known: {', '.join(LOSSES)}")
+        xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
+        ys, ws = self._prepare_targets(targets, mask, T, B, targets_any_node)
+        tape = ad.Tape() if want_grads else None
+        result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, tape=tape,
+                     initial=initial, carried=carried)
+        terms = []
+        for n, y in ys.items():
+            a, v = result.values[n]
+            term = output_loss(kind, a, v, y, ws.get(n), self.graph.nodes[n]["activation"])
+            if term is not None:
+                terms.append(term)
+        if not terms:
+            total = ad.const(np.zeros((), self.dtype))
+        else:
+            total = ad.total(terms) if len(terms) > 1 else terms[0]
+        grads = None
+        if want_grads:
+            if total.needs_grad:
+                tape.backward(total)
+            grads = {}
+            for name in self.trainable:
+                g = result.params[name].grad
+                grads[name] = np.zeros_like(self.params[name]) if g is None else np.asarray(g, self.dtype).reshape(
+                    self.params[name].shape)
+        return float(total.value), grads, result
+
+    # ------------------------------------------------------------------ parameters
+    def save(self, path) -> None:
+        """Write ``params`` to an ``.npz`` (atomically: the old file or the new, never half)."""
+        path = os.fspath(path)
+
+        def write(fh):
+            np.savez(fh, **{name: np.asarray(v) for name, v in self.params.items()})
+        atomic_write(path, write, binary=True)
+
+    def load(self, path) -> "Network":
+        """Replace the parameters with those saved at ``path``; returns self.
+
+        Raises DataError naming the file and the parameter when a name is
+        missing or unknown, or a shape differs."""
+        path = os.fspath(path)
+        try:
+            data = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise DataError(f"{path}: no such file") from None
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{path}: not a parameter file (.npz): {exc}") from None
+        with data:
+            names = set(data.files)
+            missing = [n for n in self.params if n not in names]
+            unknown = [n for n in names if n not in self.params]
+            if missing or unknown:
+                parts = []
+                if missing:
+                    parts.append("missing " + ", ".join(repr(n) for n in missing[:5]))
+                if unknown:
+                    parts.append("unknown " + ", ".join(repr(n) + suggest(n, self.params) for n in unknown[:5]))
+                raise DataError(f"{path}: parameters do not match this network: " + "; ".join(parts))
+            loaded = {}
+            for name in self.params:
+                try:
+                    value = data[name]
+                except ValueError as exc:
+                    raise DataError(f"{path}: parameter {name!r} cannot be read: {exc}") from None
+                if value.shape != self.params[name].shape:
+                    raise DataError(f"{path}: parameter {name!r} has shape {value.shape}, "
+                                    f"this network needs {self.params[name].shape}")
+                if not np.issubdtype(value.dtype, np.number):
+                    raise DataError(f"{path}: parameter {name!r} has dtype {value.dtype}, not numbers")
+                if not np.all(np.isfinite(value)):
+                    raise DataError(f"{path}: parameter {name!r} holds NaN or infinite values")
+                loaded[name] = value
+        for name, value in loaded.items():
+            self.params[name][...] = value
+        return self
+
+    def project_constraints(self) -> None:
+        """Put constrained weights back on their constraint set (after a user
+        or an optimizer moved them off it)."""
+        for name, info in self.param_info.items():
+            if info.constraints:
+                self.params[name][...] = project(self.params[name], info.constraints)
+
+    # ------------------------------------------------------------------ checks
+    def _checked_params(self) -> dict:
+        params = self.params
+        for name, info in self.param_info.items():
+            value = params.get(name)
+            if value is None:
+                raise DataError(f"net.params is missing {name!r}")
+            if value.shape != info.shape:
+                raise DataError(f"net.params[{name!r}] has shape {value.shape}, the network needs {info.shape}")
+            if value.dtype != self.dtype:
+                params[name] = value.astype(self.dtype)
+        return params
+
+    def _array(self, where: str, value, ndim: int, dtype=None) -> np.ndarray:
+        try:
+            arr = np.asarray(value, dtype=dtype or self.dtype)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{where}: not a numeric array ({exc})") from None
+        if arr.ndim != ndim:
+            layout = "(batch, time, size)" if ndim == 3 else "(batch, size)" if ndim == 2 else "(batch, time)"
+            raise DataError(f"{where}: expected a {ndim}-d array {layout}, got shape {arr.shape}")
+        return arr
+
+    def _prepare(self, inputs, initial, steps, targets=None):
+        """Check inputs and initial states; return time-major inputs, initial, T, B."""
+        inputs = {} if inputs is None else inputs
+        if not isinstance(inputs, dict):
+            raise DataError("inputs: expected a dict {input node: array (batch, time, size)}")
+        names = self.input_nodes
+        for key in inputs:
+            if key not in names:
+                role = " (it is not an input node)" if key in self.graph else suggest(key, names)
+                raise DataError(f"inputs: unknown input {key!r}{role}; this network's inputs are "
+                                f"{', '.join(map(repr, names)) or 'none'}")
+        missing = [n for n in names if n not in inputs]
+        if missing:
+            raise DataError(f"inputs: missing {', '.join(map(repr, missing))} (shape (batch, time, "
+                            f"{self.size(missing[0])}))")
+        xs, T, B = {}, None, None
+        for n in names:
+            arr = self._array(f"inputs[{n!r}]", inputs[n], 3)
+            if arr.shape[2] != self.size(n):
+                raise DataError(f"inputs[{n!r}]: node {n!r} has size {self.size(n)}, got arrays of size "
+                                f"{arr.shape[2]} (shape {arr.shape})")
+            if B is not None and arr.shape[:2] != (B, T):
+                raise DataError(f"inputs[{n!r}]: shape {arr.shape} disagrees with the other inputs' "
+                                f"(batch, time) = {(B, T)}")
+            B, T = arr.shape[:2]
+            if not np.all(np.isfinite(arr)):
+                bad = np.argwhere(~np.isfinite(arr))[0]
+                raise DataError(f"inputs[{n!r}]: NaN or infinite value at (batch, time, unit) = {tuple(bad)}")
+            xs[n] = np.ascontiguousarray(arr.transpose(1, 0, 2))
+        if steps is not None:
+            if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+                raise DataError(f"steps: expected an integer >= 0, got {steps!r}")
+            if T is not None and steps != T:
+                raise DataError(f"steps={steps} disagrees with the inputs' length T={T}")
+            T = int(steps)
+        initial = dict(initial or {})
+        for n, value in list(initial.items()):
+            node = self.blocks.get(n, n)
+            if node not in self.graph:
+                raise DataError(f"initial: unknown node {n!r}{suggest(n, self.graph.nodes)}")
+            arr = self._array(f"initial[{n!r}]", value, 2)
+            if arr.shape[1] != self.size(node):
+                raise DataError(f"initial[{n!r}]: node has size {self.size(node)}, got shape {arr.shape}")
+            if B is not None and arr.shape[0] != B:
+                raise DataError(f"initial[{n!r}]: batch {arr.shape[0]} disagrees with the inputs' batch {B}")
+            B = arr.shape[0]
+            if not np.all(np.isfinite(arr)):
+                raise DataError(f"initial[{n!r}]: NaN or infinite values")
+            del initial[n]
+            initial[node] = arr
+            if n in self.blocks:   # a block's state is its h and c
+                c = f"{n}/c"
+                if c in self.graph and c not in initial:
+                    initial[c] = arr
+        if T is None:
+            if targets:
+                first = next(iter(targets.values()))
+                T = int(np.shape(first)[1]) if np.ndim(first) == 3 else None
+            if T is None:
+                raise DataError("this network has no input nodes: pass steps=T to say how many steps to run")
+        if B is None:
+            B = int(np.shape(next(iter(targets.values())))[0]) if targets else 1
+        self._check_work(T, B)
+        return xs, initial, T, B
+
+    def _check_work(self, T: int, B: int) -> None:
+        units = sum(self.graph.nodes[n]["size"] for n in self.graph.nodes)
+        need = 4 * T * B * units * self.dtype.itemsize     # A, V and their gradients per node
+        if need > MAX_WORK_BYTES:
+            raise DataError(f"running {B} sequences of {T} steps would need about {need / 1024 ** 3:.1f} GiB "
+                            f"(limit {MAX_WORK_BYTES / 1024 ** 3:.0f} GiB); use smaller batches or truncate")
+
+    def _prepare_targets(self, targets, mask, T, B, any_node=False):
+        if not isinstance(targets, dict) or not targets:
+            raise DataError("targets: expected a dict {output node: array (batch, time, size)}")
+        outputs = self.output_nodes
+        ys, ws = {}, {}
+        for key, value in targets.items():
+            node = self.blocks.get(key, key)
+            if node not in self.graph:
+                raise DataError(f"targets: unknown node {key!r}{suggest(key, outputs)}")
+            if not any_node and node not in outputs:
+                raise DataError(f"targets: {key!r} is not an output node (outputs: "
+                                f"{', '.join(map(repr, outputs)) or 'none'})")
+            y = self._array(f"targets[{key!r}]", value, 3)
+            if y.shape != (B, T, self.size(node)):
+                raise DataError(f"targets[{key!r}]: expected shape {(B, T, self.size(node))}, got {y.shape}")
+            if not np.all(np.isfinite(y)):
+                bad = np.argwhere(~np.isfinite(y))[0]
+                raise DataError(f"targets[{key!r}]: NaN or infinite value at (batch, time, unit) = {tuple(bad)}")
+            ys[node] = np.ascontiguousarray(y.transpose(1, 0, 2))
+        for key, value in (mask or {}).items():
+            node = self.blocks.get(key, key)
+            if node not in ys:
+                raise DataError(f"mask: {key!r} has no targets")
+            m = self._array(f"mask[{key!r}]", value, 2)
+            if m.shape != (B, T):
+                raise DataError(f"mask[{key!r}]: expected shape {(B, T)}, got {m.shape}")
+            ws[node] = np.ascontiguousarray(m.T)
+        return ys, ws
+
+    def _batch_major(self, values: dict) -> dict:
+        out = {n: np.ascontiguousarray(v.value.transpose(1, 0, 2)) for n, v in values.items()}
+        for block, h in self.blocks.items():
+            out[block] = out[h]
+        return out
+
+    def __repr__(self):
+        return (f"Network({self.spec.name!r}: {self.graph.number_of_nodes()} nodes, "
+                f"{self.graph.number_of_edges()} edges, {sum(p.size for p in self.params.values())} parameters)")
+
+
+def build(spec: Spec, seed: int | None = None, dtype=None) -> Network:
+    """Build a ``Network`` from a spec; ``seed`` overrides the spec's for init,
+    ``dtype`` its ``dtype`` (``"float64"`` for gradient checks)."""
+    return Network(spec, seed=seed, dtype=dtype)
