@@ -8,7 +8,7 @@ from .base import Param, Task, TaskData, TaskError, n_params
 
 
 class Sine(Task):
-    """Sine waves of random frequency: next-step prediction or one-to-many generation.
+    """Sine waves of random frequency and phase: next-step prediction or one-to-many generation.
 
     Source
         A standard demonstration of recurrent dynamics, e.g. R. J. Williams
@@ -18,15 +18,16 @@ class Sine(Task):
 
     Construction
         Each sequence draws a frequency ``f`` uniform in
-        ``[freq_min, freq_max]`` (cycles per step).
-        ``mode: next_step``: a phase ``phi`` uniform in [0, 2 pi); with
-        ``x(t) = sin(2 pi f t + phi)``, the input at step ``t`` is ``x(t)``
-        and the target is ``x(t + 1)``, for ``t = 0 .. length-1``.
-        ``mode: one_to_many``: the input is ``f / freq_max`` at step 0 and
-        0 afterwards; the target is ``sin(2 pi f t)`` (phase 0) for
-        ``t = 0 .. length-1``.
-        Input and output size 1, ``T = length``, no mask.  ``extra``:
-        ``freq`` (N,), ``phase`` (N,).
+        ``[freq_min, freq_max]`` (cycles per step) and a phase ``phi``
+        uniform in [0, 2 pi); ``x(t) = sin(2 pi f t + phi)``.
+        ``mode: next_step`` (many-to-many): the input at step ``t`` is
+        ``x(t)`` and the target is ``x(t + 1)``, for ``t = 0 .. length-1``;
+        input size 1.
+        ``mode: one_to_many``: the input has two channels,
+        ``(f / freq_max, phi / (2 pi))`` at step 0 and zero afterwards; the
+        target is ``x(t)`` for ``t = 0 .. length-1``; input size 2.
+        Output size 1, ``T = length``, no mask.  ``extra``: ``freq`` (N,),
+        ``phase`` (N,).
 
     Parameters
         length (50): steps per sequence, >= 2.
@@ -59,22 +60,22 @@ class Sine(Task):
                             f"({p['freq_max']:g}), got {p['freq_min']:g}", "task.freq_min")
 
     def _sizes(self, p):
-        return 1, 1
+        return (1 if p["mode"] == "next_step" else 2), 1
 
     def _sample(self, p, world, rng, split, n):
         L = p["length"]
         freq = rng.uniform(p["freq_min"], p["freq_max"], size=n)      # (N,)
+        phase = rng.uniform(0.0, 2.0 * np.pi, size=n)                 # (N,)
         t = np.arange(L + 1)[None, :]                                 # (1, L+1)
+        x = np.sin(2.0 * np.pi * freq[:, None] * t + phase[:, None])  # (N, L+1)
         if p["mode"] == "next_step":
-            phase = rng.uniform(0.0, 2.0 * np.pi, size=n)
-            x = np.sin(2.0 * np.pi * freq[:, None] * t + phase[:, None])   # (N, L+1)
-            inputs, targets = x[:, :-1], x[:, 1:]
+            inputs, targets = x[:, :-1, None], x[:, 1:, None]          # (N, L, 1)
         else:
-            phase = np.zeros(n)
-            inputs = np.zeros((n, L))
-            inputs[:, 0] = freq / p["freq_max"]
-            targets = np.sin(2.0 * np.pi * freq[:, None] * t[:, :-1])
-        return TaskData(inputs=inputs[:, :, None], targets=targets[:, :, None], mask=None,
+            inputs = np.zeros((n, L, 2))
+            inputs[:, 0, 0] = freq / p["freq_max"]
+            inputs[:, 0, 1] = phase / (2.0 * np.pi)
+            targets = x[:, :-1, None]
+        return TaskData(inputs=inputs, targets=targets, mask=None,
                         extra={"freq": freq, "phase": phase})
 
     def _metrics(self, outputs, data):
