@@ -1,0 +1,154 @@
+"""The ``rnngraph`` command (SPEC.md section 5).
+
+Exit status: 0 success; 1 the run failed (diverged, a metric missed its
+threshold, gradients disagree); 2 bad usage or an invalid spec or data.
+A user's mistake prints one clear message per problem, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import DataError, RunError, SpecError, SpecErrors
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _print_spec_error(exc: SpecError) -> None:
+    errors = exc.errors if isinstance(exc, SpecErrors) else [exc]
+    for e in errors:
+        print(e.format(), file=sys.stderr)
+
+
+def cmd_check(args) -> int:
+    from .network import build
+    from .spec import load_spec
+    status = EXIT_OK
+    for path in args.specs:
+        try:
+            spec = load_spec(path)
+            net = build(spec)
+        except SpecError as exc:
+            _print_spec_error(exc)
+            status = EXIT_USAGE
+            continue
+        count = sum(p.size for p in net.params.values())
+        print(f"{path}: ok ({net.graph.number_of_nodes()} nodes, {net.graph.number_of_edges()} edges, "
+              f"{count} parameters)")
+    return status
+
+
+def cmd_expand(args) -> int:
+    from .spec import load_spec
+    spec = load_spec(args.spec)
+    sys.stdout.write(spec.expanded().to_yaml())
+    return EXIT_OK
+
+
+def cmd_unroll(args) -> int:
+    from .network import build
+    from .render import FORMATS
+    from .spec import load_spec
+    if args.T < 0:
+        raise _Usage("-T must be >= 0")
+    if args.T > 10_000:
+        raise _Usage(f"-T {args.T} would print a huge graph; at most 10000 steps")
+    net = build(load_spec(args.spec))
+    dag = net.unroll(args.T, initial=True)
+    sys.stdout.write(FORMATS[args.format](net.graph, dag))
+    return EXIT_OK
+
+
+def cmd_gradcheck(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .gradcheck import gradcheck
+    from .network import build
+    from .spec import load_spec
+    net = build(load_spec(args.spec), dtype="float64")
+    results = gradcheck(net, T=args.T, B=args.batch, seed=args.seed)
+    table = Table(title=f"gradcheck {args.spec} (T={args.T}, batch={args.batch}, float64)")
+    for col in ("parameter", "entries", "max |abs err|", "max rel err", ""):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r.name, str(r.checked), f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
+                      "[green]ok[/]" if r.ok else "[red]MISMATCH[/]")
+    console = Console()
+    console.print(table)
+    bad = [r.name for r in results if not r.ok]
+    if not results:
+        console.print("no trainable parameters: nothing to check")
+    if bad:
+        console.print(f"[red]gradients disagree with finite differences for {', '.join(bad)}[/]")
+        return EXIT_FAILED
+    console.print(f"all {len(results)} parameters agree with finite differences")
+    return EXIT_OK
+
+
+class _Usage(Exception):
+    pass
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnngraph", description="Recurrent neural networks as YAML graphs.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("check", help="validate specs; print file:line:column: ... per error")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("expand", help="print the spec with every block expanded into primitive nodes")
+    p.add_argument("spec", metavar="SPEC")
+    p.set_defaults(func=cmd_expand)
+
+    p = sub.add_parser("unroll", help="print the time-indexed DAG")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-T", type=int, required=True, help="number of time steps")
+    p.add_argument("--format", choices=("text", "dot", "mermaid", "json"), default="text")
+    p.set_defaults(func=cmd_unroll)
+
+    p = sub.add_parser("gradcheck", help="compare the engine's gradients with finite differences")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-T", type=int, default=5, help="time steps (default 5)")
+    p.add_argument("--batch", type=int, default=3, help="batch size (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_gradcheck)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+_EXTRA_COMMANDS: list = []
+
+
+def main(argv=None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SpecError as exc:
+        _print_spec_error(exc)
+        return EXIT_USAGE
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except _Usage as exc:
+        print(f"rnngraph {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RunError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:   # `rnngraph unroll ... | head`
+        sys.stderr.close()
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
