@@ -1,0 +1,221 @@
+"""The rnngraph terminal UI: ``run(path)`` opens it (``rnngraph tui [SPEC]``).
+
+The app owns the document (file, saved text, current text) and the latest
+``Analysis`` of the text; the screens (modes: Edit, Unroll, Step, Train)
+watch ``analysis`` and draw from it.  Validation is debounced and runs in a
+worker thread, so typing stays responsive.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import ModalScreen, Screen
+
+from .dialogs.confirm import ConfirmDialog
+from .dialogs.help import HelpDialog, screen_keys
+from .dialogs.prompt import PromptDialog
+from .dialogs.templates import TemplateDialog
+from .document import Document
+from .model import Analysis, analyse
+from .screens.edit import EditScreen
+from .screens.step import StepScreen
+from .screens.train import TrainScreen
+from .screens.unroll import UnrollScreen
+from .templates import TEMPLATES
+
+__all__ = ["RnnGraphApp", "run"]
+
+DEBOUNCE = 0.3  # seconds of quiet typing before the spec is validated again
+
+SCREEN_NOTES = {
+    "edit": "Type YAML on the left; problems are listed under it (Enter jumps to the line). "
+            "Forms: F6 node, F7 edge, F8 block, F9 change the selected row, F10 remove it.",
+    "unroll": "T sets the number of steps; [ and ] move the window of steps; "
+              "choose a vertex to see its equation.",
+    "step": "→ / ← step in time; b switches forward/backward (gradient norms); "
+            "n draws a new sample.",
+    "train": "Training runs as a cancellable background worker.",
+}
+
+
+class RnnGraphApp(App):
+    """Edit, unroll, step through and train a recurrent network spec."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "rnngraph"
+    MODES = {"edit": EditScreen, "unroll": UnrollScreen, "step": StepScreen, "train": TrainScreen}
+    DEFAULT_MODE = "edit"
+    BINDINGS = [
+        Binding("f1", "help", "Keys", priority=True),
+        Binding("question_mark", "help", "Keys", show=False),
+        Binding("f2", "switch_mode('edit')", "Edit", priority=True),
+        Binding("f3", "switch_mode('unroll')", "Unroll", priority=True),
+        Binding("f4", "switch_mode('step')", "Step", priority=True),
+        Binding("f5", "switch_mode('train')", "Train", priority=True),
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+n", "new", "New", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    analysis: reactive[Analysis | None] = reactive(None, always_update=True)
+    dirty: reactive[bool] = reactive(False)
+
+    def __init__(self, path: str | None = None, text: str | None = None) -> None:
+        super().__init__()
+        self.document = Document.open(path)
+        if text is None:
+            text = self.document.saved or TEMPLATES["elman"][1]
+            if path is None:  # an untitled spec from the template: nothing to lose yet
+                self.document.saved = text
+        self.spec_text = text
+        self._timer = None
+        self._generation = 0
+        # The first analysis runs here, synchronously, so every screen starts with a graph.
+        self.set_reactive(RnnGraphApp.analysis, analyse(text, self.document.path))
+        self.set_reactive(RnnGraphApp.dirty, text != self.document.saved)
+
+    # -- state ------------------------------------------------------------------
+    @property
+    def edit_screen(self) -> EditScreen:
+        return self.get_screen_stack("edit")[0]
+
+    def on_mount(self) -> None:
+        self._update_title()
+
+    def watch_dirty(self, dirty: bool) -> None:
+        self._update_title()
+
+    def _update_title(self) -> None:
+        self.sub_title = self.document.name + (" *" if self.dirty else "")
+
+    def text_changed(self, text: str) -> None:
+        """The editor's text changed: mark dirty now, validate after a pause."""
+        if text == self.spec_text and self.analysis is not None and self.analysis.text == text:
+            return
+        self.spec_text = text
+        self.dirty = text != self.document.saved
+        self._generation += 1
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(DEBOUNCE, self._start_analysis)
+
+    def _start_analysis(self) -> None:
+        self._timer = None
+        self._analyse(self._generation, self.spec_text, self.document.path)
+
+    @work(thread=True, exclusive=True, group="analysis")
+    def _analyse(self, generation: int, text: str, path: str | None) -> None:
+        result = analyse(text, path)
+        self.call_from_thread(self._analysed, generation, result)
+
+    def _analysed(self, generation: int, result: Analysis) -> None:
+        if generation == self._generation:
+            self.analysis = result
+
+    def analyse_now(self) -> None:
+        """Validate the current text at once (tests, and before running things)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.analysis = analyse(self.spec_text, self.document.path)
+
+    @property
+    def good_analysis(self) -> Analysis | None:
+        """The latest analysis, if the engine built a network from it."""
+        a = self.analysis
+        return a if a is not None and a.net is not None and not a.problems else None
+
+    # -- actions ------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in ("switch_mode", "save", "new", "help") and isinstance(self.screen, ModalScreen):
+            return False
+        return True
+
+    def action_help(self) -> None:
+        mode = self.current_mode
+        self.push_screen(HelpDialog(mode.capitalize(), screen_keys(self.screen),
+                                    SCREEN_NOTES.get(mode, "")))
+
+    def action_save(self) -> None:
+        if self.document.path:
+            self._save(self.document.path)
+            return
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self._save(path)
+        self.push_screen(PromptDialog("Save as (path):", "network.yaml"), chosen)
+
+    def _save(self, path: str) -> None:
+        try:
+            self.document.save(self.spec_text, path)
+        except OSError as err:
+            self.notify(f"could not save {path}: {err}", severity="error")
+            return
+        self.dirty = False
+        self._update_title()
+        self.notify(f"saved {path}")
+
+    def action_new(self) -> None:
+        def picked(key: str | None) -> None:
+            if key is None:
+                return
+            self.document = Document(path=None, saved="")
+            self.edit_screen.load_text(TEMPLATES[key][1])
+            self._update_title()
+            self.analyse_now()
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.push_screen(TemplateDialog(), picked)
+
+        if self.dirty:
+            self.push_screen(ConfirmDialog("Discard unsaved edits and start a new spec?"), confirmed)
+        else:
+            confirmed(True)
+
+    async def action_quit(self) -> None:
+        if not self.dirty:
+            self.exit(0)
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.exit(0)
+        self.push_screen(ConfirmDialog("Quit and lose unsaved edits?", yes="Quit"), confirmed)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Edit screen", "The YAML and the folded graph (F2)",
+                            lambda: self.switch_mode("edit"))
+        yield SystemCommand("Unroll screen", "The time-indexed DAG (F3)",
+                            lambda: self.switch_mode("unroll"))
+        yield SystemCommand("Step screen", "Values flowing step by step (F4)",
+                            lambda: self.switch_mode("step"))
+        yield SystemCommand("Train screen", "Train with a live loss plot (F5)",
+                            lambda: self.switch_mode("train"))
+        yield SystemCommand("Save", "Save the spec (Ctrl+S)", self.action_save)
+        yield SystemCommand("New spec from template", "Start from a family (Ctrl+N)", self.action_new)
+        yield SystemCommand("Show keys", "The keys of this screen (F1, ?)", self.action_help)
+        if isinstance(screen, EditScreen):
+            yield SystemCommand("Add node", "Form for a new node (F6)", screen.action_add_node)
+            yield SystemCommand("Add edge", "Form for a new edge (F7)", screen.action_add_edge)
+            yield SystemCommand("Add block", "Form for an lstm/gru block (F8)", screen.action_add_block)
+            yield SystemCommand("Change selected", "Edit the selected node or edge (F9)",
+                                screen.action_edit_selected)
+            yield SystemCommand("Remove selected", "Remove the selected node or edge (F10)",
+                                screen.action_remove_selected)
+            yield SystemCommand("Undo", "Undo the last edit (Ctrl+Z)", screen.action_undo)
+            yield SystemCommand("Redo", "Redo (Ctrl+Y)", screen.action_redo)
+
+
+def run(path: str | None = None) -> int:
+    """Open the TUI on ``path`` (a new spec when None); the exit status."""
+    app = RnnGraphApp(path)
+    app.run()
+    return int(app.return_code or 0)

@@ -1,0 +1,338 @@
+"""Edit: the YAML beside the folded graph, its problems, tables and forms."""
+
+from __future__ import annotations
+
+import yaml
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import (Button, Checkbox, DataTable, Footer, Header, Static, TabbedContent,
+                             TabPane, TextArea)
+
+from .. import yamledit
+from ..dialogs.confirm import ConfirmDialog
+from ..dialogs.forms import BlockForm, EdgeForm, NodeForm
+from ..layout import folded_layout
+from ..model import Analysis
+from ..widgets.graph_canvas import GraphCanvas
+from ..widgets.inspector import inspect_node
+from ..widgets.problems import ProblemList
+from ..widgets.spec_editor import SpecEditor
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+class EditScreen(Screen):
+    """The spec's text, validated as it is typed, and everything derived from it."""
+
+    TITLE = "Edit"
+    BINDINGS = [
+        Binding("f6", "add_node", "Node+"),
+        Binding("f7", "add_edge", "Edge+"),
+        Binding("f8", "add_block", "Block+"),
+        Binding("f9", "edit_selected", "Change"),
+        Binding("f10", "remove_selected", "Remove"),
+        Binding("ctrl+z", "undo", "Undo", show=False),
+        Binding("ctrl+y", "redo", "Redo", show=False),
+        Binding("ctrl+b", "toggle_blocks", "Blocks", show=False),
+    ]
+
+    selected_node: reactive[str | None] = reactive(None)
+    collapse_blocks: reactive[bool] = reactive(True)
+
+    def __init__(self) -> None:
+        super().__init__(id="edit-screen")
+        self.data: dict = {}          # the YAML as last parsed (what the tables show)
+
+    # -- layout ----------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="edit-main"):
+            with Vertical(id="edit-left"):
+                yield SpecEditor(id="spec-editor")
+                yield ProblemList(id="problem-list")
+            with Vertical(id="edit-right"):
+                with Horizontal(id="edit-actions"):
+                    yield Button("+ node F6", id="add-node", compact=True)
+                    yield Button("+ edge F7", id="add-edge", compact=True)
+                    yield Button("+ block F8", id="add-block", compact=True)
+                    yield Button("change F9", id="edit-selected", compact=True)
+                    yield Button("remove F10", id="remove-selected", compact=True)
+                    yield Checkbox("blocks as boxes", value=True, id="collapse-blocks",
+                                   compact=True)
+                yield GraphCanvas(id="folded-graph")
+                with TabbedContent(id="edit-tabs"):
+                    with TabPane("Edges", id="tab-edges"):
+                        yield DataTable(id="edge-table", cursor_type="row", zebra_stripes=True)
+                    with TabPane("Nodes", id="tab-nodes"):
+                        yield DataTable(id="node-table", cursor_type="row", zebra_stripes=True)
+                    with TabPane("Inspector", id="tab-inspector"):
+                        yield Static("select a node (table or graph)", id="inspector")
+        yield Footer()
+
+    @property
+    def editor(self) -> SpecEditor:
+        return self.query_one("#spec-editor", SpecEditor)
+
+    def on_mount(self) -> None:
+        self.query_one("#edge-table", DataTable).add_columns(
+            "#", "from", "to", "delay", "weight", "trainable", "name")
+        self.query_one("#node-table", DataTable).add_columns(
+            "node", "size", "role", "activation", "combine", "init", "type")
+        self.editor.load_text(self.app.spec_text)
+        self.watch(self.app, "analysis", self._show_analysis)
+        self.editor.focus()
+
+    # -- text -> app ---------------------------------------------------------------
+    @on(TextArea.Changed, "#spec-editor")
+    def _text_changed(self, event: TextArea.Changed) -> None:
+        self.app.text_changed(event.text_area.text)
+
+    def set_text(self, text: str) -> None:
+        """Replace the editor's text with ``text`` as one undoable edit."""
+        old = self.editor.text
+        if old == text:
+            return
+        start = 0
+        limit = min(len(old), len(text))
+        while start < limit and old[start] == text[start]:
+            start += 1
+        end_old, end_new = len(old), len(text)
+        while end_old > start and end_new > start and old[end_old - 1] == text[end_new - 1]:
+            end_old -= 1
+            end_new -= 1
+        doc = self.editor.document
+        a = doc.get_location_from_index(start)
+        b = doc.get_location_from_index(end_old)
+        self.editor.replace(text[start:end_new], a, b, maintain_selection_offset=False)
+
+    def load_text(self, text: str) -> None:
+        """A new document: replace everything and start a fresh undo history."""
+        self.editor.load_text(text)
+        self.app.text_changed(text)
+
+    # -- app -> screen -----------------------------------------------------------------
+    def _show_analysis(self, analysis: Analysis | None) -> None:
+        if analysis is None:
+            return
+        self.query_one(ProblemList).show(analysis.problems)
+        self.editor.mark_errors({p.line - 1 for p in analysis.problems if p.line})
+        try:
+            data = yaml.safe_load(analysis.text)
+        except yaml.YAMLError:
+            data = None
+        if isinstance(data, dict):
+            self.data = data
+            self._fill_tables()
+        self._relayout(analysis)
+        self._show_inspector()
+
+    def _fill_tables(self) -> None:
+        nodes = self.data.get("nodes") if isinstance(self.data.get("nodes"), dict) else {}
+        edges = self.data.get("edges") if isinstance(self.data.get("edges"), list) else []
+        table = self.query_one("#node-table", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for name, f in nodes.items():
+            f = f if isinstance(f, dict) else {}
+            table.add_row(str(name), _cell(f.get("size")), _cell(f.get("role", "hidden")),
+                          _cell(f.get("activation", "" if f.get("type") else "identity")),
+                          _cell(f.get("combine", "" if f.get("type") else "sum")),
+                          _cell(f.get("init", "")),
+                          _cell(f.get("type", "")) + (f" {f['variant']}" if f.get("variant") else ""),
+                          key=str(name))
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+        table = self.query_one("#edge-table", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for i, e in enumerate(edges):
+            e = e if isinstance(e, dict) else {}
+            delay = e.get("delay", 0)
+            table.add_row(str(i), _cell(e.get("from")), _cell(e.get("to")),
+                          f"z^-{delay}" if delay else "0", _cell(e.get("weight", "dense")),
+                          "—" if e.get("weight") == "identity" else _cell(e.get("trainable", True)),
+                          _cell(e.get("name", "")), key=str(i))
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+
+    def _relayout(self, analysis: Analysis) -> None:
+        if analysis.graph is None or not len(analysis.graph):
+            self.query_one(GraphCanvas).show(None, "(no graph: the spec needs nodes)")
+            return
+        self._layout_worker(analysis.graph, self.collapse_blocks)
+
+    @work(thread=True, exclusive=True, group="folded-layout")
+    def _layout_worker(self, graph, collapse: bool) -> None:
+        layout = folded_layout(graph, collapse=collapse)
+        self.app.call_from_thread(self.query_one(GraphCanvas).show, layout)
+
+    def watch_collapse_blocks(self, collapse: bool) -> None:
+        if self.is_mounted and self.app.analysis is not None:
+            self._relayout(self.app.analysis)
+
+    @on(Checkbox.Changed, "#collapse-blocks")
+    def _collapse_changed(self, event: Checkbox.Changed) -> None:
+        self.collapse_blocks = event.value
+
+    def action_toggle_blocks(self) -> None:
+        box = self.query_one("#collapse-blocks", Checkbox)
+        box.value = not box.value
+
+    # -- selection ----------------------------------------------------------------
+    @on(DataTable.RowHighlighted, "#node-table")
+    def _node_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value is not None:
+            self.selected_node = event.row_key.value
+
+    @on(DataTable.RowSelected, "#node-table")
+    @on(DataTable.RowSelected, "#edge-table")
+    def _row_chosen(self) -> None:
+        self.action_edit_selected()
+
+    @on(GraphCanvas.VertexSelected, "#folded-graph")
+    def _vertex_clicked(self, event: GraphCanvas.VertexSelected) -> None:
+        vertex = event.vertex
+        if isinstance(vertex, tuple):  # a ghost: inspect its source
+            vertex = vertex[1]
+        graph = self.app.analysis.graph if self.app.analysis else None
+        if graph is not None and vertex in graph:
+            vertex = graph.nodes[vertex].get("block") or vertex
+        self.selected_node = vertex
+        self.query_one(TabbedContent).active = "tab-inspector"
+
+    def watch_selected_node(self, name: str | None) -> None:
+        self._show_inspector()
+
+    def _show_inspector(self) -> None:
+        if not self.is_mounted:
+            return
+        analysis = self.app.analysis
+        inspector = self.query_one("#inspector", Static)
+        if self.selected_node is None or analysis is None:
+            inspector.update("select a node (table or graph)")
+            return
+        inspector.update(inspect_node(analysis, self.selected_node))
+
+    # -- forms ----------------------------------------------------------------------
+    def _nodes(self) -> dict:
+        nodes = self.data.get("nodes")
+        return nodes if isinstance(nodes, dict) else {}
+
+    def _edges(self) -> list:
+        edges = self.data.get("edges")
+        return edges if isinstance(edges, list) else []
+
+    def _apply(self, change, *args) -> None:
+        try:
+            text = change(self.editor.text, *args)
+        except yamledit.YamlEditError as err:
+            self.notify(f"cannot change the YAML: {err}", severity="error")
+            return
+        self.set_text(text)
+
+    @on(Button.Pressed, "#add-node")
+    def action_add_node(self) -> None:
+        def done(result):
+            if result:
+                self._apply(yamledit.set_node, *result)
+        self.app.push_screen(NodeForm(taken=tuple(self._nodes())), done)
+
+    @on(Button.Pressed, "#add-block")
+    def action_add_block(self) -> None:
+        def done(result):
+            if result:
+                self._apply(yamledit.set_node, *result)
+        self.app.push_screen(BlockForm(taken=tuple(self._nodes())), done)
+
+    @on(Button.Pressed, "#add-edge")
+    def action_add_edge(self) -> None:
+        def done(result):
+            if result:
+                self._apply(yamledit.add_edge, result)
+        self.app.push_screen(EdgeForm(list(self._nodes())), done)
+
+    def _target(self):
+        """What F9/F10 act on: the row of the active table."""
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == "tab-edges":
+            table = self.query_one("#edge-table", DataTable)
+            if table.row_count:
+                return "edge", table.cursor_row
+            return None
+        if self.selected_node in self._nodes():
+            return "node", self.selected_node
+        return None
+
+    @on(Button.Pressed, "#edit-selected")
+    def action_edit_selected(self) -> None:
+        target = self._target()
+        if target is None:
+            self.notify("select a node or an edge first", severity="warning")
+            return
+        kind, key = target
+        if kind == "edge":
+            edges = self._edges()
+            if not 0 <= key < len(edges):
+                return
+            def done(result, index=key):
+                if result:
+                    self._apply(yamledit.set_edge, index, result)
+            self.app.push_screen(EdgeForm(list(self._nodes()), edges[key], key), done)
+            return
+        fields = self._nodes().get(key)
+        fields = fields if isinstance(fields, dict) else {}
+        form = BlockForm if fields.get("type") else NodeForm
+        def done_node(result):
+            if result:
+                self._apply(yamledit.set_node, *result)
+        self.app.push_screen(form(key, fields, taken=tuple(self._nodes())), done_node)
+
+    @on(Button.Pressed, "#remove-selected")
+    def action_remove_selected(self) -> None:
+        target = self._target()
+        if target is None:
+            self.notify("select a node or an edge first", severity="warning")
+            return
+        kind, key = target
+        if kind == "edge":
+            question = f"Remove edge {key} ({_cell(self._edges()[key].get('from'))} → " \
+                       f"{_cell(self._edges()[key].get('to'))})?"
+        else:
+            question = f"Remove node {key} and the edges that touch it?"
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            if kind == "edge":
+                self._apply(yamledit.remove_edge, key)
+            else:
+                self._apply(yamledit.remove_node, key)
+                self.selected_node = None
+        self.app.push_screen(ConfirmDialog(question, yes="Remove"), done)
+
+    # -- problems ------------------------------------------------------------------
+    @on(ProblemList.Jump)
+    def _jump(self, event: ProblemList.Jump) -> None:
+        problem = event.problem
+        if problem.line:
+            row = problem.line - 1
+            column = (problem.column or 1) - 1
+            self.editor.move_cursor((row, column), center=True)
+            self.editor.focus()
+
+    # -- undo ------------------------------------------------------------------------
+    def action_undo(self) -> None:
+        self.editor.undo()
+
+    def action_redo(self) -> None:
+        self.editor.redo()

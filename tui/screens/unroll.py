@@ -1,0 +1,216 @@
+"""Unroll: the network as the deep feedforward DAG it is for T steps."""
+
+from __future__ import annotations
+
+import networkx as nx
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from ..equations import vertex_equation
+from ..layout import collapse_blocks, unrolled_layout, vertex_label
+from ..model import Analysis
+from ..widgets.graph_canvas import GraphCanvas
+
+WINDOW = 6        # time steps drawn at once when T is larger than FULL
+FULL = 8          # up to this many steps, draw them all
+
+
+def _vid(vertex) -> str:
+    node, t = vertex
+    return f"v-{t}-{node}"
+
+
+def block_equation(graph: nx.MultiDiGraph, node, t: int) -> tuple[str, list[str]]:
+    """``lstm@3 = lstm(x@3, lstm@2)``: a collapsed block as one function."""
+    kind = graph.nodes[node].get("activation", "block")
+    args = [vertex_label(u, t - a.get("delay", 0)) for u, _, a in graph.in_edges(node, data=True)]
+    return f"{vertex_label(node, t)} = {kind}({', '.join(args)})", [
+        "a block drawn as one box; clear 'blocks as boxes' for its gates and cell"]
+
+
+def arcs_text(graph: nx.MultiDiGraph, node, t: int, steps: int) -> list[str]:
+    """The arcs into and out of ``(node, t)`` in the DAG unrolled for ``steps``."""
+    lines = []
+    for u, _, k, a in graph.in_edges(node, keys=True, data=True):
+        d = a.get("delay", 0)
+        lines.append(f"  {vertex_label(u, t - d):>14} → {vertex_label(node, t)}   [{k}, delay {d}]")
+    for _, v, k, a in graph.out_edges(node, keys=True, data=True):
+        d = a.get("delay", 0)
+        if t + d < steps:
+            lines.append(f"  {vertex_label(node, t)} → {vertex_label(v, t + d):<14}   [{k}, delay {d}]")
+    return lines
+
+
+class UnrollScreen(Screen):
+    """Time as columns; choose a vertex to read its equation."""
+
+    TITLE = "Unroll"
+    BINDINGS = [
+        Binding("left_square_bracket", "shift(-1)", "Earlier"),
+        Binding("right_square_bracket", "shift(1)", "Later"),
+        Binding("plus", "steps(1)", "T+1"),
+        Binding("minus", "steps(-1)", "T-1"),
+        Binding("c", "toggle_collapse", "Blocks"),
+    ]
+
+    steps: reactive[int] = reactive(5)
+    start: reactive[int] = reactive(0)
+    collapse: reactive[bool] = reactive(True)
+
+    def __init__(self) -> None:
+        super().__init__(id="unroll-screen")
+        self.graph: nx.MultiDiGraph | None = None   # the graph drawn (collapsed or not)
+        self.selected = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="unroll-bar", classes="bar"):
+            yield Label("T =")
+            yield Input(str(self.steps), id="unroll-steps", type="integer", compact=True)
+            yield Button("◀ [", id="unroll-earlier", compact=True)
+            yield Button("] ▶", id="unroll-later", compact=True)
+            yield Checkbox("blocks as boxes", value=True, id="unroll-collapse", compact=True)
+            yield Label("", id="unroll-window")
+        with Horizontal(id="unroll-main"):
+            yield GraphCanvas(id="unrolled-graph")
+            with Vertical(id="unroll-side"):
+                yield OptionList(id="vertex-list")
+                yield Static("choose a vertex", id="equation")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "analysis", self._analysis_changed)
+
+    def _analysis_changed(self, analysis: Analysis | None) -> None:
+        self._refresh()
+
+    @property
+    def window(self) -> int:
+        return self.steps if self.steps <= FULL else WINDOW
+
+    def _refresh(self) -> None:
+        if not self.is_mounted:
+            return
+        analysis = self.app.analysis
+        canvas = self.query_one(GraphCanvas)
+        if analysis is None or analysis.graph is None or not len(analysis.graph):
+            canvas.show(None, "(no graph: fix the spec on the Edit screen, F2)")
+            return
+        graph = collapse_blocks(analysis.graph) if self.collapse else analysis.graph
+        self.graph = graph
+        stop = min(self.steps, self.start + self.window)
+        self.query_one("#unroll-window", Label).update(
+            f" steps {self.start}..{stop - 1} of {self.steps}"
+            + ("" if analysis.ok else "  (spec has problems: structure only)"))
+        self._fill_vertices(graph, stop)
+        canvas.show(None, "laying out…")
+        self._layout(graph, self.steps, self.start, self.window)
+
+    @work(thread=True, exclusive=True, group="unroll-layout")
+    def _layout(self, graph, steps: int, start: int, window: int) -> None:
+        layout = unrolled_layout(graph, steps, start=start, window=window)
+        self.app.call_from_thread(self._laid_out, layout)
+
+    def _laid_out(self, layout) -> None:
+        canvas = self.query_one(GraphCanvas)
+        canvas.show(layout)
+        if self.selected is not None and self.selected in layout.vertices:
+            canvas.selected = self.selected
+
+    def _fill_vertices(self, graph, stop: int) -> None:
+        options = self.query_one("#vertex-list", OptionList)
+        options.clear_options()
+        for t in range(self.start, stop):
+            for n in graph.nodes:
+                options.add_option(Option(vertex_label(n, t), id=_vid((n, t))))
+
+    # -- controls --------------------------------------------------------------------
+    def watch_steps(self, steps: int) -> None:
+        if self.start > max(0, steps - self.window):
+            self.start = max(0, steps - self.window)
+        if self.is_mounted:
+            box = self.query_one("#unroll-steps", Input)
+            if box.value != str(steps):
+                box.value = str(steps)
+        self._refresh()
+
+    def watch_start(self, start: int) -> None:
+        self._refresh()
+
+    def watch_collapse(self, collapse: bool) -> None:
+        self.selected = None
+        self._refresh()
+
+    @on(Input.Submitted, "#unroll-steps")
+    @on(Input.Changed, "#unroll-steps")
+    def _steps_typed(self, event) -> None:
+        try:
+            value = int(event.value)
+        except ValueError:
+            return
+        if 1 <= value <= 10_000:
+            self.steps = value
+
+    def action_steps(self, delta: int) -> None:
+        self.steps = max(1, self.steps + delta)
+
+    @on(Button.Pressed, "#unroll-earlier")
+    def _earlier(self) -> None:
+        self.action_shift(-1)
+
+    @on(Button.Pressed, "#unroll-later")
+    def _later(self) -> None:
+        self.action_shift(1)
+
+    def action_shift(self, direction: int) -> None:
+        step = max(1, self.window // 2)
+        self.start = min(max(0, self.start + direction * step), max(0, self.steps - self.window))
+
+    @on(Checkbox.Changed, "#unroll-collapse")
+    def _collapse_changed(self, event: Checkbox.Changed) -> None:
+        self.collapse = event.value
+
+    def action_toggle_collapse(self) -> None:
+        box = self.query_one("#unroll-collapse", Checkbox)
+        box.value = not box.value
+
+    # -- selection --------------------------------------------------------------------
+    @on(OptionList.OptionHighlighted, "#vertex-list")
+    @on(OptionList.OptionSelected, "#vertex-list")
+    def _vertex_chosen(self, event) -> None:
+        _, t, node = event.option.id.split("-", 2)
+        self.select((node, int(t)))
+
+    @on(GraphCanvas.VertexSelected, "#unrolled-graph")
+    def _vertex_clicked(self, event: GraphCanvas.VertexSelected) -> None:
+        vertex = event.vertex
+        if len(vertex) == 3:  # a ghost ("ghost", node, t)
+            return
+        self.select(vertex)
+
+    def select(self, vertex) -> None:
+        """Show the equation of ``vertex = (node, t)`` and highlight it."""
+        graph = self.graph
+        if graph is None or vertex[0] not in graph:
+            return
+        self.selected = vertex
+        node, t = vertex
+        canvas = self.query_one(GraphCanvas)
+        if canvas.layout_data is not None and vertex in canvas.layout_data.vertices:
+            canvas.selected = vertex
+        if graph.nodes[node].get("collapsed"):
+            equation, legend = block_equation(graph, node, t)
+        else:
+            params = self.app.analysis.params if self.app.analysis else {}
+            equation, legend = vertex_equation(graph, node, t, params)
+        text = "\n".join([equation, "", *legend, "", "arcs:", *arcs_text(graph, node, t, self.steps)])
+        self.query_one("#equation", Static).update(text)
+
+    def equation_text(self) -> str:
+        return str(self.query_one("#equation", Static).render())

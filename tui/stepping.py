@@ -1,0 +1,116 @@
+"""The data behind the Step screen: one sample run forward (and backward).
+
+``Trace.run(analysis, steps, seed)`` draws a sample of the right shapes
+(random inputs; random +-1 cues for ``init: input`` nodes; random targets),
+calls ``net.forward`` once and keeps every node's values, shape ``(T, size)``
+for the sample.  Stepping only moves a cursor over these arrays, so the
+values shown at step ``t`` are exactly ``net.forward``'s.  Backward mode
+asks the engine for ``d loss / d v_n(t)`` (``net.backward_trace``) when it
+has it.  Nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from .layout import node_layers
+
+__all__ = ["Trace", "is_hopfield", "sample_inputs"]
+
+
+def _init_kind(spec, name) -> str | None:
+    try:
+        node = spec.expanded().nodes[name]
+    except Exception:
+        return None
+    return getattr(node.init, "kind", None)
+
+
+def is_hopfield(graph: nx.MultiDiGraph, node) -> bool:
+    """A state node: sign/step activation and a delay-1 self-edge."""
+    attrs = graph.nodes[node]
+    if attrs.get("activation") not in ("sign", "step"):
+        return False
+    return any(a.get("delay", 0) == 1 for _, v, a in graph.out_edges(node, data=True) if v == node)
+
+
+def sample_inputs(spec, graph: nx.MultiDiGraph, steps: int, seed: int):
+    """Random ``(inputs, initial, targets)`` for one sample, batch 1."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(getattr(spec, "dtype", "float64") or "float64")
+    inputs, initial, targets = {}, {}, {}
+    for n, a in graph.nodes(data=True):
+        size = int(a.get("size", 1))
+        if a.get("role") == "input":
+            inputs[n] = rng.uniform(-1.0, 1.0, (1, steps, size)).astype(dtype)   # (B, T, size)
+        if _init_kind(spec, n) == "input":
+            initial[n] = rng.choice([-1.0, 1.0], (1, size)).astype(dtype)       # (B, size)
+        if a.get("role") == "output":
+            targets[n] = rng.uniform(0.0, 1.0, (1, steps, size)).astype(dtype)  # (B, T, size)
+    return inputs, initial, targets
+
+
+@dataclass
+class Trace:
+    """One sample's forward values (and gradient norms) for every node."""
+
+    steps: int
+    order: list                                   # nodes, in drawing order
+    values: dict = field(default_factory=dict)    # node -> (T, size)
+    targets: dict = field(default_factory=dict)   # output -> (T, size)
+    initial: dict = field(default_factory=dict)   # node -> (size,)
+    grad_norms: dict | None = None                # node -> (T,): |d loss / d v_n(t)|
+    loss: float | None = None
+    backward_error: str = ""
+    hopfield: list = field(default_factory=list)
+
+    @classmethod
+    def run(cls, analysis, steps: int, seed: int = 0) -> "Trace":
+        net, graph, spec = analysis.net, analysis.graph, analysis.spec
+        layers = node_layers(graph)
+        index = {n: i for i, n in enumerate(graph.nodes)}
+        order = sorted(graph.nodes, key=lambda n: (layers[n], index[n]))
+        inputs, initial, targets = sample_inputs(spec, graph, steps, seed)
+        out = net.forward(inputs, initial=initial or None, steps=steps)
+        trace = cls(steps=steps, order=order)
+        trace.values = {n: np.asarray(v)[0] for n, v in out.items()}         # (T, size)
+        trace.targets = {n: v[0] for n, v in targets.items()}
+        trace.initial = {n: v[0] for n, v in initial.items()}
+        trace.hopfield = [n for n in order if is_hopfield(graph, n)]
+        trace._backward(net, inputs, targets, initial)
+        return trace
+
+    def _backward(self, net, inputs, targets, initial) -> None:
+        if not targets:
+            self.backward_error = "no output node: nothing to differentiate"
+            return
+        try:
+            self.loss, _ = net.loss_and_grad(inputs, targets, initial=initial or None)
+        except Exception as err:  # an engine without loss_and_grad yet
+            self.backward_error = f"loss_and_grad failed: {err}"
+            return
+        trace_fn = getattr(net, "backward_trace", None)
+        if trace_fn is None:
+            self.backward_error = ("gradient norms per node and step need the engine's "
+                                   "net.backward_trace (d loss / d v_n(t)); not there yet")
+            return
+        try:
+            grads = trace_fn(inputs, targets, initial=initial or None)
+        except Exception as err:
+            self.backward_error = f"backward_trace failed: {err}"
+            return
+        self.grad_norms = {}
+        for n, g in grads.items():
+            g = np.asarray(g, dtype=float)
+            if g.ndim == 3:      # (B, T, size)
+                g = np.linalg.norm(g, axis=-1).mean(axis=0)
+            elif g.ndim == 2:    # (T, size)
+                g = np.linalg.norm(g, axis=-1)
+            self.grad_norms[n] = g                                              # (T,)
+
+    def at(self, node, t: int) -> np.ndarray:
+        """The value of ``node`` at step ``t`` (what the screen shows)."""
+        return self.values[node][t]

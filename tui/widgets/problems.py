@@ -1,0 +1,36 @@
+"""The list of problems in the spec; choosing one jumps to its line."""
+
+from __future__ import annotations
+
+from textual.message import Message
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from ..model import Problem
+
+
+class ProblemList(OptionList):
+    """One option per ``Problem``; posts ``Jump`` when one is chosen."""
+
+    class Jump(Message):
+        def __init__(self, problem: Problem) -> None:
+            super().__init__()
+            self.problem = problem
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.problems: list[Problem] = []
+
+    def show(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        self.clear_options()
+        if not problems:
+            self.add_option(Option("✓ no problems", disabled=True))
+        for i, p in enumerate(problems):
+            self.add_option(Option(f"✗ {p.text}", id=f"problem-{i}"))
+        self.set_class(bool(problems), "has-problems")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id and event.option.id.startswith("problem-"):
+            self.post_message(self.Jump(self.problems[int(event.option.id.split("-")[1])]))
