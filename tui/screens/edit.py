@@ -83,7 +83,10 @@ class EditScreen(Screen):
     def editor(self) -> SpecEditor:
         return self.query_one("#spec-editor", SpecEditor)
 
+    _ready = False   # set once mounted: watchers fire before that
+
     def on_mount(self) -> None:
+        self._ready = True
         self.query_one("#edge-table", DataTable).add_columns(
             "#", "from", "to", "delay", "weight", "trainable", "name")
         self.query_one("#node-table", DataTable).add_columns(
@@ -177,7 +180,7 @@ class EditScreen(Screen):
         self.app.call_from_thread(self.query_one(GraphCanvas).show, layout)
 
     def watch_collapse_blocks(self, collapse: bool) -> None:
-        if self.is_mounted and self.app.analysis is not None:
+        if self._ready and self.app.analysis is not None:
             self._relayout(self.app.analysis)
 
     @on(Checkbox.Changed, "#collapse-blocks")
@@ -214,7 +217,7 @@ class EditScreen(Screen):
         self._show_inspector()
 
     def _show_inspector(self) -> None:
-        if not self.is_mounted:
+        if not self._ready:
             return
         analysis = self.app.analysis
         inspector = self.query_one("#inspector", Static)

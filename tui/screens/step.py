@@ -52,14 +52,21 @@ class StepScreen(Screen):
             yield StepView(id="step-view")
         yield Footer()
 
+    _ready = False   # set once mounted: watchers fire before that
+
     def on_mount(self) -> None:
+        self._ready = True
         self.watch(self.app, "analysis", self._analysis_changed)
+        self.query_one(StepView).focus()
+
+    def on_screen_resume(self) -> None:
+        self.query_one(StepView).focus()
 
     def _analysis_changed(self, analysis: Analysis | None) -> None:
         self._rerun()
 
     def _rerun(self) -> None:
-        if not self.is_mounted:
+        if not self._ready:
             return
         analysis = self.app.good_analysis
         if analysis is None:
@@ -89,7 +96,7 @@ class StepScreen(Screen):
         self._draw()
 
     def _draw(self) -> None:
-        if not self.is_mounted:
+        if not self._ready:
             return
         view = self.query_one(StepView)
         view.show(self.trace, self.t, self.backward, self.message)

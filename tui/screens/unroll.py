@@ -84,7 +84,10 @@ class UnrollScreen(Screen):
                 yield Static("choose a vertex", id="equation")
         yield Footer()
 
+    _ready = False   # set once mounted: watchers fire before that
+
     def on_mount(self) -> None:
+        self._ready = True
         self.watch(self.app, "analysis", self._analysis_changed)
 
     def _analysis_changed(self, analysis: Analysis | None) -> None:
@@ -95,7 +98,7 @@ class UnrollScreen(Screen):
         return self.steps if self.steps <= FULL else WINDOW
 
     def _refresh(self) -> None:
-        if not self.is_mounted:
+        if not self._ready:
             return
         analysis = self.app.analysis
         canvas = self.query_one(GraphCanvas)
@@ -134,7 +137,7 @@ class UnrollScreen(Screen):
     def watch_steps(self, steps: int) -> None:
         if self.start > max(0, steps - self.window):
             self.start = max(0, steps - self.window)
-        if self.is_mounted:
+        if self._ready:
             box = self.query_one("#unroll-steps", Input)
             if box.value != str(steps):
                 box.value = str(steps)

@@ -58,7 +58,7 @@ def bitmap(values: np.ndarray) -> Text:
     return text
 
 
-class StepView(Static):
+class StepView(Static, can_focus=True):
     """Draws a ``Trace`` at step ``t`` in forward or backward mode."""
 
     def __init__(self, **kwargs) -> None:
@@ -76,7 +76,7 @@ class StepView(Static):
         if trace is None:
             return Text(message or "no sample yet")
         t = self.t
-        table = Table(expand=True, show_edge=False, pad_edge=False)
+        table = Table(expand=False, show_edge=False, pad_edge=False)
         table.add_column("node", no_wrap=True)
         table.add_column(f"at t={t}" if not self.backward else f"|∂L/∂v| at t={t}", no_wrap=True)
         table.add_column("over time " + ("(← gradient flows back)" if self.backward else "→"),
