@@ -18,9 +18,10 @@ from .executor import histories, weight_vars
 from .losses import output_loss
 
 
-def reference_values(net, inputs=None, initial=None, steps=None, tape=None):
-    """Every node's (A, V) as Vars (T, B, size), computed vertex by vertex."""
-    xs, initial, T, B = net._prepare(inputs, initial, steps)
+def reference_values(net, inputs=None, initial=None, steps=None, tape=None, targets=None):
+    """Every node's (A, V) as Vars (T, B, size), computed vertex by vertex.
+    ``targets`` only tell the batch size where nothing else does."""
+    xs, initial, T, B = net._prepare(inputs, initial, steps, targets=targets)
     graph = net.graph
     leaves, effective = weight_vars(graph, net._checked_params(), tape)
     hist = histories(graph, net.plan, leaves, T, B, net.dtype, initial, None)
@@ -74,7 +75,7 @@ def reference_loss_and_grad(net, inputs, targets, loss=None, initial=None, mask=
     _, _, T, B = net._prepare(inputs, initial, steps, targets=targets)
     ys, ws = net._prepare_targets(targets, mask, T, B, targets_any_node)
     tape = ad.Tape()
-    values, leaves = reference_values(net, inputs, initial, steps, tape=tape)
+    values, leaves = reference_values(net, inputs, initial, steps, tape=tape, targets=targets)
     terms = [t for t in (output_loss(kind, values[n][0], values[n][1], y, ws.get(n),
                                      net.graph.nodes[n]["activation"]) for n, y in ys.items()) if t is not None]
     total = (ad.total(terms) if len(terms) > 1 else terms[0]) if terms else ad.const(np.zeros((), net.dtype))
