@@ -127,8 +127,11 @@ class Budget:
     alike, so the ratios stay fair on a shared machine.
     """
 
-    def __init__(self, quick):
-        if quick:
+    def __init__(self, quick, smoke=False):
+        if smoke:  # one call each: exercises the harness, measures nothing (tests)
+            self.warm_calls, self.warm_s, self.block_s, self.min_rounds = 1, 0.0, 0.0, 1
+            self.min_reps, self.min_s, self.max_reps = 1, 0.0, 1
+        elif quick:
             self.warm_calls, self.warm_s, self.block_s, self.min_rounds = 1, 0.05, 0.05, 3
             self.min_reps, self.min_s, self.max_reps = 3, 0.25, 60
         else:
@@ -274,7 +277,7 @@ class Suite:
 
     def __init__(self, args):
         self.args = args
-        self.budget = Budget(args.quick)
+        self.budget = Budget(args.quick, smoke=args.smoke)
         self.skip = {}  # impl -> reason, for the whole run
         if torch is None:
             self.skip["torch_fused"] = self.skip["torch_eager"] = f"PyTorch not installed ({TORCH_MISSING})"
@@ -400,7 +403,7 @@ def run_config(suite, cell, I, H, B, T, *, check=True, memory=True):
         print(f"  [noise] other processes used {res['background_cores']:.2f} cores while this was timed")
     res["blas_breakdown"] = []
     for k, g in enumerate(bl.plan):
-        t = None if suite.args.quick else measure({"g": lambda k=k: bl.run_one(k)}, Budget(quick=True))["g"]
+        t = None if suite.args.quick or suite.args.smoke else measure({"g": lambda k=k: bl.run_one(k)}, Budget(quick=True))["g"]
         res["blas_breakdown"].append({"gemm": g.name, "phase": g.phase, "m": g.m, "k": g.k, "n": g.n, "count": g.count,
                                       "gflop": g.flops / 1e9, "median_ms": t and t["median_ms"]})
 
@@ -413,11 +416,12 @@ def run_config(suite, cell, I, H, B, T, *, check=True, memory=True):
                 res["memory"][impl] = {"error": f"{type(e).__name__}: {e}"}
 
     # --- ratios rnngraph / baseline (and numpy / the others, to see the baselines themselves)
-    res["ratios"] = {}
-    for a in ("rnngraph", "numpy"):
-        for b in BASELINES:
-            if a != b and a in res["time"] and b in res["time"]:
-                res["ratios"][f"{a}/{b}"] = res["time"][a]["median_ms"] / res["time"][b]["median_ms"]
+    for stat, key in (("median_ms", "ratios"), ("min_ms", "ratios_min")):
+        res[key] = {}
+        for a in ("rnngraph", "numpy"):
+            for b in BASELINES:
+                if a != b and a in res["time"] and b in res["time"]:
+                    res[key][f"{a}/{b}"] = res["time"][a][stat] / res["time"][b][stat]
     return res
 
 
@@ -437,11 +441,14 @@ def step_memory(suite, impl, cell, params, x, y):
 # ----------------------------------------------------------------------------- output
 
 
+STAT = {"key": "median_ms"}  # set by main from --stat
+
+
 def fmt_ms(t):
     if t is None:
         return "-"
     spread = (t["p75_ms"] - t["p25_ms"]) / 2 / t["median_ms"] * 100 if t["median_ms"] else 0
-    v = t["median_ms"]
+    v = t[STAT["key"]]
     s = f"{v:.3f}" if v < 10 else (f"{v:.2f}" if v < 100 else f"{v:.1f}")
     return f"{s} ±{spread:.0f}%"
 
@@ -483,19 +490,22 @@ def mark(res, impl):
 
 
 def print_results(results, title):
-    headers = ["config (I,H,B,T)"] + [LABEL[i] for i in IMPLS] + [f"rg/{s}" for s in ("fused", "eager", "numpy", "BLAS")]
+    headers = (["config (I,H,B,T)"] + [LABEL[i] for i in IMPLS]
+               + [f"rg/{s}" for s in ("fused", "eager", "numpy", "BLAS")] + ["bg"])
     rows = []
     for r in results:
         cfg = f"{r['cell']} ({r['input']},{r['hidden']},{r['batch']},{r['steps']})"
         cells = [fmt_ms(r["time"].get(i)) + mark(r, i) for i in IMPLS]
-        ratios = [fmt_ratio(r["ratios"].get(f"rnngraph/{b}")) for b in BASELINES]
-        rows.append([cfg, *cells, *ratios])
+        ratios = [fmt_ratio(r[STAT["ratios"]].get(f"rnngraph/{b}")) for b in BASELINES]
+        bg = r.get("background_cores")
+        rows.append([cfg, *cells, *ratios, "?" if bg is None else f"{bg:.2f}"])
     print_table(title, headers, rows,
-                caption="ms per float32 training step (forward + BPTT + all grads), median ±half-IQR; "
-                        "rg/X = rnngraph time / X time (lower is better); ✗ = failed the gradient check")
+                caption=f"ms per float32 training step (forward + BPTT + all grads), {STAT['name']} ±half-IQR; "
+                        "rg/X = rnngraph time / X time (lower is better); ✗ = failed the gradient check; "
+                        "bg = cores other processes used meanwhile (0 = quiet machine)")
     headers = ["config"] + [f"numpy/{LABEL[b]}" for b in ("torch_fused", "torch_eager", "blas")]
     rows = [[f"{r['cell']} ({r['input']},{r['hidden']},{r['batch']},{r['steps']})"]
-            + [fmt_ratio(r["ratios"].get(f"numpy/{b}")) for b in ("torch_fused", "torch_eager", "blas")] for r in results]
+            + [fmt_ratio(r[STAT["ratios"]].get(f"numpy/{b}")) for b in ("torch_fused", "torch_eager", "blas")] for r in results]
     print_table(f"{title}: the baselines against each other", headers, rows)
 
 
@@ -540,12 +550,16 @@ def parse_args(argv=None):
     ap.add_argument("--no-scaling", action="store_true", help="skip the T-scaling table")
     ap.add_argument("--no-memory", action="store_true", help="skip peak-memory measurements")
     ap.add_argument("--no-check", action="store_true", help="skip the correctness check (not recommended)")
+    ap.add_argument("--stat", choices=("median", "min"), default="median",
+                    help="statistic the tables and rg/X ratios use (min resists background load; both are in the JSON)")
+    ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: one call per column
     ap.add_argument("--max-hidden", type=int, default=None, help="skip configurations with a larger hidden size")
     return ap.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    STAT.update(name=args.stat, key=f"{args.stat}_ms", ratios="ratios" if args.stat == "median" else "ratios_min")
     limiter = contextlib.nullcontext()
     if threadpoolctl is not None:
         limiter = threadpoolctl.threadpool_limits(limits=args.threads, user_api="blas")
@@ -564,6 +578,7 @@ def main(argv=None):
             print(f"torch {ti['version']}, {ti['num_threads']} threads, BLAS {ti['blas']}, mkldnn {ti['mkldnn']}, {ti['cpu_capability']}")
         print(f"cpu: {env['cpu']} ({env['cpu_count']} cores)")
         suite = Suite(args)
+        run_start = _cpu_snapshot()
         configs = [c for c in CONFIGS if (args.only is None or c[0] == args.only) and (args.max_hidden is None or c[2] <= args.max_hidden)]
         results = [run_config(suite, *c, check=not args.no_check, memory=not args.no_memory) for c in configs]
         scaling = []
@@ -582,6 +597,11 @@ def main(argv=None):
             print_memory(results + scaling)
         for impl, why in sorted(suite.skip.items()):
             print(f"[skipped] {LABEL[impl]}: {why}")
+        env["background_cores"] = background_load(run_start, _cpu_snapshot())
+        if env["background_cores"] is not None and env["background_cores"] > 0.1:
+            print(f"[noise] other processes used {env['background_cores']:.2f} of {os.cpu_count()} cores on average "
+                  f"during this run: timings are inflated and ratios less certain; rerun on a quiet machine, "
+                  f"or compare with --stat min")
         failed = sorted({(i, f"{r['cell']} ({r['input']},{r['hidden']},{r['batch']},{r['steps']})") for r in results + scaling for i in r["failed_check"]})
         for impl, cfg in failed:
             print(f"[CHECK FAILED] {LABEL[impl]} on {cfg}: its timing is not a valid comparison")

@@ -1,0 +1,182 @@
+"""The benchmark baselines compute the right numbers; the harness runs end to end.
+
+No timing assertions here: these tests check correctness only.
+Run: ``python -m pytest benchmarks/tests``.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import blas_limit, numpy_bptt, rnngraph_adapter, run
+
+CELLS = ["rnn", "lstm"]
+
+
+def finite_diff(cell, params, x, y, eps=1e-6):
+    grads = {}
+    for name, value in params.items():
+        g = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            old = value[idx]
+            value[idx] = old + eps
+            lp = numpy_bptt.reference_loss(cell, params, x, y)
+            value[idx] = old - eps
+            lm = numpy_bptt.reference_loss(cell, params, x, y)
+            value[idx] = old
+            g[idx] = (lp - lm) / (2 * eps)
+        grads[name] = g
+    return grads
+
+
+def max_rel(a, b):
+    scale = np.max(np.abs(b))
+    return np.max(np.abs(a - b)) / (scale if scale > 0 else 1.0)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("I,H,O,B,T", [(1, 2, 1, 1, 20), (3, 5, 2, 4, 7), (3, 4, 2, 2, 1)])
+def test_numpy_bptt_matches_finite_differences(cell, I, H, O, B, T):
+    params = numpy_bptt.init_params(cell, I, H, O, seed=1)
+    x, y = numpy_bptt.make_data(B, T, I, O, seed=1)
+    loss, grads = numpy_bptt.make(cell, params, np.float64).loss_and_grad(x, y)
+    assert loss == pytest.approx(numpy_bptt.reference_loss(cell, params, x, y), rel=1e-12)
+    fd = finite_diff(cell, params, x, y)
+    for name in numpy_bptt.PARAM_NAMES:
+        assert grads[name].shape == params[name].shape
+        assert max_rel(grads[name], fd[name]) < 1e-6, name
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_numpy_bptt_float32_close_to_float64_and_reusable(cell):
+    params = numpy_bptt.init_params(cell, 4, 6, 3, seed=2)
+    x, y = numpy_bptt.make_data(5, 9, 4, 3, seed=2)
+    l64, g64 = numpy_bptt.make(cell, params, np.float64).loss_and_grad(x, y)
+    m = numpy_bptt.make(cell, params, np.float32)
+    first = m.loss_and_grad(x.astype(np.float32), y.astype(np.float32))
+    again = m.loss_and_grad(x.astype(np.float32), y.astype(np.float32))  # reused workspace
+    for loss, grads in (first, again):
+        assert loss == pytest.approx(l64, rel=1e-5)
+        for n in g64:
+            assert grads[n].dtype == np.float32
+            assert max_rel(grads[n], g64[n]) < 1e-4, n
+    other = m.loss_and_grad(x[:2, :4].astype(np.float32), y[:2, :4].astype(np.float32))  # new (B, T)
+    ref = numpy_bptt.make(cell, params, np.float64).loss_and_grad(x[:2, :4], y[:2, :4])
+    assert other[0] == pytest.approx(ref[0], rel=1e-5)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_torch_baselines_agree_with_numpy(cell):
+    pytest.importorskip("torch")
+    from benchmarks import torch_impls
+
+    params = numpy_bptt.init_params(cell, 3, 5, 2, seed=3)
+    x, y = numpy_bptt.make_data(4, 6, 3, 2, seed=3)
+    ref_loss, ref = numpy_bptt.make(cell, params, np.float64).loss_and_grad(x, y)
+    for cls in (torch_impls.TorchFused, torch_impls.TorchEager):
+        loss, grads = cls(cell, params, np.float64).loss_and_grad(x, y)
+        assert loss == pytest.approx(ref_loss, rel=1e-12)
+        for n in ref:
+            assert max_rel(grads[n], ref[n]) < 1e-12, (cls.__name__, n)
+
+
+class _RecordingNumpy:
+    """Stands in for ``numpy`` inside numpy_bptt and records every matmul's shapes."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def matmul(self, a, b, out=None):
+        self.calls.append((a.shape[0], a.shape[1], b.shape[1]))
+        return np.matmul(a, b, out=out)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("T", [1, 6])
+def test_blas_plan_lists_exactly_the_gemms_of_the_numpy_step(cell, T, monkeypatch):
+    I, H, O, B = 3, 5, 2, 4
+    params = numpy_bptt.init_params(cell, I, H, O)
+    x, y = numpy_bptt.make_data(B, T, I, O)
+    rec = _RecordingNumpy()
+    monkeypatch.setattr(numpy_bptt, "np", rec)
+    numpy_bptt.make(cell, params, np.float32).loss_and_grad(x, y)
+    monkeypatch.undo()
+    planned = sorted((g.m, g.k, g.n) for g in blas_limit.gemm_plan(cell, I, H, O, B, T) for _ in range(g.count))
+    assert sorted(rec.calls) == planned
+    bl = blas_limit.BlasLimit(blas_limit.gemm_plan(cell, I, H, O, B, T))
+    bl.run()
+    assert bl.flops == sum(2 * m * k * n for m, k, n in planned)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_adapter_names_round_trip(cell):
+    params = numpy_bptt.init_params(cell, 3, 4, 2)
+    named = rnngraph_adapter.to_named(cell, params)
+    assert sorted(named) == sorted(rnngraph_adapter.names(cell))
+    back = rnngraph_adapter.from_named(cell, named)
+    for n in params:
+        np.testing.assert_array_equal(back[n], params[n])
+    if cell == "lstm":  # gate blocks in PyTorch order i, f, g, o
+        np.testing.assert_array_equal(named["x->lstm/g"], params["W_ih"][8:12])
+        np.testing.assert_array_equal(named["lstm/o.bias"], params["b"][12:16])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_spec_text_sets_sizes_and_dtype(cell):
+    import yaml
+
+    doc = yaml.safe_load(rnngraph_adapter.spec_text(cell, 3, 7, 2, np.float64))
+    assert doc["dtype"] == "float64"
+    assert doc["nodes"]["x"]["size"] == 3 and doc["nodes"]["y"]["size"] == 2
+    assert doc["nodes"][rnngraph_adapter.HIDDEN[cell]]["size"] == 7
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_rnngraph_column_agrees_when_available(cell):
+    ok, rg = rnngraph_adapter.available()
+    if not ok:
+        pytest.skip(rg)
+    params = numpy_bptt.init_params(cell, 3, 4, 2, seed=4)
+    x, y = numpy_bptt.make_data(2, 5, 3, 2, seed=4)
+    ref_loss, ref = numpy_bptt.make(cell, params, np.float64).loss_and_grad(x, y)
+    loss, grads = rnngraph_adapter.RnngraphImpl(rg, cell, params, np.float64).loss_and_grad(x, y)
+    assert loss == pytest.approx(ref_loss, rel=1e-10)
+    for n in ref:
+        assert max_rel(grads[n], ref[n]) < 1e-9, n
+
+
+def _small_suite(monkeypatch):
+    monkeypatch.setattr(run, "CONFIGS", [("rnn", 1, 2, 1, 5), ("lstm", 2, 3, 2, 4)])
+    monkeypatch.setattr(run, "SCALING_SIZE", (2, 3, 2))
+    monkeypatch.setattr(run, "SCALING_T", (3,))
+
+
+def test_harness_runs_and_writes_json(tmp_path, monkeypatch):
+    _small_suite(monkeypatch)
+    out = tmp_path / "bench.json"
+    assert run.main(["--smoke", "--threads", "1", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert [r["cell"] for r in doc["results"]] == ["rnn", "lstm"]
+    assert len(doc["scaling"]) == 2
+    for r in doc["results"] + doc["scaling"]:
+        assert r["failed_check"] == []
+        assert "numpy" in r["time"] and "blas" in r["time"]
+        assert r["check"]["numpy"]["float64"]["grad_err"] == 0.0
+    assert "numpy_blas" in doc["env"]
+
+
+def test_harness_skips_torch_columns_without_torch(tmp_path, monkeypatch, capsys):
+    _small_suite(monkeypatch)
+    monkeypatch.setattr(run, "torch", None)
+    monkeypatch.setattr(run, "TORCH_MISSING", "ModuleNotFoundError: No module named 'torch'")
+    out = tmp_path / "bench.json"
+    assert run.main(["--smoke", "--threads", "1", "--no-scaling", "--no-memory", "--only", "rnn", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "[skip] torch nn.RNN/LSTM column: PyTorch not installed" in text
+    doc = json.loads(out.read_text())
+    assert "torch_fused" not in doc["results"][0]["time"]
+    assert "torch_fused" in doc["skipped"]
