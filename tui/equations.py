@@ -11,7 +11,7 @@ from __future__ import annotations
 import networkx as nx
 
 from .layout import vertex_label
-from .model import param_shape
+from .model import init_text, param_shape
 
 __all__ = ["vertex_equation"]
 
@@ -63,7 +63,7 @@ def vertex_equation(graph: nx.MultiDiGraph, node, t: int, params: dict | None = 
             legend.append(f"{sym} = {name} {shape}{frozen}, delay {d}")
         if t - d < 0:
             init = graph.nodes[u].get("init", 0)
-            legend.append(f"{src} = init of {u} ({init})")
+            legend.append(f"{src} = init of {u} ({init_text(init)})")
     product = attrs.get("combine") == "product"
     expr = (" ⊙ " if product else " + ").join(terms) if terms else "0"
     bias = attrs.get("bias")

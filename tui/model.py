@@ -206,3 +206,15 @@ def param_shape(graph: nx.MultiDiGraph, edge: dict, source: str, target: str) ->
     if kind == "scalar":
         return ()
     return ()
+
+
+def init_text(init) -> str:
+    """A node's ``init`` as the YAML would say it: ``0.5``, ``input``, ``[..] (trainable)``."""
+    kind = getattr(init, "kind", None)
+    if kind == "input":
+        return "input"
+    if kind is not None:
+        value = getattr(init, "value", 0.0)
+        text = str(list(value) if isinstance(value, tuple) else value)
+        return text + (" (trainable)" if getattr(init, "trainable", False) else "")
+    return str(init)

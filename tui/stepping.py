@@ -46,7 +46,8 @@ def sample_inputs(spec, graph: nx.MultiDiGraph, steps: int, seed: int):
         size = int(a.get("size", 1))
         if a.get("role") == "input":
             inputs[n] = rng.uniform(-1.0, 1.0, (1, steps, size)).astype(dtype)   # (B, T, size)
-        if _init_kind(spec, n) == "input":
+        kind = getattr(a.get("init"), "kind", None) or _init_kind(spec, n)
+        if kind == "input":
             initial[n] = rng.choice([-1.0, 1.0], (1, size)).astype(dtype)       # (B, size)
         if a.get("role") == "output":
             targets[n] = rng.uniform(0.0, 1.0, (1, steps, size)).astype(dtype)  # (B, T, size)

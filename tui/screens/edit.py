@@ -36,11 +36,11 @@ class EditScreen(Screen):
 
     TITLE = "Edit"
     BINDINGS = [
-        Binding("f6", "add_node", "Node+"),
-        Binding("f7", "add_edge", "Edge+"),
-        Binding("f8", "add_block", "Block+"),
-        Binding("f9", "edit_selected", "Change"),
-        Binding("f10", "remove_selected", "Remove"),
+        Binding("f6", "add_node", "Node+", priority=True),
+        Binding("f7", "add_edge", "Edge+", priority=True),
+        Binding("f8", "add_block", "Block+", priority=True),
+        Binding("f9", "edit_selected", "Change", priority=True),
+        Binding("f10", "remove_selected", "Remove", priority=True),
         Binding("ctrl+z", "undo", "Undo", show=False),
         Binding("ctrl+y", "redo", "Redo", show=False),
         Binding("ctrl+b", "toggle_blocks", "Blocks", show=False),
@@ -227,11 +227,11 @@ class EditScreen(Screen):
         inspector.update(inspect_node(analysis, self.selected_node))
 
     # -- forms ----------------------------------------------------------------------
-    def _nodes(self) -> dict:
+    def _spec_nodes(self) -> dict:
         nodes = self.data.get("nodes")
         return nodes if isinstance(nodes, dict) else {}
 
-    def _edges(self) -> list:
+    def _spec_edges(self) -> list:
         edges = self.data.get("edges")
         return edges if isinstance(edges, list) else []
 
@@ -248,21 +248,21 @@ class EditScreen(Screen):
         def done(result):
             if result:
                 self._apply(yamledit.set_node, *result)
-        self.app.push_screen(NodeForm(taken=tuple(self._nodes())), done)
+        self.app.push_screen(NodeForm(taken=tuple(self._spec_nodes())), done)
 
     @on(Button.Pressed, "#add-block")
     def action_add_block(self) -> None:
         def done(result):
             if result:
                 self._apply(yamledit.set_node, *result)
-        self.app.push_screen(BlockForm(taken=tuple(self._nodes())), done)
+        self.app.push_screen(BlockForm(taken=tuple(self._spec_nodes())), done)
 
     @on(Button.Pressed, "#add-edge")
     def action_add_edge(self) -> None:
         def done(result):
             if result:
                 self._apply(yamledit.add_edge, result)
-        self.app.push_screen(EdgeForm(list(self._nodes())), done)
+        self.app.push_screen(EdgeForm(list(self._spec_nodes())), done)
 
     def _target(self):
         """What F9/F10 act on: the row of the active table."""
@@ -272,7 +272,7 @@ class EditScreen(Screen):
             if table.row_count:
                 return "edge", table.cursor_row
             return None
-        if self.selected_node in self._nodes():
+        if self.selected_node in self._spec_nodes():
             return "node", self.selected_node
         return None
 
@@ -284,21 +284,21 @@ class EditScreen(Screen):
             return
         kind, key = target
         if kind == "edge":
-            edges = self._edges()
+            edges = self._spec_edges()
             if not 0 <= key < len(edges):
                 return
             def done(result, index=key):
                 if result:
                     self._apply(yamledit.set_edge, index, result)
-            self.app.push_screen(EdgeForm(list(self._nodes()), edges[key], key), done)
+            self.app.push_screen(EdgeForm(list(self._spec_nodes()), edges[key], key), done)
             return
-        fields = self._nodes().get(key)
+        fields = self._spec_nodes().get(key)
         fields = fields if isinstance(fields, dict) else {}
         form = BlockForm if fields.get("type") else NodeForm
         def done_node(result):
             if result:
                 self._apply(yamledit.set_node, *result)
-        self.app.push_screen(form(key, fields, taken=tuple(self._nodes())), done_node)
+        self.app.push_screen(form(key, fields, taken=tuple(self._spec_nodes())), done_node)
 
     @on(Button.Pressed, "#remove-selected")
     def action_remove_selected(self) -> None:
@@ -308,8 +308,8 @@ class EditScreen(Screen):
             return
         kind, key = target
         if kind == "edge":
-            question = f"Remove edge {key} ({_cell(self._edges()[key].get('from'))} → " \
-                       f"{_cell(self._edges()[key].get('to'))})?"
+            question = f"Remove edge {key} ({_cell(self._spec_edges()[key].get('from'))} → " \
+                       f"{_cell(self._spec_edges()[key].get('to'))})?"
         else:
             question = f"Remove node {key} and the edges that touch it?"
 

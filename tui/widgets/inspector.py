@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..model import Analysis, param_shape
+from ..model import Analysis, init_text, param_shape
 
 
 def members(graph: nx.MultiDiGraph, name: str) -> list:
@@ -47,7 +47,7 @@ def inspect_node(analysis: Analysis, name: str):
     else:
         head.append(f"  size {first.get('size')}  role {first.get('role')}  "
                     f"activation {first.get('activation')}  combine {first.get('combine')}  "
-                    f"init {first.get('init')}", "dim")
+                    f"init {init_text(first.get('init'))}", "dim")
 
     def edge_table(title, edges, other_end):
         table = Table(title=title, title_justify="left", expand=True, show_edge=False)

@@ -1,0 +1,224 @@
+"""Pilot tests of the Edit screen: forms write YAML, errors show, quitting asks."""
+
+from __future__ import annotations
+
+import yaml
+from textual.widgets import DataTable, Input, Select, TabbedContent
+
+from tui.app import RnnGraphApp
+from tui.dialogs.confirm import ConfirmDialog
+from tui.dialogs.forms import EdgeForm, NodeForm
+from tui.dialogs.help import HelpDialog
+from tui.widgets.graph_canvas import GraphCanvas
+from tui.widgets.problems import ProblemList
+from tui.widgets.spec_editor import SpecEditor
+
+from .conftest import settle
+
+SIZE = (160, 48)
+
+
+def _picture(app) -> str:
+    return "\n".join(app.screen.query_one("#folded-graph", GraphCanvas).text_lines())
+
+
+async def _select_node(pilot, app, name: str) -> None:
+    screen = app.screen
+    screen.query_one(TabbedContent).active = "tab-nodes"
+    table = screen.query_one("#node-table", DataTable)
+    row = table.get_row_index(name)
+    table.focus()
+    table.move_cursor(row=row)
+    await pilot.pause()
+    assert screen.selected_node == name
+
+
+async def test_editing_a_node_updates_the_yaml_and_the_graph(elman):
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert "4 sigmoid" in _picture(app)
+        await _select_node(pilot, app, "hidden")
+        await pilot.press("f9")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, NodeForm)
+        form.query_one("#node-size", Input).value = "8"
+        form.query_one("#node-activation", Select).value = "tanh"
+        await pilot.click("#form-apply")
+        await settle(pilot, app)
+        text = app.screen.query_one(SpecEditor).text
+        assert yaml.safe_load(text)["nodes"]["hidden"] == {"size": 8, "activation": "tanh"}
+        assert "# the hidden layer: combines the current bit with the context" in text
+        assert app.analysis.graph.nodes["hidden"]["size"] == 8
+        assert "8 tanh" in _picture(app)
+        assert app.dirty
+        # undo (focus on the table, not the editor) brings the old text back
+        await pilot.press("ctrl+z")
+        await settle(pilot, app)
+        assert yaml.safe_load(app.spec_text)["nodes"]["hidden"] == {"size": 4, "activation": "sigmoid"}
+        await pilot.press("ctrl+y")
+        await settle(pilot, app)
+        assert yaml.safe_load(app.spec_text)["nodes"]["hidden"]["size"] == 8
+
+
+async def test_adding_a_feedback_edge_draws_a_ghost(elman):
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert "y[t-1]" not in _picture(app)
+        await pilot.press("f7")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, EdgeForm)
+        form.query_one("#edge-from", Select).value = "y"
+        form.query_one("#edge-to", Select).value = "hidden"
+        form.query_one("#edge-delay", Input).value = "2"
+        await pilot.click("#form-apply")
+        await settle(pilot, app)
+        edges = yaml.safe_load(app.spec_text)["edges"]
+        assert edges[-1] == {"from": "y", "to": "hidden", "delay": 2}
+        assert app.analysis.ok
+        picture = _picture(app)
+        assert "y[t-2]" in picture and "z^-2" in picture
+
+
+async def test_a_bad_form_value_is_refused_in_the_form(elman):
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("f6")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#node-name", Input).value = "extra"
+        form.query_one("#node-size", Input).value = "many"
+        await pilot.click("#form-apply")
+        await pilot.pause()
+        assert app.screen is form           # still open, saying why
+        assert "size" in str(form.query_one("#form-error").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, NodeForm)
+        assert "extra" not in app.spec_text
+
+
+async def test_an_invalid_edit_lists_the_error_and_jumps_to_its_line(elman):
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        editor = app.screen.query_one(SpecEditor)
+        lines = editor.text.splitlines()
+        row = next(i for i, line in enumerate(lines) if line.startswith("  hidden:"))
+        editor.replace("  hidden: {size: 0, activation: sigmoid}",
+                       (row, 0), (row, len(lines[row])))
+        await settle(pilot, app)
+        assert app.analysis.problems
+        problem = app.analysis.problems[0]
+        assert problem.line == row + 1
+        assert row in editor.error_lines
+        problems = app.screen.query_one(ProblemList)
+        assert problems.has_class("has-problems")
+        # the picture stays (structure from the YAML), and nothing crashed
+        assert "hidden" in _picture(app)
+        editor.move_cursor((0, 0))
+        problems.focus()
+        problems.highlighted = 0
+        await pilot.press("enter")
+        await pilot.pause()
+        assert editor.cursor_location[0] == row
+        assert editor.has_focus
+        # a YAML syntax error is a problem too
+        editor.replace("nodes: [", (0, 0), (0, 0))
+        await settle(pilot, app)
+        problem = app.analysis.problems[0]
+        assert problem.what.startswith("YAML syntax") and problem.line is not None
+        assert problem.line - 1 in editor.error_lines
+
+
+async def test_quitting_with_unsaved_edits_asks_first(elman):
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        editor = app.screen.query_one(SpecEditor)
+        editor.focus()
+        editor.move_cursor((0, 0))
+        await pilot.press("#", " ", "x", "enter")
+        await pilot.pause()
+        assert app.dirty
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDialog)
+        assert app.is_running
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+    assert app.return_code == 0
+    assert elman.read_text().startswith("# Elman")   # nothing was written
+
+
+async def test_quitting_without_edits_does_not_ask(elman):
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_save_writes_the_file_atomically(elman):
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        editor = app.screen.query_one(SpecEditor)
+        editor.replace("# saved by the test\n", (0, 0), (0, 0))
+        await pilot.pause()
+        assert app.dirty
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not app.dirty
+        assert elman.read_text() == editor.text
+        assert not [p for p in elman.parent.iterdir() if p.name.startswith(".rnngraph-")]
+
+
+async def test_new_spec_from_a_template(elman):
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        options = app.screen.query_one("#template-list")
+        index = next(i for i in range(options.option_count) if options.get_option_at_index(i).id == "lstm")
+        options.highlighted = index
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert "type: lstm" in app.spec_text
+        assert app.document.path is None
+        assert app.analysis.ok
+        assert "lstm" in _picture(app)
+
+
+async def test_help_lists_the_keys_of_the_screen(elman):
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpDialog)
+        keys = dict(app.screen.rows)
+        assert "Node+" in keys.values() and "Unroll" in keys.values()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpDialog)
+
+
+async def test_command_palette_lists_the_actions(elman):
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in ("Add node", "Add edge", "Add block", "Save", "Unroll screen", "Undo"):
+            assert title in titles
