@@ -147,7 +147,13 @@ def _stats(seconds):
 
 
 def measure(fns, budget):
-    """Time each zero-arg step of ``fns`` (name -> fn) in interleaved blocks; name -> ms statistics."""
+    """Time each zero-arg step of ``fns`` (name -> fn) in interleaved blocks.
+
+    Returns name -> wall-clock ms statistics, with the same statistics of the
+    process's CPU time under ``"cpu"``. With one thread, CPU time is the
+    step's cost without the time the process waited for a core, which makes
+    it the steadier number on a busy machine (``--clock cpu``).
+    """
     gc.collect()
     est = {}
     for name, fn in fns.items():
@@ -160,6 +166,7 @@ def measure(fns, budget):
             n += 1
         est[name] = max(last, 1e-7)
     times = {name: [] for name in fns}
+    cpu = {name: [] for name in fns}
     rounds = 0
     while True:
         done = all(len(ts) >= budget.min_reps and (sum(ts) >= budget.min_s or len(ts) >= budget.max_reps)
@@ -167,18 +174,21 @@ def measure(fns, budget):
         if done and rounds >= budget.min_rounds:
             break
         for name, fn in fns.items():
-            ts = times[name]
+            ts, cs = times[name], cpu[name]
             if len(ts) >= budget.max_reps:
                 continue
             k = max(1, min(int(budget.block_s / est[name]), budget.max_reps - len(ts)))
             for _ in range(k):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 fn()
                 ts.append(time.perf_counter() - t)
+                cs.append(time.process_time() - c)
         rounds += 1
-    out = {name: _stats(ts) for name, ts in times.items()}
-    for v in out.values():
-        v["rounds"] = rounds
+    out = {}
+    for name in fns:
+        out[name] = _stats(times[name])
+        out[name]["rounds"] = rounds
+        out[name]["cpu"] = _stats(cpu[name])  # this process's CPU seconds, all its threads
     return out
 
 
@@ -398,7 +408,8 @@ def run_config(suite, cell, I, H, B, T, *, check=True, memory=True):
     for impl in fns:
         t = res["time"][impl]
         extra = f", {res['blas_gflop'] / t['median_ms'] * 1e3:.1f} GFLOP/s" if impl == "blas" else ""
-        print(f"  {LABEL[impl]:<18} {t['median_ms']:10.3f} ms  (IQR {t['p25_ms']:.3f}-{t['p75_ms']:.3f}, n={t['reps']}{extra})", flush=True)
+        print(f"  {LABEL[impl]:<18} {t['median_ms']:10.3f} ms  (IQR {t['p25_ms']:.3f}-{t['p75_ms']:.3f}, n={t['reps']}; "
+              f"cpu {t['cpu']['median_ms']:.3f} ms{extra})", flush=True)
     if res["background_cores"] is not None and res["background_cores"] > 0.1:
         print(f"  [noise] other processes used {res['background_cores']:.2f} cores while this was timed")
     res["blas_breakdown"] = []
@@ -416,13 +427,21 @@ def run_config(suite, cell, I, H, B, T, *, check=True, memory=True):
                 res["memory"][impl] = {"error": f"{type(e).__name__}: {e}"}
 
     # --- ratios rnngraph / baseline (and numpy / the others, to see the baselines themselves)
-    for stat, key in (("median_ms", "ratios"), ("min_ms", "ratios_min")):
-        res[key] = {}
-        for a in ("rnngraph", "numpy"):
-            for b in BASELINES:
-                if a != b and a in res["time"] and b in res["time"]:
-                    res[key][f"{a}/{b}"] = res["time"][a][stat] / res["time"][b][stat]
+    res["ratios"] = {}  # clock -> stat -> "a/b" -> ratio
+    for clock in ("wall", "cpu"):
+        for stat in ("median", "min"):
+            r = res["ratios"].setdefault(clock, {}).setdefault(stat, {})
+            for a in ("rnngraph", "numpy"):
+                for b in BASELINES:
+                    if a != b and a in res["time"] and b in res["time"]:
+                        ta, tb = clocked(res["time"][a], clock), clocked(res["time"][b], clock)
+                        r[f"{a}/{b}"] = ta[f"{stat}_ms"] / tb[f"{stat}_ms"]
     return res
+
+
+def clocked(t, clock):
+    """The wall (default) or CPU-time statistics of one measurement."""
+    return t["cpu"] if clock == "cpu" else t
 
 
 def step_memory(suite, impl, cell, params, x, y):
@@ -441,12 +460,17 @@ def step_memory(suite, impl, cell, params, x, y):
 # ----------------------------------------------------------------------------- output
 
 
-STAT = {"key": "median_ms"}  # set by main from --stat
+STAT = {"name": "median", "key": "median_ms", "clock": "wall"}  # set by main from --stat, --clock
+
+
+def ratios_of(r):
+    return r["ratios"][STAT["clock"]][STAT["name"]]
 
 
 def fmt_ms(t):
     if t is None:
         return "-"
+    t = clocked(t, STAT["clock"])
     spread = (t["p75_ms"] - t["p25_ms"]) / 2 / t["median_ms"] * 100 if t["median_ms"] else 0
     v = t[STAT["key"]]
     s = f"{v:.3f}" if v < 10 else (f"{v:.2f}" if v < 100 else f"{v:.1f}")
@@ -496,16 +520,17 @@ def print_results(results, title):
     for r in results:
         cfg = f"{r['cell']} ({r['input']},{r['hidden']},{r['batch']},{r['steps']})"
         cells = [fmt_ms(r["time"].get(i)) + mark(r, i) for i in IMPLS]
-        ratios = [fmt_ratio(r[STAT["ratios"]].get(f"rnngraph/{b}")) for b in BASELINES]
+        ratios = [fmt_ratio(ratios_of(r).get(f"rnngraph/{b}")) for b in BASELINES]
         bg = r.get("background_cores")
         rows.append([cfg, *cells, *ratios, "?" if bg is None else f"{bg:.2f}"])
     print_table(title, headers, rows,
-                caption=f"ms per float32 training step (forward + BPTT + all grads), {STAT['name']} ±half-IQR; "
+                caption=f"ms per float32 training step (forward + BPTT + all grads), {STAT['clock']} time, "
+                        f"{STAT['name']} ±half-IQR; "
                         "rg/X = rnngraph time / X time (lower is better); ✗ = failed the gradient check; "
                         "bg = cores other processes used meanwhile (0 = quiet machine)")
     headers = ["config"] + [f"numpy/{LABEL[b]}" for b in ("torch_fused", "torch_eager", "blas")]
     rows = [[f"{r['cell']} ({r['input']},{r['hidden']},{r['batch']},{r['steps']})"]
-            + [fmt_ratio(r[STAT["ratios"]].get(f"numpy/{b}")) for b in ("torch_fused", "torch_eager", "blas")] for r in results]
+            + [fmt_ratio(ratios_of(r).get(f"numpy/{b}")) for b in ("torch_fused", "torch_eager", "blas")] for r in results]
     print_table(f"{title}: the baselines against each other", headers, rows)
 
 
@@ -552,6 +577,8 @@ def parse_args(argv=None):
     ap.add_argument("--no-check", action="store_true", help="skip the correctness check (not recommended)")
     ap.add_argument("--stat", choices=("median", "min"), default="median",
                     help="statistic the tables and rg/X ratios use (min resists background load; both are in the JSON)")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall-clock time, or this process's CPU time (with --threads 1: immune to other processes)")
     ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: one call per column
     ap.add_argument("--max-hidden", type=int, default=None, help="skip configurations with a larger hidden size")
     return ap.parse_args(argv)
@@ -559,7 +586,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    STAT.update(name=args.stat, key=f"{args.stat}_ms", ratios="ratios" if args.stat == "median" else "ratios_min")
+    STAT.update(name=args.stat, key=f"{args.stat}_ms", clock=args.clock)
+    if args.clock == "cpu" and args.threads != 1:
+        print(f"[note] --clock cpu with {args.threads} threads adds up every thread's CPU time (spinning included): "
+              "it measures CPU cost, not latency; use --threads 1 for a load-proof latency")
     limiter = contextlib.nullcontext()
     if threadpoolctl is not None:
         limiter = threadpoolctl.threadpool_limits(limits=args.threads, user_api="blas")

@@ -158,13 +158,15 @@ def _small_suite(monkeypatch):
 def test_harness_runs_and_writes_json(tmp_path, monkeypatch):
     _small_suite(monkeypatch)
     out = tmp_path / "bench.json"
-    assert run.main(["--smoke", "--threads", "1", "--json", str(out)]) == 0
+    assert run.main(["--smoke", "--threads", "1", "--clock", "cpu", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert [r["cell"] for r in doc["results"]] == ["rnn", "lstm"]
     assert len(doc["scaling"]) == 2
     for r in doc["results"] + doc["scaling"]:
         assert r["failed_check"] == []
         assert "numpy" in r["time"] and "blas" in r["time"]
+        assert r["time"]["numpy"]["cpu"]["reps"] == r["time"]["numpy"]["reps"]
+        assert set(r["ratios"]) == {"wall", "cpu"}
         assert r["check"]["numpy"]["float64"]["grad_err"] == 0.0
     assert "numpy_blas" in doc["env"]
 
