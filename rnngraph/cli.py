@@ -122,7 +122,12 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_EXTRA_COMMANDS: list = []
+def _register_run(sub):
+    from .runcmd import register
+    register(sub)
+
+
+_EXTRA_COMMANDS: list = [_register_run]
 
 
 def main(argv=None) -> int:

@@ -342,3 +342,25 @@ def build(spec: Spec, seed: int | None = None, dtype=None) -> Network:
     """Build a ``Network`` from a spec; ``seed`` overrides the spec's for init,
     ``dtype`` its ``dtype`` (``"float64"`` for gradient checks)."""
     return Network(spec, seed=seed, dtype=dtype)
+
+
+def _hopfield_methods():
+    """``net.store``, ``net.settle``, ``net.energy`` (SPEC.md section 4), from ``hopfield``."""
+    from . import hopfield
+
+    def store(self, patterns, rule: str = "hebbian") -> None:
+        """Store ``patterns`` (P, size) of +-1 in the memory edge by ``rule``
+        (``hebbian``, ``storkey`` or ``pseudoinverse``)."""
+        hopfield.store(self, patterns, rule)
+
+    def settle(self, cues, update: str = "async", sweeps: int = 100, seed: int = 0, until_stable: bool = True):
+        """Run the dynamics from ``cues`` (B, size); returns a ``SettleResult``."""
+        return hopfield.settle(self, cues, update=update, sweeps=sweeps, seed=seed, until_stable=until_stable)
+
+    def energy(self, states):
+        """``E = -1/2 s^T W s - b^T s`` per row of ``states`` (B, size)."""
+        return hopfield.energy(self, states)
+    Network.store, Network.settle, Network.energy = store, settle, energy
+
+
+_hopfield_methods()

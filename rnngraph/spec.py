@@ -253,7 +253,7 @@ class Spec:
 
 # --------------------------------------------------------------------------- entry points
 
-def load_spec(path) -> Spec:
+def load_spec(path, overrides: dict | None = None) -> Spec:
     """Read and validate the spec file at ``path``.
 
     Raises
@@ -276,7 +276,7 @@ def load_spec(path) -> Spec:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(f"not UTF-8 text (byte {exc.start})", path=path) from None
-    return parse_spec(text, path=path)
+    return parse_spec(text, path=path, overrides=overrides)
 
 
 def parse_spec(text: str, path: str | None = None, overrides: dict | None = None) -> Spec:
@@ -815,15 +815,12 @@ class _Validator:
         if method not in TRAIN_METHODS:
             self.fail(("train", "method"), f"method must be {one_of(TRAIN_METHODS)}, got {method!r}"
                                            f"{suggest(method, TRAIN_METHODS)}")
-        out["method"] = method
         loss = raw.get("loss", "mse")
         if loss not in LOSSES:
             self.fail(("train", "loss"), f"loss must be {one_of(LOSSES)}, got {loss!r}{suggest(loss, LOSSES)}")
-        out["loss"] = loss
         loss_on = raw.get("loss_on", "all")
         if loss_on not in LOSS_ON:
             self.fail(("train", "loss_on"), f"loss_on must be {one_of(LOSS_ON)}, got {loss_on!r}")
-        out["loss_on"] = loss_on
         opt = raw.get("optimizer", {"name": "adam"})
         if isinstance(opt, str):
             opt = {"name": opt}
@@ -851,13 +848,12 @@ class _Validator:
                         self.fail(w, f"betas must be two numbers in [0, 1), got {value!r}")
                 elif not _is_number(value) or value < 0 or (key == "lr" and value == 0):
                     self.fail(w, f"{key} must be a {'positive' if key == 'lr' else 'non-negative'} number, got {value!r}")
-            opt.setdefault("lr", 0.001)
-        opt["name"] = oname
-        out["optimizer"] = opt
+        if "optimizer" in raw:
+            opt["name"] = oname
+            out["optimizer"] = opt
         for key, low in (("epochs", 0), ("batch_size", 1), ("truncate", 0), ("log_every", 1)):
             if key in raw and (not _is_int(raw[key]) or raw[key] < low):
                 self.fail(("train", key), f"{key} must be an integer >= {low}, got {raw[key]!r}")
-        out.setdefault("truncate", 0)
         if "clip" in raw and raw["clip"] is not None and (not _is_number(raw["clip"]) or raw["clip"] <= 0):
             self.fail(("train", "clip"), f"clip must be a positive number (the largest gradient norm), got {raw['clip']!r}")
         es = raw.get("early_stopping")
@@ -904,18 +900,24 @@ class _Validator:
             return dict(raw)
         try:
             task = get_task(name)
-        except (KeyError, ValueError) as exc:
-            self.fail(("task", "generator"), str(exc).strip("'\""))
-            return dict(raw)
-        try:
             params = task.validate(params)
-        except (ValueError, TypeError) as exc:
-            message = str(exc)
-            named = [k for k in raw if k != "generator" and re.search(rf"\b{re.escape(str(k))}\b", message)]
-            self.fail(("task", named[0]) if named else ("task",), message)
+        except ValueError as exc:
+            where = getattr(exc, "where", "") or "task"
+            path = tuple(where.split(".")) if where.split(".")[-1] in raw else ("task",)
+            self.fail(path, getattr(exc, "what", str(exc)))
             return dict(raw)
-        out = {"generator": name, **{k: raw[k] for k in ("input", "output") if k in raw}, **params}
-        return out
+        n_in, n_out = task.sizes(params)
+        for key, role, size in (("input", "input", n_in), ("output", "output", n_out)):
+            candidates = [n for n in spec.nodes.values() if n.role == role]
+            node = spec.nodes.get(raw.get(key)) if key in raw else (candidates[0] if len(candidates) == 1 else None)
+            if key not in raw and len(candidates) != 1 and not (name == "patterns"):
+                self.fail(("task",), f"task {name!r} feeds one {role} node, but the network has "
+                                     f"{len(candidates)}; say which with `{key}: NODE`")
+            elif node is not None and node.size != size and name != "patterns":
+                self.fail(("task", key) if key in raw else ("nodes", node.name, "size"),
+                          f"task {name!r} with these parameters has {role}s of size {size}, but node "
+                          f"{node.name!r} has size {node.size}")
+        return {"generator": name, **{k: raw[k] for k in ("input", "output") if k in raw}, **params}
 
     def expect(self, raw) -> dict:
         raw = self.section(raw, "expect") or {}
