@@ -176,7 +176,14 @@ class Trainer:
     def run(self, callback=None, should_stop=None) -> list[dict]:
         """Train until ``config.epochs`` epochs are done, early stopping says
         so, or ``should_stop()`` returns True (checked after every step).
-        ``callback(record)`` receives each epoch's record.  Returns the history."""
+        ``callback(record)`` receives each epoch's record.  Returns the history.
+
+        Raises RunError when the loss or a gradient stops being finite."""
+        # overflow on the way to divergence is detected by _check_finite, not printed by numpy
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return self._run(callback, should_stop)
+
+    def _run(self, callback, should_stop) -> list[dict]:
         cfg = self.config
         data = self.train_data
         N = data.n
