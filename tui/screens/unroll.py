@@ -52,8 +52,8 @@ class UnrollScreen(Screen):
 
     TITLE = "Unroll"
     BINDINGS = [
-        Binding("left_square_bracket", "shift(-1)", "Earlier"),
-        Binding("right_square_bracket", "shift(1)", "Later"),
+        Binding("left_square_bracket", "shift(-1)", "Earlier", priority=True),
+        Binding("right_square_bracket", "shift(1)", "Later", priority=True),
         Binding("plus", "steps(1)", "T+1"),
         Binding("minus", "steps(-1)", "T-1"),
         Binding("c", "toggle_collapse", "Blocks"),
@@ -89,6 +89,7 @@ class UnrollScreen(Screen):
     def on_mount(self) -> None:
         self._ready = True
         self.watch(self.app, "analysis", self._analysis_changed)
+        self.query_one(GraphCanvas).focus()
 
     def _analysis_changed(self, analysis: Analysis | None) -> None:
         self._refresh()
@@ -159,6 +160,8 @@ class UnrollScreen(Screen):
             return
         if 1 <= value <= 10_000:
             self.steps = value
+        if isinstance(event, Input.Submitted):
+            self.query_one(GraphCanvas).focus()
 
     def action_steps(self, delta: int) -> None:
         self.steps = max(1, self.steps + delta)
@@ -213,7 +216,11 @@ class UnrollScreen(Screen):
             params = self.app.analysis.params if self.app.analysis else {}
             equation, legend = vertex_equation(graph, node, t, params)
         text = "\n".join([equation, "", *legend, "", "arcs:", *arcs_text(graph, node, t, self.steps)])
+        self._equation = text
         self.query_one("#equation", Static).update(text)
 
+    _equation = ""
+
     def equation_text(self) -> str:
-        return str(self.query_one("#equation", Static).render())
+        """The equation panel's text (for tests)."""
+        return self._equation

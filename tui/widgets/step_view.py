@@ -67,6 +67,15 @@ class StepView(Static, can_focus=True):
         self.t = 0
         self.backward = False
 
+    def plain_text(self, width: int = 160) -> str:
+        """What the view shows, as plain text (for tests)."""
+        import io
+
+        from rich.console import Console
+        console = Console(width=width, record=True, color_system=None, file=io.StringIO())
+        console.print(self._renderable(""))
+        return console.export_text()
+
     def show(self, trace: Trace | None, t: int, backward: bool, message: str = "") -> None:
         self.trace, self.t, self.backward = trace, t, backward
         self.update(self._renderable(message))

@@ -1,0 +1,99 @@
+"""Pilot tests of the Unroll and Step screens."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from textual.widgets import Input, OptionList
+
+from tui.app import RnnGraphApp
+from tui.model import has_engine
+from tui.stepping import sample_inputs
+from tui.widgets.graph_canvas import GraphCanvas
+
+from .conftest import settle, spec_path
+
+SIZE = (160, 48)
+needs_engine = pytest.mark.skipif(not has_engine("build"), reason="needs rnngraph.build")
+
+
+async def test_unroll_shows_time_columns_and_vertex_equations():
+    app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(pilot, app)
+        screen = app.screen
+        steps = screen.query_one("#unroll-steps", Input)
+        steps.value = "30"
+        await settle(pilot, app)
+        picture = "\n".join(screen.query_one(GraphCanvas).text_lines())
+        assert "hidden@0" in picture and "hidden@5" in picture
+        assert "hidden@6" not in picture                  # a window of steps, not all 30
+        await pilot.press("right_square_bracket")
+        await settle(pilot, app)
+        assert screen.start == 3
+        picture = "\n".join(screen.query_one(GraphCanvas).text_lines())
+        assert "hidden@8" in picture and "context@2" in picture   # ghost of the step before
+        options = screen.query_one("#vertex-list", OptionList)
+        index = next(i for i in range(options.option_count)
+                     if options.get_option_at_index(i).id == "v-4-hidden")
+        options.focus()
+        options.highlighted = index
+        await pilot.pause()
+        text = screen.equation_text()
+        assert "hidden@4 = sigmoid(W x@4 + U context@3 + b)" in text
+        assert "context@3 → hidden@4" in " ".join(text.split())
+
+
+async def test_unroll_expands_and_collapses_blocks():
+    app = RnnGraphApp(str(spec_path("lstm_adding.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(pilot, app)
+        screen = app.screen
+        picture = "\n".join(screen.query_one(GraphCanvas).text_lines())
+        assert "lstm@0" in picture and "lstm/c@0" not in picture
+        screen.query_one(GraphCanvas).focus()
+        await pilot.press("c")
+        await settle(pilot, app)
+        picture = "\n".join(screen.query_one(GraphCanvas).text_lines())
+        assert "lstm/c@0" in picture and "lstm/h@1" in picture
+
+
+@needs_engine
+async def test_stepping_forward_gives_net_forward_values():
+    app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        screen = app.screen
+        steps = screen.steps
+        analysis = app.analysis
+        inputs, initial, _ = sample_inputs(analysis.spec, analysis.graph, steps, screen.seed)
+        expected = analysis.net.forward(inputs, initial=initial or None, steps=steps)
+        for t in range(steps):
+            assert screen.t == t
+            shown = screen.current_values()
+            assert set(shown) == set(expected)
+            for node, value in shown.items():
+                np.testing.assert_array_equal(value, np.asarray(expected[node])[0, t])
+            await pilot.press("right")
+        assert screen.t == steps - 1          # stepping past the end stays at the end
+        await pilot.press("left")
+        assert screen.t == steps - 2
+        await pilot.press("b")
+        await pilot.pause()
+        assert screen.backward and screen.t == steps - 1
+
+
+@needs_engine
+async def test_hopfield_state_is_drawn_as_a_bitmap():
+    app = RnnGraphApp(str(spec_path("hopfield_discrete.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        screen = app.screen
+        assert screen.trace is not None and screen.trace.hopfield == ["s"]
+        assert set(np.unique(screen.current_values()["s"])) <= {-1.0, 1.0}
+        rendered = screen.query_one("#step-view").plain_text()
+        assert "██" in rendered
