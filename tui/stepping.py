@@ -54,6 +54,37 @@ def sample_inputs(spec, graph: nx.MultiDiGraph, steps: int, seed: int):
     return inputs, initial, targets
 
 
+def spec_sample(spec, net, steps: int, index: int):
+    """Sample ``index`` of the spec's own data, cut to its first ``steps`` steps.
+
+    Returns ``(inputs, initial, targets, masks, note)`` or None when the spec
+    has no data the engine can make or read (then the sample is random).
+    Cutting is exact: a step's values depend only on the steps before it.
+    """
+    task = getattr(spec, "task", None)
+    if not task:
+        return None
+    try:
+        from rnngraph import data as rgdata
+        if "generator" in task:
+            train, evaluation, _ = rgdata.task_splits(spec, net, getattr(spec, "seed", 0))
+            source = f"task {task['generator']}"
+        else:
+            train, evaluation = rgdata.file_splits(spec, net)
+            source = f"file {task.get('file')}"
+    except Exception:
+        return None
+    data = evaluation if evaluation is not None and evaluation.n else train
+    if data is None or not data.n:
+        return None
+    i = index % data.n
+    one = data.subset(np.array([i]))
+    stop = min(steps, one.steps) if one.steps else steps
+    cut = lambda d: {k: v[:, :stop] for k, v in d.items()}   # noqa: E731
+    note = f"sample {i} of {data.n} from {source}, steps 0..{stop - 1}"
+    return cut(one.inputs), dict(one.initial), cut(one.targets), cut(one.masks), note
+
+
 @dataclass
 class Trace:
     """One sample's forward values (and gradient norms) for every node."""
@@ -67,6 +98,9 @@ class Trace:
     loss: float | None = None
     backward_error: str = ""
     hopfield: list = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)    # what net.forward was given, (1, T, size)
+    initial_full: dict = field(default_factory=dict)   # (1, size)
+    note: str = ""                                # where the sample came from
 
     @classmethod
     def run(cls, analysis, steps: int, seed: int = 0) -> "Trace":
@@ -74,22 +108,32 @@ class Trace:
         layers = node_layers(graph)
         index = {n: i for i, n in enumerate(graph.nodes)}
         order = sorted(graph.nodes, key=lambda n: (layers[n], index[n]))
-        inputs, initial, targets = sample_inputs(spec, graph, steps, seed)
+        real = spec_sample(spec, net, steps, seed)
+        masks = {}
+        if real is not None:
+            inputs, initial, targets, masks, note = real
+            for group in (inputs, targets):
+                for value in group.values():
+                    steps = value.shape[1]
+        else:
+            inputs, initial, targets = sample_inputs(spec, graph, steps, seed)
+            note = f"random sample (seed {seed}): the spec has no data the engine can make"
         out = net.forward(inputs, initial=initial or None, steps=steps)
-        trace = cls(steps=steps, order=order)
+        trace = cls(steps=steps, order=order, inputs=inputs, initial_full=initial, note=note)
         trace.values = {n: np.asarray(v)[0] for n, v in out.items()}         # (T, size)
         trace.targets = {n: v[0] for n, v in targets.items()}
         trace.initial = {n: v[0] for n, v in initial.items()}
         trace.hopfield = [n for n in order if is_hopfield(graph, n)]
-        trace._backward(net, inputs, targets, initial)
+        trace._backward(net, inputs, targets, initial, masks)
         return trace
 
-    def _backward(self, net, inputs, targets, initial) -> None:
+    def _backward(self, net, inputs, targets, initial, masks=None) -> None:
         if not targets:
             self.backward_error = "no output node: nothing to differentiate"
             return
         try:
-            self.loss, _ = net.loss_and_grad(inputs, targets, initial=initial or None)
+            self.loss, _ = net.loss_and_grad(inputs, targets, initial=initial or None,
+                                             mask=masks or None)
         except Exception as err:  # an engine without loss_and_grad yet
             self.backward_error = f"loss_and_grad failed: {err}"
             return
@@ -99,7 +143,7 @@ class Trace:
                                    "net.backward_trace (d loss / d v_n(t)); not there yet")
             return
         try:
-            grads = trace_fn(inputs, targets, initial=initial or None)
+            grads = trace_fn(inputs, targets, initial=initial or None, mask=masks or None)
         except Exception as err:
             self.backward_error = f"backward_trace failed: {err}"
             return

@@ -8,7 +8,6 @@ from textual.widgets import Input, OptionList
 
 from tui.app import RnnGraphApp
 from tui.model import has_engine
-from tui.stepping import sample_inputs
 from tui.widgets.graph_canvas import GraphCanvas
 
 from .conftest import settle, spec_path
@@ -69,7 +68,10 @@ async def test_stepping_forward_gives_net_forward_values():
         screen = app.screen
         steps = screen.steps
         analysis = app.analysis
-        inputs, initial, _ = sample_inputs(analysis.spec, analysis.graph, steps, screen.seed)
+        trace = screen.trace
+        assert "temporal_xor" in trace.note          # the spec's own data, not random numbers
+        inputs, initial = trace.inputs, trace.initial_full
+        assert inputs["x"].shape == (1, steps, 1)
         expected = analysis.net.forward(inputs, initial=initial or None, steps=steps)
         for t in range(steps):
             assert screen.t == t
@@ -97,3 +99,20 @@ async def test_hopfield_state_is_drawn_as_a_bitmap():
         assert set(np.unique(screen.current_values()["s"])) <= {-1.0, 1.0}
         rendered = screen.query_one("#step-view").plain_text()
         assert "██" in rendered
+
+
+@needs_engine
+async def test_a_spec_without_data_steps_through_random_inputs():
+    text = spec_path("elman_temporal_xor.yaml").read_text().replace(
+        "task: {generator: temporal_xor, length: 3000}", "")
+    app = RnnGraphApp(text=text)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        screen = app.screen
+        assert screen.trace is not None and "random" in screen.trace.note
+        inputs = screen.trace.inputs
+        expected = app.analysis.net.forward(inputs, steps=screen.steps)
+        await pilot.press("right", "right")
+        for node, value in screen.current_values().items():
+            np.testing.assert_array_equal(value, np.asarray(expected[node])[0, 2])

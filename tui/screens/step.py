@@ -92,6 +92,9 @@ class StepScreen(Screen):
     def _ran(self, trace: Trace | None, message: str) -> None:
         self.trace, self.message = trace, message
         if trace is not None:
+            if trace.steps != self.steps:   # the spec's data is shorter than asked
+                self.set_reactive(StepScreen.steps, trace.steps)
+                self.query_one("#step-steps", Input).value = str(trace.steps)
             self.t = min(self.t, trace.steps - 1)
         self._draw()
 
@@ -101,7 +104,8 @@ class StepScreen(Screen):
         view = self.query_one(StepView)
         view.show(self.trace, self.t, self.backward, self.message)
         mode = "backward" if self.backward else "forward"
-        status = f"  {mode}  t = {self.t} / {self.steps - 1}   sample seed {self.seed}"
+        note = self.trace.note if self.trace is not None else ""
+        status = f"  {mode}  t = {self.t} / {self.steps - 1}   {note}"
         self.query_one("#step-status", Label).update(status)
 
     # -- controls ----------------------------------------------------------------------
