@@ -1,0 +1,58 @@
+"""Pilot tests of the Train screen: a worker with live progress that can be stopped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from textual.widgets import Input
+
+from tui.app import RnnGraphApp
+from tui.screens import train as train_screen
+
+from .conftest import settle, spec_path
+
+SIZE = (160, 48)
+pytestmark = pytest.mark.skipif(train_screen.Experiment is None,
+                                reason="needs rnngraph.experiment (training API)")
+
+
+async def _wait(pilot, condition, seconds: float = 60.0) -> None:
+    for _ in range(int(seconds / 0.1)):
+        if condition():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("timed out")
+
+
+async def test_training_runs_plots_and_hands_the_weights_to_the_app():
+    app = RnnGraphApp(str(spec_path("jordan.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await settle(pilot, app)
+        screen = app.screen
+        before = {k: v.copy() for k, v in app.analysis.net.params.items()}
+        screen.query_one("#train-epochs", Input).value = "20"
+        await pilot.press("s")
+        await _wait(pilot, lambda: not screen.running and len(screen.history) == 20)
+        await settle(pilot, app)
+        assert [r["epoch"] for r in screen.history] == list(range(1, 21))
+        assert screen.history[-1]["train_loss"] < screen.history[0]["train_loss"]
+        status = str(screen.query_one("#train-status").render())
+        assert "train_loss" in status
+        changed = [k for k, v in app.analysis.net.params.items() if not np.array_equal(v, before[k])]
+        assert changed, "the trained weights were not handed to the app's network"
+
+
+async def test_training_can_be_stopped():
+    app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await settle(pilot, app)
+        screen = app.screen
+        screen.query_one("#train-epochs", Input).value = "100000"
+        await pilot.press("s")
+        await _wait(pilot, lambda: len(screen.history) >= 1)
+        await pilot.press("x")
+        await _wait(pilot, lambda: not screen.running and "interrupted" in str(
+            screen.query_one("#train-status").render()), seconds=30)
+        assert len(screen.history) < 100000
