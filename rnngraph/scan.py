@@ -1,22 +1,25 @@
 """The time loop of one recurrent component, as a single autodiff op.
 
 ``scan`` runs a recurrent ``Stage`` of a ``Plan`` forward over ``T`` steps and
-records one VJP that runs the loop backward (BPTT).  It owns its buffers, so
-per-step work is views and ``out=`` ufuncs, and it never builds a
-full-sequence gradient for one step's slice.
-
-Forward, at step ``t`` (SPEC.md semantics, restricted to the component)::
+records one VJP that runs the loop backward (BPTT).  At step ``t``
+(SPEC.md semantics, restricted to the component)::
 
     C_g(t) = W_g(v_s(t - d))                for each inner group g (source s, delay d)
     a_n(t) = base_n(t) + sum_k C_{g,k}(t)   (sum nodes; base = hoisted edges + bias)
            | base_n(t) * prod_k C_{g,k}(t)  (product nodes; base = hoisted factors)
     v_n(t) = f_n(a_n(t))
 
-Backward walks ``t = T-1 .. 0`` and the nodes in reverse order, collecting
-``dL/dC_g(t)`` for every step.  Weight gradients are then one GEMM per group
-over all steps (``dW = sum_t dC(t)^T v_s(t-d)``), not one per step.
+Per-step Python overhead is what limits small recurrent nets, so each stage
+is compiled once into a specialised loop: ``_Compiler`` writes the Python
+source of a forward and a backward function for this stage's structure (the
+text is made only from indices and numpy calls, never from user strings) and
+``compile()`` turns it into code.  Inside the loops every operation writes
+into preallocated buffers with ``out=``, per-step contributions that feed a
+single sum node are computed straight into its pre-activation, activations'
+derivatives are computed for the whole sequence before the backward loop,
+and weight gradients are one GEMM per group after it.
 
-Shapes: every sequence is time-major ``(T, B, size)``; histories ``(D, B, size)``
+Shapes: sequences are time-major ``(T, B, size)``; histories ``(D, B, size)``
 hold a node's values at times ``-D .. -1``.
 """
 
@@ -27,25 +30,28 @@ import numpy as np
 from .activations import ACTIVATIONS
 from .autodiff import Var, _tape_of
 
+# activations whose derivative is elementwise: d f / d a from (a, v), whole sequence at once
+_DERIVATIVES = {
+    "sigmoid": lambda a, v: v * (1.0 - v),
+    "tanh": lambda a, v: 1.0 - v * v,
+    "relu": lambda a, v: (a > 0).astype(a.dtype),
+    "leaky_relu": lambda a, v: np.where(a > 0, 1.0, 0.01).astype(a.dtype),
+    "softplus": lambda a, v: ACTIVATIONS["sigmoid"][0](a),
+    "exp": lambda a, v: v,
+    "square": lambda a, v: 2.0 * a,
+}
+_ZERO_DERIVATIVE = ("sign", "step")
 
-def _edge_forward(kind, w, x, out=None):
-    if kind == "dense":
-        return np.matmul(x, w.T, out=out)
-    if kind == "identity":
-        if out is None:
-            return x
-        np.copyto(out, x)
-        return out
-    return np.multiply(x, w, out=out)
-
-
-def _edge_backward_input(kind, w, g):
-    """dL/dx for ``C = W(x)`` given ``g = dL/dC``."""
-    if kind == "dense":
-        return g @ w
-    if kind == "identity":
-        return g
-    return g * w
+# forward activations written as in-place ufunc calls on the step's views `a` and `v`
+_INPLACE = {
+    "tanh": ["tanh(a, out=v)"],
+    # sigmoid(a) = (1 + tanh(a/2)) / 2: no exp overflow, no temporaries
+    "sigmoid": ["multiply(a, 0.5, out=v)", "tanh(v, out=v)", "multiply(v, 0.5, out=v)", "add(v, 0.5, out=v)"],
+    "relu": ["maximum(a, 0.0, out=v)"],
+    "one_minus": ["subtract(1.0, a, out=v)"],
+    "exp": ["exp(a, out=v)"],
+    "square": ["multiply(a, a, out=v)"],
+}
 
 
 def _weight_grad(kind, g_seq, x_seq):
@@ -66,6 +72,247 @@ def _shifted(seq, hist, delay):
     return np.concatenate([head, seq[:max(T - delay, 0)]], axis=0)
 
 
+class _Compiler:
+    """Writes and compiles the forward and backward loops of one stage.
+
+    The structure depends on the stage, on which nodes have a base (hoisted
+    input) and on which outputs receive gradients from outside; it does not
+    depend on T, B or dtype, so one compilation serves every call."""
+
+    def __init__(self, stage, graph, has_base: tuple, ext_a: tuple = ()):
+        self.nodes = list(stage.nodes)
+        self.index = {n: i for i, n in enumerate(self.nodes)}
+        self.groups = stage.inner
+        self.size = [graph.nodes[n]["size"] for n in self.nodes]
+        self.act = [graph.nodes[n]["activation"] for n in self.nodes]
+        self.product = [graph.nodes[n]["combine"] == "product" for n in self.nodes]
+        self.has_base = has_base
+        self.ext_a = ext_a
+        self.contribs = [[] for _ in self.nodes]          # node -> [(group, lo, hi)]
+        for gi, g in enumerate(self.groups):
+            for k, e in enumerate(g.edges):
+                self.contribs[self.index[e.target]].append((gi, g.offsets[k], g.offsets[k + 1]))
+        self.src = [self.index[g.source] for g in self.groups]
+        # a group with one edge into a sum node: its GEMM writes straight into that node's a(t),
+        # and its gradient is that node's dL/da (no copies either way)
+        self.direct = []
+        taken = set()                     # at most one group writes straight into a node's a(t)
+        for gi, g in enumerate(self.groups):
+            tgt = self.index[g.edges[0].target]
+            ok = len(g.edges) == 1 and not self.product[tgt] and tgt not in taken and g.weight != "identity"
+            if ok:
+                taken.add(tgt)
+            self.direct.append(ok)
+        # group outputs are kept for every step where a product node needs them back as factors
+        self.keep = [g.weight != "identity" and any(self.product[self.index[e.target]] for e in g.edges)
+                     for g in self.groups]
+        self.identity = [g.weight == "identity" for g in self.groups]
+        self.forward = self._compile(self._forward_source(), "forward")
+        self.backward = self._compile(self._backward_source(), "backward")
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _compile(lines, name):
+        source = "\n".join(lines)
+        namespace = {k: getattr(np, k) for k in ("matmul", "multiply", "add", "subtract", "tanh", "maximum",
+                                                 "exp", "copyto", "negative")}
+        exec(compile(source, f"<rnngraph scan {name}>", "exec"), namespace)   # our generated code, not user text
+        fn = namespace[name]
+        fn.source = source
+        return fn
+
+    def _src_expr(self, gi: int) -> str:
+        """The source value an inner group reads at step t."""
+        g, s = self.groups[gi], self.src[gi]
+        if g.delay == 0:
+            return f"V{s}[t]"
+        return f"(V{s}[t - {g.delay}] if t >= {g.delay} else H{s}[t + D{s} - {g.delay}])"
+
+    def _group_out(self, gi: int) -> str:
+        tgt = self.index[self.groups[gi].edges[0].target]
+        if self.direct[gi]:
+            return f"A{tgt}[t]"
+        return f"C{gi}[t]" if self.keep[gi] else f"C{gi}"
+
+    def _run_group(self, gi: int) -> list[str]:
+        g = self.groups[gi]
+        if self.identity[gi]:
+            return []                     # read in place where it is used
+        out = self._group_out(gi)
+        src = self._src_expr(gi)
+        if g.weight == "dense":
+            return [f"matmul({src}, WT{gi}, out={out})"]
+        if g.weight in ("diagonal", "scalar"):
+            return [f"multiply({src}, W{gi}, out={out})"]
+        return [f"copyto({out}, {src})"]
+
+    def _contrib_expr(self, gi: int, lo: int, hi: int) -> str:
+        g = self.groups[gi]
+        if self.identity[gi]:
+            return self._src_expr(gi)
+        base = f"C{gi}[t]" if self.keep[gi] else f"C{gi}"
+        return base if hi - lo == g.width else f"{base}[:, {lo}:{hi}]"
+
+    def _contrib_expr_t(self, gi: int, lo: int, hi: int) -> str:
+        """A kept group's output slice at step t (a product node's factor)."""
+        if self.identity[gi]:
+            return self._src_expr(gi)
+        return f"C{gi}[t]" if hi - lo == self.groups[gi].width else f"C{gi}[t][:, {lo}:{hi}]"
+
+    # ------------------------------------------------------------------ forward
+    def _forward_source(self) -> list[str]:
+        lines = ["def forward(T, A, V, BS, H, D, W, WT, C, F):"]
+        lines.append("    " + "; ".join(f"F{i} = F[{i}]" for i in range(len(self.nodes))))
+        for i in range(len(self.nodes)):
+            lines.append(f"    A{i} = A[{i}]; V{i} = V[{i}]; BS{i} = BS[{i}]; H{i} = H[{i}]; D{i} = D[{i}]")
+        for gi in range(len(self.groups)):
+            lines.append(f"    W{gi} = W[{gi}]; WT{gi} = WT[{gi}]; C{gi} = C[{gi}]")
+        lines.append("    for t in range(T):")
+        body = []
+        for gi, g in enumerate(self.groups):
+            if g.delay > 0:
+                body += self._run_group(gi)
+        for i in range(len(self.nodes)):
+            body += self._node_forward(i)
+            for gi, g in enumerate(self.groups):
+                if g.delay == 0 and self.src[gi] == i:
+                    body += self._run_group(gi)
+        lines += ["        " + b for b in body] or ["        pass"]
+        return lines
+
+    def _node_forward(self, i: int) -> list[str]:
+        out = [f"a = A{i}[t]"]
+        terms = [f"BS{i}[t]"] if self.has_base[i] else []
+        direct = [gi for gi, lo, hi in self.contribs[i] if self.direct[gi]]
+        terms += [self._contrib_expr(gi, lo, hi) for gi, lo, hi in self.contribs[i] if not self.direct[gi]]
+        op = "multiply" if self.product[i] else "add"
+        if direct:                        # a(t) already holds that group's output
+            for term in terms:
+                out.append(f"{op}(a, {term}, out=a)")
+        elif len(terms) == 1:
+            out.append(f"copyto(a, {terms[0]})")
+        else:
+            out.append(f"{op}({terms[0]}, {terms[1]}, out=a)")
+            for term in terms[2:]:
+                out.append(f"{op}(a, {term}, out=a)")
+        act = self.act[i]
+        if act != "identity":             # identity: V is A (the same buffer)
+            out.append(f"v = V{i}[t]")
+            if act in _INPLACE:
+                out += _INPLACE[act]
+            else:
+                out.append(f"v[...] = F{i}(a)")
+        return out
+
+    # ------------------------------------------------------------------ backward
+    def _backward_source(self) -> list[str]:
+        lines = ["def backward(T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, DER, GAX, TMP, F, TP):"]
+        for i in range(len(self.nodes)):
+            lines.append(f"    A{i} = A[{i}]; V{i} = V[{i}]; BS{i} = BS[{i}]; D{i} = D[{i}]; GV{i} = GV[{i}]; TP{i} = TP[{i}]; "
+                         f"H{i} = H[{i}]; "
+                         f"GA{i} = GA[{i}]; GH{i} = GH[{i}]; DER{i} = DER[{i}]; GAX{i} = GAX[{i}]; F{i} = F[{i}]")
+        for gi in range(len(self.groups)):
+            lines.append(f"    W{gi} = W[{gi}]; C{gi} = C[{gi}]; GC{gi} = GC[{gi}]; TMP{gi} = TMP[{gi}]")
+        lines.append("    for t in range(T - 1, -1, -1):")
+        body = []
+        for i in reversed(range(len(self.nodes))):
+            for gi, g in enumerate(self.groups):
+                if g.delay == 0 and self.src[gi] == i:
+                    body += self._send(gi)
+            body += self._node_backward(i)
+        for gi, g in enumerate(self.groups):
+            if g.delay > 0:
+                body += self._send(gi)
+        lines += ["        " + b for b in body] or ["        pass"]
+        return lines
+
+    def ga_is_gv(self, i: int) -> bool:
+        return self.act[i] == "identity" and not self.ext_a[i]
+
+    def _node_backward(self, i: int) -> list[str]:
+        act = self.act[i]
+        out = [f"gv = GV{i}[t]"]
+        if self.ga_is_gv(i):
+            out.append("ga = gv")
+        else:
+            out.append(f"ga = GA{i}[t]")
+            if act == "identity":
+                out.append("copyto(ga, gv)")
+            elif act == "one_minus":
+                out.append("negative(gv, out=ga)")
+            elif act in _ZERO_DERIVATIVE:
+                out.append("ga.fill(0)")
+            elif act in _DERIVATIVES:
+                out.append(f"multiply(gv, DER{i}[t], out=ga)")
+            else:
+                out.append(f"ga[...] = F{i}(gv, A{i}[t], V{i}[t])")
+            if self.ext_a[i]:
+                out.append(f"add(ga, GAX{i}[t], out=ga)")
+        for gi, lo, hi in self.contribs[i]:
+            if self.direct[gi]:
+                continue                  # GC of a direct group is this node's GA
+            if self.identity[gi]:
+                out += self._identity_backward(i, gi, lo)
+                continue
+            dst = f"GC{gi}[t]" if hi - lo == self.groups[gi].width else f"GC{gi}[t][:, {lo}:{hi}]"
+            if not self.product[i]:
+                out.append(f"copyto({dst}, ga)")
+                continue
+            factors = [f"BS{i}[t]"] if self.has_base[i] else []
+            factors += [self._contrib_expr_t(gj, lj, hj) for gj, lj, hj in self.contribs[i] if (gj, lj) != (gi, lo)]
+            if not factors:
+                out.append(f"copyto({dst}, ga)")
+            else:
+                out.append(f"multiply(ga, {factors[0]}, out={dst})")
+                for other in factors[1:]:
+                    out.append(f"multiply({dst}, {other}, out={dst})")
+        return out
+
+    def _factors_except(self, i: int, gi: int, lo: int) -> list[str]:
+        factors = [f"BS{i}[t]"] if self.has_base[i] else []
+        return factors + [self._contrib_expr_t(gj, lj, hj) for gj, lj, hj in self.contribs[i] if (gj, lj) != (gi, lo)]
+
+    def _add_to_source(self, gi: int, gx: str) -> list[str]:
+        g, s = self.groups[gi], self.src[gi]
+        if g.delay == 0:
+            return [f"add(GV{s}[t], {gx}, out=GV{s}[t])"]
+        d = g.delay
+        return [f"if t >= {d}: add(GV{s}[t - {d}], {gx}, out=GV{s}[t - {d}])",
+                f"else: add(GH{s}[t + D{s} - {d}], {gx}, out=GH{s}[t + D{s} - {d}])"]
+
+    def _identity_backward(self, i: int, gi: int, lo: int) -> list[str]:
+        """An identity edge's gradient goes straight to its source (no buffer)."""
+        if not self.product[i]:
+            return self._add_to_source(gi, "ga")
+        factors = self._factors_except(i, gi, lo)
+        if not factors:
+            return self._add_to_source(gi, "ga")
+        out = [f"multiply(ga, {factors[0]}, out=TP{i})"]
+        out += [f"multiply(TP{i}, {f}, out=TP{i})" for f in factors[1:]]
+        return out + self._add_to_source(gi, f"TP{i}")
+
+    def _send(self, gi: int) -> list[str]:
+        """Pass group gi's gradient at step t back to its source."""
+        g = self.groups[gi]
+        if self.identity[gi]:
+            return []                     # sent by the target node itself
+        tgt = self.index[g.edges[0].target]
+        gc = (("GV" if self.ga_is_gv(tgt) else "GA") + f"{tgt}[t]") if self.direct[gi] else f"GC{gi}[t]"
+        if g.weight == "dense":
+            lines = [f"gx = matmul({gc}, W{gi}, out=TMP{gi})"]
+        else:
+            lines = [f"gx = multiply({gc}, W{gi}, out=TMP{gi})"]
+        return lines + self._add_to_source(gi, "gx")
+
+
+def _compiled(stage, graph, has_base: tuple, ext_a: tuple) -> _Compiler:
+    cache = stage.__dict__.setdefault("_compiled", {})
+    key = (id(graph), has_base, ext_a)
+    if key not in cache:
+        cache[key] = _Compiler(stage, graph, has_base, ext_a)
+    return cache[key]
+
+
 def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dtype):
     """Run ``stage`` for ``T`` steps.
 
@@ -84,161 +331,88 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     dict node -> (A, V): Vars of shape (T, B, size), pre-activation and value.
     """
     nodes = stage.nodes
-    sizes = {n: graph.nodes[n]["size"] for n in nodes}
-    acts = {n: ACTIVATIONS[graph.nodes[n]["activation"]] for n in nodes}
-    is_product = {n: graph.nodes[n]["combine"] == "product" for n in nodes}
-    groups = stage.inner
-    delayed = [g for g in groups if g.delay > 0]
-    instant_from = {n: [g for g in groups if g.delay == 0 and g.source == n] for n in nodes}
-    contribs = {n: [] for n in nodes}                  # n -> [(group index, column slice)]
-    for gi, g in enumerate(groups):
-        for k, e in enumerate(g.edges):
-            contribs[e.target].append((gi, slice(g.offsets[k], g.offsets[k + 1])))
+    n_nodes = len(nodes)
+    has_base = tuple(base.get(n) is not None for n in nodes)
+    probe = _compiled(stage, graph, has_base, (False,) * n_nodes)
+    groups = probe.groups
+    sizes = probe.size
+    A = [np.empty((T, B, s), dtype) for s in sizes]
+    V = [A[i] if probe.act[i] == "identity" else np.empty((T, B, s), dtype) for i, s in enumerate(sizes)]
+    BS = [base[n].value if has_base[i] else None for i, n in enumerate(nodes)]
+    H = [hist[n].value if n in hist else None for n in nodes]
+    D = [h.shape[0] if h is not None else 0 for h in H]
     W = [weights[id(g)].value if id(g) in weights else None for g in groups]
-    hv = {n: h.value for n, h in hist.items()}
-    bv = {n: (b.value if b is not None else None) for n, b in base.items()}
+    WT = [w.T if (w is not None and g.weight == "dense") else None for w, g in zip(W, groups)]
+    C = [np.empty((T, B, g.width), dtype) if probe.keep[gi] else
+         (None if (probe.direct[gi] or probe.identity[gi]) else np.empty((B, g.width), dtype))
+         for gi, g in enumerate(groups)]
+    F = [ACTIVATIONS[a][0] for a in probe.act]
+    if T:
+        probe.forward(T, A, V, BS, H, D, W, WT, C, F)
 
-    A = {n: np.empty((T, B, sizes[n]), dtype) for n in nodes}
-    V = {n: np.empty((T, B, sizes[n]), dtype) for n in nodes}
-    # group outputs are kept for every step only where a product node needs its factors back
-    keep = [any(is_product[e.target] for e in g.edges) for g in groups]
-    C_all = [np.empty((T, B, g.width), dtype) if keep[gi] else None for gi, g in enumerate(groups)]
-    C_step = [np.empty((B, g.width), dtype) for g in groups]
-
-    def source_at(g, t):
-        s, d = g.source, g.delay
-        if t - d >= 0:
-            return V[s][t - d]
-        return hv[s][hv[s].shape[0] + t - d]
-
-    def run_group(gi, t):
-        g = groups[gi]
-        out = C_all[gi][t] if keep[gi] else C_step[gi]
-        res = _edge_forward(g.weight, W[gi], source_at(g, t), out=out)
-        if res is not out:        # identity groups may hand back the source itself
-            np.copyto(out, res)
-        return out
-
-    index = {id(g): gi for gi, g in enumerate(groups)}
-    delayed_idx = [index[id(g)] for g in delayed]
-    instant_idx = {n: [index[id(g)] for g in instant_from[n]] for n in nodes}
-    outs = [None] * len(groups)
-    for t in range(T):
-        for gi in delayed_idx:
-            outs[gi] = run_group(gi, t)
-        for n in nodes:
-            a = A[n][t]
-            parts = contribs[n]
-            if is_product[n]:
-                first = True
-                if bv[n] is not None:
-                    np.copyto(a, bv[n][t])
-                    first = False
-                for gi, cols in parts:
-                    if first:
-                        np.copyto(a, outs[gi][:, cols])
-                        first = False
-                    else:
-                        a *= outs[gi][:, cols]
-            else:
-                if bv[n] is not None:
-                    np.copyto(a, bv[n][t])
-                else:
-                    a.fill(0)
-                for gi, cols in parts:
-                    a += outs[gi][:, cols]
-            forward = acts[n][0]
-            if forward is ACTIVATIONS["identity"][0]:
-                np.copyto(V[n][t], a)
-            else:
-                V[n][t] = forward(a)
-            for gi in instant_idx[n]:
-                outs[gi] = run_group(gi, t)
-
-    base_nodes = [n for n in nodes if base.get(n) is not None]
+    base_nodes = [n for i, n in enumerate(nodes) if has_base[i]]
     weight_groups = [gi for gi, g in enumerate(groups) if id(g) in weights]
     hist_nodes = [n for n in nodes if n in hist]
     inputs = [base[n] for n in base_nodes] + [weights[id(groups[gi])] for gi in weight_groups] + \
              [hist[n] for n in hist_nodes]
-    A_vars = {n: Var(A[n]) for n in nodes}
-    V_vars = {n: Var(V[n]) for n in nodes}
+    A_vars = [Var(a) for a in A]
+    V_vars = [Var(v) for v in V]
     tape = _tape_of(inputs)
     if tape is None:
-        return {n: (A_vars[n], V_vars[n]) for n in nodes}
-    for n in nodes:
-        A_vars[n].tape = tape
-        V_vars[n].tape = tape
-    outputs = tuple(v for n in nodes for v in (A_vars[n], V_vars[n]))
+        return {n: (A_vars[i], V_vars[i]) for i, n in enumerate(nodes)}
+    for var in A_vars + V_vars:
+        var.tape = tape
+    outputs = tuple(v for i in range(n_nodes) for v in (A_vars[i], V_vars[i]))
 
     def vjp(out_grads):
-        gA_ext = {n: out_grads[2 * i] for i, n in enumerate(nodes)}
-        gV = {}
-        for i, n in enumerate(nodes):
-            g = out_grads[2 * i + 1]
-            gV[n] = np.zeros((T, B, sizes[n]), dtype) if g is None else np.array(g, dtype=dtype, copy=True)
-        GA = {n: np.empty((T, B, sizes[n]), dtype) for n in nodes}
-        GC = [np.zeros((T, B, g.width), dtype) for g in groups]
-        g_hist = {n: np.zeros(hv[n].shape, dtype) for n in hist_nodes}
-
-        def send_to_source(gi, t):
-            g = groups[gi]
-            gx = _edge_backward_input(g.weight, W[gi], GC[gi][t])
-            s, d = g.source, g.delay
-            if t - d >= 0:
-                gV[s][t - d] += gx
-            elif s in g_hist:
-                g_hist[s][g_hist[s].shape[0] + t - d] += gx
-
-        def factor(gi, t, cols):
-            if keep[gi]:
-                return C_all[gi][t][:, cols]
-            raise AssertionError("product factor not kept")
-
-        for t in range(T - 1, -1, -1):
-            for n in reversed(nodes):
-                for gi in instant_idx[n]:
-                    send_to_source(gi, t)
-                backward = acts[n][1]
-                ga = backward(gV[n][t], A[n][t], V[n][t])
-                if gA_ext[n] is not None:
-                    ga = ga + gA_ext[n][t]
-                GA[n][t] = ga
-                parts = contribs[n]
-                if is_product[n]:
-                    factors = ([bv[n][t]] if bv[n] is not None else []) + \
-                              [factor(gi, t, cols) for gi, cols in parts]
-                    offset = 1 if bv[n] is not None else 0
-                    for j, (gi, cols) in enumerate(parts):
-                        prod = ga
-                        for m, f in enumerate(factors):
-                            if m != j + offset:
-                                prod = prod * f
-                        GC[gi][t][:, cols] = prod
-                else:
-                    for gi, cols in parts:
-                        GC[gi][t][:, cols] = ga
-            for gi in delayed_idx:
-                send_to_source(gi, t)
+        ext_a = tuple(out_grads[2 * i] is not None for i in range(n_nodes))
+        prog = _compiled(stage, graph, has_base, ext_a)
+        GV = []
+        for i in range(n_nodes):
+            g_v = out_grads[2 * i + 1]
+            GV.append(np.zeros((T, B, sizes[i]), dtype) if g_v is None else np.array(g_v, dtype=dtype, copy=True))
+        GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
+        GA = [GV[i] if prog.ga_is_gv(i) else np.empty((T, B, sizes[i]), dtype) for i in range(n_nodes)]
+        DER = []
+        for i in range(n_nodes):
+            act = prog.act[i]
+            DER.append(_DERIVATIVES[act](A[i], V[i]) if act in _DERIVATIVES else None)
+        GC = [None if (prog.direct[gi] or prog.identity[gi]) else np.zeros((T, B, g.width), dtype)
+              for gi, g in enumerate(groups)]
+        GH = [np.zeros_like(h) if h is not None else None for h in H]
+        TMP = [np.empty((B, graph.nodes[g.source]["size"]), dtype) for g in groups]
+        FV = [ACTIVATIONS[a][1] for a in prog.act]
+        if T:
+            TP = [np.empty((B, sizes[i]), dtype) if prog.product[i] else None for i in range(n_nodes)]
+            prog.backward(T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, DER, GAX, TMP, FV, TP)
+        for gi in range(len(groups)):
+            if prog.direct[gi]:
+                GC[gi] = GA[prog.index[groups[gi].edges[0].target]]
 
         grads = []
         for n in base_nodes:
-            if is_product[n]:
-                others = np.ones((T, B, sizes[n]), dtype)
-                for gi, cols in contribs[n]:
-                    others *= C_all[gi][:, :, cols]
-                grads.append(GA[n] * others)
+            i = prog.index[n]
+            if prog.product[i]:
+                others = np.ones((T, B, sizes[i]), dtype)
+                for gi, lo, hi in prog.contribs[i]:
+                    if prog.identity[gi]:   # an identity factor is its source, as the edge reads it
+                        s = prog.src[gi]
+                        others *= _shifted(V[s], H[s], groups[gi].delay)
+                    else:
+                        others *= C[gi][:, :, lo:hi]
+                grads.append(GA[i] * others)
             else:
-                grads.append(GA[n])
+                grads.append(GA[i])
         for gi in weight_groups:
             g = groups[gi]
             if not weights[id(g)].needs_grad:
                 grads.append(None)
                 continue
-            x_seq = _shifted(V[g.source], hv.get(g.source), g.delay)
-            grads.append(_weight_grad(g.weight, GC[gi], x_seq))
+            s = prog.src[gi]
+            grads.append(_weight_grad(g.weight, GC[gi], _shifted(V[s], H[s], g.delay)))
         for n in hist_nodes:
-            grads.append(g_hist[n])
+            grads.append(GH[prog.index[n]])
         return grads
 
     tape.record(outputs, tuple(inputs), vjp)
-    return {n: (A_vars[n], V_vars[n]) for n in nodes}
+    return {n: (A_vars[i], V_vars[i]) for i, n in enumerate(nodes)}
