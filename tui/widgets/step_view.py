@@ -114,7 +114,7 @@ class StepView(Static, can_focus=True):
         if self.backward:
             note = trace.backward_error or "brighter = larger gradient norm (log scale)"
             if trace.loss is not None:
-                note = f"loss {trace.loss:.4g}.  " + note
+                note = f"loss {trace.loss:.4g};  " + note
             parts.append(Text(note, "dim" if not trace.backward_error else "yellow"))
         return Group(*parts)
 
