@@ -222,3 +222,45 @@ async def test_command_palette_lists_the_actions(elman):
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for title in ("Add node", "Add edge", "Add block", "Save", "Unroll screen", "Undo"):
             assert title in titles
+
+
+async def test_adding_a_block_and_removing_a_node(elman):
+    from tui.dialogs.forms import BlockForm
+
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("f8")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, BlockForm)
+        form.query_one("#block-name", Input).value = "memory"
+        form.query_one("#block-type", Select).value = "gru"
+        await pilot.pause()
+        assert form.query_one("#block-variant", Select).value == "reset_after"
+        form.query_one("#block-variant", Select).value = "reset_before"
+        form.query_one("#block-size", Input).value = "3"
+        await pilot.click("#form-apply")
+        await settle(pilot, app)
+        nodes = yaml.safe_load(app.spec_text)["nodes"]
+        assert nodes["memory"] == {"type": "gru", "size": 3, "variant": "reset_before"}
+        # feed it so it is part of the network, then look at its primitive nodes
+        await pilot.press("f7")
+        await pilot.pause()
+        app.screen.query_one("#edge-from", Select).value = "x"
+        app.screen.query_one("#edge-to", Select).value = "memory"
+        await pilot.click("#form-apply")
+        await settle(pilot, app)
+        assert app.analysis.ok, app.analysis.problems
+        assert "memory/rh" in app.analysis.graph          # reset_before's r * h(t-1)
+        # remove it again: the node and the edge touching it go, after a question
+        await _select_node(pilot, app, "memory")
+        await pilot.press("f10")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        await settle(pilot, app)
+        data = yaml.safe_load(app.spec_text)
+        assert "memory" not in data["nodes"]
+        assert all(e["to"] != "memory" for e in data["edges"])
+        assert app.analysis.ok
