@@ -22,19 +22,24 @@ def _print_spec_error(exc: SpecError) -> None:
 
 
 def cmd_check(args) -> int:
-    from .network import build
+    import numpy as np
+
+    from .graph import folded_graph
+    from .params import param_infos
+    from .plan import make_plan
     from .spec import load_spec
     status = EXIT_OK
     for path in args.specs:
         try:
             spec = load_spec(path)
-            net = build(spec)
         except SpecError as exc:
             _print_spec_error(exc)
             status = EXIT_USAGE
             continue
-        count = sum(p.size for p in net.params.values())
-        print(f"{path}: ok ({net.graph.number_of_nodes()} nodes, {net.graph.number_of_edges()} edges, "
+        graph = folded_graph(spec)      # what build() does, without allocating parameters
+        make_plan(graph)
+        count = sum(int(np.prod(info.shape, dtype=np.int64)) for info in param_infos(graph).values())
+        print(f"{path}: ok ({graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges, "
               f"{count} parameters)")
     return status
 

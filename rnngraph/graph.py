@@ -51,7 +51,9 @@ def check_network(spec: Spec) -> None:
     seen = {}
     for edge in spec.edges:
         if edge.name in seen:
-            raise spec.error(edge.where, f"edge {edge.name!r} is defined twice (blocks already contain their own "
+            first = seen[edge.name]
+            user = first if first.where[:1] == ("edges",) else edge   # point at what the user wrote
+            raise spec.error(user.where, f"edge {edge.name!r} is defined twice (blocks already contain their own "
                                          f"recurrence h(t-1) -> gates; remove this edge or name it)")
         seen[edge.name] = edge
     instant = nx.DiGraph()
@@ -92,7 +94,9 @@ def check_network(spec: Spec) -> None:
         if init[0] == "orthogonal" and edge.weight != "dense":
             raise spec.error(edge.where + ("init",), "orthogonal init needs a dense edge")
     if total > MAX_PARAM_BYTES:
-        raise spec.error((), f"the parameters alone would need {total / 1024 ** 3:.1f} GiB "
+        biggest = max((e for e in spec.edges if e.has_param),
+                      key=lambda e: int(np.prod(param_shape(e, sizes), dtype=np.int64)))
+        raise spec.error(biggest.where, f"the parameters alone would need {total / 1024 ** 3:.1f} GiB "
                              f"(more than {MAX_PARAM_BYTES / 1024 ** 3:.0f} GiB); reduce the sizes")
 
 

@@ -210,10 +210,13 @@ class Network:
             value = params.get(name)
             if value is None:
                 raise DataError(f"net.params is missing {name!r}")
+            if not isinstance(value, np.ndarray) or value.dtype != self.dtype:
+                try:
+                    value = params[name] = np.array(value, dtype=self.dtype)
+                except (TypeError, ValueError):
+                    raise DataError(f"net.params[{name!r}] is not numeric: {value!r}") from None
             if value.shape != info.shape:
                 raise DataError(f"net.params[{name!r}] has shape {value.shape}, the network needs {info.shape}")
-            if value.dtype != self.dtype:
-                params[name] = value.astype(self.dtype)
         return params
 
     def _array(self, where: str, value, ndim: int, dtype=None) -> np.ndarray:

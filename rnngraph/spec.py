@@ -419,7 +419,7 @@ class _Validator:
         if len(self.errors) == 1:
             raise self.errors[0]
         if self.errors:
-            raise SpecErrors(self.errors)
+            raise SpecErrors(sorted(self.errors, key=lambda e: (e.line or 0, e.column or 0)))
 
     # ---- top level
     def spec(self) -> Spec:
@@ -456,16 +456,17 @@ class _Validator:
             self.fail(("dtype",), f"dtype must be {one_of(DTYPES)}, got {dtype!r}{suggest(dtype, DTYPES)}")
             dtype = "float32"
 
+        train = self.train(data.get("train"))          # independent of the network: always checked
+        expect = self.expect(data.get("expect"))
+        dynamics = self.dynamics(data.get("dynamics"))
+        before = len(self.errors)
         nodes = self.nodes(data.get("nodes"))
-        self.raise_if_errors()
-        edges = self.edges(data.get("edges", []), nodes)
+        edges = self.edges(data.get("edges", []), nodes) if len(self.errors) == before else []
         self.raise_if_errors()
         spec = Spec(nodes=nodes, edges=edges, name=name, description=description, seed=seed,
-                    dtype=dtype, path=self.path, source=self.source)
-        spec.train = self.train(data.get("train"))
+                    dtype=dtype, path=self.path, source=self.source, train=train, expect=expect,
+                    dynamics=dynamics)
         spec.task = self.task(data.get("task"), spec)
-        spec.expect = self.expect(data.get("expect"))
-        spec.dynamics = self.dynamics(data.get("dynamics"))
         self.raise_if_errors()
         # checks on the primitive network: sizes after expansion, cycles, memory
         from .graph import check_network
@@ -713,7 +714,11 @@ class _Validator:
                 ok = False
             for j, n in enumerate(names):
                 w = where + (key, j) if isinstance(raw, list) else where + (key,)
-                if not isinstance(n, str):
+                if isinstance(n, bool):
+                    self.fail(w, f"`{key}` must name a node, got {n!r}: YAML reads on/off/yes/no/true/false "
+                                 f"as booleans; quote the name (for example '{'off' if n is False else 'on'}')")
+                    ok = False
+                elif not isinstance(n, str):
                     self.fail(w, f"`{key}` must name a node, got {n!r}")
                     ok = False
                 elif n not in nodes:

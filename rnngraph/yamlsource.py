@@ -102,6 +102,8 @@ def load_yaml(text: str, path: str | None = None) -> tuple[object, Source]:
                             column=mark.column + 1 if mark else None) from None
         except yaml.YAMLError as exc:
             raise SpecError(f"YAML error: {exc}", path=path) from None
+        except RecursionError:
+            raise SpecError(f"the document is nested more than {MAX_DEPTH} levels deep", path=path) from None
         if root is None:
             return None, source
         budget = [MAX_VALUES]
@@ -149,7 +151,8 @@ def _convert(node, path: Path, loader, source: Source, budget: list, depth: int)
                 line, col = _mark(key_node)
                 raise SpecError("mapping keys must be plain scalars", path=source.path,
                                 line=line, column=col, where=format_where(path))
-            key = str(key) if not isinstance(key, str) else key
+            if not isinstance(key, str):   # `off:` or `1:` as a key: keep what the user typed
+                key = str(key_node.value)
             child = path + (key,)
             if key in out:
                 line, col = _mark(key_node)

@@ -316,9 +316,6 @@ edges:
     np.testing.assert_allclose(net.forward({"x": x})["state"].ravel(), [0, 1, 2.9, 5.61], atol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: net.params['mu'] = 0.9 (a Python float for a scalar parameter) "
-                                       "makes forward raise AttributeError: 'float' object has no attribute "
-                                       "'shape' instead of using 0.9 or raising rg.DataError")
 def test_jordan_mu_assigned_as_a_float():
     net = net_of("""
 nodes:

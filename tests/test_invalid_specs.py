@@ -77,10 +77,6 @@ def case(id, text, *phrases, marks=(), **kw):
     return pytest.param(Case(text, phrases, **kw), id=id, marks=marks)
 
 
-BUG_DUP_RECURRENCE = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an edge {from: B, to: B, delay: 1} duplicating an LSTM block's own recurrence is "
-           "reported at the block's node line (where 'nodes.B'), not at the user's edge (edges[i])")
 
 CASES = [
     # ---------------------------------------------------------------- edges: endpoints
@@ -208,7 +204,7 @@ CASES = [
     case("edge-duplicating-block-recurrence",
          spec(nodes="  b: {type: lstm, size: 3}\n",
               edges="  - {from: x, to: b}\n  - {from: b, to: b, delay: 1}   # <-\n"),
-         "defined twice", where="edges[4]", marks=BUG_DUP_RECURRENCE),
+         "defined twice", where="edges[4]"),
     # ---------------------------------------------------------------- top level
     case("unknown-top-level-key", spec(tail="trian: {loss: mse}   # <-\n"),
          "unknown key 'trian'", "did you mean 'train'", where="trian", col_of="trian"),
@@ -452,21 +448,14 @@ def test_huge_parameter_total_refused_without_allocating(tmp_path):
     assert_refused(result, str(path), None, ("GiB",))
 
 
-DEEP_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: YAML nested ~600 levels deep (e.g. description: [[[[...]]]]) raises RecursionError "
-           "in PyYAML's composer before yamlsource's MAX_DEPTH check runs: a traceback, not a SpecError")
 
-
-@pytest.mark.parametrize("depth", [100, pytest.param(1000, marks=DEEP_BUG)])
+@pytest.mark.parametrize("depth", [100, 1000])
 def test_deeply_nested_yaml_is_a_spec_error(depth):
     text = "rnngraph: 1\ndescription: " + "[" * depth + "]" * depth + "\nnodes: {x: {size: 1}}\n"
     with pytest.raises(rg.SpecError, match="nested more than"):
         rg.parse_spec(text, path="x.yaml")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: deeply nested YAML makes `rnngraph check` print a "
-                                       "RecursionError traceback and exit 1 instead of 2")
 def test_deeply_nested_yaml_cli(tmp_path):
     path = tmp_path / "deep.yaml"
     path.write_text("rnngraph: 1\ndescription: " + "[" * 1000 + "]" * 1000 + "\nnodes: {x: {size: 1}}\n")
@@ -522,8 +511,6 @@ train: {loss: mae}
 """
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: validation stops after the first failing section: an edge "
-                                       "typo (line 8) hides an independent bad `train.loss` (line 9)")
 def test_mistakes_in_edges_and_train_both_reported():
     with pytest.raises(rg.SpecError) as info:
         rg.parse_spec(MANY_SECTIONS, path="x.yaml")
