@@ -132,7 +132,26 @@ def _register_run(sub):
     register(sub)
 
 
-_EXTRA_COMMANDS: list = [_register_run]
+def cmd_tui(args) -> int:
+    try:
+        from tui.app import run   # the only place rnngraph reaches for textual
+    except ImportError as exc:
+        print(f"rnngraph tui needs the terminal UI's packages ({exc.name}): pip install -e .", file=sys.stderr)
+        return EXIT_USAGE
+    if args.spec is not None:
+        import os
+        if os.path.isdir(args.spec):
+            raise _Usage(f"{args.spec} is a directory; give a spec file (or nothing, for a new spec)")
+    return run(args.spec)
+
+
+def _register_tui(sub):
+    p = sub.add_parser("tui", help="open the terminal editor: edit, unroll, step through and train a graph")
+    p.add_argument("spec", nargs="?", metavar="SPEC", help="a spec file (opened, or created on save)")
+    p.set_defaults(func=cmd_tui)
+
+
+_EXTRA_COMMANDS: list = [_register_run, _register_tui]
 
 
 def main(argv=None) -> int:
