@@ -85,6 +85,34 @@ def spec_sample(spec, net, steps: int, index: int):
     return cut(one.inputs), dict(one.initial), cut(one.targets), cut(one.masks), note
 
 
+HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")
+
+
+def hopfield_sample(spec, net, graph, index: int):
+    """For a Hopfield spec: a network with the task's patterns stored, and a cue.
+
+    Returns ``(net, initial, note)`` or None.  The patterns are stored in a
+    fresh network (the app's own is left alone), by the spec's rule.
+    """
+    rule = (getattr(spec, "train", None) or {}).get("method")
+    state = [n for n in graph.nodes if is_hopfield(graph, n)]
+    if rule not in HOPFIELD_RULES or not state or not getattr(spec, "task", None):
+        return None
+    try:
+        import rnngraph as rg
+        from rnngraph import data as rgdata
+        train, evaluation, _ = rgdata.task_splits(spec, net, getattr(spec, "seed", 0))
+        patterns = train.task_data.extra["patterns"]                 # (P, size)
+        cues = evaluation.task_data.inputs[:, 0, :]                  # (N, size)
+        stored = rg.build(spec)
+        stored.store(patterns, rule=rule)
+    except Exception:
+        return None
+    i = index % len(cues)
+    note = f"cue {i} of {len(cues)}; {len(patterns)} patterns stored by the {rule} rule"
+    return stored, {state[0]: np.asarray(cues[i:i + 1], dtype=float)}, note
+
+
 @dataclass
 class Trace:
     """One sample's forward values (and gradient norms) for every node."""
@@ -101,6 +129,7 @@ class Trace:
     inputs: dict = field(default_factory=dict)    # what net.forward was given, (1, T, size)
     initial_full: dict = field(default_factory=dict)   # (1, size)
     note: str = ""                                # where the sample came from
+    net: object = None                            # the network that ran (Hopfield: patterns stored)
 
     @classmethod
     def run(cls, analysis, steps: int, seed: int = 0) -> "Trace":
@@ -108,9 +137,13 @@ class Trace:
         layers = node_layers(graph)
         index = {n: i for i, n in enumerate(graph.nodes)}
         order = sorted(graph.nodes, key=lambda n: (layers[n], index[n]))
-        real = spec_sample(spec, net, steps, seed)
+        hopfield = hopfield_sample(spec, net, graph, seed)
+        real = None if hopfield else spec_sample(spec, net, steps, seed)
         masks = {}
-        if real is not None:
+        if hopfield is not None:
+            net, initial, note = hopfield
+            inputs, targets = {}, {}
+        elif real is not None:
             inputs, initial, targets, masks, note = real
             for group in (inputs, targets):
                 for value in group.values():
@@ -119,7 +152,7 @@ class Trace:
             inputs, initial, targets = sample_inputs(spec, graph, steps, seed)
             note = f"random sample (seed {seed}): the spec has no data the engine can make"
         out = net.forward(inputs, initial=initial or None, steps=steps)
-        trace = cls(steps=steps, order=order, inputs=inputs, initial_full=initial, note=note)
+        trace = cls(steps=steps, order=order, inputs=inputs, initial_full=initial, note=note, net=net)
         trace.values = {n: np.asarray(v)[0] for n, v in out.items()}         # (T, size)
         trace.targets = {n: v[0] for n, v in targets.items()}
         trace.initial = {n: v[0] for n, v in initial.items()}

@@ -97,6 +97,11 @@ async def test_hopfield_state_is_drawn_as_a_bitmap():
         screen = app.screen
         assert screen.trace is not None and screen.trace.hopfield == ["s"]
         assert set(np.unique(screen.current_values()["s"])) <= {-1.0, 1.0}
+        trace = screen.trace
+        assert "stored" in trace.note                 # the task's patterns, by the spec's rule
+        expected = trace.net.forward({}, initial=trace.initial_full, steps=trace.steps)
+        await pilot.press("right", "right", "right")
+        np.testing.assert_array_equal(screen.current_values()["s"], np.asarray(expected["s"])[0, 3])
         rendered = screen.query_one("#step-view").plain_text()
         assert "██" in rendered
 

@@ -215,6 +215,10 @@ class EditScreen(Screen):
 
     def watch_selected_node(self, name: str | None) -> None:
         self._show_inspector()
+        if self._ready:
+            canvas = self.query_one(GraphCanvas)
+            if canvas.layout_data is not None and name in canvas.layout_data.vertices:
+                canvas.selected = name
 
     def _show_inspector(self) -> None:
         if not self._ready:

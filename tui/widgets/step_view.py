@@ -109,8 +109,17 @@ class StepView(Static, can_focus=True):
         parts = [table]
         if trace.hopfield and not self.backward:
             for n in trace.hopfield:
-                parts.append(Text(f"\n{n} at t={t} (██ = +1):", "bold"))
-                parts.append(bitmap(trace.values[n][t]))
+                pictures = Table.grid(padding=(0, 4))
+                heads, cells = [], []
+                if n in trace.initial:
+                    heads.append(Text(f"{n} before t=0 (the cue)", "bold"))
+                    cells.append(bitmap(trace.initial[n]))
+                heads.append(Text(f"{n} at t={t}  (██ = +1)", "bold"))
+                cells.append(bitmap(trace.values[n][t]))
+                pictures.add_row(*heads)
+                pictures.add_row(*cells)
+                parts.append(Text(""))
+                parts.append(pictures)
         if self.backward:
             note = trace.backward_error or "brighter = larger gradient norm (log scale)"
             if trace.loss is not None:
