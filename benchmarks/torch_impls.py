@@ -107,6 +107,9 @@ class TorchEager:
         xt = x.transpose(0, 1)  # (T, B, I), a view
         # All steps' input projections in one GEMM: (T*B, I) @ (I, G*H).
         xw = torch.addmm(p["b"], xt.reshape(T * B, I), p["W_ih"].t()).view(T, B, -1)
+        # unbind, not xw[t]: the backward of indexing builds a zero (T, B, G*H)
+        # gradient per step, which makes the whole backward O(T^2).
+        xw = xw.unbind(0)
         W_hhT = p["W_hh"].t()
         hs = []
         if self.cell == "rnn":
