@@ -578,7 +578,7 @@ def parse_args(argv=None):
     ap.add_argument("--stat", choices=("median", "min"), default="median",
                     help="statistic the tables and rg/X ratios use (min resists background load; both are in the JSON)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                    help="wall-clock time, or this process's CPU time (with --threads 1: immune to other processes)")
+                    help="wall-clock time, or this process's CPU time (with --threads 1: far less affected by other processes)")
     ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: one call per column
     ap.add_argument("--max-hidden", type=int, default=None, help="skip configurations with a larger hidden size")
     return ap.parse_args(argv)
