@@ -56,8 +56,12 @@ def const(value) -> Var:
 class Tape:
     """Records VJPs as ops run; ``backward`` replays them in reverse."""
 
-    def __init__(self):
+    def __init__(self, trace: bool = False):
         self.records: list = []   # (output Vars tuple, input Vars tuple, vjp)
+        # with trace=True, gradients of values are kept (not released) and ops
+        # with hidden intermediate values (scan) report them in `traced`
+        self.trace = trace
+        self.traced: dict = {}
 
     def param(self, value) -> Var:
         """A leaf whose gradient is wanted."""
@@ -83,9 +87,10 @@ class Tape:
                 if g is None or var.tape is None:
                     continue
                 var.grad = g if var.grad is None else var.grad + g
-            for o in outputs:
-                if o is not out:
-                    o.grad = None
+            if not self.trace:
+                for o in outputs:
+                    if o is not out:
+                        o.grad = None
         self.records.clear()
 
 

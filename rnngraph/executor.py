@@ -32,6 +32,7 @@ class Run:
     values: dict
     params: dict
     history: dict
+    traced: dict = None    # with a tracing tape: node -> dL/dv (T, B, size) from the scans
 
 
 def weight_vars(graph, params: dict, tape) -> tuple[dict, dict]:

@@ -4,8 +4,8 @@
 nodes are primitive node names and whose edges are keyed by edge name.
 
 Node attributes: ``size``, ``role``, ``activation``, ``combine``, ``bias``
-(the bias parameter's name or None), ``init`` (an ``Init``), ``block`` and
-``part`` (for nodes a block expanded into, else None).
+(the bias parameter's name or None), ``init`` (an ``Init``), ``init_param`` (the trainable initial state's parameter name
+or None), ``block`` and ``part`` (for nodes a block expanded into, else None).
 Edge attributes: ``name``, ``delay``, ``weight``, ``param`` (the parameter's
 name or None for identity edges), ``trainable``, ``constraints``.
 
@@ -112,7 +112,8 @@ def folded_graph(spec: Spec) -> nx.MultiDiGraph:
         graph.add_node(node.name, size=node.size, role=node.role, activation=node.activation,
                        combine=node.combine, bias=f"{node.name}.bias" if bias else None,
                        bias_init=bias.init if bias else None, bias_trainable=bias.trainable if bias else False,
-                       init=node.init, block=node.block, part=node.part)
+                       init=node.init, init_param=f"{node.name}.init" if node.init.trainable else None,
+                       block=node.block, part=node.part)
     for edge in spec.edges:
         graph.add_edge(edge.source, edge.target, key=edge.name, name=edge.name, delay=edge.delay,
                        weight=edge.weight, param=edge.name if edge.has_param else None,

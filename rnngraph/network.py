@@ -113,8 +113,27 @@ class Network:
                                              steps=steps, want_grads=True)
         return loss_value, grads
 
+    def backward_trace(self, inputs, targets, loss: str | None = None, initial: dict | None = None,
+                       mask: dict | None = None, steps: int | None = None) -> dict:
+        """dL/dv_n(t): the gradient of the loss with respect to every node's
+        value at every step, {node: (B, T, size)}, as BPTT computes it.
+
+        Its norm over units shows where gradients vanish or explode."""
+        _, _, result = self.evaluate(inputs, targets, loss=loss, initial=initial, mask=mask, steps=steps,
+                                     trace=True)
+        tape_traced = result.traced
+        out = {}
+        for n, (a, v) in result.values.items():
+            g = tape_traced.get(n)
+            if g is None:
+                g = v.grad if v.grad is not None else np.zeros_like(v.value)
+            out[n] = np.ascontiguousarray(np.broadcast_to(g, v.shape).transpose(1, 0, 2))
+        for block, h in self.blocks.items():
+            out[block] = out[h]
+        return out
+
     def evaluate(self, inputs, targets, loss=None, initial=None, mask=None, steps=None, want_grads=True,
-                 carried=None, targets_any_node=False):
+                 carried=None, targets_any_node=False, trace=False):
         """``loss_and_grad`` plus the run itself (values and carried state);
         the training loop's entry point.  Returns (loss, grads or None, Run)."""
         kind = loss or self.spec.train.get("loss", "mse")
@@ -122,7 +141,7 @@ class Network:
             raise DataError(f"loss: unknown loss {kind!r}{suggest(kind, LOSSES)}; known: {', '.join(LOSSES)}")
         xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
         ys, ws = self._prepare_targets(targets, mask, T, B, targets_any_node)
-        tape = ad.Tape() if want_grads else None
+        tape = ad.Tape(trace=trace) if want_grads else None
         result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, tape=tape,
                      initial=initial, carried=carried)
         terms = []
@@ -139,6 +158,7 @@ class Network:
         if want_grads:
             if total.needs_grad:
                 tape.backward(total)
+            result.traced = tape.traced
             grads = {}
             for name in self.trainable:
                 g = result.params[name].grad

@@ -388,6 +388,9 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         for gi in range(len(groups)):
             if prog.direct[gi]:
                 GC[gi] = GA[prog.index[groups[gi].edges[0].target]]
+        if tape.trace:   # dL/dv for every step, recurrent paths included (T, B, size)
+            for i, n in enumerate(nodes):
+                tape.traced[n] = GV[i]
 
         grads = []
         for n in base_nodes:

@@ -191,3 +191,37 @@ edges:
             net.params[name] -= 0.05 * g
     last, _ = net.loss_and_grad({"x": x}, {"y": y})
     assert last < first
+
+
+def test_backward_trace_is_the_gradient_of_each_value():
+    spec = rg.parse_spec("""
+rnngraph: 1
+dtype: float64
+nodes:
+  x: {role: input, size: 2}
+  h: {size: 3, activation: tanh}
+  y: {role: output, size: 1}
+edges:
+  - {from: x, to: h}
+  - {from: h, to: h, delay: 1}
+  - {from: h, to: y}
+""")
+    net = rg.build(spec)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(2, 4, 2)), rng.normal(size=(2, 4, 1))
+    trace = net.backward_trace({"x": x}, {"y": y})
+    assert trace["h"].shape == (2, 4, 3) and trace["y"].shape == (2, 4, 1)
+    # dL/dh(t) by finite differences: perturb h at one step through an extra input on h
+    pnet = rg.build(rg.parse_spec(spec.to_yaml().replace("edges:\n", "edges:\n- {from: p, to: h, weight: identity}\n")
+                                  .replace("nodes:\n", "nodes:\n  p: {role: input, size: 3}\n")))
+    for k in net.params:
+        pnet.params[k][...] = net.params[k]
+    # h is tanh(a): a perturbation e of a at (b, t, u) moves v by tanh'(a) e, so dL/da = dL/dv * (1 - v^2)
+    v = net.forward({"x": x})["h"]
+    for (b, t, u) in [(0, 3, 1), (1, 0, 2), (0, 1, 0)]:
+        p = np.zeros((2, 4, 3))
+        p[b, t, u] = 1e-6
+        up, _ = pnet.loss_and_grad({"x": x, "p": p}, {"y": y})
+        down, _ = pnet.loss_and_grad({"x": x, "p": -p}, {"y": y})
+        dlda = (up - down) / 2e-6
+        assert trace["h"][b, t, u] * (1 - v[b, t, u] ** 2) == pytest.approx(dlda, rel=1e-5, abs=1e-10)
