@@ -77,38 +77,92 @@ class _Compiler:
 
     The structure depends on the stage, on which nodes have a base (hoisted
     input) and on which outputs receive gradients from outside; it does not
-    depend on T, B or dtype, so one compilation serves every call."""
+    depend on T, B or dtype, so one compilation serves every call.
+
+    Three layouts save work inside the loop:
+
+    - *direct*: a group with one edge into a sum node computes straight into
+      that node's ``a(t)``; its gradient is that node's ``dL/da``.
+    - *packs*: the targets of a fused dense group (LSTM gates i, f, o, g)
+      share one pre-activation buffer, so the group's GEMM and the bias add
+      are one call each, and consecutive members with the same activation
+      are activated (and differentiated) by one call.
+    - *aliases*: a sum node whose only input is an identity edge of delay 0
+      (Elman's context, ``tanh(c)``) uses its source's buffer as its ``a``.
+    """
 
     def __init__(self, stage, graph, has_base: tuple, ext_a: tuple = ()):
         self.nodes = list(stage.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.groups = stage.inner
+        n_nodes = len(self.nodes)
         self.size = [graph.nodes[n]["size"] for n in self.nodes]
         self.act = [graph.nodes[n]["activation"] for n in self.nodes]
         self.product = [graph.nodes[n]["combine"] == "product" for n in self.nodes]
         self.has_base = has_base
-        self.ext_a = ext_a
+        self.ext_a = ext_a or (False,) * n_nodes
         self.contribs = [[] for _ in self.nodes]          # node -> [(group, lo, hi)]
         for gi, g in enumerate(self.groups):
             for k, e in enumerate(g.edges):
                 self.contribs[self.index[e.target]].append((gi, g.offsets[k], g.offsets[k + 1]))
         self.src = [self.index[g.source] for g in self.groups]
-        # a group with one edge into a sum node: its GEMM writes straight into that node's a(t),
-        # and its gradient is that node's dL/da (no copies either way)
+        self.identity = [g.weight == "identity" for g in self.groups]
+        self._find_packs()
         self.direct = []
-        taken = set()                     # at most one group writes straight into a node's a(t)
+        taken = {i for i in range(n_nodes) if self.pack_of[i] is not None}
         for gi, g in enumerate(self.groups):
             tgt = self.index[g.edges[0].target]
-            ok = len(g.edges) == 1 and not self.product[tgt] and tgt not in taken and g.weight != "identity"
+            ok = len(g.edges) == 1 and not self.product[tgt] and tgt not in taken and not self.identity[gi]
             if ok:
                 taken.add(tgt)
             self.direct.append(ok)
         # group outputs are kept for every step where a product node needs them back as factors
-        self.keep = [g.weight != "identity" and any(self.product[self.index[e.target]] for e in g.edges)
-                     for g in self.groups]
-        self.identity = [g.weight == "identity" for g in self.groups]
+        self.keep = [not self.identity[gi] and self.packed_group[gi] is None and
+                     any(self.product[self.index[e.target]] for e in g.edges) for gi, g in enumerate(self.groups)]
+        self.alias = [None] * n_nodes                      # node -> the node whose value is its a
+        for i in range(n_nodes):
+            parts = self.contribs[i]
+            if (not self.product[i] and not has_base[i] and self.pack_of[i] is None and len(parts) == 1
+                    and self.identity[parts[0][0]] and self.groups[parts[0][0]].delay == 0):
+                self.alias[i] = self.src[parts[0][0]]
         self.forward = self._compile(self._forward_source(), "forward")
         self.backward = self._compile(self._backward_source(), "backward")
+
+    def _find_packs(self):
+        n_nodes = len(self.nodes)
+        self.pack_of = [None] * n_nodes                    # node -> (pack, lo, hi)
+        self.packed_group = [None] * len(self.groups)      # group -> pack
+        self.packs = []                                    # (group, [(node, lo, hi)], has base)
+        for gi, g in enumerate(self.groups):
+            targets = [self.index[e.target] for e in g.edges]
+            if g.weight != "dense" or len(targets) < 2 or len(set(targets)) < len(targets):
+                continue
+            if any(self.product[i] or self.pack_of[i] is not None for i in targets):
+                continue
+            if len({self.has_base[i] for i in targets}) != 1:
+                continue
+            p = len(self.packs)
+            members = [(i, g.offsets[k], g.offsets[k + 1]) for k, i in enumerate(targets)]
+            self.packs.append((gi, members, self.has_base[targets[0]]))
+            self.packed_group[gi] = p
+            for i, lo, hi in members:
+                self.pack_of[i] = (p, lo, hi)
+        # runs: pack members adjacent in the layout and in the step order, with the same
+        # elementwise activation and nothing but the pack's group feeding them
+        self.run_of = [None] * n_nodes                     # node -> (pack, lo, hi, head node)
+        for p, (gi, members, _) in enumerate(self.packs):
+            run = []
+            for i, lo, hi in members + [(None, None, None)]:
+                fits = (run and i is not None and i == run[-1][0] + 1 and lo == run[-1][2]
+                        and self.act[i] == self.act[run[0][0]] and len(self.contribs[i]) == 1)
+                if fits:
+                    run.append((i, lo, hi))
+                    continue
+                if len(run) > 1:
+                    for j, _, _ in run:
+                        self.run_of[j] = (p, run[0][1], run[-1][2], run[0][0])
+                run = [(i, lo, hi)] if (i is not None and self.act[i] in _INPLACE
+                                        and len(self.contribs[i]) == 1) else []
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -128,45 +182,39 @@ class _Compiler:
             return f"V{s}[t]"
         return f"(V{s}[t - {g.delay}] if t >= {g.delay} else H{s}[t + D{s} - {g.delay}])"
 
-    def _group_out(self, gi: int) -> str:
-        tgt = self.index[self.groups[gi].edges[0].target]
-        if self.direct[gi]:
-            return f"A{tgt}[t]"
-        return f"C{gi}[t]" if self.keep[gi] else f"C{gi}"
-
     def _run_group(self, gi: int) -> list[str]:
         g = self.groups[gi]
         if self.identity[gi]:
             return []                     # read in place where it is used
-        out = self._group_out(gi)
         src = self._src_expr(gi)
+        p = self.packed_group[gi]
+        if p is not None:
+            lines = [f"matmul({src}, WT{gi}, out=AP{p}[t])"]
+            if self.packs[p][2]:
+                lines.append(f"add(AP{p}[t], BSP{p}[t], out=AP{p}[t])")
+            return lines
+        tgt = self.index[g.edges[0].target]
+        out = f"A{tgt}[t]" if self.direct[gi] else (f"C{gi}[t]" if self.keep[gi] else f"C{gi}")
         if g.weight == "dense":
             return [f"matmul({src}, WT{gi}, out={out})"]
-        if g.weight in ("diagonal", "scalar"):
-            return [f"multiply({src}, W{gi}, out={out})"]
-        return [f"copyto({out}, {src})"]
+        return [f"multiply({src}, W{gi}, out={out})"]
 
     def _contrib_expr(self, gi: int, lo: int, hi: int) -> str:
-        g = self.groups[gi]
+        """A group's output for one target at step t."""
         if self.identity[gi]:
             return self._src_expr(gi)
         base = f"C{gi}[t]" if self.keep[gi] else f"C{gi}"
-        return base if hi - lo == g.width else f"{base}[:, {lo}:{hi}]"
-
-    def _contrib_expr_t(self, gi: int, lo: int, hi: int) -> str:
-        """A kept group's output slice at step t (a product node's factor)."""
-        if self.identity[gi]:
-            return self._src_expr(gi)
-        return f"C{gi}[t]" if hi - lo == self.groups[gi].width else f"C{gi}[t][:, {lo}:{hi}]"
+        return base if hi - lo == self.groups[gi].width else f"{base}[:, {lo}:{hi}]"
 
     # ------------------------------------------------------------------ forward
     def _forward_source(self) -> list[str]:
-        lines = ["def forward(T, A, V, BS, H, D, W, WT, C, F):"]
-        lines.append("    " + "; ".join(f"F{i} = F[{i}]" for i in range(len(self.nodes))))
+        lines = ["def forward(T, A, V, BS, H, D, W, WT, C, F, AP, VP, BSP):"]
         for i in range(len(self.nodes)):
-            lines.append(f"    A{i} = A[{i}]; V{i} = V[{i}]; BS{i} = BS[{i}]; H{i} = H[{i}]; D{i} = D[{i}]")
+            lines.append(f"    A{i} = A[{i}]; V{i} = V[{i}]; BS{i} = BS[{i}]; H{i} = H[{i}]; D{i} = D[{i}]; F{i} = F[{i}]")
         for gi in range(len(self.groups)):
             lines.append(f"    W{gi} = W[{gi}]; WT{gi} = WT[{gi}]; C{gi} = C[{gi}]")
+        for p in range(len(self.packs)):
+            lines.append(f"    AP{p} = AP[{p}]; VP{p} = VP[{p}]; BSP{p} = BSP[{p}]")
         lines.append("    for t in range(T):")
         body = []
         for gi, g in enumerate(self.groups):
@@ -181,38 +229,51 @@ class _Compiler:
         return lines
 
     def _node_forward(self, i: int) -> list[str]:
-        out = [f"a = A{i}[t]"]
-        terms = [f"BS{i}[t]"] if self.has_base[i] else []
-        direct = [gi for gi, lo, hi in self.contribs[i] if self.direct[gi]]
-        terms += [self._contrib_expr(gi, lo, hi) for gi, lo, hi in self.contribs[i] if not self.direct[gi]]
-        op = "multiply" if self.product[i] else "add"
-        if direct:                        # a(t) already holds that group's output
-            for term in terms:
-                out.append(f"{op}(a, {term}, out=a)")
-        elif len(terms) == 1:
-            out.append(f"copyto(a, {terms[0]})")
-        else:
-            out.append(f"{op}({terms[0]}, {terms[1]}, out=a)")
-            for term in terms[2:]:
-                out.append(f"{op}(a, {term}, out=a)")
-        act = self.act[i]
-        if act != "identity":             # identity: V is A (the same buffer)
-            out.append(f"v = V{i}[t]")
-            if act in _INPLACE:
-                out += _INPLACE[act]
+        out = []
+        packed = self.pack_of[i] is not None
+        if self.alias[i] is None:         # an alias's a(t) is its source's value already
+            terms = [f"BS{i}[t]"] if (self.has_base[i] and not packed) else []
+            ready = packed or any(self.direct[gi] for gi, _, _ in self.contribs[i])
+            terms += [self._contrib_expr(gi, lo, hi) for gi, lo, hi in self.contribs[i]
+                      if not self.direct[gi] and self.packed_group[gi] is None]
+            if terms:
+                out.append(f"a = A{i}[t]")
+            op = "multiply" if self.product[i] else "add"
+            if ready:                         # a(t) already holds the direct or packed group's output
+                out += [f"{op}(a, {term}, out=a)" for term in terms]
+            elif len(terms) == 1:
+                out.append(f"copyto(a, {terms[0]})")
             else:
-                out.append(f"v[...] = F{i}(a)")
+                out.append(f"{op}({terms[0]}, {terms[1]}, out=a)")
+                out += [f"{op}(a, {term}, out=a)" for term in terms[2:]]
+        act = self.act[i]
+        if act == "identity":             # V is A (the same buffer)
+            return out
+        run = self.run_of[i]
+        if run is not None:
+            p, lo, hi, head = run
+            if head != i:
+                return out                # activated with its run's head
+            out += [f"a = AP{p}[t][:, {lo}:{hi}]", f"v = VP{p}[t][:, {lo}:{hi}]"] + _INPLACE[act]
+            return out
+        out += [f"a = A{i}[t]", f"v = V{i}[t]"]
+        out += _INPLACE[act] if act in _INPLACE else [f"v[...] = F{i}(a)"]
         return out
 
     # ------------------------------------------------------------------ backward
+    def ga_is_gv(self, i: int) -> bool:
+        return self.act[i] == "identity" and not self.ext_a[i] and self.pack_of[i] is None
+
     def _backward_source(self) -> list[str]:
-        lines = ["def backward(T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, DER, GAX, TMP, F, TP):"]
+        lines = ["def backward(T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, DER, GAX, TMP, F, TP, GVP, GAP, DERP):"]
         for i in range(len(self.nodes)):
-            lines.append(f"    A{i} = A[{i}]; V{i} = V[{i}]; BS{i} = BS[{i}]; D{i} = D[{i}]; GV{i} = GV[{i}]; TP{i} = TP[{i}]; "
-                         f"H{i} = H[{i}]; "
-                         f"GA{i} = GA[{i}]; GH{i} = GH[{i}]; DER{i} = DER[{i}]; GAX{i} = GAX[{i}]; F{i} = F[{i}]")
+            lines.append(f"    A{i} = A[{i}]; V{i} = V[{i}]; BS{i} = BS[{i}]; D{i} = D[{i}]; GV{i} = GV[{i}]; "
+                         f"TP{i} = TP[{i}]; H{i} = H[{i}]; GA{i} = GA[{i}]; GH{i} = GH[{i}]; DER{i} = DER[{i}]; "
+                         f"GAX{i} = GAX[{i}]; F{i} = F[{i}]")
         for gi in range(len(self.groups)):
             lines.append(f"    W{gi} = W[{gi}]; C{gi} = C[{gi}]; GC{gi} = GC[{gi}]; TMP{gi} = TMP[{gi}]")
+        for p in range(len(self.packs)):
+            lines.append(f"    GVP{p} = GVP[{p}]; GAP{p} = GAP[{p}]; DERP{p} = DERP[{p}]")
         lines.append("    for t in range(T - 1, -1, -1):")
         body = []
         for i in reversed(range(len(self.nodes))):
@@ -226,11 +287,20 @@ class _Compiler:
         lines += ["        " + b for b in body] or ["        pass"]
         return lines
 
-    def ga_is_gv(self, i: int) -> bool:
-        return self.act[i] == "identity" and not self.ext_a[i]
-
     def _node_backward(self, i: int) -> list[str]:
         act = self.act[i]
+        run = self.run_of[i]
+        if run is not None:
+            p, lo, hi, head = run
+            if head != i:
+                return []                 # its run's head (last in reverse order) differentiates the run
+            sl = f"[t][:, {lo}:{hi}]"
+            out = [f"negative(GVP{p}{sl}, out=GAP{p}{sl})" if act == "one_minus" else
+                   f"multiply(GVP{p}{sl}, DERP{p}{sl}, out=GAP{p}{sl})"]
+            for j in range(len(self.nodes)):
+                if self.run_of[j] is not None and self.run_of[j][3] == i and self.ext_a[j]:
+                    out.append(f"add(GA{j}[t], GAX{j}[t], out=GA{j}[t])")
+            return out
         out = [f"gv = GV{i}[t]"]
         if self.ga_is_gv(i):
             out.append("ga = gv")
@@ -249,8 +319,8 @@ class _Compiler:
             if self.ext_a[i]:
                 out.append(f"add(ga, GAX{i}[t], out=ga)")
         for gi, lo, hi in self.contribs[i]:
-            if self.direct[gi]:
-                continue                  # GC of a direct group is this node's GA
+            if self.direct[gi] or self.packed_group[gi] is not None:
+                continue                  # their gradient is this node's GA, read in place
             if self.identity[gi]:
                 out += self._identity_backward(i, gi, lo)
                 continue
@@ -258,19 +328,23 @@ class _Compiler:
             if not self.product[i]:
                 out.append(f"copyto({dst}, ga)")
                 continue
-            factors = [f"BS{i}[t]"] if self.has_base[i] else []
-            factors += [self._contrib_expr_t(gj, lj, hj) for gj, lj, hj in self.contribs[i] if (gj, lj) != (gi, lo)]
+            factors = self._factors_except(i, gi, lo)
             if not factors:
                 out.append(f"copyto({dst}, ga)")
             else:
                 out.append(f"multiply(ga, {factors[0]}, out={dst})")
-                for other in factors[1:]:
-                    out.append(f"multiply({dst}, {other}, out={dst})")
+                out += [f"multiply({dst}, {f}, out={dst})" for f in factors[1:]]
         return out
 
     def _factors_except(self, i: int, gi: int, lo: int) -> list[str]:
         factors = [f"BS{i}[t]"] if self.has_base[i] else []
-        return factors + [self._contrib_expr_t(gj, lj, hj) for gj, lj, hj in self.contribs[i] if (gj, lj) != (gi, lo)]
+        return factors + [self._factor_expr(gj, lj, hj) for gj, lj, hj in self.contribs[i] if (gj, lj) != (gi, lo)]
+
+    def _factor_expr(self, gi: int, lo: int, hi: int) -> str:
+        """A product node's factor at step t (kept group outputs, or identity sources)."""
+        if self.identity[gi]:
+            return self._src_expr(gi)
+        return f"C{gi}[t]" if hi - lo == self.groups[gi].width else f"C{gi}[t][:, {lo}:{hi}]"
 
     def _add_to_source(self, gi: int, gx: str) -> list[str]:
         g, s = self.groups[gi], self.src[gi]
@@ -282,9 +356,7 @@ class _Compiler:
 
     def _identity_backward(self, i: int, gi: int, lo: int) -> list[str]:
         """An identity edge's gradient goes straight to its source (no buffer)."""
-        if not self.product[i]:
-            return self._add_to_source(gi, "ga")
-        factors = self._factors_except(i, gi, lo)
+        factors = self._factors_except(i, gi, lo) if self.product[i] else []
         if not factors:
             return self._add_to_source(gi, "ga")
         out = [f"multiply(ga, {factors[0]}, out=TP{i})"]
@@ -296,13 +368,39 @@ class _Compiler:
         g = self.groups[gi]
         if self.identity[gi]:
             return []                     # sent by the target node itself
+        p = self.packed_group[gi]
         tgt = self.index[g.edges[0].target]
-        gc = (("GV" if self.ga_is_gv(tgt) else "GA") + f"{tgt}[t]") if self.direct[gi] else f"GC{gi}[t]"
-        if g.weight == "dense":
-            lines = [f"gx = matmul({gc}, W{gi}, out=TMP{gi})"]
+        if p is not None:
+            gc = f"GAP{p}[t]"
+        elif self.direct[gi]:
+            gc = ("GV" if self.ga_is_gv(tgt) else "GA") + f"{tgt}[t]"
         else:
-            lines = [f"gx = multiply({gc}, W{gi}, out=TMP{gi})"]
-        return lines + self._add_to_source(gi, "gx")
+            gc = f"GC{gi}[t]"
+        op = "matmul" if g.weight == "dense" else "multiply"
+        return [f"gx = {op}({gc}, W{gi}, out=TMP{gi})"] + self._add_to_source(gi, "gx")
+
+    # ------------------------------------------------------------------ buffers
+    def forward_buffers(self, T, B, dtype, base_values):
+        """A, V (per node, views into packs or aliases where laid out so),
+        AP (pack pre-activations), VP (pack values), BSP (pack bases)."""
+        n_nodes = len(self.nodes)
+        AP, VP, BSP = [], [], []
+        for p, (gi, members, has_base) in enumerate(self.packs):
+            width = self.groups[gi].width
+            AP.append(np.empty((T, B, width), dtype))
+            identity = all(self.act[i] == "identity" for i, _, _ in members)
+            VP.append(AP[-1] if identity else np.empty((T, B, width), dtype))
+            BSP.append(np.concatenate([base_values[i] for i, _, _ in members], axis=-1) if has_base else None)
+        A, V = [None] * n_nodes, [None] * n_nodes
+        for i in range(n_nodes):   # sources of aliases come first in the step order
+            if self.pack_of[i] is not None:
+                p, lo, hi = self.pack_of[i]
+                A[i] = AP[p][:, :, lo:hi]
+                V[i] = A[i] if self.act[i] == "identity" else VP[p][:, :, lo:hi]
+                continue
+            A[i] = V[self.alias[i]] if self.alias[i] is not None else np.empty((T, B, self.size[i]), dtype)
+            V[i] = A[i] if self.act[i] == "identity" else np.empty((T, B, self.size[i]), dtype)
+        return A, V, AP, VP, BSP
 
 
 def _compiled(stage, graph, has_base: tuple, ext_a: tuple) -> _Compiler:
@@ -336,19 +434,19 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     probe = _compiled(stage, graph, has_base, (False,) * n_nodes)
     groups = probe.groups
     sizes = probe.size
-    A = [np.empty((T, B, s), dtype) for s in sizes]
-    V = [A[i] if probe.act[i] == "identity" else np.empty((T, B, s), dtype) for i, s in enumerate(sizes)]
     BS = [base[n].value if has_base[i] else None for i, n in enumerate(nodes)]
+    A, V, AP, VP, BSP = probe.forward_buffers(T, B, dtype, BS)
     H = [hist[n].value if n in hist else None for n in nodes]
     D = [h.shape[0] if h is not None else 0 for h in H]
     W = [weights[id(g)].value if id(g) in weights else None for g in groups]
     WT = [w.T if (w is not None and g.weight == "dense") else None for w, g in zip(W, groups)]
     C = [np.empty((T, B, g.width), dtype) if probe.keep[gi] else
-         (None if (probe.direct[gi] or probe.identity[gi]) else np.empty((B, g.width), dtype))
+         (None if (probe.direct[gi] or probe.identity[gi] or probe.packed_group[gi] is not None)
+          else np.empty((B, g.width), dtype))
          for gi, g in enumerate(groups)]
     F = [ACTIVATIONS[a][0] for a in probe.act]
     if T:
-        probe.forward(T, A, V, BS, H, D, W, WT, C, F)
+        probe.forward(T, A, V, BS, H, D, W, WT, C, F, AP, VP, BSP)
 
     base_nodes = [n for i, n in enumerate(nodes) if has_base[i]]
     weight_groups = [gi for gi, g in enumerate(groups) if id(g) in weights]
@@ -367,26 +465,39 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     def vjp(out_grads):
         ext_a = tuple(out_grads[2 * i] is not None for i in range(n_nodes))
         prog = _compiled(stage, graph, has_base, ext_a)
-        GV = []
+        GVP = [np.zeros((T, B, groups[gi].width), dtype) for gi, _, _ in prog.packs]
+        GAP = [np.empty((T, B, groups[gi].width), dtype) for gi, _, _ in prog.packs]
+        DERP = [np.empty((T, B, groups[gi].width), dtype) for gi, _, _ in prog.packs]
+        GV, GA, DER = [], [], []
         for i in range(n_nodes):
             g_v = out_grads[2 * i + 1]
-            GV.append(np.zeros((T, B, sizes[i]), dtype) if g_v is None else np.array(g_v, dtype=dtype, copy=True))
-        GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
-        GA = [GV[i] if prog.ga_is_gv(i) else np.empty((T, B, sizes[i]), dtype) for i in range(n_nodes)]
-        DER = []
-        for i in range(n_nodes):
             act = prog.act[i]
+            if prog.pack_of[i] is not None:
+                p, lo, hi = prog.pack_of[i]
+                GV.append(GVP[p][:, :, lo:hi])
+                if g_v is not None:
+                    GV[-1][...] = g_v
+                GA.append(GAP[p][:, :, lo:hi])
+                DER.append(DERP[p][:, :, lo:hi])
+                if act in _DERIVATIVES:
+                    DER[-1][...] = _DERIVATIVES[act](A[i], V[i])
+                continue
+            GV.append(np.zeros((T, B, sizes[i]), dtype) if g_v is None else np.array(g_v, dtype=dtype, copy=True))
+            GA.append(GV[i] if prog.ga_is_gv(i) else np.empty((T, B, sizes[i]), dtype))
             DER.append(_DERIVATIVES[act](A[i], V[i]) if act in _DERIVATIVES else None)
-        GC = [None if (prog.direct[gi] or prog.identity[gi]) else np.zeros((T, B, g.width), dtype)
-              for gi, g in enumerate(groups)]
+        GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
+        GC = [None if (prog.direct[gi] or prog.identity[gi] or prog.packed_group[gi] is not None)
+              else np.zeros((T, B, g.width), dtype) for gi, g in enumerate(groups)]
         GH = [np.zeros_like(h) if h is not None else None for h in H]
         TMP = [np.empty((B, graph.nodes[g.source]["size"]), dtype) for g in groups]
         FV = [ACTIVATIONS[a][1] for a in prog.act]
         if T:
             TP = [np.empty((B, sizes[i]), dtype) if prog.product[i] else None for i in range(n_nodes)]
-            prog.backward(T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, DER, GAX, TMP, FV, TP)
+            prog.backward(T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, DER, GAX, TMP, FV, TP, GVP, GAP, DERP)
         for gi in range(len(groups)):
-            if prog.direct[gi]:
+            if prog.packed_group[gi] is not None:
+                GC[gi] = GAP[prog.packed_group[gi]]
+            elif prog.direct[gi]:
                 GC[gi] = GA[prog.index[groups[gi].edges[0].target]]
         if tape.trace:   # dL/dv for every step, recurrent paths included (T, B, size)
             for i, n in enumerate(nodes):

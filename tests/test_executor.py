@@ -59,7 +59,9 @@ def test_every_spec_fast_equals_reference_and_finite_differences(path):
 
 # --------------------------------------------------------------------------- random graphs
 
-ACTS = ["identity", "sigmoid", "tanh", "softplus", "softmax", "one_minus", "square"]
+# no `square` or `exp` (in a loop they overflow: finite differences of a 1e60 loss mean nothing) and no
+# relu (finite differences across its kink are wrong); their VJPs are checked alone in test_autodiff
+ACTS = ["identity", "sigmoid", "tanh", "softplus", "softmax", "one_minus"]
 
 
 @st.composite
