@@ -151,7 +151,12 @@ def _register_tui(sub):
     p.set_defaults(func=cmd_tui)
 
 
-_EXTRA_COMMANDS: list = [_register_run, _register_tui]
+def _register_bench(sub):
+    from .bench import register
+    register(sub)
+
+
+_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench]
 
 
 def main(argv=None) -> int:
