@@ -523,7 +523,12 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
                 grads.append(None)
                 continue
             s = prog.src[gi]
-            grads.append(_weight_grad(g.weight, GC[gi], _shifted(V[s], H[s], g.delay)))
+            d = min(g.delay, T)
+            # dW = sum_t dC(t)^T v_s(t - d): steps t >= d read the sequence, earlier ones the history
+            gw = _weight_grad(g.weight, GC[gi][d:], V[s][:T - d])
+            if d:
+                gw = gw + _weight_grad(g.weight, GC[gi][:d], H[s][H[s].shape[0] - g.delay:][:d])
+            grads.append(gw)
         for n in hist_nodes:
             grads.append(GH[prog.index[n]])
         return grads
