@@ -144,6 +144,7 @@ def _graph_from_spec(spec) -> nx.MultiDiGraph:
             node.name, size=node.size, role=node.role, activation=node.activation,
             combine=node.combine, bias=f"{node.name}.bias" if bias else None,
             init=getattr(node.init, "value", 0.0), block=node.block, part=node.part,
+            init_param=f"{node.name}.init" if getattr(node.init, "trainable", False) else None,
         )
     for edge in spec.edges:
         graph.add_edge(

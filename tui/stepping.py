@@ -5,8 +5,9 @@
 calls ``net.forward`` once and keeps every node's values, shape ``(T, size)``
 for the sample.  Stepping only moves a cursor over these arrays, so the
 values shown at step ``t`` are exactly ``net.forward``'s.  Backward mode
-asks the engine for ``d loss / d v_n(t)`` (``net.backward_trace``) when it
-has it.  Nothing here imports Textual.
+shows ``d loss / d v_n(t)`` from the engine's ``net.backward_trace`` (BPTT,
+recurrent paths included) and its norm over units per node and step, the
+picture of vanishing gradients.  Nothing here imports Textual.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import numpy as np
 
 from .layout import node_layers
 
-__all__ = ["Trace", "is_hopfield", "sample_inputs"]
+__all__ = ["Trace", "is_hopfield", "sample_inputs", "AUTO_STEPS", "RANDOM_STEPS"]
+
+AUTO_STEPS = 100    # a sample of the spec's data is shown whole up to this many steps
+RANDOM_STEPS = 10   # steps of a random sample when T is not given
 
 
 def _init_kind(spec, name) -> str | None:
@@ -54,12 +58,15 @@ def sample_inputs(spec, graph: nx.MultiDiGraph, steps: int, seed: int):
     return inputs, initial, targets
 
 
-def spec_sample(spec, net, steps: int, index: int):
+def spec_sample(spec, net, steps: int | None, index: int):
     """Sample ``index`` of the spec's own data, cut to its first ``steps`` steps.
 
+    ``steps`` None keeps the whole sample, up to ``AUTO_STEPS``: a loss
+    counted only at the end (the adding problem's mask) needs the end.
     Returns ``(inputs, initial, targets, masks, note)`` or None when the spec
     has no data the engine can make or read (then the sample is random).
-    Cutting is exact: a step's values depend only on the steps before it.
+    Cutting is exact for the values: a step's values depend only on the
+    steps before it (the loss and its gradients do change: later targets go).
     """
     task = getattr(spec, "task", None)
     if not task:
@@ -79,9 +86,12 @@ def spec_sample(spec, net, steps: int, index: int):
         return None
     i = index % data.n
     one = data.subset(np.array([i]))
-    stop = min(steps, one.steps) if one.steps else steps
+    length = one.steps or steps or RANDOM_STEPS
+    stop = min(steps if steps is not None else AUTO_STEPS, length)
     cut = lambda d: {k: v[:, :stop] for k, v in d.items()}   # noqa: E731
     note = f"sample {i} of {data.n} from {source}, steps 0..{stop - 1}"
+    if stop < length:
+        note += f" of {length}"
     return cut(one.inputs), dict(one.initial), cut(one.targets), cut(one.masks), note
 
 
@@ -115,24 +125,30 @@ def hopfield_sample(spec, net, graph, index: int):
 
 @dataclass
 class Trace:
-    """One sample's forward values (and gradient norms) for every node."""
+    """One sample's forward values and backward gradients for every node."""
 
     steps: int
     order: list                                   # nodes, in drawing order
     values: dict = field(default_factory=dict)    # node -> (T, size)
     targets: dict = field(default_factory=dict)   # output -> (T, size)
     initial: dict = field(default_factory=dict)   # node -> (size,)
+    grads: dict | None = None                     # node -> (T, size): d loss / d v_n(t)
     grad_norms: dict | None = None                # node -> (T,): |d loss / d v_n(t)|
     loss: float | None = None
     backward_error: str = ""
+    backward_note: str = ""                       # e.g. the mask leaves no step counted
     hopfield: list = field(default_factory=list)
     inputs: dict = field(default_factory=dict)    # what net.forward was given, (1, T, size)
     initial_full: dict = field(default_factory=dict)   # (1, size)
+    targets_full: dict = field(default_factory=dict)   # (1, T, size)
+    masks: dict = field(default_factory=dict)     # output -> (1, T), from the data
+    input_nodes: set = field(default_factory=set)
     note: str = ""                                # where the sample came from
     net: object = None                            # the network that ran (Hopfield: patterns stored)
 
     @classmethod
-    def run(cls, analysis, steps: int, seed: int = 0) -> "Trace":
+    def run(cls, analysis, steps: int | None = None, seed: int = 0) -> "Trace":
+        """Run sample ``seed`` for ``steps`` steps (None: the whole sample, or 10 random)."""
         net, graph, spec = analysis.net, analysis.graph, analysis.spec
         layers = node_layers(graph)
         index = {n: i for i, n in enumerate(graph.nodes)}
@@ -140,6 +156,8 @@ class Trace:
         hopfield = hopfield_sample(spec, net, graph, seed)
         real = None if hopfield else spec_sample(spec, net, steps, seed)
         masks = {}
+        if steps is None:
+            steps = RANDOM_STEPS
         if hopfield is not None:
             net, initial, note = hopfield
             inputs, targets = {}, {}
@@ -152,7 +170,9 @@ class Trace:
             inputs, initial, targets = sample_inputs(spec, graph, steps, seed)
             note = f"random sample (seed {seed}): the spec has no data the engine can make"
         out = net.forward(inputs, initial=initial or None, steps=steps)
-        trace = cls(steps=steps, order=order, inputs=inputs, initial_full=initial, note=note, net=net)
+        trace = cls(steps=steps, order=order, inputs=inputs, initial_full=initial, note=note, net=net,
+                    targets_full=targets, masks=masks,
+                    input_nodes={n for n, a in graph.nodes(data=True) if a.get("role") == "input"})
         trace.values = {n: np.asarray(v)[0] for n, v in out.items()}         # (T, size)
         trace.targets = {n: v[0] for n, v in targets.items()}
         trace.initial = {n: v[0] for n, v in initial.items()}
@@ -162,13 +182,10 @@ class Trace:
 
     def _backward(self, net, inputs, targets, initial, masks=None) -> None:
         if not targets:
-            self.backward_error = "no output node: nothing to differentiate"
-            return
-        try:
-            self.loss, _ = net.loss_and_grad(inputs, targets, initial=initial or None,
-                                             mask=masks or None)
-        except Exception as err:  # an engine without loss_and_grad yet
-            self.backward_error = f"loss_and_grad failed: {err}"
+            self.backward_error = ("no output node with a target: nothing to differentiate"
+                                   if not self.hopfield else
+                                   "a Hopfield network settles to a fixed point: it has no loss "
+                                   "to differentiate")
             return
         trace_fn = getattr(net, "backward_trace", None)
         if trace_fn is None:
@@ -176,19 +193,30 @@ class Trace:
                                    "net.backward_trace (d loss / d v_n(t)); not there yet")
             return
         try:
+            self.loss, _ = net.loss_and_grad(inputs, targets, initial=initial or None,
+                                             mask=masks or None)
             grads = trace_fn(inputs, targets, initial=initial or None, mask=masks or None)
-        except Exception as err:
-            self.backward_error = f"backward_trace failed: {err}"
+        except Exception as err:  # shown, never a crash
+            self.backward_error = f"backward failed: {type(err).__name__}: {err}"
             return
-        self.grad_norms = {}
-        for n, g in grads.items():
-            g = np.asarray(g, dtype=float)
-            if g.ndim == 3:      # (B, T, size)
-                g = np.linalg.norm(g, axis=-1).mean(axis=0)
-            elif g.ndim == 2:    # (T, size)
-                g = np.linalg.norm(g, axis=-1)
-            self.grad_norms[n] = g                                              # (T,)
+        if masks and not any(np.any(np.asarray(m) != 0) for m in masks.values()):
+            self.backward_note = (f"the data's mask counts no step in 0..{self.steps - 1}: "
+                                  "the loss is 0 here; raise T to reach the counted steps")
+        self.grads, self.grad_norms = {}, {}
+        for n in self.order:                         # primitive nodes (blocks repeat their h)
+            if n not in grads:
+                continue
+            g = np.asarray(grads[n])[0]                                           # (T, size)
+            self.grads[n] = g
+            self.grad_norms[n] = np.array([np.linalg.norm(g[t]) for t in range(len(g))],
+                                          dtype=float)                            # (T,)
 
     def at(self, node, t: int) -> np.ndarray:
         """The value of ``node`` at step ``t`` (what the screen shows)."""
         return self.values[node][t]
+
+    def grad_norm(self, node, t: int) -> float | None:
+        """``|d loss / d v_node(t)|`` for the sample (what backward mode shows)."""
+        if self.grad_norms is None or node not in self.grad_norms:
+            return None
+        return float(self.grad_norms[node][t])

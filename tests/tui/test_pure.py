@@ -142,3 +142,21 @@ def test_invalid_yaml_is_a_problem_not_an_exception():
     assert analysis.problems and analysis.problems[0].line is not None
     analysis = analyse("rnngraph: 1\nnodes:\n  x: {size: 0}\nedges: []\n")
     assert analysis.problems
+
+
+def test_inspector_names_the_parameters_the_graph_gives():
+    import io
+
+    from rich.console import Console
+
+    from tui.widgets.inspector import inspect_node
+
+    analysis = analyse(spec_path("primitives.yaml").read_text())
+    assert analysis.ok, analysis.problems
+    out = io.StringIO()
+    Console(file=out, width=160, color_system=None).print(inspect_node(analysis, "trace"))
+    text = out.getvalue()
+    init_param = analysis.graph.nodes["trace"]["init_param"]
+    assert init_param == "trace.init"                       # the engine's name, not a guess
+    assert f"(trainable: {init_param})" in text
+    assert any(line.split("│")[0].strip() == init_param for line in text.splitlines())

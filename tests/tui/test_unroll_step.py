@@ -7,7 +7,8 @@ import pytest
 from textual.widgets import Input, OptionList
 
 from tui.app import RnnGraphApp
-from tui.model import has_engine
+from tui.model import analyse, has_engine
+from tui.stepping import Trace
 from tui.widgets.graph_canvas import GraphCanvas
 
 from .conftest import settle, spec_path
@@ -121,3 +122,74 @@ async def test_a_spec_without_data_steps_through_random_inputs():
         await pilot.press("right", "right")
         for node, value in screen.current_values().items():
             np.testing.assert_array_equal(value, np.asarray(expected[node])[0, 2])
+
+
+def _norm_shown(screen, node) -> str:
+    """The text of the row of ``node`` in the backward view."""
+    text = screen.query_one("#step-view").plain_text(width=160)
+    return next(line for line in text.splitlines() if line.split("│")[0].strip() == node)
+
+
+@needs_engine
+async def test_backward_mode_shows_the_norms_of_backward_trace():
+    app = RnnGraphApp(str(spec_path("elman_adding.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        screen = app.screen
+        trace = screen.trace
+        assert "adding" in trace.note
+        T = screen.steps
+        assert T >= 50                        # the whole sample: its loss is at the end
+        expected = app.analysis.net.backward_trace(trace.inputs, trace.targets_full,
+                                                   initial=trace.initial_full or None,
+                                                   mask=trace.masks or None)
+        await pilot.press("b")
+        await pilot.pause()
+        assert screen.backward and screen.t == T - 1
+        keys = {k: b.binding.description for k, b in screen.active_bindings.items()}
+        assert "Backprop" in keys["left"] and "Step" not in keys["right"]
+        for t in range(T - 1, -1, -1):
+            assert screen.t == t
+            shown = screen.current_norms()
+            assert set(shown) == set(trace.order)
+            for node in ("hidden", "y"):
+                norm = np.linalg.norm(np.asarray(expected[node])[0, t])
+                assert shown[node] == pytest.approx(norm, rel=1e-12, abs=0)
+            if t % 10 == 0:                   # the number on the screen is that one too
+                norm = float(np.linalg.norm(np.asarray(expected["hidden"])[0, t]))
+                row = _norm_shown(screen, "hidden")
+                assert (f"{norm:.3e}" if norm else " 0 ") in row
+            await pilot.press("left")         # the backward pass moves on to t - 1
+        assert screen.t == 0
+        await pilot.press("right")            # and back
+        assert screen.t == 1
+        # the lesson: the Elman network's gradient all but vanishes 40+ steps back
+        hidden = trace.grad_norms["hidden"]
+        assert hidden[0] < 1e-6 * hidden.max()
+        assert "hidden 10^-" in screen.query_one("#step-view").plain_text(width=160)
+
+
+@needs_engine
+async def test_backward_mode_on_an_lstm_keeps_the_gradient():
+    app = RnnGraphApp(str(spec_path("lstm_adding.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        screen = app.screen
+        await pilot.press("b")
+        await pilot.pause()
+        trace = screen.trace
+        expected = app.analysis.net.backward_trace(trace.inputs, trace.targets_full,
+                                                   initial=trace.initial_full or None,
+                                                   mask=trace.masks or None)
+        await pilot.press("home")
+        shown = screen.current_norms()
+        for node in ("lstm/c", "lstm/h", "lstm/i"):
+            assert shown[node] == pytest.approx(np.linalg.norm(np.asarray(expected[node])[0, 0]),
+                                                rel=1e-12, abs=0)
+        cell = trace.grad_norms["lstm/c"]
+        other = Trace.run(analyse(spec_path("elman_adding.yaml").read_text()), None, 0)
+        hidden = other.grad_norms["hidden"]
+        # far more of the final error reaches t = 0 through the cell than through tanh(U h)
+        assert cell[0] / cell.max() > 1e3 * hidden[0] / hidden.max()

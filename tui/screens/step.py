@@ -1,4 +1,10 @@
-"""Step: values flowing through the network one time step at a time."""
+"""Step: values flowing through the network one time step at a time.
+
+Forward mode moves a cursor ``t`` from 0 over the sample's values; backward
+mode starts at the last step and moves back in time, showing the norm of
+``d loss / d v_n(t)`` for every node as a heat strip on a log scale, so a
+vanishing gradient shows as a strip fading to black towards t = 0.
+"""
 
 from __future__ import annotations
 
@@ -14,41 +20,62 @@ from ..model import Analysis, has_engine
 from ..stepping import Trace
 from ..widgets.step_view import StepView
 
+MAX_STEPS = 10_000
+
+
+class StepBody(VerticalScroll, inherit_bindings=False):
+    """Scrolls up and down only: left, right, Home and End belong to stepping."""
+
+    BINDINGS = [
+        Binding("up", "scroll_up", "Scroll Up", show=False),
+        Binding("down", "scroll_down", "Scroll Down", show=False),
+        Binding("pageup", "page_up", "Page Up", show=False),
+        Binding("pagedown", "page_down", "Page Down", show=False),
+    ]
+
 
 class StepScreen(Screen):
     """→ and ← move in time; b switches to the backward pass."""
 
     TITLE = "Step"
     BINDINGS = [
-        Binding("right", "step(1)", "Step →"),
-        Binding("left", "step(-1)", "← Step"),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
+        # forward mode: time runs on to the right
+        Binding("right", "step(1)", "Step"),
+        Binding("left", "step(-1)", "Back"),
+        # backward mode: the backward pass runs on to the left, from t = T-1
+        Binding("left", "backprop(1)", "Backprop"),
+        Binding("right", "backprop(-1)", "Undo"),
+        Binding("home", "jump(0)", "First step", show=False),
+        Binding("end", "jump(-1)", "Last step", show=False),
         Binding("b", "toggle_backward", "Fwd/Bwd"),
         Binding("n", "new_sample", "New sample"),
+        Binding("t", "focus_steps", "Set T", show=False),
     ]
 
     t: reactive[int] = reactive(0)
     backward: reactive[bool] = reactive(False)
-    steps: reactive[int] = reactive(10)
     seed: reactive[int] = reactive(0)
 
     def __init__(self) -> None:
         super().__init__(id="step-screen")
         self.trace: Trace | None = None
         self.message = ""
+        self.steps = 1                       # T of the sample shown
+        self.requested: int | None = None    # T typed by the user; None: the whole sample
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="step-bar", classes="bar"):
             yield Label("T =")
-            yield Input(str(self.steps), id="step-steps", type="integer", compact=True)
+            yield Input("", id="step-steps", type="integer", compact=True,
+                        placeholder="all", tooltip="steps of the sample (Enter); empty: all")
             yield Button("← step", id="step-back", compact=True)
             yield Button("step →", id="step-forward", compact=True)
-            yield Button("forward/backward (b)", id="step-mode", compact=True)
+            yield Button("fwd/bwd (b)", id="step-mode", compact=True)
             yield Button("new sample (n)", id="step-sample", compact=True)
             yield Label("", id="step-status")
-        with VerticalScroll(id="step-body"):
+        yield Label("", id="step-note")
+        with StepBody(id="step-body"):
             yield StepView(id="step-view")
         yield Footer()
 
@@ -78,10 +105,10 @@ class StepScreen(Screen):
             self.message = why
             self._draw()
             return
-        self._run(analysis, self.steps, self.seed)
+        self._run(analysis, self.requested, self.seed)
 
     @work(thread=True, exclusive=True, group="step-run")
-    def _run(self, analysis: Analysis, steps: int, seed: int) -> None:
+    def _run(self, analysis: Analysis, steps: int | None, seed: int) -> None:
         try:
             trace = Trace.run(analysis, steps, seed)
             message = ""
@@ -92,10 +119,14 @@ class StepScreen(Screen):
     def _ran(self, trace: Trace | None, message: str) -> None:
         self.trace, self.message = trace, message
         if trace is not None:
-            if trace.steps != self.steps:   # the spec's data is shorter than asked
-                self.set_reactive(StepScreen.steps, trace.steps)
+            new_length = trace.steps != self.steps
+            self.steps = trace.steps
+            if new_length:
                 self.query_one("#step-steps", Input).value = str(trace.steps)
-            self.t = min(self.t, trace.steps - 1)
+            t = self.steps - 1 if self.backward and new_length else min(self.t, self.steps - 1)
+            if t != self.t:
+                self.t = t          # draws
+                return
         self._draw()
 
     def _draw(self) -> None:
@@ -103,27 +134,40 @@ class StepScreen(Screen):
             return
         view = self.query_one(StepView)
         view.show(self.trace, self.t, self.backward, self.message)
-        mode = "backward" if self.backward else "forward"
-        note = self.trace.note if self.trace is not None else ""
-        status = f"  {mode}  t = {self.t} / {self.steps - 1}   {note}"
+        if self.trace is None:
+            status = ""
+        elif self.backward:
+            status = f"  backward  t = {self.t} / {self.steps - 1}  (← to t-1)"
+        else:
+            status = f"  forward  t = {self.t} / {self.steps - 1}"
         self.query_one("#step-status", Label).update(status)
+        note = self.trace.note if self.trace is not None else ""
+        self.query_one("#step-note", Label).update(note)
 
     # -- controls ----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "step":
+            return not self.backward
+        if action == "backprop":
+            return self.backward
+        return True
+
     def watch_t(self, t: int) -> None:
         self._draw()
 
     def watch_backward(self, backward: bool) -> None:
+        self.refresh_bindings()
         self._draw()
-
-    def watch_steps(self, steps: int) -> None:
-        self.t = min(self.t, steps - 1)
-        self._rerun()
 
     def watch_seed(self, seed: int) -> None:
         self._rerun()
 
     def action_step(self, delta: int) -> None:
         self.t = min(max(0, self.t + delta), self.steps - 1)
+
+    def action_backprop(self, delta: int) -> None:
+        """One step of the backward pass: from t to t-1 (``delta`` 1) or back."""
+        self.action_step(-delta)
 
     def action_jump(self, t: int) -> None:
         self.t = self.steps - 1 if t < 0 else t
@@ -134,6 +178,9 @@ class StepScreen(Screen):
 
     def action_new_sample(self) -> None:
         self.seed += 1
+
+    def action_focus_steps(self) -> None:
+        self.query_one("#step-steps", Input).focus()
 
     @on(Button.Pressed, "#step-forward")
     def _forward(self) -> None:
@@ -153,16 +200,30 @@ class StepScreen(Screen):
 
     @on(Input.Submitted, "#step-steps")
     def _steps_typed(self, event: Input.Submitted) -> None:
-        try:
-            value = int(event.value)
-        except ValueError:
-            return
-        if 1 <= value <= 10_000:
-            self.steps = value
+        text = event.value.strip()
+        if not text:
+            self.requested = None
+        else:
+            try:
+                value = int(text)
+            except ValueError:
+                value = 0
+            if not 1 <= value <= MAX_STEPS:
+                self.notify(f"T must be a whole number from 1 to {MAX_STEPS}", severity="warning")
+                event.input.value = str(self.steps)
+                return
+            self.requested = value
         self.query_one(StepView).focus()
+        self._rerun()
 
     def current_values(self) -> dict:
         """Every node's value at the current step, as shown (for tests)."""
         if self.trace is None:
             return {}
         return {n: self.trace.at(n, self.t) for n in self.trace.order}
+
+    def current_norms(self) -> dict:
+        """Every node's gradient norm at the current step, as shown (for tests)."""
+        if self.trace is None or self.trace.grad_norms is None:
+            return {}
+        return {n: self.trace.grad_norm(n, self.t) for n in self.trace.grad_norms}

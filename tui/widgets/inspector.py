@@ -45,9 +45,12 @@ def inspect_node(analysis: Analysis, name: str):
         head.append(f"  block of {len(parts)} primitive nodes: "
                     + ", ".join(str(p).split("/")[-1] for p in parts), "dim")
     else:
+        init = init_text(first.get("init"))
+        if first.get("init_param"):   # the engine names the trainable initial state
+            init = init.replace(" (trainable)", "") + f" (trainable: {first['init_param']})"
         head.append(f"  size {first.get('size')}  role {first.get('role')}  "
                     f"activation {first.get('activation')}  combine {first.get('combine')}  "
-                    f"init {init_text(first.get('init'))}", "dim")
+                    f"init {init}", "dim")
 
     def edge_table(title, edges, other_end):
         table = Table(title=title, title_justify="left", expand=True, show_edge=False)
@@ -71,13 +74,11 @@ def inspect_node(analysis: Analysis, name: str):
     for _, _, _, a in [*incoming, *graph.in_edges(parts, keys=True, data=True)]:
         if a.get("param") and a["param"] not in names:
             names.append(a["param"])
-    for p in parts:
-        for suffix in (".bias", ".init"):
-            if f"{p}{suffix}" in params and f"{p}{suffix}" not in names:
-                names.append(f"{p}{suffix}")
-        bias = graph.nodes[p].get("bias")
-        if bias and bias not in names:
-            names.append(bias)
+    for p in parts:   # the graph names a node's own parameters: bias and trainable init
+        for key in ("bias", "init_param"):
+            pname = graph.nodes[p].get(key)
+            if pname and pname not in names:
+                names.append(pname)
     ptable = Table(title="parameters", title_justify="left", expand=True, show_edge=False)
     for col in ("name", "shape", "statistics"):
         ptable.add_column(col, no_wrap=True)

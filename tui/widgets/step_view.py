@@ -27,10 +27,39 @@ def _diverging(x: float) -> Style:
     return Style(bgcolor=f"rgb({r},{g},{b})")
 
 
-def _heat(x: float) -> Style:
-    """0 black .. 1 yellow: for gradient norms on a log scale."""
+DECADES = 12        # the gradient heat strip spans this many powers of ten
+
+
+def _heat_rgb(x: float) -> tuple[int, int, int]:
+    """0 near black, through red, to 1 yellow-white."""
     x = max(0.0, min(1.0, x))
-    return Style(bgcolor=f"rgb({int(40 + 215 * x)},{int(40 + 200 * x)},{int(40 * (1 - x))})")
+    if x < 0.5:
+        y = x / 0.5
+        return int(30 + 180 * y), int(30 + 10 * y), int(40 - 10 * y)
+    y = (x - 0.5) / 0.5
+    return int(210 + 45 * y), int(40 + 200 * y), int(30 + 60 * y)
+
+
+def _heat(x: float) -> Style:
+    """Background colour for a gradient norm placed at ``x`` in [0, 1] of the log scale."""
+    return Style(bgcolor="rgb({},{},{})".format(*_heat_rgb(x)))
+
+
+def window(steps: int, t: int, width: int) -> tuple[int, int]:
+    """The steps ``start:stop`` a strip of ``width`` cells shows: all, or a window holding ``t``."""
+    if steps <= width:
+        return 0, steps
+    start = min(max(0, t - width // 2), steps - width)
+    return start, start + width
+
+
+def power_of_ten(ratio: float) -> str:
+    """``1e-8.3`` style: how many decades below 1 (``1`` and ``0`` as such)."""
+    if ratio <= 0:
+        return "0"
+    if ratio >= 1:
+        return "1"
+    return f"10^{math.log10(ratio):.1f}"
 
 
 def bars(values: np.ndarray, low: float, high: float) -> Text:
@@ -66,6 +95,7 @@ class StepView(Static, can_focus=True):
         self.trace: Trace | None = None
         self.t = 0
         self.backward = False
+        self.message = ""
 
     def plain_text(self, width: int = 160) -> str:
         """What the view shows, as plain text (for tests)."""
@@ -73,41 +103,50 @@ class StepView(Static, can_focus=True):
 
         from rich.console import Console
         console = Console(width=width, record=True, color_system=None, file=io.StringIO())
-        console.print(self._renderable(""))
+        console.print(self._renderable(self.message, width))
         return console.export_text()
 
     def show(self, trace: Trace | None, t: int, backward: bool, message: str = "") -> None:
-        self.trace, self.t, self.backward = trace, t, backward
-        self.update(self._renderable(message))
+        self.trace, self.t, self.backward, self.message = trace, t, backward, message
+        self._refresh_content()
 
-    def _renderable(self, message: str):
+    def on_resize(self) -> None:
+        self._refresh_content()
+
+    def _refresh_content(self) -> None:
+        width = self.size.width or 120
+        self.update(self._renderable(self.message, width))
+
+    def _renderable(self, message: str, width: int = 120):
         trace = self.trace
         if trace is None:
             return Text(message or "no sample yet")
+        if self.backward:
+            return self._backward_view(width)
         t = self.t
-        table = Table(expand=False, show_edge=False, pad_edge=False)
-        table.add_column("node", no_wrap=True)
-        table.add_column(f"at t={t}" if not self.backward else f"|∂L/∂v| at t={t}", no_wrap=True)
-        table.add_column("over time " + ("(← gradient flows back)" if self.backward else "→"),
-                         no_wrap=True)
+        rows = []                                   # (label, now, series, low, high)
         for n in trace.order:
             values = trace.values[n]                                          # (T, size)
-            if self.backward:
-                table.add_row(n, *self._grad_row(n, t))
-                continue
+            rows.append((Text(str(n)), values))
+            if n in trace.targets:
+                rows.append((Text(f"  {n} target", "italic"), trace.targets[n]))
+        cells = []
+        for label, values in rows:
             low, high = float(values.min()), float(values.max())
             now = bars(values[t], min(low, 0.0), max(high, 0.0))
             now.append(f"  {_summary(values[t])}", "dim")
-            table.add_row(n, now, self._strip(values.mean(axis=1), t, low, high))
-            if n in trace.targets:
-                target = trace.targets[n]
-                tlow, thigh = float(target.min()), float(target.max())
-                row = bars(target[t], min(tlow, 0.0), max(thigh, 0.0))
-                row.append(f"  {_summary(target[t])}", "dim")
-                table.add_row(Text(f"  {n} target", "italic"), row,
-                              self._strip(target.mean(axis=1), t, tlow, thigh))
+            cells.append((label, now, values.mean(axis=1), low, high))      # mean: (T,)
+        used = max(c[0].cell_len for c in cells) + max(c[1].cell_len for c in cells) + 6
+        start, stop = window(trace.steps, t, max(8, width - used - 1))
+        table = Table(expand=False, show_edge=False, pad_edge=False)
+        table.add_column("node", no_wrap=True)
+        table.add_column(f"at t={t}", no_wrap=True)
+        span = "" if (start, stop) == (0, trace.steps) else f"  (steps {start}..{stop - 1} of {trace.steps})"
+        table.add_column("over time →" + span, no_wrap=True)
+        for label, now, series, low, high in cells:
+            table.add_row(label, now, self._strip(series[start:stop], t - start, low, high))
         parts = [table]
-        if trace.hopfield and not self.backward:
+        if trace.hopfield:
             for n in trace.hopfield:
                 pictures = Table.grid(padding=(0, 4))
                 heads, cells = [], []
@@ -120,11 +159,8 @@ class StepView(Static, can_focus=True):
                 pictures.add_row(*cells)
                 parts.append(Text(""))
                 parts.append(pictures)
-        if self.backward:
-            note = trace.backward_error or "brighter = larger gradient norm (log scale)"
-            if trace.loss is not None:
-                note = f"loss {trace.loss:.4g};  " + note
-            parts.append(Text(note, "dim" if not trace.backward_error else "yellow"))
+        parts.append(Text("bars: each unit's value at t (green >= 0, red < 0);  strip: the mean "
+                          "over units per step, blue < 0 < red", "dim"))
         return Group(*parts)
 
     def _strip(self, series: np.ndarray, t: int, low: float, high: float) -> Text:
@@ -139,22 +175,82 @@ class StepView(Static, can_focus=True):
                 text.append(" ", _diverging(float(v) / scale))
         return text
 
-    def _grad_row(self, n, t: int):
-        trace = self.trace
-        if trace.grad_norms is None or n not in trace.grad_norms:
-            return Text("—", "dim"), Text("")
-        norms = np.asarray(trace.grad_norms[n], dtype=float)                  # (T,)
-        logs = np.log10(norms + 1e-12)
-        top = max(float(logs.max()), -12.0)
-        bottom = max(top - 6.0, -12.0)                                        # six decades shown
+    # -- backward ------------------------------------------------------------------------
+    def _backward_view(self, width: int):
+        trace, t = self.trace, self.t
+        if trace.grad_norms is None:
+            return Text(trace.backward_error or "no gradients", "yellow")
+        norms = trace.grad_norms
+        positive = [float(v) for g in norms.values() for v in g if v > 0]
+        top = math.log10(max(positive)) if positive else 0.0
+        bottom = top - DECADES
+        names = max(len(str(n)) for n in trace.order)
+        start, stop = window(trace.steps, t, max(8, width - names - 13 - 10 - 6 - 1))
+        table = Table(expand=False, show_edge=False, pad_edge=False)
+        table.add_column("node", no_wrap=True)
+        table.add_column(f"|∂L/∂v| t={t}", no_wrap=True, justify="right")
+        table.add_column("of its max", no_wrap=True, justify="right")
+        span = "" if (start, stop) == (0, trace.steps) else f"  (steps {start}..{stop - 1})"
+        table.add_column(f"over time: ← the gradient flows back from t={trace.steps - 1}{span}",
+                         no_wrap=True)
+        for n in trace.order:
+            if n not in norms:
+                table.add_row(str(n), Text("—", "dim"), "", "")
+                continue
+            g = norms[n]                                                      # (T,)
+            if n in trace.input_nodes and not np.any(g):
+                table.add_row(str(n), Text("data", "dim"), "",
+                              Text("an input: data, not differentiated", "dim"))
+                continue
+            peak = float(g.max())
+            now = float(g[t])
+            table.add_row(str(n), Text(f"{now:.3e}" if now else "0"),
+                          Text(power_of_ten(now / peak) if peak else "—", "dim"),
+                          self._heat_strip(g[start:stop], t - start, bottom, top))
+        parts = [table, Text(""), self._legend(top, bottom)]
+        reach = []
+        for n in trace.order:
+            g = norms.get(n)
+            if g is None or n in trace.input_nodes or not np.any(g) or g[0] <= 0:
+                continue
+            reach.append(f"{n} {power_of_ten(float(g[0]) / float(g.max()))}")
+        if reach:
+            parts.append(Text("what is left of each node's largest gradient at t=0: "
+                              + ",  ".join(reach), "dim"))
+        note = []
+        if trace.loss is not None:
+            note.append(f"loss {trace.loss:.4g}")
+        if trace.backward_note:
+            note.append(trace.backward_note)
+        if note:
+            parts.append(Text(";  ".join(note), "yellow" if trace.backward_note else "dim"))
+        return Group(*parts)
+
+    def _heat_strip(self, norms: np.ndarray, t: int, bottom: float, top: float) -> Text:
         text = Text()
-        for i, lv in enumerate(logs):
-            x = (float(lv) - bottom) / ((top - bottom) or 1.0)
-            if i < t:
+        for i, v in enumerate(norms):
+            if i < t:                                  # the backward pass has not got here
                 text.append("·", "grey35")
-            else:
-                text.append("▌" if i == t else " ", _heat(x))
-        return Text(f"{norms[t]:.3e}"), text
+                continue
+            if v <= 0:
+                text.append("▌" if i == t else "-", Style(color="grey50", bold=i == t))
+                continue
+            x = (math.log10(float(v)) - bottom) / ((top - bottom) or 1.0)
+            style = _heat(x)
+            if i == t:
+                style += Style(color="black" if x > 0.6 else "white", bold=True)
+            text.append("▌" if i == t else " ", style)
+        return text
+
+    @staticmethod
+    def _legend(top: float, bottom: float) -> Text:
+        text = Text("colour: |∂L/∂v| on a log scale  ")
+        text.append(f"1e{round(bottom)} ", "dim")
+        for k in range(24):
+            text.append(" ", _heat(k / 23))
+        text.append(f" 1e{round(top)}\n", "dim")
+        text.append("- exactly 0;  · not reached yet by the backward pass (← moves it to t-1)", "dim")
+        return text
 
 
 def _summary(v: np.ndarray) -> str:
