@@ -38,6 +38,15 @@ def cmd_check(args) -> int:
             continue
         graph = folded_graph(spec)      # what build() does, without allocating parameters
         make_plan(graph)
+        if spec.task and "file" in spec.task:   # data files must fit the network too
+            from .data import file_splits
+            from .network import build
+            try:
+                file_splits(spec, build(spec))
+            except DataError as exc:
+                print(f"{path}: task: {exc}", file=sys.stderr)
+                status = EXIT_USAGE
+                continue
         count = sum(int(np.prod(info.shape, dtype=np.int64)) for info in param_infos(graph).values())
         print(f"{path}: ok ({graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges, "
               f"{count} parameters)")

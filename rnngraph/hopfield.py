@@ -41,6 +41,9 @@ class SettleResult:
     converged : (B,) a fixed point was reached
     cycle : (B,) a 2-cycle was reached instead (sync updates can oscillate)
     sweeps : (B,) sweeps each cue ran
+    discrete : the states are +-1 (or 0/1) units updated by the sign rule; for a
+        continuous net, ``energy`` is the quadratic part of the energy only
+        (without the graded-response integral term) and may rise
     """
 
     states: np.ndarray
@@ -48,6 +51,7 @@ class SettleResult:
     converged: np.ndarray
     cycle: np.ndarray
     sweeps: np.ndarray
+    discrete: bool = True
 
 
 def memory_edge(net):
@@ -192,5 +196,8 @@ def _settle_graph(net, cues, sweeps, state_node) -> SettleResult:
     energies = np.stack([energy(net, cues)] + [energy(net, traj[:, t]) for t in range(sweeps)], axis=1)
     last = traj[:, -1]
     moved = np.max(np.abs(traj[:, -1] - traj[:, -2]), axis=1) if sweeps > 1 else np.full(len(cues), np.inf)
-    return SettleResult(states=last, energy=energies, converged=moved < 1e-6, cycle=np.zeros(len(cues), bool),
-                        sweeps=np.full(len(cues), sweeps))
+    return SettleResult(states=last, energy=energies, converged=moved < CONTINUOUS_TOLERANCE,
+                        cycle=np.zeros(len(cues), bool), sweeps=np.full(len(cues), sweeps), discrete=False)
+
+
+CONTINUOUS_TOLERANCE = 1e-4   # a continuous net has settled when no unit moved more than this in the last step
