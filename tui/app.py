@@ -4,10 +4,16 @@ The app owns the document (file, saved text, current text) and the latest
 ``Analysis`` of the text; the screens (modes: Edit, Unroll, Step, Train)
 watch ``analysis`` and draw from it.  Validation is debounced and runs in a
 worker thread, so typing stays responsive.
+
+Unsaved edits are backed up (``Document.write_backup``) a second after the
+last change, and on SIGTERM/SIGHUP; saving or quitting without them removes
+the backup, and the next start on the same spec offers to restore it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from typing import Iterable
 
 from textual import work
@@ -19,8 +25,9 @@ from textual.screen import ModalScreen, Screen
 from .dialogs.confirm import ConfirmDialog
 from .dialogs.help import HelpDialog, screen_keys
 from .dialogs.prompt import PromptDialog
+from .dialogs.restore import RestoreDialog
 from .dialogs.templates import TemplateDialog
-from .document import Document
+from .document import Document, remove_file
 from .model import Analysis, analyse
 from .screens.edit import EditScreen
 from .screens.step import StepScreen
@@ -31,6 +38,7 @@ from .templates import TEMPLATES
 __all__ = ["RnnGraphApp", "run"]
 
 DEBOUNCE = 0.3  # seconds of quiet typing before the spec is validated again
+BACKUP_DELAY = 1.0  # seconds of quiet typing before unsaved edits are backed up
 
 SCREEN_NOTES = {
     "edit": "Type YAML on the left; problems are listed under it (Enter jumps to the line). "
@@ -74,6 +82,8 @@ class RnnGraphApp(App):
                 self.document.saved = text
         self.spec_text = text
         self._timer = None
+        self._backup_timer = None
+        self._backup_failed = False
         self._generation = 0
         # The first analysis runs here, synchronously, so every screen starts with a graph.
         self.set_reactive(RnnGraphApp.analysis, analyse(text, self.document.path))
@@ -86,6 +96,11 @@ class RnnGraphApp(App):
 
     def on_mount(self) -> None:
         self._update_title()
+        if not self.is_headless:
+            self._flush_on_signals()
+        pending = self.document.pending_backup()
+        if pending is not None:
+            self.call_after_refresh(self._offer_backup, *pending)
 
     def watch_dirty(self, dirty: bool) -> None:
         self._update_title()
@@ -94,7 +109,7 @@ class RnnGraphApp(App):
         self.sub_title = self.document.name + (" *" if self.dirty else "")
 
     def text_changed(self, text: str) -> None:
-        """The editor's text changed: mark dirty now, validate after a pause."""
+        """The editor's text changed: mark dirty now, validate and back up after a pause."""
         if text == self.spec_text and self.analysis is not None and self.analysis.text == text:
             return
         self.spec_text = text
@@ -103,6 +118,9 @@ class RnnGraphApp(App):
         if self._timer is not None:
             self._timer.stop()
         self._timer = self.set_timer(DEBOUNCE, self._start_analysis)
+        if self._backup_timer is not None:
+            self._backup_timer.stop()
+        self._backup_timer = self.set_timer(BACKUP_DELAY, self.write_backup)
 
     def _start_analysis(self) -> None:
         self._timer = None
@@ -123,6 +141,52 @@ class RnnGraphApp(App):
             self._timer.stop()
             self._timer = None
         self.analysis = analyse(self.spec_text, self.document.path)
+
+    # -- backup of unsaved edits ----------------------------------------------------------
+    def write_backup(self) -> None:
+        """Back up the text now if it has unsaved edits (else forget the backup)."""
+        if self._backup_timer is not None:
+            self._backup_timer.stop()
+            self._backup_timer = None
+        if self.spec_text == self.document.saved:
+            self.document.remove_backup()
+            return
+        try:
+            self.document.write_backup(self.spec_text)
+        except OSError as err:
+            if not self._backup_failed:   # say it once, not at every keystroke
+                self._backup_failed = True
+                self.notify(f"cannot back up unsaved edits: {err}", severity="warning")
+            return
+        self._backup_failed = False
+
+    def _forget_backup(self) -> None:
+        if self._backup_timer is not None:
+            self._backup_timer.stop()
+            self._backup_timer = None
+        self.document.remove_backup()
+
+    def _offer_backup(self, path: str, text: str) -> None:
+        def answered(restore: bool | None) -> None:
+            if restore:
+                self.edit_screen.set_text(text)   # one undoable edit: Ctrl+Z gives the file back
+                self.notify("unsaved edits restored (not saved yet)")
+            else:
+                self.document.remove_backup()
+        self.push_screen(RestoreDialog(self.document.name, path, self.document.saved, text), answered)
+
+    def _flush_on_signals(self) -> None:
+        """SIGTERM and SIGHUP (a closed terminal) back up the edits, then quit."""
+        try:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, self._terminated)
+        except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+            pass   # no signals here (another platform, or not the main thread)
+
+    def _terminated(self) -> None:
+        self.write_backup()
+        self.exit(1)
 
     @property
     def good_analysis(self) -> Analysis | None:
@@ -152,11 +216,16 @@ class RnnGraphApp(App):
         self.push_screen(PromptDialog("Save as (path):", "network.yaml"), chosen)
 
     def _save(self, path: str) -> None:
+        before = self.document.backup_paths()
         try:
             self.document.save(self.spec_text, path)
         except OSError as err:
             self.notify(f"could not save {path}: {err}", severity="error")
             return
+        self._forget_backup()
+        for old in before:          # a save under a new name: the old backup goes too
+            if old not in self.document.backup_paths():
+                remove_file(old)
         self.dirty = False
         self._update_title()
         self.notify(f"saved {path}")
@@ -165,6 +234,7 @@ class RnnGraphApp(App):
         def picked(key: str | None) -> None:
             if key is None:
                 return
+            self._forget_backup()     # the edits were discarded
             self.document = Document(path=None, saved="")
             self.edit_screen.load_text(TEMPLATES[key][1])
             self._update_title()
@@ -181,11 +251,13 @@ class RnnGraphApp(App):
 
     async def action_quit(self) -> None:
         if not self.dirty:
+            self._forget_backup()
             self.exit(0)
             return
 
         def confirmed(yes: bool | None) -> None:
             if yes:
+                self._forget_backup()   # a clean quit that discards the edits
                 self.exit(0)
         self.push_screen(ConfirmDialog("Quit and lose unsaved edits?", yes="Quit"), confirmed)
 

@@ -18,6 +18,14 @@ def spec_path(name: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path, monkeypatch) -> Path:
+    """Per-user state (backups of untitled specs) goes to a fresh directory per test."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(path))
+    return path / "rnngraph"
+
+
 @pytest.fixture
 def elman(tmp_path) -> Path:
     """A writable copy of specs/elman_temporal_xor.yaml."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -32,16 +34,29 @@ def _wait_for(session: str, text: str, timeout: float = 20.0) -> str:
     raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
 
 
-def test_app_runs_in_a_terminal(tmp_path):
-    spec = tmp_path / "elman.yaml"
-    spec.write_text(spec_path("elman_temporal_xor.yaml").read_text())
+def _start(spec, env: dict | None = None) -> str:
+    """A detached tmux session running the app on ``spec``; its name."""
     session = f"rnngraph-{uuid.uuid4().hex[:8]}"
-    command = f"env -u COLUMNS -u LINES {sys.executable} -c 'from tui.app import run; run(\"{spec}\")'"
+    extra = " ".join(f"{k}={v}" for k, v in (env or {}).items())
+    command = (f"env -u COLUMNS -u LINES {extra} {sys.executable} -c "
+               f"'from tui.app import run; run(\"{spec}\")'")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48",
                     "-c", str(ROOT), command], check=True)
     # some tmux servers ignore -x/-y for detached sessions: size the window explicitly
     subprocess.run(["tmux", "resize-window", "-t", session, "-x", "160", "-y", "48"],
                    capture_output=True)
+    return session
+
+
+def _keys(session: str, *keys: str, literal: bool = False) -> None:
+    subprocess.run(["tmux", "send-keys", "-t", session, *(["-l"] if literal else []), *keys],
+                   check=True)
+
+
+def test_app_runs_in_a_terminal(tmp_path):
+    spec = tmp_path / "elman.yaml"
+    spec.write_text(spec_path("elman_temporal_xor.yaml").read_text())
+    session = _start(spec)
     try:
         screen = _wait_for(session, "context[t-1]")
         assert "z^-1" in screen and "elman.yaml" in screen
@@ -61,5 +76,45 @@ def test_app_runs_in_a_terminal(tmp_path):
             time.sleep(0.2)
         else:
             raise AssertionError("the app did not quit on ctrl+q:\n" + _capture(session))
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_edits_survive_a_killed_app(tmp_path):
+    """kill -9 after typing: the next start offers the edits, and restoring gives them back."""
+    spec = tmp_path / "elman.yaml"
+    original = spec_path("elman_temporal_xor.yaml").read_text()
+    spec.write_text(original)
+    backup = tmp_path / ".elman.yaml.rnngraph-backup"
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    session = _start(spec, env)
+    try:
+        _wait_for(session, "context[t-1]")
+        _keys(session, "# survived the kill", literal=True)
+        _keys(session, "Enter")
+        _wait_for(session, "# survived the kill")
+        deadline = time.monotonic() + 15
+        while not (backup.exists() and "# survived the kill" in backup.read_text()):
+            assert time.monotonic() < deadline, "no backup was written:\n" + _capture(session)
+            time.sleep(0.2)
+        pid = subprocess.run(["tmux", "display-message", "-p", "-t", session, "#{pane_pid}"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        os.kill(int(pid), signal.SIGKILL)                 # no clean-up of any kind
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    assert spec.read_text() == original
+    session = _start(spec, env)
+    try:
+        screen = _wait_for(session, "Unsaved edits to elman.yaml")
+        assert "Restore" in screen and "Discard" in screen
+        _keys(session, "r")
+        _wait_for(session, "# survived the kill")
+        _keys(session, "C-s")
+        deadline = time.monotonic() + 10
+        while "# survived the kill" not in spec.read_text():
+            assert time.monotonic() < deadline, "ctrl+s did not save:\n" + _capture(session)
+            time.sleep(0.2)
+        assert not backup.exists()
+        _keys(session, "C-q")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
