@@ -25,6 +25,8 @@ hold a node's values at times ``-D .. -1``.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .activations import ACTIVATIONS
@@ -72,6 +74,24 @@ def _shifted(seq, hist, delay):
     return np.concatenate([head, seq[:max(T - delay, 0)]], axis=0)
 
 
+_STEP_VIEW = re.compile(r"\b([A-Z]+\d+)\[t\](\[:, \d+:\d+\])?")
+_DELAYED_READ = re.compile(r"\(V\d+\[t - \d+\] if t >= \d+ else H\d+\[t \+ D\d+ - \d+\]\)")
+
+
+def _hoist_views(body: list[str]) -> list[str]:
+    """Make each distinct step view (``AP0[t]``, ``GVP0[t][:, 0:6]``, a delayed
+    read) once per step, in a local, instead of at every use."""
+    names: dict = {}
+
+    def local(expr: str) -> str:
+        if expr not in names:
+            names[expr] = f"_v{len(names)}"
+        return names[expr]
+    rewritten = [_DELAYED_READ.sub(lambda m: local(m.group(0)), line) for line in body]
+    rewritten = [_STEP_VIEW.sub(lambda m: local(m.group(0)), line) for line in rewritten]
+    return [f"{name} = {expr}" for expr, name in names.items()] + rewritten
+
+
 class _Compiler:
     """Writes and compiles the forward and backward loops of one stage.
 
@@ -91,7 +111,7 @@ class _Compiler:
       (Elman's context, ``tanh(c)``) uses its source's buffer as its ``a``.
     """
 
-    def __init__(self, stage, graph, has_base: tuple, ext_a: tuple = ()):
+    def __init__(self, stage, graph, has_base: tuple, ext_a: tuple = (), ext_v: tuple = ()):
         self.nodes = list(stage.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.groups = stage.inner
@@ -101,6 +121,7 @@ class _Compiler:
         self.product = [graph.nodes[n]["combine"] == "product" for n in self.nodes]
         self.has_base = has_base
         self.ext_a = ext_a or (False,) * n_nodes
+        self.ext_v = ext_v or (False,) * n_nodes
         self.contribs = [[] for _ in self.nodes]          # node -> [(group, lo, hi)]
         for gi, g in enumerate(self.groups):
             for k, e in enumerate(g.edges):
@@ -125,6 +146,13 @@ class _Compiler:
             if (not self.product[i] and not has_base[i] and self.pack_of[i] is None and len(parts) == 1
                     and self.identity[parts[0][0]] and self.groups[parts[0][0]].delay == 0):
                 self.alias[i] = self.src[parts[0][0]]
+        # fresh: dL/dv(t) comes only from consumers at the same step t, and none from outside,
+        # so the first of them writes the buffer (no zeroing, no add)
+        self.fresh = []
+        for i in range(n_nodes):
+            out_groups = [gi for gi in range(len(self.groups)) if self.src[gi] == i]
+            self.fresh.append(bool(out_groups) and not self.ext_v[i] and
+                              all(self.groups[gi].delay == 0 for gi in out_groups))
         self.forward = self._compile(self._forward_source(), "forward")
         self.backward = self._compile(self._backward_source(), "backward")
 
@@ -225,7 +253,7 @@ class _Compiler:
             for gi, g in enumerate(self.groups):
                 if g.delay == 0 and self.src[gi] == i:
                     body += self._run_group(gi)
-        lines += ["        " + b for b in body] or ["        pass"]
+        lines += ["        " + b for b in _hoist_views(body)] or ["        pass"]
         return lines
 
     def _node_forward(self, i: int) -> list[str]:
@@ -276,6 +304,7 @@ class _Compiler:
             lines.append(f"    GVP{p} = GVP[{p}]; GAP{p} = GAP[{p}]; DERP{p} = DERP[{p}]")
         lines.append("    for t in range(T - 1, -1, -1):")
         body = []
+        self._written = set()             # fresh nodes whose dL/dv(t) this step has been written
         for i in reversed(range(len(self.nodes))):
             for gi, g in enumerate(self.groups):
                 if g.delay == 0 and self.src[gi] == i:
@@ -284,7 +313,7 @@ class _Compiler:
         for gi, g in enumerate(self.groups):
             if g.delay > 0:
                 body += self._send(gi)
-        lines += ["        " + b for b in body] or ["        pass"]
+        lines += ["        " + b for b in _hoist_views(body)] or ["        pass"]
         return lines
 
     def _node_backward(self, i: int) -> list[str]:
@@ -346,9 +375,22 @@ class _Compiler:
             return self._src_expr(gi)
         return f"C{gi}[t]" if hi - lo == self.groups[gi].width else f"C{gi}[t][:, {lo}:{hi}]"
 
+    def _into_source(self, gi: int, produce) -> list[str]:
+        """Lines that compute a gradient for group gi's source and accumulate
+        it; ``produce(out)`` writes it into the buffer ``out``.  The first
+        writer of a fresh source writes its dL/dv(t) directly."""
+        g, s = self.groups[gi], self.src[gi]
+        if g.delay == 0 and self.fresh[s] and s not in self._written:
+            self._written.add(s)
+            return produce(f"GV{s}[t]")
+        return produce(f"TMP{gi}") + self._add_to_source(gi, f"TMP{gi}")
+
     def _add_to_source(self, gi: int, gx: str) -> list[str]:
         g, s = self.groups[gi], self.src[gi]
         if g.delay == 0:
+            if self.fresh[s] and s not in self._written:
+                self._written.add(s)
+                return [f"copyto(GV{s}[t], {gx})"]
             return [f"add(GV{s}[t], {gx}, out=GV{s}[t])"]
         d = g.delay
         return [f"if t >= {d}: add(GV{s}[t - {d}], {gx}, out=GV{s}[t - {d}])",
@@ -359,9 +401,15 @@ class _Compiler:
         factors = self._factors_except(i, gi, lo) if self.product[i] else []
         if not factors:
             return self._add_to_source(gi, "ga")
-        out = [f"multiply(ga, {factors[0]}, out=TP{i})"]
-        out += [f"multiply(TP{i}, {f}, out=TP{i})" for f in factors[1:]]
-        return out + self._add_to_source(gi, f"TP{i}")
+
+        def produce(out):
+            return [f"multiply(ga, {factors[0]}, out={out})"] + [f"multiply({out}, {f}, out={out})"
+                                                                 for f in factors[1:]]
+        g, s = self.groups[gi], self.src[gi]
+        if g.delay == 0 and self.fresh[s] and s not in self._written:
+            self._written.add(s)
+            return produce(f"GV{s}[t]")
+        return produce(f"TP{i}") + self._add_to_source(gi, f"TP{i}")
 
     def _send(self, gi: int) -> list[str]:
         """Pass group gi's gradient at step t back to its source."""
@@ -377,7 +425,7 @@ class _Compiler:
         else:
             gc = f"GC{gi}[t]"
         op = "matmul" if g.weight == "dense" else "multiply"
-        return [f"gx = {op}({gc}, W{gi}, out=TMP{gi})"] + self._add_to_source(gi, "gx")
+        return self._into_source(gi, lambda out: [f"{op}({gc}, W{gi}, out={out})"])
 
     # ------------------------------------------------------------------ buffers
     def forward_buffers(self, T, B, dtype, base_values):
@@ -403,11 +451,11 @@ class _Compiler:
         return A, V, AP, VP, BSP
 
 
-def _compiled(stage, graph, has_base: tuple, ext_a: tuple) -> _Compiler:
+def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = ()) -> _Compiler:
     cache = stage.__dict__.setdefault("_compiled", {})
-    key = (id(graph), has_base, ext_a)
+    key = (id(graph), has_base, ext_a, ext_v)
     if key not in cache:
-        cache[key] = _Compiler(stage, graph, has_base, ext_a)
+        cache[key] = _Compiler(stage, graph, has_base, ext_a, ext_v)
     return cache[key]
 
 
@@ -464,8 +512,10 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
 
     def vjp(out_grads):
         ext_a = tuple(out_grads[2 * i] is not None for i in range(n_nodes))
-        prog = _compiled(stage, graph, has_base, ext_a)
-        GVP = [np.zeros((T, B, groups[gi].width), dtype) for gi, _, _ in prog.packs]
+        ext_v = tuple(out_grads[2 * i + 1] is not None for i in range(n_nodes))
+        prog = _compiled(stage, graph, has_base, ext_a, ext_v)
+        GVP = [(np.empty if all(prog.fresh[i] for i, _, _ in members) else np.zeros)((T, B, groups[gi].width), dtype)
+               for gi, members, _ in prog.packs]
         GAP = [np.empty((T, B, groups[gi].width), dtype) for gi, _, _ in prog.packs]
         DERP = [np.empty((T, B, groups[gi].width), dtype) for gi, _, _ in prog.packs]
         GV, GA, DER = [], [], []
@@ -482,7 +532,10 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
                 if act in _DERIVATIVES:
                     DER[-1][...] = _DERIVATIVES[act](A[i], V[i])
                 continue
-            GV.append(np.zeros((T, B, sizes[i]), dtype) if g_v is None else np.array(g_v, dtype=dtype, copy=True))
+            if g_v is not None:
+                GV.append(np.array(g_v, dtype=dtype, copy=True))
+            else:
+                GV.append((np.empty if prog.fresh[i] else np.zeros)((T, B, sizes[i]), dtype))
             GA.append(GV[i] if prog.ga_is_gv(i) else np.empty((T, B, sizes[i]), dtype))
             DER.append(_DERIVATIVES[act](A[i], V[i]) if act in _DERIVATIVES else None)
         GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
