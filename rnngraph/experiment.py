@@ -98,6 +98,10 @@ class Experiment:
     # ------------------------------------------------------------------ running
     def run(self, on_epoch=None, should_stop=None, resume: dict | None = None) -> Outcome:
         """Train and evaluate; ``resume`` is a ``checkpoint.npz``'s contents."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return self._run(on_epoch, should_stop, resume)
+
+    def _run(self, on_epoch, should_stop, resume) -> Outcome:
         start = time.perf_counter()
         status, message = "ok", ""
         report = []

@@ -49,7 +49,7 @@ class Optimizer:
         out = {"steps": np.asarray(self.steps)}
         for name, buffers in self.state.items():
             for key, value in buffers.items():
-                out[f"{name}::{key}"] = np.asarray(value)
+                out[f"{name}::{key}"] = np.array(value, copy=True)   # a snapshot, not the live buffer
         return out
 
     def load_state_dict(self, flat: dict) -> None:

@@ -8,9 +8,10 @@ rolled back, a checkpoint and the metrics so far are written, and
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import signal
-import sys
 
 import numpy as np
 import yaml
@@ -32,6 +33,51 @@ def parse_sets(items: list[str]) -> dict:
             value = text
         out[key.strip()] = value
     return out
+
+
+def run_options(args) -> list[str]:
+    """The options that change what is computed, as given: recorded in the
+    checkpoint so that a resumed run is the same run."""
+    options = []
+    for item in args.set:
+        options += ["--set", item]
+    if args.epochs is not None:
+        options += ["--epochs", str(args.epochs)]
+    if args.seed is not None:
+        options += ["--seed", str(args.seed)]
+    return options
+
+
+def _without_epochs(options: list[str]) -> list[str]:
+    out = []
+    for flag, value in zip(options[::2], options[1::2]):
+        if flag != "--epochs":
+            out += [flag, value]
+    return out
+
+
+def read_checkpoint(path: str) -> dict:
+    """A checkpoint.npz's contents; DataError naming the file when it is
+    missing, damaged, or not a checkpoint."""
+    import zipfile
+
+    from .errors import DataError
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no checkpoint to resume from")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            state = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: damaged checkpoint ({exc})") from None
+    missing = [k for k in ("epoch", "step", "rng", "history") if k not in state]
+    if missing or not any(k.startswith("param::") for k in state):
+        raise DataError(f"{path}: not an rnngraph checkpoint (missing {', '.join(missing) or 'parameters'})")
+    try:
+        json.loads(str(state["rng"]))
+        json.loads(str(state["history"]))
+    except ValueError:
+        raise DataError(f"{path}: damaged checkpoint (its random state or history cannot be read)") from None
+    return state
 
 
 def register(sub) -> None:
@@ -71,27 +117,30 @@ def cmd_run(args) -> int:
     from .experiment import Experiment
     from .spec import load_spec
 
-    overrides = parse_sets(args.set)
-    if args.epochs is not None:
-        if args.epochs < 0:
-            raise DataError("--epochs must be >= 0")
-        overrides["train.epochs"] = args.epochs
-    if args.seed is not None:
-        overrides["seed"] = args.seed
-    spec = load_spec(args.spec, overrides=overrides)
-    out_dir = args.out or os.path.join("runs", spec.name)
+    options = run_options(args)
     resume = None
-    init = args.init
     if args.resume:
-        checkpoint = os.path.join(args.resume, "checkpoint.npz")
-        if not os.path.exists(checkpoint):
-            raise DataError(f"{args.resume}: no checkpoint.npz to resume from")
-        with np.load(checkpoint, allow_pickle=False) as data:
-            resume = {k: data[k] for k in data.files}
-        init = os.path.join(args.resume, "params.npz")
-        if args.out is None:
-            out_dir = args.resume
-    experiment = Experiment(spec, init=init)
+        resume = read_checkpoint(os.path.join(args.resume, "checkpoint.npz"))
+        recorded = json.loads(str(resume.get("run_options", "[]")))
+        if _without_epochs(options) and _without_epochs(options) != _without_epochs(recorded):
+            raise DataError(f"{args.resume}: this run was made with {' '.join(recorded) or 'no options'}; "
+                            f"resume it with the same --set and --seed (or none, to reuse them)")
+        # what was computed stays the same; --epochs may grow, to train for longer
+        options = _without_epochs(recorded) + (options[options.index("--epochs"):options.index("--epochs") + 2]
+                                               if "--epochs" in options else
+                                               recorded[recorded.index("--epochs"):recorded.index("--epochs") + 2]
+                                               if "--epochs" in recorded else [])
+    overrides = parse_sets([v for k, v in zip(options[::2], options[1::2]) if k == "--set"])
+    for flag, key in (("--epochs", "train.epochs"), ("--seed", "seed")):
+        if flag in options:
+            value = int(options[options.index(flag) + 1])
+            if value < 0:
+                raise DataError(f"{flag} must be >= 0")
+            overrides[key] = value
+    spec = load_spec(args.spec, overrides=overrides)
+    out_dir = args.out or (args.resume if args.resume else os.path.join("runs", spec.name))
+    experiment = Experiment(spec, init=args.init)
+    experiment.trainer.run_options = options
     console = Console(stderr=True)
     out = Console()
     stop = _StopFlag()
@@ -102,14 +151,15 @@ def cmd_run(args) -> int:
             outcome = _run_with_progress(experiment, console, stop, resume)
         else:
             outcome = experiment.run(should_stop=stop.is_set, resume=resume)
+        files = experiment.write(out_dir, outcome)   # a signal now waits: the results are written first
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    files = experiment.write(out_dir, outcome)
     _summary(out, spec, experiment, outcome, files)
     if outcome.status == "interrupted":
+        again = shlex.join(["rnngraph", "run", args.spec, "--resume", out_dir])
         console.print(f"[yellow]interrupted[/]: {outcome.message}; checkpoint in {out_dir}. "
-                      f"Continue with: rnngraph run {args.spec} --resume {out_dir}")
+                      f"Continue with: {again}", soft_wrap=True)
         return EXIT_INTERRUPTED
     if outcome.status == "failed":
         console.print(f"[red]failed[/]: {outcome.message}")

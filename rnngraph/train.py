@@ -125,8 +125,16 @@ class Trainer:
             self._check_finite(loss, grads)
             if cfg.clip:
                 clip_grad_norm(grads, cfg.clip)
+            before = {k: v.copy() for k, v in net.params.items()}
             self.optimizer.step(net.params, grads)
             net.project_constraints()
+            bad = [k for k, v in net.params.items() if not np.all(np.isfinite(v))]
+            if bad:   # the step itself overflowed: undo it, so the last good parameters are what is kept
+                for k, v in before.items():
+                    net.params[k][...] = v
+                raise RunError(f"epoch {self.epoch + 1}, step {self.step + 1}: the update made {bad[0]!r} "
+                               f"NaN or infinite (diverged); the parameters before this step are kept. "
+                               f"Try a smaller learning rate or train.clip")
             self.step += 1
             losses.append(loss)
         return float(np.mean(losses))
@@ -246,15 +254,25 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
-        """Everything needed to continue exactly: counters, optimizer, RNG."""
+        """Everything needed to continue exactly: parameters, counters,
+        optimizer, RNG and history (one file: they can never disagree)."""
         import json
-        return {"epoch": np.asarray(self.epoch), "step": np.asarray(self.step),
+        return {**{f"param::{k}": v.copy() for k, v in self.net.params.items()},
+                "epoch": np.asarray(self.epoch), "step": np.asarray(self.step),
                 "rng": np.asarray(json.dumps(self.rng.bit_generator.state)),
                 "history": np.asarray(json.dumps(self.history)),
+                "run_options": np.asarray(json.dumps(getattr(self, "run_options", []))),
                 **{f"optim::{k}": v for k, v in self.optimizer.state_dict().items()}}
 
     def load_state_dict(self, state: dict) -> None:
         import json
+        params = {k[len("param::"):]: v for k, v in state.items() if k.startswith("param::")}
+        if params and (set(params) != set(self.net.params) or
+                       any(v.shape != self.net.params[k].shape for k, v in params.items())):
+            raise DataError("checkpoint: its parameters do not match this network (was it made with another spec "
+                            "or other --set options?)")
+        for k, v in params.items():
+            self.net.params[k][...] = v
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
         self.rng.bit_generator.state = json.loads(str(state["rng"]))

@@ -151,12 +151,6 @@ def test_divergence_names_epoch_step_and_loss_and_keeps_finite_params(tmp_path):
     rg.build(rg.load_spec(SPECS / "linear_regression.yaml")).load(out / "params.npz")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: when an update overflows the parameters themselves (float32, "
-                                       "lr=1.0e+300, finite gradients), the check at the next step sees a NaN "
-                                       "loss and says 'the parameters before this step are kept', but those "
-                                       "are already inf/NaN and are written to params.npz: the last finite "
-                                       "parameters are lost (Trainer._check_finite checks loss and gradients, "
-                                       "not the parameters after the step)")
 @pytest.mark.parametrize("spec", ["linear_regression.yaml", "parity_many_to_one.yaml"])
 def test_overflowing_update_keeps_the_last_finite_params(tmp_path, spec):
     out = tmp_path / "out"
@@ -167,10 +161,6 @@ def test_overflowing_update_keeps_the_last_finite_params(tmp_path, spec):
     assert all(np.all(np.isfinite(v)) for v in params.values()), {k: v.ravel()[:3] for k, v in params.items()}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `--set train.optimizer.lr=1e9` (and 1.0e9, and `lr: 1e-3` in a "
-                                       "spec) is read as the string '1e9' by PyYAML's YAML 1.1 float rule (it "
-                                       "needs a dot and a signed exponent: 1.0e+9), then refused with 'lr must "
-                                       "be a positive number, got '1e9''")
 def test_scientific_notation_in_set(tmp_path):
     r = cli("run", SPECS / "linear_regression.yaml", "--set", "train.optimizer.lr=1e9", "--out", tmp_path / "o",
             "--quiet")
@@ -280,7 +270,6 @@ OPTIMIZER_STATE_BUG = ("BUG: resuming after an interruption in the middle of an 
                        "interruption, and the resumed run replays the epoch from the wrong optimizer state")
 
 
-@pytest.mark.xfail(strict=True, reason=OPTIMIZER_STATE_BUG)
 def test_interrupt_then_resume_with_adam_equals_an_uninterrupted_run(tmp_path, references):
     out = tmp_path / "out"
     rc, _, stderr, in_training = interrupt(PARITY_ADAM, out, signal.SIGTERM, 0.3)
@@ -321,7 +310,6 @@ def test_stop_and_resume_in_process_is_exact_with_plain_sgd(stop_after):
     assert _stop_resume_compare({"name": "sgd", "lr": 0.1}, stop_after) == 0.0
 
 
-@pytest.mark.xfail(strict=True, reason=OPTIMIZER_STATE_BUG)
 @pytest.mark.parametrize("optimizer", [{"name": "adam", "lr": 0.01}, {"name": "sgd", "lr": 0.1, "momentum": 0.9},
                                        {"name": "rmsprop", "lr": 0.01}, {"name": "adagrad", "lr": 0.1}],
                          ids=["adam", "sgd-momentum", "rmsprop", "adagrad"])
@@ -335,11 +323,6 @@ def test_stop_in_the_first_epoch_and_resume_is_exact_with_adam():
     assert _stop_resume_compare({"name": "adam", "lr": 0.01}, 5) == 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the 'Continue with: rnngraph run SPEC --resume DIR' line printed on "
-                                       "interruption drops the --set/--epochs/--seed options of the run, and "
-                                       "the checkpoint does not record them: following the advice silently "
-                                       "resumes a different experiment (here 2000 sequences and the spec's 40 "
-                                       "epochs instead of 400 and 200)")
 def test_the_suggested_resume_command_finishes_the_same_run(tmp_path, references):
     import shlex
     out = tmp_path / "out"
@@ -381,12 +364,6 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `rnngraph run` restores the default SIGINT/SIGTERM handlers "
-                                       "before writing its results (runcmd.cmd_run: `finally` around "
-                                       "experiment.run, then experiment.write), so a SIGTERM arriving as "
-                                       "training ends kills the process before any file is written and a "
-                                       "SIGINT there raises KeyboardInterrupt: the whole completed run is "
-                                       "lost (no params.npz, no checkpoint)")
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
 def test_a_signal_while_writing_results_loses_nothing(tmp_path, references, sig):
     script = tmp_path / "run_with_signal.py"
@@ -417,10 +394,6 @@ def _bad_rng(path):
     np.savez(path, **state)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `rnngraph run SPEC --resume DIR` with a damaged checkpoint.npz "
-                                       "prints a traceback and exits 1: zipfile.BadZipFile (truncated), "
-                                       "KeyError: 'epoch' (an .npz of something else), json.JSONDecodeError "
-                                       "(bad rng state); expected exit 2 naming the file")
 @pytest.mark.parametrize("damage", [_truncate, _foreign, _bad_rng], ids=["truncated", "foreign-npz", "bad-rng"])
 def test_resume_from_a_damaged_checkpoint_is_refused(tmp_path, references, damage):
     import shutil
@@ -445,11 +418,6 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: params.npz and checkpoint.npz are written as two separate files; "
-                                       "a crash (kill -9, power loss) between the two leaves new parameters "
-                                       "beside an old checkpoint, and `--resume` silently combines them (it "
-                                       "replays epochs on already-trained parameters) instead of refusing or "
-                                       "resuming exactly")
 def test_a_crash_between_params_and_checkpoint_is_not_resumed_silently(tmp_path, references):
     out = tmp_path / "out"
     assert cli("run", *epochs(10), "--out", out, "--quiet").returncode == 0    # checkpoint at epoch 10
@@ -582,10 +550,6 @@ atomic_write(sys.argv[1], write, binary=True)
 """
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (minor): a process killed inside rnngraph.io.atomic_write leaves "
-                                       "its temporary file (.NAME.XXXX.tmp, a random name from mkstemp) and "
-                                       "nothing ever removes it: after 3 crashes there are 3 stale temp files "
-                                       "beside the target (50 random kill -9 of a writer leave dozens)")
 def test_stale_temp_files_do_not_accumulate(tmp_path):
     script = tmp_path / "hang.py"
     script.write_text(HANG_IN_WRITE)
