@@ -14,7 +14,6 @@ import shlex
 import signal
 
 import numpy as np
-import yaml
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -22,16 +21,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 def parse_sets(items: list[str]) -> dict:
     """``["train.optimizer.lr=0.01"]`` -> ``{"train.optimizer.lr": 0.01}`` (values read as YAML scalars)."""
     from .errors import SpecError
+    from .yamlsource import load_scalar
     out = {}
     for item in items or []:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise SpecError(f"--set {item!r}: expected KEY=VALUE, such as train.optimizer.lr=0.01")
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            value = text
-        out[key.strip()] = value
+        out[key.strip()] = load_scalar(text) if text.strip() else ""
     return out
 
 

@@ -834,7 +834,7 @@ class _Validator:
             opt = {"name": "adam"}
         opt = dict(opt)
         oname = opt.get("name", "adam")
-        if oname not in OPTIMIZERS:
+        if not isinstance(oname, str) or oname not in OPTIMIZERS:
             self.fail(("train", "optimizer", "name"), f"unknown optimizer {oname!r}{suggest(oname, OPTIMIZERS)}; "
                                                       f"known: {', '.join(OPTIMIZERS)}")
         else:
@@ -863,7 +863,7 @@ class _Validator:
             self.fail(("train", "clip"), f"clip must be a positive number (the largest gradient norm), got {raw['clip']!r}")
         es = raw.get("early_stopping")
         if es is not None:
-            if not isinstance(es, dict) or "metric" not in es:
+            if not isinstance(es, dict) or not isinstance(es.get("metric"), str):
                 self.fail(("train", "early_stopping"), "early_stopping must be {metric: NAME, threshold: \"< 0.1\"} "
                                                        "or {metric: NAME, patience: N}")
             else:
@@ -897,6 +897,9 @@ class _Validator:
         name = raw["generator"]
         params = {k: v for k, v in raw.items() if k not in ("generator", "input", "output")}
         for key in ("input", "output"):
+            if key in raw and not isinstance(raw[key], str):
+                self.fail(("task", key), f"{key} must name a node, got {raw[key]!r}")
+                return dict(raw)
             if key in raw and raw[key] not in spec.nodes:
                 self.fail(("task", key), f"unknown node {raw[key]!r}{suggest(raw[key], spec.nodes)}")
         try:

@@ -13,6 +13,7 @@ document is refused after ``MAX_VALUES`` values, not after exhausting memory.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -20,9 +21,38 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from .errors import SpecError
 
-MAX_TEXT_BYTES = 8 * 1024 * 1024   # a spec is a page of YAML; 8 MiB leaves room for inline data
+MAX_TEXT_BYTES = 2 * 1024 * 1024   # a spec is a page of YAML; arrays belong in .npz data files
+MAX_LINES = 20_000                  # bounds the parse time (PyYAML composes ~10k lines a second)
 MAX_VALUES = 200_000                # values after alias expansion
 MAX_DEPTH = 64
+
+# YAML 1.1 (PyYAML) reads 1e-3 and 1.0e9 as strings; YAML 1.2 and every user read them as numbers
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+
+
+def _loader_class():
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when present: same safety, faster
+
+    class Loader(base):
+        pass
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
+    return Loader
+
+
+_Loader = _loader_class()
+
+
+def load_scalar(text: str):
+    """A command-line value read as YAML (``0.01``, ``1e-3``, ``[1, 2]``,
+    ``{}``); text that is not valid YAML stays a string."""
+    try:
+        loader = _Loader(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except (yaml.YAMLError, RecursionError):
+        return text
 
 _CORE_TAGS = {
     "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
@@ -88,7 +118,15 @@ def load_yaml(text: str, path: str | None = None) -> tuple[object, Source]:
     if len(text.encode("utf-8", "replace")) > MAX_TEXT_BYTES:
         raise SpecError(f"file is larger than {MAX_TEXT_BYTES // (1024 * 1024)} MiB; a spec should be a page of YAML",
                         path=path)
-    loader = yaml.SafeLoader(text)
+    if _nesting(text) > MAX_DEPTH:   # refused before parsing: libyaml recurses on nesting and can crash
+        raise SpecError(f"the document is nested more than {MAX_DEPTH} levels deep", path=path)
+    if text.count("\n") > MAX_LINES:
+        raise SpecError(f"file has more than {MAX_LINES:,} lines; a spec should be a page of YAML "
+                        f"(put arrays in an .npz data file)", path=path)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:   # the reader refuses control characters before parsing
+        raise _syntax_error(exc, text, path) from None
     try:
         try:
             root = loader.get_single_node()
@@ -97,11 +135,13 @@ def load_yaml(text: str, path: str | None = None) -> tuple[object, Source]:
             problem = exc.problem or "invalid YAML"
             if exc.context:
                 problem = f"{exc.context}: {problem}"
+            if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+                problem += " ('\\t': a tab; YAML indents with spaces)"
             raise SpecError(f"YAML syntax error: {problem}", path=path,
                             line=mark.line + 1 if mark else None,
                             column=mark.column + 1 if mark else None) from None
         except yaml.YAMLError as exc:
-            raise SpecError(f"YAML error: {exc}", path=path) from None
+            raise _syntax_error(exc, text, path) from None
         except RecursionError:
             raise SpecError(f"the document is nested more than {MAX_DEPTH} levels deep", path=path) from None
         if root is None:
@@ -110,6 +150,39 @@ def load_yaml(text: str, path: str | None = None) -> tuple[object, Source]:
         return _convert(root, (), loader, source, budget, 0), source
     finally:
         loader.dispose()
+
+
+_FLOW = re.compile(r"'[^'\n]*'|\"(?:[^\"\\\n]|\\.)*\"|#[^\n]*|[\[\]{}]")
+
+
+def _nesting(text: str) -> int:
+    """An upper estimate of how deeply the document nests: flow brackets
+    (outside quotes and comments) plus block indentation levels."""
+    depth = deepest = 0
+    for match in _FLOW.finditer(text):
+        token = match.group(0)
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth = max(depth - 1, 0)
+    indent = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
+    return deepest + indent // 2
+
+
+def _syntax_error(exc, text: str, path) -> SpecError:
+    """A YAML error that has no mark (the reader's): locate it by its position."""
+    position = getattr(exc, "position", None)
+    line = column = None
+    if isinstance(position, int):
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+    what = str(getattr(exc, "reason", "") or exc).splitlines()[0]
+    char = getattr(exc, "character", None)
+    if char is not None:
+        char = chr(char) if isinstance(char, int) else char
+        what = f"character {char!r} (U+{ord(char):04X}) is not allowed in YAML"
+    return SpecError(f"YAML error: {what}", path=path, line=line, column=column)
 
 
 def _mark(node) -> tuple[int, int]:
