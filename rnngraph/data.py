@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DataError, SpecError
+from .errors import DataError
+
+MAX_DATA_BYTES = 4 * 1024 ** 3   # data larger than this is refused before it is allocated
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Dataset:
     masks: dict = field(default_factory=dict)
     initial: dict = field(default_factory=dict)
     task_data: object = None
+    source: str = ""          # the file it came from, for messages
 
     @property
     def n(self) -> int:
@@ -76,11 +79,86 @@ def task_splits(spec, net, seed: int):
     from .tasks import get_task
     task = get_task(spec.task["generator"])
     params = {k: v for k, v in spec.task.items() if k not in ("generator", "input", "output")}
+    check_generated_size(task, params)
     train, evald = task.generate_splits(params, np.random.default_rng(seed))
     return bind_task(spec, net, train), bind_task(spec, net, evald), task
 
 
-MAX_DATA_BYTES = 8 * 1024 ** 3
+def _steps(name: str, p: dict) -> float:
+    """About how many time steps one generated sequence has."""
+    if name == "adding":
+        return p["T"] * 1.1
+    if name == "copy":
+        return 2 * p["length"] + p["delay"] + 1
+    if name == "anbn":
+        return 2 * max(p.get("n_max", 1), p.get("n_eval_max") or 0) + 2
+    if name == "embedded_reber":
+        return 60
+    if name in ("temporal_xor", "parity", "sine"):
+        return p["length"]
+    return 1
+
+
+def check_generated_size(task, params: dict, limit: int = MAX_DATA_BYTES) -> None:
+    """Refuse, before generating, data that would not fit in memory."""
+    n_in, n_out = task.sizes(params)
+    if task.name == "patterns":
+        n = params.get("n_cues") or (params.get("n_train", 0) + params.get("n_eval", 0))
+        need = (params["count"] + 2 * n) * params["size"] * 8.0 * 2
+    elif task.name == "temporal_xor":
+        need = 2 * params["length"] * (n_in + n_out + 1) * 8.0 * 2
+    else:
+        n = params.get("n_train", 0) + params.get("n_eval", 0)
+        need = n * _steps(task.name, params) * (n_in + n_out + 1) * 8.0 * 2
+    if need > limit:
+        raise DataError(f"task {task.name!r} with these parameters would generate about {need / 1024 ** 3:.1f} GiB "
+                        f"of data (limit {limit / 1024 ** 3:.0f} GiB); use smaller sizes")
+
+
+
+def read_npz(path: str, what: str = "data file", limit: int = MAX_DATA_BYTES) -> dict:
+    """Every array of an ``.npz``, read only after its header says it is a
+    plain numeric array of a sane size (nothing is unpickled, nothing huge is
+    allocated).  Raises DataError naming the file and the array."""
+    if not os.path.exists(path):
+        raise DataError(f"{path}: {what} not found")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a directory, not an .npz {what}")
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not an .npz {what} (it is not a zip archive)")
+    arrays, total = {}, 0
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                key = member[:-4] if member.endswith(".npy") else member
+                if not member.endswith(".npy"):
+                    raise DataError(f"{path}: member {member!r} is not a .npy array")
+                with archive.open(member) as fh:
+                    try:
+                        version = np.lib.format.read_magic(fh)
+                        header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                  else np.lib.format.read_array_header_2_0)
+                        shape, _, dtype = header(fh)
+                    except ValueError as exc:
+                        raise DataError(f"{path}: array {key!r} is not a .npy array ({exc})") from None
+                if dtype.hasobject:
+                    raise DataError(f"{path}: array {key!r} holds Python objects (a pickle); only numeric "
+                                    f"arrays are read")
+                if np.issubdtype(dtype, np.complexfloating):
+                    raise DataError(f"{path}: array {key!r} is complex ({dtype}); expected real numbers")
+                if not (np.issubdtype(dtype, np.number) or dtype == bool):
+                    raise DataError(f"{path}: array {key!r} has dtype {dtype}; expected numbers")
+                total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if total > limit:
+                    raise DataError(f"{path}: array {key!r} of shape {shape} ({dtype}) would need "
+                                    f"{total / 1024 ** 3:.1f} GiB (more than {limit / 1024 ** 3:.0f} GiB)")
+                with archive.open(member) as fh:
+                    arrays[key] = np.lib.format.read_array(fh, allow_pickle=False)
+    except DataError:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, MemoryError) as exc:
+        raise DataError(f"{path}: damaged .npz {what} ({type(exc).__name__}: {exc})") from None
+    return arrays
 
 
 def load_npz(path: str, net, what: str = "data file") -> Dataset:
@@ -90,36 +168,9 @@ def load_npz(path: str, net, what: str = "data file") -> Dataset:
 
     Raises DataError naming the file and the array for anything unexpected.
     """
-    if not os.path.exists(path):
-        raise DataError(f"{path}: {what} not found")
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{path}: not an .npz file (it is not a zip archive)")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: cannot read it as .npz: {exc}") from None
-    with archive:
-        names = list(archive.files)
-        arrays = {}
-        total = 0
-        for key in names:
-            try:
-                info = archive.zip.getinfo(key + ".npy")
-                total += info.file_size
-            except KeyError:
-                pass
-            if total > MAX_DATA_BYTES:
-                raise DataError(f"{path}: the arrays would need more than {MAX_DATA_BYTES / 1024 ** 3:.0f} GiB")
-            try:
-                arrays[key] = archive[key]
-            except ValueError as exc:
-                if "pickle" in str(exc).lower() or "object" in str(exc).lower():
-                    raise DataError(f"{path}: array {key!r} holds Python objects (a pickle); only numeric arrays "
-                                    f"are read") from None
-                raise DataError(f"{path}: array {key!r} cannot be read: {exc}") from None
-            except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                raise DataError(f"{path}: array {key!r} is damaged: {exc}") from None
-    return dataset_from_arrays(arrays, net, path)
+    ds = dataset_from_arrays(read_npz(path, what), net, path)
+    ds.source = path
+    return ds
 
 
 def dataset_from_arrays(arrays: dict, net, path: str = "<arrays>") -> Dataset:
@@ -176,6 +227,9 @@ def dataset_from_arrays(arrays: dict, net, path: str = "<arrays>") -> Dataset:
             raise DataError(f"{path}: array '{key}.mask' has no targets {key!r} to mask")
         if arr.shape != (N, T):
             raise DataError(f"{path}: array '{key}.mask' has shape {arr.shape}; expected {(N, T)}")
+        if np.any(arr < 0) or np.any(arr > 1):
+            raise DataError(f"{path}: array '{key}.mask' has values outside [0, 1] (1 where the loss counts, "
+                            f"0 where it does not)")
     for key, arr in ds.initial.items():
         if N is not None and arr.shape[0] != N:
             raise DataError(f"{path}: array '{key}.init' has {arr.shape[0]} rows; the data has {N} sequences")
@@ -183,6 +237,8 @@ def dataset_from_arrays(arrays: dict, net, path: str = "<arrays>") -> Dataset:
             raise DataError(f"{path}: array '{key}.init' has shape {arr.shape}; expected (N, {net.size(key)})")
     if N == 0:
         raise DataError(f"{path}: the data holds no sequences")
+    if T == 0:
+        raise DataError(f"{path}: the sequences have no time steps (shape (N, 0, size))")
     return ds
 
 
@@ -198,7 +254,8 @@ def file_splits(spec, net):
         evald = load_npz(resolve("eval_file"), net, "eval file") if "eval_file" in spec.task else None
     except DataError as exc:
         raise exc
-    if not train.targets and net.output_nodes:
-        raise SpecError(f"data file {spec.task['file']} holds no targets for the output nodes "
-                        f"{', '.join(net.output_nodes)}", path=spec.path)
+    missing = [n for n in net.output_nodes if n not in train.targets]
+    if missing:
+        shapes = ", ".join(f"{n!r} (N, T, {net.size(n)})" for n in missing)
+        raise DataError(f"{resolve('file')}: missing the target array of output {shapes}")
     return train, evald

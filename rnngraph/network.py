@@ -180,38 +180,30 @@ class Network:
 
         Raises DataError naming the file and the parameter when a name is
         missing or unknown, or a shape differs."""
+        from .data import read_npz
         path = os.fspath(path)
-        try:
-            data = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise DataError(f"{path}: no such file") from None
-        except (ValueError, OSError) as exc:
-            raise DataError(f"{path}: not a parameter file (.npz): {exc}") from None
-        with data:
-            names = set(data.files)
-            missing = [n for n in self.params if n not in names]
-            unknown = [n for n in names if n not in self.params]
-            if missing or unknown:
-                parts = []
-                if missing:
-                    parts.append("missing " + ", ".join(repr(n) for n in missing[:5]))
-                if unknown:
-                    parts.append("unknown " + ", ".join(repr(n) + suggest(n, self.params) for n in unknown[:5]))
-                raise DataError(f"{path}: parameters do not match this network: " + "; ".join(parts))
-            loaded = {}
-            for name in self.params:
-                try:
-                    value = data[name]
-                except ValueError as exc:
-                    raise DataError(f"{path}: parameter {name!r} cannot be read: {exc}") from None
-                if value.shape != self.params[name].shape:
-                    raise DataError(f"{path}: parameter {name!r} has shape {value.shape}, "
-                                    f"this network needs {self.params[name].shape}")
-                if not np.issubdtype(value.dtype, np.number):
-                    raise DataError(f"{path}: parameter {name!r} has dtype {value.dtype}, not numbers")
-                if not np.all(np.isfinite(value)):
-                    raise DataError(f"{path}: parameter {name!r} holds NaN or infinite values")
-                loaded[name] = value
+        data = read_npz(path, "parameter file")
+        names = set(data)
+        missing = [n for n in self.params if n not in names]
+        unknown = [n for n in names if n not in self.params]
+        if missing or unknown:
+            parts = []
+            if missing:
+                parts.append("missing " + ", ".join(repr(n) for n in missing[:5]))
+            if unknown:
+                parts.append("unknown " + ", ".join(repr(n) + suggest(n, self.params) for n in unknown[:5]))
+            raise DataError(f"{path}: parameters do not match this network: " + "; ".join(parts))
+        loaded = {}
+        for name in self.params:
+            value = data[name]
+            if value.shape != self.params[name].shape:
+                raise DataError(f"{path}: parameter {name!r} has shape {value.shape}, "
+                                f"this network needs {self.params[name].shape}")
+            if not np.issubdtype(value.dtype, np.number):
+                raise DataError(f"{path}: parameter {name!r} has dtype {value.dtype}, not numbers")
+            if not np.all(np.isfinite(value)):
+                raise DataError(f"{path}: parameter {name!r} holds NaN or infinite values")
+            loaded[name] = value
         for name, value in loaded.items():
             self.params[name][...] = value
         return self

@@ -72,7 +72,8 @@ def loss_masks(config: TrainConfig, data: Dataset) -> dict:
         return masks
     missing = [n for n in data.targets if n not in data.masks]
     if missing:
-        raise DataError(f"train.loss_on is 'mask' but the data has no mask for {', '.join(missing)} "
+        where = data.source or "the data"
+        raise DataError(f"{where}: train.loss_on is 'mask' but there is no mask for {', '.join(missing)} "
                         f"(an array '{missing[0]}.mask' of shape (N, T))")
     return data.masks
 
