@@ -170,10 +170,6 @@ def _forged(marker):
     return zip_bytes(members)
 
 
-def bug(reason):
-    return pytest.mark.xfail(strict=True, reason="BUG: " + reason)
-
-
 FILE = "train.npz"
 # (id, how to make the file's bytes from a marker path, phrases stderr must hold)
 DATA_CASES = [
