@@ -13,6 +13,7 @@ the backup, and the next start on the same spec offers to restore it.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from typing import Iterable
 
@@ -23,7 +24,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 
 from .dialogs.confirm import ConfirmDialog
-from .dialogs.help import HelpDialog, screen_keys
+from .dialogs.help import HelpDialog, screen_keys, typing_focus
 from .dialogs.prompt import PromptDialog
 from .dialogs.restore import RestoreDialog
 from .dialogs.templates import TemplateDialog
@@ -41,13 +42,22 @@ DEBOUNCE = 0.3  # seconds of quiet typing before the spec is validated again
 BACKUP_DELAY = 1.0  # seconds of quiet typing before unsaved edits are backed up
 
 SCREEN_NOTES = {
-    "edit": "Type YAML on the left; problems are listed under it (Enter jumps to the line). "
-            "Forms: F6 node, F7 edge, F8 block, F9 change the selected row, F10 remove it.",
-    "unroll": "T sets the number of steps; [ and ] move the window of steps; "
-              "choose a vertex to see its equation.",
-    "step": "→ / ← step in time; b switches forward/backward (gradient norms); "
-            "n draws a new sample.",
-    "train": "Training runs as a cancellable background worker.",
+    "edit": "Type YAML on the left; it is checked as you type and the problems are listed "
+            "under it (Enter on one jumps to its line).  While the text has problems the "
+            "picture shows the last valid version.  Forms: F6 node, F7 edge, F8 block; F9 "
+            "changes and F10 removes the row selected in the Nodes or Edges tab.  Unsaved "
+            "edits are backed up as you type and offered again after a crash.",
+    "unroll": "The network unrolled in time: one column band per step.  T sets the number "
+              "of steps, [ and ] move the window shown, c draws blocks as boxes or as their "
+              "gates; choose a vertex in the list to read its equation.",
+    "step": "One sample of the spec's data, step by step.  Forward: → moves to the next "
+            "step.  b switches to backward: the norm of dLoss/dvalue per node and step, "
+            "from the last step; ← moves the backward pass one step earlier.  A strip "
+            "fading to black towards t = 0 is a vanishing gradient.  n draws another sample; "
+            "t focuses T (Enter applies; empty for the whole sample).",
+    "train": "s starts the spec's training (the same as `rnngraph run`) in the background, "
+             "x stops it; the plot grows each epoch and the trained weights go to the "
+             "Step screen.",
 }
 
 
@@ -61,10 +71,11 @@ class RnnGraphApp(App):
     BINDINGS = [
         Binding("f1", "help", "Keys", priority=True),
         Binding("question_mark", "help", "Keys", show=False),
-        Binding("f2", "switch_mode('edit')", "Edit", priority=True),
-        Binding("f3", "switch_mode('unroll')", "Unroll", priority=True),
-        Binding("f4", "switch_mode('step')", "Step", priority=True),
-        Binding("f5", "switch_mode('train')", "Train", priority=True),
+        # the screens' tabs on the top line show F2-F5, so the footer leaves them out
+        Binding("f2", "switch_mode('edit')", "Edit", priority=True, show=False),
+        Binding("f3", "switch_mode('unroll')", "Unroll", priority=True, show=False),
+        Binding("f4", "switch_mode('step')", "Step", priority=True, show=False),
+        Binding("f5", "switch_mode('train')", "Train", priority=True, show=False),
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+n", "new", "New", priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -86,7 +97,9 @@ class RnnGraphApp(App):
         self._backup_failed = False
         self._generation = 0
         # The first analysis runs here, synchronously, so every screen starts with a graph.
-        self.set_reactive(RnnGraphApp.analysis, analyse(text, self.document.path))
+        first = analyse(text, self.document.path)
+        self.last_valid: Analysis | None = first if first.ok else None
+        self.set_reactive(RnnGraphApp.analysis, first)
         self.set_reactive(RnnGraphApp.dirty, text != self.document.saved)
 
     # -- state ------------------------------------------------------------------
@@ -101,6 +114,24 @@ class RnnGraphApp(App):
         pending = self.document.pending_backup()
         if pending is not None:
             self.call_after_refresh(self._offer_backup, *pending)
+
+    def _watch_analysis(self, analysis: Analysis | None) -> None:
+        # runs before the screens' watchers, so they see the new last valid analysis
+        if analysis is not None and analysis.ok:
+            self.last_valid = analysis
+
+    @property
+    def picture_analysis(self) -> Analysis | None:
+        """What the pictures show: the last valid analysis (the current one until there is one).
+
+        An invalid edit leaves the pictures as they were; the problems are listed instead.
+        """
+        return self.last_valid if self.last_valid is not None else self.analysis
+
+    @property
+    def picture_is_stale(self) -> bool:
+        """The text has problems, so the pictures show an earlier (valid) version."""
+        return self.analysis is not None and self.picture_analysis is not self.analysis
 
     def watch_dirty(self, dirty: bool) -> None:
         self._update_title()
@@ -194,6 +225,14 @@ class RnnGraphApp(App):
         a = self.analysis
         return a if a is not None and a.net is not None and not a.problems else None
 
+    @property
+    def runnable_analysis(self) -> Analysis | None:
+        """The last analysis with a network (the current one, or the last valid)."""
+        for a in (self.good_analysis, self.last_valid):
+            if a is not None and a.net is not None and not a.problems:
+                return a
+        return None
+
     # -- actions ------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action in ("switch_mode", "save", "new", "help") and isinstance(self.screen, ModalScreen):
@@ -203,7 +242,7 @@ class RnnGraphApp(App):
     def action_help(self) -> None:
         mode = self.current_mode
         self.push_screen(HelpDialog(mode.capitalize(), screen_keys(self.screen),
-                                    SCREEN_NOTES.get(mode, "")))
+                                    SCREEN_NOTES.get(mode, ""), typing=typing_focus(self.screen)))
 
     def action_save(self) -> None:
         if self.document.path:
@@ -211,8 +250,20 @@ class RnnGraphApp(App):
             return
 
         def chosen(path: str | None) -> None:
-            if path:
-                self._save(path)
+            if not path:
+                return
+            path = os.path.expanduser(path)
+            if os.path.isdir(path):
+                self.notify(f"{path} is a directory: give a file name", severity="error")
+                return
+            if os.path.exists(path):
+                def overwrite(yes: bool | None) -> None:
+                    if yes:
+                        self._save(path)
+                self.push_screen(ConfirmDialog(f"{path} exists. Replace it?", yes="Replace"),
+                                 overwrite)
+                return
+            self._save(path)
         self.push_screen(PromptDialog("Save as (path):", "network.yaml"), chosen)
 
     def _save(self, path: str) -> None:
@@ -262,7 +313,9 @@ class RnnGraphApp(App):
         self.push_screen(ConfirmDialog("Quit and lose unsaved edits?", yes="Quit"), confirmed)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if command.title != "Keys":     # Textual's key panel: ours below lists this screen's
+                yield command
         yield SystemCommand("Edit screen", "The YAML and the folded graph (F2)",
                             lambda: self.switch_mode("edit"))
         yield SystemCommand("Unroll screen", "The time-indexed DAG (F3)",
@@ -273,7 +326,8 @@ class RnnGraphApp(App):
                             lambda: self.switch_mode("train"))
         yield SystemCommand("Save", "Save the spec (Ctrl+S)", self.action_save)
         yield SystemCommand("New spec from template", "Start from a family (Ctrl+N)", self.action_new)
-        yield SystemCommand("Show keys", "The keys of this screen (F1, ?)", self.action_help)
+        yield SystemCommand("Keys", "The keys of this screen and what it shows (F1, ?)",
+                            self.action_help)
         if isinstance(screen, EditScreen):
             yield SystemCommand("Add node", "Form for a new node (F6)", screen.action_add_node)
             yield SystemCommand("Add edge", "Form for a new edge (F7)", screen.action_add_edge)

@@ -92,9 +92,21 @@ def _problems(err: BaseException) -> list[Problem]:
 
 def analyse(text: str, path: str | None = None) -> Analysis:
     """Parse and build ``text``; collect every problem instead of raising."""
+    try:
+        return _analyse(text, path)
+    except Exception as err:  # a bug here must not end the app: report it as a problem
+        return Analysis(text=text, path=path, problems=[
+            Problem(f"the editor could not read this text ({type(err).__name__}: {err}); "
+                    "please report it")])
+
+
+def _analyse(text: str, path: str | None) -> Analysis:
     result = Analysis(text=text, path=path)
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        result.problems.append(Problem("YAML syntax: nested too deeply", 1, 1))
+        return result
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         what = getattr(err, "problem", None) or str(err)
@@ -112,7 +124,10 @@ def analyse(text: str, path: str | None = None) -> Analysis:
             result.graph = _graph_from_yaml(data)
             result.source = "yaml"
             return result
-        if hasattr(_rg, "build"):
+        too_big = _too_big(result.spec)
+        if too_big:   # the editor builds at every pause in typing: refuse what would swamp it
+            result.problems.append(Problem(too_big, where="nodes"))
+        elif hasattr(_rg, "build"):
             try:
                 result.net = _rg.build(result.spec)
                 result.graph = result.net.graph
@@ -127,6 +142,39 @@ def analyse(text: str, path: str | None = None) -> Analysis:
     if result.graph is None:
         result.problems.append(Problem("the spec needs a `nodes` mapping", 1, 1))
     return result
+
+
+MAX_NUMBERS = 50_000_000   # parameters plus units the editor builds as you type (200 MB in float32)
+
+
+def size_estimate(spec) -> int:
+    """Parameters plus units of a parsed spec, counted without building it."""
+    try:
+        graph = _graph_from_spec(spec)
+    except Exception:
+        return 0
+    total = 0
+    for _, attrs in graph.nodes(data=True):
+        size = attrs.get("size") or 0
+        total += size * (2 if attrs.get("bias") else 1)
+    for u, v, attrs in graph.edges(data=True):
+        kind = attrs.get("weight", "dense")
+        if kind == "dense":
+            total += (graph.nodes[u].get("size") or 0) * (graph.nodes[v].get("size") or 0)
+        elif kind == "diagonal":
+            total += graph.nodes[v].get("size") or 0
+        else:
+            total += 1
+    return total
+
+
+def _too_big(spec) -> str:
+    """Why the editor will not build ``spec`` (too many numbers), or ''."""
+    numbers = size_estimate(spec)
+    if numbers <= MAX_NUMBERS:
+        return ""
+    return (f"the network would hold about {numbers:,} numbers (parameters and units): more "
+            f"than the editor builds as you type ({MAX_NUMBERS:,}); `rnngraph run` has no such limit")
 
 
 # -- fallbacks: structure only ------------------------------------------------

@@ -9,6 +9,8 @@ from rich.text import Text
 __all__ = ["loss_plot"]
 
 SERIES_STYLE = {"train_loss": "cyan", "eval_loss": "magenta"}
+SERIES_MARK = {"train_loss": "•", "eval_loss": "×"}    # told apart without colour too
+BOTH = "◆"                                             # both series in one cell
 
 
 def loss_plot(history: list[dict], width: int = 60, height: int = 12,
@@ -33,7 +35,11 @@ def loss_plot(history: list[dict], width: int = 60, height: int = 12,
         for epoch, v in pts:
             x = 0 if last_epoch == first_epoch else round((epoch - first_epoch) / (last_epoch - first_epoch) * (cols - 1))
             y = height - 1 - round((scale(v) - low) / span * (height - 1))
-            grid[y][x] = ("•", SERIES_STYLE.get(key, "white"))
+            mark = SERIES_MARK.get(key, "•")
+            if grid[y][x][0] not in (" ", mark):
+                grid[y][x] = (BOTH, "white")
+            else:
+                grid[y][x] = (mark, SERIES_STYLE.get(key, "white"))
     label = lambda v: f"{(10 ** v if log else v):.3g}"  # noqa: E731
     top, bottom = label(high), label(low)
     pad = max(len(top), len(bottom))
@@ -47,7 +53,9 @@ def loss_plot(history: list[dict], width: int = 60, height: int = 12,
     text.append(" " * pad + " └" + "─" * cols + "\n", "dim")
     text.append(" " * pad + f"  epoch {first_epoch}" + " " * max(1, cols - 16) + f"{last_epoch}\n", "dim")
     for key in series:
-        text.append(f"  • {key}", SERIES_STYLE.get(key, "white"))
+        text.append(f"  {SERIES_MARK.get(key, '•')} {key}", SERIES_STYLE.get(key, "white"))
+    if len(series) > 1:
+        text.append(f"  {BOTH} both", "white")
     if log:
         text.append("   (log scale)", "dim")
     return text

@@ -63,7 +63,8 @@ def spec_sample(spec, net, steps: int | None, index: int):
 
     ``steps`` None keeps the whole sample, up to ``AUTO_STEPS``: a loss
     counted only at the end (the adding problem's mask) needs the end.
-    Returns ``(inputs, initial, targets, masks, note)`` or None when the spec
+    Returns ``(inputs, initial, targets, masks, note, count)`` (``count``: the
+    samples there are to step through) or None when the spec
     has no data the engine can make or read (then the sample is random).
     Cutting is exact for the values: a step's values depend only on the
     steps before it (the loss and its gradients do change: later targets go).
@@ -92,7 +93,7 @@ def spec_sample(spec, net, steps: int | None, index: int):
     note = f"sample {i} of {data.n} from {source}, steps 0..{stop - 1}"
     if stop < length:
         note += f" of {length}"
-    return cut(one.inputs), dict(one.initial), cut(one.targets), cut(one.masks), note
+    return cut(one.inputs), dict(one.initial), cut(one.targets), cut(one.masks), note, data.n
 
 
 HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")
@@ -101,7 +102,7 @@ HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")
 def hopfield_sample(spec, net, graph, index: int):
     """For a Hopfield spec: a network with the task's patterns stored, and a cue.
 
-    Returns ``(net, initial, note)`` or None.  The patterns are stored in a
+    Returns ``(net, initial, note, count)`` or None.  The patterns are stored in a
     fresh network (the app's own is left alone), by the spec's rule.
     """
     rule = (getattr(spec, "train", None) or {}).get("method")
@@ -120,7 +121,7 @@ def hopfield_sample(spec, net, graph, index: int):
         return None
     i = index % len(cues)
     note = f"cue {i} of {len(cues)}; {len(patterns)} patterns stored by the {rule} rule"
-    return stored, {state[0]: np.asarray(cues[i:i + 1], dtype=float)}, note
+    return stored, {state[0]: np.asarray(cues[i:i + 1], dtype=float)}, note, len(cues)
 
 
 @dataclass
@@ -144,6 +145,7 @@ class Trace:
     masks: dict = field(default_factory=dict)     # output -> (1, T), from the data
     input_nodes: set = field(default_factory=set)
     note: str = ""                                # where the sample came from
+    samples: int = 0                              # how many samples the data has (0: random)
     net: object = None                            # the network that ran (Hopfield: patterns stored)
 
     @classmethod
@@ -158,11 +160,12 @@ class Trace:
         masks = {}
         if steps is None:
             steps = RANDOM_STEPS
+        samples = 0
         if hopfield is not None:
-            net, initial, note = hopfield
+            net, initial, note, samples = hopfield
             inputs, targets = {}, {}
         elif real is not None:
-            inputs, initial, targets, masks, note = real
+            inputs, initial, targets, masks, note, samples = real
             for group in (inputs, targets):
                 for value in group.values():
                     steps = value.shape[1]
@@ -171,7 +174,7 @@ class Trace:
             note = f"random sample (seed {seed}): the spec has no data the engine can make"
         out = net.forward(inputs, initial=initial or None, steps=steps)
         trace = cls(steps=steps, order=order, inputs=inputs, initial_full=initial, note=note, net=net,
-                    targets_full=targets, masks=masks,
+                    targets_full=targets, masks=masks, samples=samples,
                     input_nodes={n for n, a in graph.nodes(data=True) if a.get("role") == "input"})
         trace.values = {n: np.asarray(v)[0] for n, v in out.items()}         # (T, size)
         trace.targets = {n: v[0] for n, v in targets.items()}
@@ -199,9 +202,15 @@ class Trace:
         except Exception as err:  # shown, never a crash
             self.backward_error = f"backward failed: {type(err).__name__}: {err}"
             return
-        if masks and not any(np.any(np.asarray(m) != 0) for m in masks.values()):
-            self.backward_note = (f"the data's mask counts no step in 0..{self.steps - 1}: "
-                                  "the loss is 0 here; raise T to reach the counted steps")
+        if masks:
+            counted = np.flatnonzero(np.any([np.asarray(m)[0] != 0 for m in masks.values()], axis=0))
+            if not len(counted):
+                self.backward_note = (f"the data's mask counts no step in 0..{self.steps - 1}: "
+                                      "the loss is 0 here; raise T to reach the counted steps")
+            elif len(counted) < self.steps:
+                where = (f"t = {counted[0]}" if len(counted) == 1 else
+                         f"{len(counted)} steps, t = {counted[0]}..{counted[-1]}")
+                self.backward_note = f"the loss counts at {where} only (the data's mask)"
         self.grads, self.grad_norms = {}, {}
         for n in self.order:                         # primitive nodes (blocks repeat their h)
             if n not in grads:

@@ -49,6 +49,8 @@ def _compose(text: str) -> yaml.MappingNode:
         root = yaml.compose(text)
     except yaml.YAMLError as err:
         raise YamlEditError(f"the YAML does not parse: {err}") from err
+    except RecursionError as err:
+        raise YamlEditError("the YAML is nested too deeply to edit") from err
     if root is None:
         root = yaml.MappingNode("tag:yaml.org,2002:map", [])
     if not isinstance(root, yaml.MappingNode):
@@ -122,7 +124,12 @@ def _delete_lines(text: str, start: int, end: int) -> str:
 
 def read_section(text: str, key: str) -> Any:
     """The Python value of a top-level section, or None."""
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise YamlEditError(f"the YAML does not parse: {err}") from err
+    except RecursionError as err:
+        raise YamlEditError("the YAML is nested too deeply to edit") from err
     if not isinstance(data, dict):
         return None
     return data.get(key)

@@ -43,15 +43,15 @@ async def test_editing_a_node_updates_the_yaml_and_the_graph(elman):
         await pilot.pause()
         form = app.screen
         assert isinstance(form, NodeForm)
-        form.query_one("#node-size", Input).value = "8"
+        form.query_one("#node-size", Input).value = "4"
         form.query_one("#node-activation", Select).value = "tanh"
         await pilot.click("#form-apply")
         await settle(pilot, app)
         text = app.screen.query_one(SpecEditor).text
-        assert yaml.safe_load(text)["nodes"]["hidden"] == {"size": 8, "activation": "tanh"}
+        assert yaml.safe_load(text)["nodes"]["hidden"] == {"size": 4, "activation": "tanh"}
         assert "# the hidden layer: combines the current bit with the context" in text
-        assert app.analysis.graph.nodes["hidden"]["size"] == 8
-        assert "8 tanh" in _picture(app)
+        assert app.analysis.ok and app.analysis.graph.nodes["hidden"]["activation"] == "tanh"
+        assert "4 tanh" in _picture(app)
         assert app.dirty
         # undo (focus on the table, not the editor) brings the old text back
         await pilot.press("ctrl+z")
@@ -59,7 +59,31 @@ async def test_editing_a_node_updates_the_yaml_and_the_graph(elman):
         assert yaml.safe_load(app.spec_text)["nodes"]["hidden"] == {"size": 4, "activation": "sigmoid"}
         await pilot.press("ctrl+y")
         await settle(pilot, app)
+        assert yaml.safe_load(app.spec_text)["nodes"]["hidden"]["activation"] == "tanh"
+
+
+async def test_an_invalid_change_keeps_the_last_valid_picture(elman):
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await _select_node(pilot, app, "hidden")
+        await pilot.press("f9")
+        await pilot.pause()
+        app.screen.query_one("#node-size", Input).value = "8"   # context (identity) stays 4
+        await pilot.click("#form-apply")
+        await settle(pilot, app)
         assert yaml.safe_load(app.spec_text)["nodes"]["hidden"]["size"] == 8
+        assert any("identity" in p.what for p in app.analysis.problems)
+        canvas = app.screen.query_one("#folded-graph", GraphCanvas)
+        assert "4 sigmoid" in _picture(app) and "8 sigmoid" not in _picture(app)
+        assert canvas.has_class("stale") and "last valid" in str(canvas.border_title)
+        await pilot.press("f3")
+        await settle(pilot, app)
+        assert "last valid" in str(app.screen.query_one(GraphCanvas).border_title)
+        await pilot.press("f2")
+        await pilot.press("ctrl+z")
+        await settle(pilot, app)
+        assert app.analysis.ok and not canvas.has_class("stale")
 
 
 async def test_adding_a_feedback_edge_draws_a_ghost(elman):
@@ -118,7 +142,7 @@ async def test_an_invalid_edit_lists_the_error_and_jumps_to_its_line(elman):
         assert row in editor.error_lines
         problems = app.screen.query_one(ProblemList)
         assert problems.has_class("has-problems")
-        # the picture stays (structure from the YAML), and nothing crashed
+        # the picture stays (the last valid version), and nothing crashed
         assert "hidden" in _picture(app)
         editor.move_cursor((0, 0))
         problems.focus()
@@ -209,7 +233,7 @@ async def test_help_lists_the_keys_of_the_screen(elman):
         await pilot.pause()
         assert isinstance(app.screen, HelpDialog)
         keys = dict(app.screen.rows)
-        assert "Node+" in keys.values() and "Unroll" in keys.values()
+        assert "Add node" in keys.values() and "Unroll" in keys.values()
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpDialog)

@@ -160,3 +160,42 @@ def test_inspector_names_the_parameters_the_graph_gives():
     assert init_param == "trace.init"                       # the engine's name, not a guess
     assert f"(trainable: {init_param})" in text
     assert any(line.split("│")[0].strip() == init_param for line in text.splitlines())
+
+
+YAMLISH = "abxy01:-{}[],#'\"&*!|>%@` \n\t"
+
+
+def test_yaml_edits_on_any_text_raise_only_yaml_edit_errors():
+    """Forms on broken YAML: the edit is refused with YamlEditError, never another error."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    base = spec_path("elman_temporal_xor.yaml").read_text()
+    edits = [
+        lambda t: yamledit.set_node(t, "extra", {"size": 3}),
+        lambda t: yamledit.set_node(t, "hidden", {"size": 5, "activation": "tanh"}),
+        lambda t: yamledit.remove_node(t, "hidden"),
+        lambda t: yamledit.add_edge(t, {"from": "x", "to": "y", "delay": 2}),
+        lambda t: yamledit.set_edge(t, 0, {"from": "x", "to": "ghost"}),
+        lambda t: yamledit.remove_edge(t, 1),
+    ]
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.integers(0, len(base)), st.integers(0, 20), st.text(YAMLISH, max_size=8),
+           st.sampled_from(range(len(edits))))
+    def check(at, cut, insert, which):
+        text = base[:at] + insert + base[at + cut:]
+        try:
+            out = edits[which](text)
+        except yamledit.YamlEditError:
+            return
+        assert isinstance(out, str)
+
+    check()
+    for deep in ("[" * 600, "{a: " * 600):
+        for edit in edits:
+            try:
+                edit(deep)
+            except yamledit.YamlEditError:
+                pass
+    assert analyse("[" * 600).problems[0].what.startswith("YAML syntax")

@@ -39,7 +39,7 @@ def _parse_scalar(text: str) -> Any:
     import yaml
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return text
 
 
@@ -59,6 +59,13 @@ class _Form(ModalScreen):
 
     def fields(self) -> ComposeResult:  # pragma: no cover - overridden
         yield from ()
+
+    def on_mount(self) -> None:
+        # the first field to fill takes the keys (not the scrolling box around the fields)
+        for widget in self.query("Input, Select, Checkbox"):
+            if not widget.disabled:
+                widget.focus()
+                break
 
     def _row(self, label: str, widget) -> Horizontal:
         return Horizontal(Label(label, classes="form-label"), widget, classes="form-row")
@@ -174,7 +181,8 @@ class EdgeForm(_Form):
         yield self._row("to", _select(self.nodes, self._end("to"), "edge-to"))
         yield self._row("delay", Input(str(f.get("delay", 0)), id="edge-delay"))
         yield self._row("weight", _select(WEIGHTS, f.get("weight", "dense"), "edge-weight"))
-        yield self._row("trainable", Checkbox("", value=bool(f.get("trainable", True)),
+        yield self._row("trainable", Checkbox("(identity edges have no weight)",
+                                               value=bool(f.get("trainable", True)),
                                                id="edge-trainable"))
         yield self._row("name", Input(str(f.get("name", "")), id="edge-name",
                                       placeholder="only for a second edge between the same pair"))

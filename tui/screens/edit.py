@@ -9,9 +9,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import (Button, Checkbox, DataTable, Footer, Header, Static, TabbedContent,
+from textual.widgets import (Button, Checkbox, DataTable, Footer, Static, TabbedContent,
                              TabPane, TextArea)
 
+from ..widgets.mode_bar import ModeBar
 from .. import yamledit
 from ..dialogs.confirm import ConfirmDialog
 from ..dialogs.forms import BlockForm, EdgeForm, NodeForm
@@ -36,14 +37,14 @@ class EditScreen(Screen):
 
     TITLE = "Edit"
     BINDINGS = [
-        Binding("f6", "add_node", "Node+", priority=True),
-        Binding("f7", "add_edge", "Edge+", priority=True),
-        Binding("f8", "add_block", "Block+", priority=True),
+        Binding("f6", "add_node", "Add node", priority=True),
+        Binding("f7", "add_edge", "Add edge", priority=True),
+        Binding("f8", "add_block", "Add block", priority=True),
         Binding("f9", "edit_selected", "Change", priority=True),
         Binding("f10", "remove_selected", "Remove", priority=True),
         Binding("ctrl+z", "undo", "Undo", show=False),
         Binding("ctrl+y", "redo", "Redo", show=False),
-        Binding("ctrl+b", "toggle_blocks", "Blocks", show=False),
+        Binding("ctrl+b", "toggle_blocks", "Blocks as boxes", show=False),
     ]
 
     selected_node: reactive[str | None] = reactive(None)
@@ -52,23 +53,27 @@ class EditScreen(Screen):
     def __init__(self) -> None:
         super().__init__(id="edit-screen")
         self.data: dict = {}          # the YAML as last parsed (what the tables show)
+        self.drawn: Analysis | None = None   # the analysis the picture was drawn from
 
     # -- layout ----------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("edit", id="mode-bar")
         with Horizontal(id="edit-main"):
             with Vertical(id="edit-left"):
                 yield SpecEditor(id="spec-editor")
                 yield ProblemList(id="problem-list")
             with Vertical(id="edit-right"):
                 with Horizontal(id="edit-actions"):
-                    yield Button("+ node F6", id="add-node", compact=True)
-                    yield Button("+ edge F7", id="add-edge", compact=True)
-                    yield Button("+ block F8", id="add-block", compact=True)
-                    yield Button("change F9", id="edit-selected", compact=True)
-                    yield Button("remove F10", id="remove-selected", compact=True)
+                    yield Button("+node", id="add-node", compact=True, tooltip="add a node (F6)")
+                    yield Button("+edge", id="add-edge", compact=True, tooltip="add an edge (F7)")
+                    yield Button("+block", id="add-block", compact=True,
+                                 tooltip="add an lstm or gru block (F8)")
+                    yield Button("change", id="edit-selected", compact=True,
+                                 tooltip="change the selected node or edge (F9)")
+                    yield Button("remove", id="remove-selected", compact=True,
+                                 tooltip="remove the selected node or edge (F10)")
                     yield Checkbox("blocks as boxes", value=True, id="collapse-blocks",
-                                   compact=True)
+                                   compact=True, tooltip="draw lstm/gru blocks as one box (Ctrl+B)")
                 yield GraphCanvas(id="folded-graph")
                 with TabbedContent(id="edit-tabs"):
                     with TabPane("Edges", id="tab-edges"):
@@ -77,7 +82,7 @@ class EditScreen(Screen):
                         yield DataTable(id="node-table", cursor_type="row", zebra_stripes=True)
                     with TabPane("Inspector", id="tab-inspector"):
                         yield Static("select a node (table or graph)", id="inspector")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def editor(self) -> SpecEditor:
@@ -131,12 +136,20 @@ class EditScreen(Screen):
         self.editor.mark_errors({p.line - 1 for p in analysis.problems if p.line})
         try:
             data = yaml.safe_load(analysis.text)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):   # listed as a problem already
             data = None
         if isinstance(data, dict):
             self.data = data
             self._fill_tables()
-        self._relayout(analysis)
+        # the picture: the last valid version, kept while the text has problems
+        stale = self.app.picture_is_stale
+        canvas = self.query_one(GraphCanvas)
+        canvas.set_class(stale, "stale")
+        canvas.border_title = "last valid version (the text has problems)" if stale else None
+        shown = self.app.picture_analysis
+        if shown is not self.drawn:
+            self.drawn = shown
+            self._relayout(shown)
         self._show_inspector()
 
     def _fill_tables(self) -> None:
@@ -168,20 +181,30 @@ class EditScreen(Screen):
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
 
+    _layout_token = 0   # the latest layout asked for; older workers' results are dropped
+
     def _relayout(self, analysis: Analysis) -> None:
+        self._layout_token += 1
         if analysis.graph is None or not len(analysis.graph):
             self.query_one(GraphCanvas).show(None, "(no graph: the spec needs nodes)")
             return
-        self._layout_worker(analysis.graph, self.collapse_blocks)
+        self._layout_worker(analysis.graph, self.collapse_blocks, self._layout_token)
 
     @work(thread=True, exclusive=True, group="folded-layout")
-    def _layout_worker(self, graph, collapse: bool) -> None:
-        layout = folded_layout(graph, collapse=collapse)
-        self.app.call_from_thread(self.query_one(GraphCanvas).show, layout)
+    def _layout_worker(self, graph, collapse: bool, token: int) -> None:
+        try:
+            layout, message = folded_layout(graph, collapse=collapse), ""
+        except Exception as err:  # a layout bug must not end the app: say so instead
+            layout, message = None, f"(cannot draw this graph: {type(err).__name__}: {err})"
+        self.app.call_from_thread(self._laid_out, layout, message, token)
+
+    def _laid_out(self, layout, message: str, token: int) -> None:
+        if token == self._layout_token:
+            self.query_one(GraphCanvas).show(layout, message)
 
     def watch_collapse_blocks(self, collapse: bool) -> None:
-        if self._ready and self.app.analysis is not None:
-            self._relayout(self.app.analysis)
+        if self._ready and self.drawn is not None:
+            self._relayout(self.drawn)
 
     @on(Checkbox.Changed, "#collapse-blocks")
     def _collapse_changed(self, event: Checkbox.Changed) -> None:
@@ -207,7 +230,7 @@ class EditScreen(Screen):
         vertex = event.vertex
         if isinstance(vertex, tuple):  # a ghost: inspect its source
             vertex = vertex[1]
-        graph = self.app.analysis.graph if self.app.analysis else None
+        graph = self.drawn.graph if self.drawn else None
         if graph is not None and vertex in graph:
             vertex = graph.nodes[vertex].get("block") or vertex
         self.selected_node = vertex
@@ -223,7 +246,7 @@ class EditScreen(Screen):
     def _show_inspector(self) -> None:
         if not self._ready:
             return
-        analysis = self.app.analysis
+        analysis = self.app.picture_analysis
         inspector = self.query_one("#inspector", Static)
         if self.selected_node is None or analysis is None:
             inspector.update("select a node (table or graph)")
@@ -244,6 +267,10 @@ class EditScreen(Screen):
             text = change(self.editor.text, *args)
         except yamledit.YamlEditError as err:
             self.notify(f"cannot change the YAML: {err}", severity="error")
+            return
+        except Exception as err:  # a bug in the edit: the text stays as it was, the app runs on
+            self.notify(f"cannot change the YAML ({type(err).__name__}: {err}); "
+                        "please report it", severity="error")
             return
         self.set_text(text)
 

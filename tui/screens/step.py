@@ -14,8 +14,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label
+from textual.widgets import Button, Footer, Input, Label
 
+from ..widgets.mode_bar import ModeBar
 from ..model import Analysis, has_engine
 from ..stepping import Trace
 from ..widgets.step_view import StepView
@@ -47,7 +48,7 @@ class StepScreen(Screen):
         Binding("right", "backprop(-1)", "Undo"),
         Binding("home", "jump(0)", "First step", show=False),
         Binding("end", "jump(-1)", "Last step", show=False),
-        Binding("b", "toggle_backward", "Fwd/Bwd"),
+        Binding("b", "toggle_backward", "Forward/backward"),
         Binding("n", "new_sample", "New sample"),
         Binding("t", "focus_steps", "Set T", show=False),
     ]
@@ -64,7 +65,7 @@ class StepScreen(Screen):
         self.requested: int | None = None    # T typed by the user; None: the whole sample
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("step", id="mode-bar")
         with Horizontal(id="step-bar", classes="bar"):
             yield Label("T =")
             yield Input("", id="step-steps", type="integer", compact=True,
@@ -77,7 +78,7 @@ class StepScreen(Screen):
         yield Label("", id="step-note")
         with StepBody(id="step-body"):
             yield StepView(id="step-view")
-        yield Footer()
+        yield Footer(compact=True)
 
     _ready = False   # set once mounted: watchers fire before that
 
@@ -92,31 +93,45 @@ class StepScreen(Screen):
     def _analysis_changed(self, analysis: Analysis | None) -> None:
         self._rerun()
 
+    _run_token = 0      # the latest run asked for; older workers' results are dropped
+    _ran_on = None      # (analysis, steps, seed) of the trace shown
+
     def _rerun(self) -> None:
         if not self._ready:
             return
-        analysis = self.app.good_analysis
+        analysis = self.app.runnable_analysis    # the last valid one while the text is wrong
         if analysis is None:
             if not has_engine("build"):
                 why = "stepping needs the engine (rnngraph.build / Network.forward)"
             else:
                 why = "the spec has problems: fix them on the Edit screen (F2)"
+            self._run_token += 1
+            self._ran_on = None
             self.trace = None
             self.message = why
             self._draw()
             return
-        self._run(analysis, self.requested, self.seed)
+        key = (self.requested, self.seed)
+        if (self.app.picture_is_stale and self._ran_on is not None
+                and self._ran_on[0] is analysis and self._ran_on[1] == key):
+            self._draw()       # still the last valid network and sample: only the note changes
+            return
+        self._ran_on = (analysis, key)
+        self._run_token += 1
+        self._run(analysis, self.requested, self.seed, self._run_token)
 
     @work(thread=True, exclusive=True, group="step-run")
-    def _run(self, analysis: Analysis, steps: int | None, seed: int) -> None:
+    def _run(self, analysis: Analysis, steps: int | None, seed: int, token: int) -> None:
         try:
             trace = Trace.run(analysis, steps, seed)
             message = ""
         except Exception as err:  # shown, never a crash
             trace, message = None, f"forward failed: {type(err).__name__}: {err}"
-        self.app.call_from_thread(self._ran, trace, message)
+        self.app.call_from_thread(self._ran, trace, message, token)
 
-    def _ran(self, trace: Trace | None, message: str) -> None:
+    def _ran(self, trace: Trace | None, message: str, token: int) -> None:
+        if token != self._run_token:
+            return
         self.trace, self.message = trace, message
         if trace is not None:
             new_length = trace.steps != self.steps
@@ -142,6 +157,8 @@ class StepScreen(Screen):
             status = f"  forward  t = {self.t} / {self.steps - 1}"
         self.query_one("#step-status", Label).update(status)
         note = self.trace.note if self.trace is not None else ""
+        if self.trace is not None and self.app.picture_is_stale:
+            note = "the text has problems (F2): this is the last valid version;  " + note
         self.query_one("#step-note", Label).update(note)
 
     # -- controls ----------------------------------------------------------------------
@@ -177,6 +194,9 @@ class StepScreen(Screen):
         self.t = self.steps - 1 if self.backward else 0
 
     def action_new_sample(self) -> None:
+        if self.trace is not None and self.trace.samples == 1:
+            self.notify("the spec's data has a single sample: there is no other to draw")
+            return
         self.seed += 1
 
     def action_focus_steps(self) -> None:

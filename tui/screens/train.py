@@ -13,13 +13,14 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from ..widgets.mode_bar import ModeBar
 from ..plot import loss_plot
 
 try:
@@ -59,17 +60,17 @@ class TrainScreen(Screen):
         self.history: list[dict] = []
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("train", id="mode-bar")
         with Horizontal(id="train-bar", classes="bar"):
             yield Label("epochs =")
             yield Input("", id="train-epochs", type="integer", compact=True)
             yield Button("start (s)", id="train-start", compact=True)
             yield Button("stop (x)", id="train-stop", compact=True, disabled=True)
             yield Label("", id="train-status")
-        with VerticalScroll(id="train-body"):
+        with Vertical(id="train-body"):
             yield Static("", id="train-plot")
             yield DataTable(id="train-history", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     _ready = False
 
@@ -150,9 +151,10 @@ class TrainScreen(Screen):
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in record.items()
                             if k not in ("epoch", "step", "train_loss", "eval_loss")
                             and isinstance(v, (int, float)))
-        self.query_one("#train-history", DataTable).add_row(
-            str(record.get("epoch")), _num(record.get("train_loss")), _num(record.get("eval_loss")),
-            metrics)
+        table = self.query_one("#train-history", DataTable)
+        table.add_row(str(record.get("epoch")), _num(record.get("train_loss")),
+                      _num(record.get("eval_loss")), metrics)
+        table.move_cursor(row=table.row_count - 1)      # the latest epoch stays in view
         self._plot()
         self._status(f"training…  epoch {record.get('epoch')}  loss {_num(record.get('train_loss'))}")
 

@@ -9,9 +9,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, OptionList, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ..widgets.mode_bar import ModeBar
 from ..equations import vertex_equation
 from ..layout import collapse_blocks, unrolled_layout, vertex_label
 from ..model import Analysis
@@ -35,15 +36,21 @@ def block_equation(graph: nx.MultiDiGraph, node, t: int) -> tuple[str, list[str]
 
 
 def arcs_text(graph: nx.MultiDiGraph, node, t: int, steps: int) -> list[str]:
-    """The arcs into and out of ``(node, t)`` in the DAG unrolled for ``steps``."""
-    lines = []
+    """The arcs into and out of ``(node, t)`` in the DAG unrolled for ``steps``.
+
+    One short line each (``context@3 → hidden@4  context->hidden``) so the
+    side panel does not wrap them.
+    """
+    here = vertex_label(node, t)
+    into, out = [], []
     for u, _, k, a in graph.in_edges(node, keys=True, data=True):
-        d = a.get("delay", 0)
-        lines.append(f"  {vertex_label(u, t - d):>14} → {vertex_label(node, t)}   [{k}, delay {d}]")
+        into.append(f"  {vertex_label(u, t - a.get('delay', 0))} → {here}  {k}")
     for _, v, k, a in graph.out_edges(node, keys=True, data=True):
         d = a.get("delay", 0)
         if t + d < steps:
-            lines.append(f"  {vertex_label(node, t)} → {vertex_label(v, t + d):<14}   [{k}, delay {d}]")
+            out.append(f"  {here} → {vertex_label(v, t + d)}  {k}")
+    lines = ["arcs in:", *(into or ["  (none)"])]
+    lines += ["arcs out:", *(out or [f"  (none within T = {steps})"])]
     return lines
 
 
@@ -56,7 +63,7 @@ class UnrollScreen(Screen):
         Binding("right_square_bracket", "shift(1)", "Later", priority=True),
         Binding("plus", "steps(1)", "T+1"),
         Binding("minus", "steps(-1)", "T-1"),
-        Binding("c", "toggle_collapse", "Blocks"),
+        Binding("c", "toggle_collapse", "Blocks as boxes"),
     ]
 
     steps: reactive[int] = reactive(5)
@@ -69,12 +76,14 @@ class UnrollScreen(Screen):
         self.selected = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("unroll", id="mode-bar")
         with Horizontal(id="unroll-bar", classes="bar"):
             yield Label("T =")
             yield Input(str(self.steps), id="unroll-steps", type="integer", compact=True)
-            yield Button("◀ [", id="unroll-earlier", compact=True)
-            yield Button("] ▶", id="unroll-later", compact=True)
+            yield Button("◀ earlier", id="unroll-earlier", compact=True,
+                         tooltip="move the window of steps earlier ([)")
+            yield Button("later ▶", id="unroll-later", compact=True,
+                         tooltip="move the window of steps later (])")
             yield Checkbox("blocks as boxes", value=True, id="unroll-collapse", compact=True)
             yield Label("", id="unroll-window")
         with Horizontal(id="unroll-main"):
@@ -82,7 +91,7 @@ class UnrollScreen(Screen):
             with Vertical(id="unroll-side"):
                 yield OptionList(id="vertex-list")
                 yield Static("choose a vertex", id="equation")
-        yield Footer()
+        yield Footer(compact=True)
 
     _ready = False   # set once mounted: watchers fire before that
 
@@ -98,32 +107,53 @@ class UnrollScreen(Screen):
     def window(self) -> int:
         return self.steps if self.steps <= FULL else WINDOW
 
+    _drawn = None       # what the picture shows: (analysis, (steps, start, collapse))
+
     def _refresh(self) -> None:
         if not self._ready:
             return
-        analysis = self.app.analysis
+        analysis = self.app.picture_analysis      # the last valid one while the text is wrong
         canvas = self.query_one(GraphCanvas)
+        stale = self.app.picture_is_stale
+        canvas.set_class(stale, "stale")
+        canvas.border_title = "last valid version (the text has problems)" if stale else None
+        stop = min(self.steps, self.start + self.window)
+        self.query_one("#unroll-window", Label).update(
+            f" steps {self.start}..{stop - 1} of {self.steps}"
+            + ("" if analysis is None or analysis.ok else "  (spec has problems: structure only)"))
+        key = (self.steps, self.start, self.collapse)
+        if self._drawn is not None and self._drawn[0] is analysis and self._drawn[1] == key:
+            return
+        self._drawn = (analysis, key)
+        self._layout_token += 1
         if analysis is None or analysis.graph is None or not len(analysis.graph):
+            self.graph = None
+            self.query_one("#vertex-list", OptionList).clear_options()
             canvas.show(None, "(no graph: fix the spec on the Edit screen, F2)")
             return
         graph = collapse_blocks(analysis.graph) if self.collapse else analysis.graph
         self.graph = graph
-        stop = min(self.steps, self.start + self.window)
-        self.query_one("#unroll-window", Label).update(
-            f" steps {self.start}..{stop - 1} of {self.steps}"
-            + ("" if analysis.ok else "  (spec has problems: structure only)"))
         self._fill_vertices(graph, stop)
         canvas.show(None, "laying out…")
-        self._layout(graph, self.steps, self.start, self.window)
+        self._layout(graph, self.steps, self.start, self.window, self._layout_token)
+
+    _layout_token = 0   # the latest layout asked for; older workers' results are dropped
 
     @work(thread=True, exclusive=True, group="unroll-layout")
-    def _layout(self, graph, steps: int, start: int, window: int) -> None:
-        layout = unrolled_layout(graph, steps, start=start, window=window)
-        self.app.call_from_thread(self._laid_out, layout)
+    def _layout(self, graph, steps: int, start: int, window: int, token: int) -> None:
+        try:
+            layout, message = unrolled_layout(graph, steps, start=start, window=window), ""
+        except Exception as err:  # a layout bug must not end the app: say so instead
+            layout, message = None, f"(cannot draw this graph: {type(err).__name__}: {err})"
+        self.app.call_from_thread(self._laid_out, layout, message, token)
 
-    def _laid_out(self, layout) -> None:
+    def _laid_out(self, layout, message: str, token: int) -> None:
+        if token != self._layout_token:
+            return
         canvas = self.query_one(GraphCanvas)
-        canvas.show(layout)
+        canvas.show(layout, message)
+        if layout is None:
+            return
         if self.selected is not None and self.selected in layout.vertices:
             canvas.selected = self.selected
 
@@ -213,9 +243,10 @@ class UnrollScreen(Screen):
         if graph.nodes[node].get("collapsed"):
             equation, legend = block_equation(graph, node, t)
         else:
-            params = self.app.analysis.params if self.app.analysis else {}
+            shown = self.app.picture_analysis
+            params = shown.params if shown is not None else {}
             equation, legend = vertex_equation(graph, node, t, params)
-        text = "\n".join([equation, "", *legend, "", "arcs:", *arcs_text(graph, node, t, self.steps)])
+        text = "\n".join([equation, "", *legend, "", *arcs_text(graph, node, t, self.steps)])
         self._equation = text
         self.query_one("#equation", Static).update(text)
 

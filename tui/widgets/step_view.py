@@ -54,12 +54,13 @@ def window(steps: int, t: int, width: int) -> tuple[int, int]:
 
 
 def power_of_ten(ratio: float) -> str:
-    """``1e-8.3`` style: how many decades below 1 (``1`` and ``0`` as such)."""
+    """``10^-8.3``: how many decades below 1 a ratio is (``1`` and ``0`` as such)."""
     if ratio <= 0:
         return "0"
-    if ratio >= 1:
+    power = math.log10(ratio)
+    if power > -0.05:
         return "1"
-    return f"10^{math.log10(ratio):.1f}"
+    return f"10^{power:.1f}"
 
 
 def bars(values: np.ndarray, low: float, high: float) -> Text:
@@ -185,7 +186,8 @@ class StepView(Static, can_focus=True):
         top = math.log10(max(positive)) if positive else 0.0
         bottom = top - DECADES
         names = max(len(str(n)) for n in trace.order)
-        start, stop = window(trace.steps, t, max(8, width - names - 13 - 10 - 6 - 1))
+        value_width = max(12, len(f"|∂L/∂v| t={trace.steps - 1}"))
+        start, stop = window(trace.steps, t, max(8, width - names - value_width - 10 - 9 - 1))
         table = Table(expand=False, show_edge=False, pad_edge=False)
         table.add_column("node", no_wrap=True)
         table.add_column(f"|∂L/∂v| t={t}", no_wrap=True, justify="right")
@@ -223,7 +225,7 @@ class StepView(Static, can_focus=True):
         if trace.backward_note:
             note.append(trace.backward_note)
         if note:
-            parts.append(Text(";  ".join(note), "yellow" if trace.backward_note else "dim"))
+            parts.append(Text(";  ".join(note), "dim"))
         return Group(*parts)
 
     def _heat_strip(self, norms: np.ndarray, t: int, bottom: float, top: float) -> Text:
