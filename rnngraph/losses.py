@@ -16,11 +16,13 @@ LOSSES = ("mse", "bce", "cross_entropy")
 
 
 def output_loss(kind: str, a: ad.Var, v: ad.Var, y: np.ndarray, weights: np.ndarray | None,
-                activation: str) -> ad.Var | None:
+                activation: str, from_values: bool = False) -> ad.Var | None:
     """The loss of one output node.
 
     a, v : Vars (T, B, size), its pre-activation and value; y (T, B, size);
     weights (T, B) with 1 where the loss counts (None: everywhere).
+    ``from_values`` computes bce and cross-entropy from ``v`` even on a
+    sigmoid or softmax output, so that dL/dv exists (for tracing gradients).
     Returns None when nothing is counted.
     """
     T, B, size = v.shape
@@ -31,9 +33,10 @@ def output_loss(kind: str, a: ad.Var, v: ad.Var, y: np.ndarray, weights: np.ndar
     if kind == "mse":
         return ad.weighted_mean(ad.squared_error(v, y), w[..., None], positions * size)
     if kind == "bce":
-        per = ad.bce_with_logits(a, y) if activation == "sigmoid" else ad.bce_on_probs(v, y)
+        per = ad.bce_with_logits(a, y) if activation == "sigmoid" and not from_values else ad.bce_on_probs(v, y)
         return ad.weighted_mean(per, w[..., None], positions * size)
     if kind == "cross_entropy":
-        per = ad.cross_entropy_with_logits(a, y) if activation == "softmax" else ad.cross_entropy_on_probs(v, y)
+        per = (ad.cross_entropy_with_logits(a, y) if activation == "softmax" and not from_values
+               else ad.cross_entropy_on_probs(v, y))
         return ad.weighted_mean(per, w, positions)
     raise ValueError(f"unknown loss {kind!r}; known: {', '.join(LOSSES)}")

@@ -147,7 +147,7 @@ class Network:
         terms = []
         for n, y in ys.items():
             a, v = result.values[n]
-            term = output_loss(kind, a, v, y, ws.get(n), self.graph.nodes[n]["activation"])
+            term = output_loss(kind, a, v, y, ws.get(n), self.graph.nodes[n]["activation"], from_values=trace)
             if term is not None:
                 terms.append(term)
         if not terms:

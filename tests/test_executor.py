@@ -227,3 +227,25 @@ edges:
         down, _ = pnet.loss_and_grad({"x": x, "p": -p}, {"y": y})
         dlda = (up - down) / 2e-6
         assert trace["h"][b, t, u] * (1 - v[b, t, u] ** 2) == pytest.approx(dlda, rel=1e-5, abs=1e-10)
+
+
+def test_backward_trace_reaches_outputs_whose_loss_uses_logits():
+    spec = rg.parse_spec("""
+rnngraph: 1
+dtype: float64
+nodes:
+  x: {role: input, size: 1}
+  h: {size: 2, activation: tanh}
+  y: {role: output, size: 1, activation: sigmoid}
+edges:
+  - {from: x, to: h}
+  - {from: h, to: h, delay: 1}
+  - {from: h, to: y}
+""")
+    net = rg.build(spec)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(2, 3, 1)), rng.uniform(size=(2, 3, 1))
+    trace = net.backward_trace({"x": x}, {"y": y}, loss="bce")
+    v = net.forward({"x": x})["y"]
+    # bce = mean(-(y log v + (1 - y) log(1 - v))): dL/dv = (v - y) / (v (1 - v)) / count
+    np.testing.assert_allclose(trace["y"], (v - y) / (v * (1 - v)) / y.size, rtol=1e-6)
