@@ -97,6 +97,19 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def git_state():
+    """The commit the run measured, and whether rnngraph/ had uncommitted changes then."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "rnngraph"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"head": head or None, "rnngraph_uncommitted_changes": bool(dirty)}
+
+
 def environment(threads):
     env = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -109,6 +122,7 @@ def environment(threads):
         "numpy_blas": blas_info(),
         "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")},
         "torch": torch_impls.info() if torch is not None else {"missing": TORCH_MISSING},
+        "git": git_state(),
     }
     return env
 
@@ -607,6 +621,8 @@ def main(argv=None):
             ti = env["torch"]
             print(f"torch {ti['version']}, {ti['num_threads']} threads, BLAS {ti['blas']}, mkldnn {ti['mkldnn']}, {ti['cpu_capability']}")
         print(f"cpu: {env['cpu']} ({env['cpu_count']} cores)")
+        if env["git"]:
+            print(f"commit {env['git']['head']}" + (" + uncommitted changes in rnngraph/" if env["git"]["rnngraph_uncommitted_changes"] else ""))
         suite = Suite(args)
         run_start = _cpu_snapshot()
         configs = [c for c in CONFIGS if (args.only is None or c[0] == args.only) and (args.max_hidden is None or c[2] <= args.max_hidden)]
