@@ -43,7 +43,8 @@ BACKUP_DELAY = 1.0  # seconds of quiet typing before unsaved edits are backed up
 
 SCREEN_NOTES = {
     "edit": "Type YAML on the left; it is checked as you type and the problems are listed "
-            "under it (Enter on one jumps to its line).  While the text has problems the "
+            "under it (Enter on one jumps to its line).  Esc leaves the editor; then Tab "
+            "moves between the panes (problems, buttons, picture, tabs, tables).  While the text has problems the "
             "picture shows the last valid version.  Forms: F6 node, F7 edge, F8 block; F9 "
             "changes and F10 removes the row selected in the Nodes or Edges tab.  Unsaved "
             "edits are backed up as you type and offered again after a crash.",
@@ -95,6 +96,7 @@ class RnnGraphApp(App):
         self._timer = None
         self._backup_timer = None
         self._backup_failed = False
+        self._offering_backup = False   # an earlier session's backup awaits an answer: keep it
         self._generation = 0
         # The first analysis runs here, synchronously, so every screen starts with a graph.
         first = analyse(text, self.document.path)
@@ -107,12 +109,18 @@ class RnnGraphApp(App):
     def edit_screen(self) -> EditScreen:
         return self.get_screen_stack("edit")[0]
 
+    def notify(self, message: str, **kwargs) -> None:
+        """Notifications are plain text: they carry paths, names and errors with brackets."""
+        kwargs.setdefault("markup", False)
+        super().notify(message, **kwargs)
+
     def on_mount(self) -> None:
         self._update_title()
         if not self.is_headless:
             self._flush_on_signals()
         pending = self.document.pending_backup()
         if pending is not None:
+            self._offering_backup = True
             self.call_after_refresh(self._offer_backup, *pending)
 
     def _watch_analysis(self, analysis: Analysis | None) -> None:
@@ -179,6 +187,8 @@ class RnnGraphApp(App):
         if self._backup_timer is not None:
             self._backup_timer.stop()
             self._backup_timer = None
+        if self._offering_backup:   # not a word about the old backup until the user answers
+            return
         if self.spec_text == self.document.saved:
             self.document.remove_backup()
             return
@@ -195,10 +205,12 @@ class RnnGraphApp(App):
         if self._backup_timer is not None:
             self._backup_timer.stop()
             self._backup_timer = None
-        self.document.remove_backup()
+        if not self._offering_backup:
+            self.document.remove_backup()
 
     def _offer_backup(self, path: str, text: str) -> None:
         def answered(restore: bool | None) -> None:
+            self._offering_backup = False
             if restore:
                 self.edit_screen.set_text(text)   # one undoable edit: Ctrl+Z gives the file back
                 self.notify("unsaved edits restored (not saved yet)")

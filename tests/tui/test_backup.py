@@ -178,3 +178,24 @@ def test_saving_keeps_permissions_and_backups_are_private(tmp_path):
         assert os.stat(written).st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
+
+
+async def test_quitting_or_a_kill_while_the_offer_is_open_keeps_the_backup(elman):
+    backup = _backup_of(elman)
+    backup.write_text("# lost edit\n" + elman.read_text())
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(app.screen, RestoreDialog)
+        app._terminated()                 # what SIGTERM / SIGHUP run
+        await pilot.pause()
+    assert backup.read_text().startswith("# lost edit")
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(app.screen, RestoreDialog)
+        await pilot.press("ctrl+q")       # not dirty: quits at once, and leaves the backup alone
+        await pilot.pause()
+    assert backup.read_text().startswith("# lost edit")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import time
 
 import pytest
 from textual.widgets import Checkbox, DataTable, Input, Select, TabbedContent
@@ -31,13 +32,14 @@ SIZE = (160, 48)
 EDITS = int(os.environ.get("RNNGRAPH_FUZZ_EDITS", "30"))
 SEEDS = [int(os.environ["RNNGRAPH_FUZZ_SEED"])] if "RNNGRAPH_FUZZ_SEED" in os.environ else [1, 2]
 
-CHARS = "abcxyz019:{}[],-#'\"\n  \t&*!|>%@`?"
-NONSENSE = ["-1", "0", "-3.5", "1e9", "abc", "99999999", "null", "[1, 2]", "{}", "''", "2", "3", "7"]
-NAMES = ["x", "hidden", "context", "y", "ghost", "Hidden", "1bad", "lstm"]
+CHARS = "abcxyz019:{}[],-#'\"\n  \t&*!|>%@`?/\\"
+NONSENSE = ["-1", "0", "-3.5", "1e9", "abc", "99999999", "null", "[1, 2]", "{}", "''", "2", "3", "7",
+            "'[/b]'", "'[bold]x'"]
+NAMES = ["x", "hidden", "context", "y", "ghost", "Hidden", "1bad", "lstm", "'[/b]'"]
 FIELD_VALUES = {     # what the form fields get: mostly accepted by the form, often wrong for the spec
-    "size": ["-1", "0", "abc", "99999999", "7", "1", "4", "2"],
+    "size": ["-1", "0", "abc", "99999999", "7", "1", "4", "2", "[/i]"],
     "delay": ["-1", "x", "0", "1", "3", "1000000"],
-    "name": ["ghost", "x", "1bad", "fresh", "hidden", "", "dup", "x->hidden"],
+    "name": ["ghost", "x", "1bad", "fresh", "hidden", "", "dup", "x->hidden", "[/b]"],
     "init": ["", "input", "[1, 2", "0.5", "abc", "[0.1, 0.2, 0.3]", "{value: 1, trainable: true}"],
 }
 pytestmark = pytest.mark.skipif(not has_engine("build"), reason="needs rnngraph.build")
@@ -188,14 +190,15 @@ class Fuzzer:
         return f"visit {key}"
 
 
-async def _settle(pilot, app) -> None:
-    """Wait until the text is analysed and the picture laid out."""
+async def _settle(pilot, app, patience: float = 20.0) -> None:
+    """Wait until the text is analysed and the picture laid out (patiently: CI can be slow)."""
     await pilot.pause(DEBOUNCE + 0.05)
-    for _ in range(40):
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
         await app.workers.wait_for_complete()
         await pilot.pause()
         editor = app.edit_screen.query_one(SpecEditor)
-        if (app._timer is None and app.analysis.text == editor.text
+        if (app._timer is None and app.analysis.text == editor.text == app.spec_text
                 and not any(w.is_running for w in app.workers)):
             return
         await pilot.pause(0.05)
@@ -250,3 +253,48 @@ async def test_random_edits_never_end_the_app(elman, seed):
         # the edits did break the spec, often, and changed it validly too
         assert seen_invalid >= EDITS // 5, (seen_invalid, seen_valid_change, history)
     assert app._exception is None
+
+
+MARKUP = [   # text that Rich / Textual markup would choke on, in every place the YAML allows it
+    ("activation: sigmoid}", "activation: '[/b]'}"),
+    ("  hidden: {size: 4", "  '[/b]': {size: 2}\n  hidden: {size: 4"),
+    ("- {from: x, to: hidden}", "- {from: '[/b]', to: hidden}"),
+    ("\nseed: 0", "\n'[/i]': 1\nseed: 0"),
+    ("context: {size: 4", "context: {size: '[bold]'"),
+]
+VALID_MARKUP = [("- {from: x, to: hidden}", "- {from: x, to: hidden, name: '[/i]'}")]
+
+
+@pytest.mark.parametrize("valid", [False, True], ids=["invalid spec", "valid spec"])
+async def test_brackets_in_the_yaml_are_text_not_markup(elman, valid):
+    text = elman.read_text()
+    for old, new in VALID_MARKUP if valid else MARKUP:
+        assert old in text
+        text = text.replace(old, new, 1)
+    app = RnnGraphApp(str(elman), text=text)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(pilot, app)
+        screen = app.edit_screen
+        for tab, table_id in (("tab-nodes", "#node-table"), ("tab-edges", "#edge-table")):
+            screen.query_one(TabbedContent).active = tab
+            table = screen.query_one(table_id, DataTable)
+            table.focus()
+            rows = [r for r in range(table.row_count)
+                    if "[" in " ".join(str(c) for c in table.get_row_at(r))]
+            assert rows or valid
+            for row in rows or [0]:                 # the rows with brackets: their forms open
+                table.move_cursor(row=row)
+                await pilot.press("f9")
+                await pilot.pause()
+                await pilot.press("escape")
+                await pilot.pause()
+        screen.query_one(TabbedContent).active = "tab-inspector"
+        for key in ("f3", "tab", "down", "down", "f4", "b", "f5", "f1", "escape", "f2"):
+            await pilot.press(key)
+            await pilot.pause(0.2)
+        assert app.is_running and app._exception is None
+        if valid:     # the name reaches parameters and equations
+            assert "[/i]" in app.analysis.net.params
+        else:
+            shown = " ".join(p.text for p in app.analysis.problems)
+            assert "'[/b]'" in shown and "'[/i]'" in shown and "'[bold]'" in shown

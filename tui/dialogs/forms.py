@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -31,7 +32,8 @@ GRU_VARIANTS = ["reset_after", "reset_before"]
 def _select(options: list[str], value: str, id: str) -> Select:
     if value not in options:
         options = [*options, value]
-    return Select([(o, o) for o in options], value=value, allow_blank=False, id=id)
+    # prompts as Text: a value from the YAML such as "[/b]" is shown, not parsed as markup
+    return Select([(Text(str(o)), o) for o in options], value=value, allow_blank=False, id=id)
 
 
 def _parse_scalar(text: str) -> Any:
@@ -49,10 +51,10 @@ class _Form(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog form"):
-            yield Label(self.title_text, classes="form-title")
+            yield Label(self.title_text, classes="form-title", markup=False)
             with VerticalScroll(classes="form-fields"):
                 yield from self.fields()
-            yield Label("", classes="form-error", id="form-error")
+            yield Label("", classes="form-error", id="form-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Apply", variant="primary", id="form-apply")
                 yield Button("Cancel", id="form-cancel")
@@ -235,7 +237,7 @@ class BlockForm(_Form):
     def _type_changed(self, event: Select.Changed) -> None:
         variants = GRU_VARIANTS if event.value == "gru" else LSTM_VARIANTS
         select = self.query_one("#block-variant", Select)
-        select.set_options([(v, v) for v in variants])
+        select.set_options([(Text(v), v) for v in variants])
         select.value = variants[0]
         self.query_one("#block-peepholes", Checkbox).disabled = event.value == "gru"
 

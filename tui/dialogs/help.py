@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -63,14 +64,14 @@ class HelpDialog(ModalScreen[None]):
             yield Label(f"Keys — {self.title_text}  (Esc closes)", id="help-title",
                         classes="form-title")
             if self.notes:
-                yield Static(self.notes, id="help-notes")
+                yield Static(self.notes, id="help-notes", markup=False)
             if self.typing:
                 yield Static("In a text field the usual editing keys apply (arrows, Ctrl+Z, "
                              "Ctrl+X/C/V), and ? types a ?: F1 shows these keys.", id="help-typing")
             table = DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
             table.add_columns("key", "does")
             for key, text in self.rows:
-                table.add_row(key, text)
+                table.add_row(Text(key), Text(text))
             yield table
 
     def action_close(self) -> None:

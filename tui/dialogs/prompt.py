@@ -21,7 +21,7 @@ class PromptDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-box", classes="dialog"):
-            yield Label(self.question)
+            yield Label(self.question, markup=False)
             yield Input(self.value, id="prompt-input")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("OK", variant="primary", id="prompt-ok")

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label
+from textual.widgets import Button, Label, Static
 
 
 def change_summary(old: str, new: str) -> str:
@@ -49,13 +49,16 @@ class RestoreDialog(ModalScreen[bool]):
         except OSError:
             when = "an earlier session"
         with Vertical(id="restore-box", classes="dialog"):
-            yield Label(f"Unsaved edits to {self.name_text} were found", classes="form-title")
-            yield Label(f"A backup written while you typed ({when}); the app or its terminal "
-                        "ended before they were saved.")
-            yield Label(change_summary(self.saved, self.backup), id="restore-summary")
-            yield Label(f"backup: {self.backup_path}", id="restore-path")
-            yield Label("Restore puts them in the editor, unsaved (Ctrl+Z undoes it); "
-                        "Discard deletes the backup.", id="restore-note")
+            yield Label(f"Unsaved edits to {self.name_text} were found", classes="form-title",
+                        markup=False)
+            yield Static(f"A backup written while you typed ({when}); the app or its terminal "
+                         "ended before they were saved.", classes="dialog-text")
+            yield Static(change_summary(self.saved, self.backup), id="restore-summary",
+                         classes="dialog-text")
+            yield Static(f"backup: {self.backup_path}", id="restore-path", classes="dialog-text",
+                         markup=False)
+            yield Static("Restore puts them in the editor, unsaved (Ctrl+Z undoes it); "
+                         "Discard deletes the backup.", id="restore-note", classes="dialog-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Restore (r)", variant="primary", id="restore-yes")
                 yield Button("Discard (d)", variant="error", id="restore-no")

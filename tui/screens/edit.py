@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import yaml
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,12 +25,13 @@ from ..widgets.problems import ProblemList
 from ..widgets.spec_editor import SpecEditor
 
 
-def _cell(value) -> str:
+def _cell(value) -> Text:
+    """A table cell from raw YAML: literal text (a ``[/b]`` in the YAML is no markup)."""
     if value is None:
-        return ""
+        return Text("")
     if isinstance(value, list):
-        return ", ".join(map(str, value))
-    return str(value)
+        return Text(", ".join(map(str, value)))
+    return Text(str(value))
 
 
 class EditScreen(Screen):
@@ -160,7 +162,7 @@ class EditScreen(Screen):
         table.clear()
         for name, f in nodes.items():
             f = f if isinstance(f, dict) else {}
-            table.add_row(str(name), _cell(f.get("size")), _cell(f.get("role", "hidden")),
+            table.add_row(_cell(name), _cell(f.get("size")), _cell(f.get("role", "hidden")),
                           _cell(f.get("activation", "" if f.get("type") else "identity")),
                           _cell(f.get("combine", "" if f.get("type") else "sum")),
                           _cell(f.get("init", "")),
@@ -175,8 +177,8 @@ class EditScreen(Screen):
             e = e if isinstance(e, dict) else {}
             delay = e.get("delay", 0)
             table.add_row(str(i), _cell(e.get("from")), _cell(e.get("to")),
-                          f"z^-{delay}" if delay else "0", _cell(e.get("weight", "dense")),
-                          "—" if e.get("weight") == "identity" else _cell(e.get("trainable", True)),
+                          _cell(f"z^-{delay}" if delay else "0"), _cell(e.get("weight", "dense")),
+                          Text("—") if e.get("weight") == "identity" else _cell(e.get("trainable", True)),
                           _cell(e.get("name", "")), key=str(i))
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
@@ -339,8 +341,8 @@ class EditScreen(Screen):
             return
         kind, key = target
         if kind == "edge":
-            question = f"Remove edge {key} ({_cell(self._spec_edges()[key].get('from'))} → " \
-                       f"{_cell(self._spec_edges()[key].get('to'))})?"
+            question = f"Remove edge {key} ({_cell(self._spec_edges()[key].get('from')).plain} → " \
+                       f"{_cell(self._spec_edges()[key].get('to')).plain})?"
         else:
             question = f"Remove node {key} and the edges that touch it?"
 

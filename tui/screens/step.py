@@ -74,8 +74,8 @@ class StepScreen(Screen):
             yield Button("step →", id="step-forward", compact=True)
             yield Button("fwd/bwd (b)", id="step-mode", compact=True)
             yield Button("new sample (n)", id="step-sample", compact=True)
-            yield Label("", id="step-status")
-        yield Label("", id="step-note")
+            yield Label("", id="step-status", markup=False)
+        yield Label("", id="step-note", markup=False)
         with StepBody(id="step-body"):
             yield StepView(id="step-view")
         yield Footer(compact=True)

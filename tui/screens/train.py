@@ -10,6 +10,7 @@ Step screen shows the trained network.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -66,7 +67,7 @@ class TrainScreen(Screen):
             yield Input("", id="train-epochs", type="integer", compact=True)
             yield Button("start (s)", id="train-start", compact=True)
             yield Button("stop (x)", id="train-stop", compact=True, disabled=True)
-            yield Label("", id="train-status")
+            yield Label("", id="train-status", markup=False)
         with Vertical(id="train-body"):
             yield Static("", id="train-plot")
             yield DataTable(id="train-history", zebra_stripes=True)
@@ -153,7 +154,7 @@ class TrainScreen(Screen):
                             and isinstance(v, (int, float)))
         table = self.query_one("#train-history", DataTable)
         table.add_row(str(record.get("epoch")), _num(record.get("train_loss")),
-                      _num(record.get("eval_loss")), metrics)
+                      _num(record.get("eval_loss")), Text(metrics))
         table.move_cursor(row=table.row_count - 1)      # the latest epoch stays in view
         self._plot()
         self._status(f"training…  epoch {record.get('epoch')}  loss {_num(record.get('train_loss'))}")

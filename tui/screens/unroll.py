@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import networkx as nx
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -85,12 +86,12 @@ class UnrollScreen(Screen):
             yield Button("later ▶", id="unroll-later", compact=True,
                          tooltip="move the window of steps later (])")
             yield Checkbox("blocks as boxes", value=True, id="unroll-collapse", compact=True)
-            yield Label("", id="unroll-window")
+            yield Label("", id="unroll-window", markup=False)
         with Horizontal(id="unroll-main"):
             yield GraphCanvas(id="unrolled-graph")
             with Vertical(id="unroll-side"):
                 yield OptionList(id="vertex-list")
-                yield Static("choose a vertex", id="equation")
+                yield Static("choose a vertex", id="equation", markup=False)
         yield Footer(compact=True)
 
     _ready = False   # set once mounted: watchers fire before that
@@ -162,7 +163,7 @@ class UnrollScreen(Screen):
         options.clear_options()
         for t in range(self.start, stop):
             for n in graph.nodes:
-                options.add_option(Option(vertex_label(n, t), id=_vid((n, t))))
+                options.add_option(Option(Text(vertex_label(n, t)), id=_vid((n, t))))
 
     # -- controls --------------------------------------------------------------------
     def watch_steps(self, steps: int) -> None:

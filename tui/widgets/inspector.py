@@ -60,7 +60,8 @@ def inspect_node(analysis: Analysis, name: str):
             pname = a.get("param")
             shape = tuple(params[pname].shape) if pname in params else param_shape(graph, a, u, v)
             delay = a.get("delay", 0)
-            table.add_row(f"{u} → {v}", f"z^-{delay}" if delay else "0", a.get("weight", "dense"),
+            table.add_row(Text(f"{u} → {v}"), f"z^-{delay}" if delay else "0",
+                          Text(str(a.get("weight", "dense"))),
                           str(shape) if pname else "—", "yes" if a.get("trainable") else "no")
         if not edges:
             table.add_row(f"(none {other_end})", "", "", "", "")
@@ -85,7 +86,7 @@ def inspect_node(analysis: Analysis, name: str):
     for n in names:
         value = params.get(n)
         shape = tuple(value.shape) if value is not None else "?"
-        ptable.add_row(n, str(shape), _stats(value) if value is not None else "(build needed)")
+        ptable.add_row(Text(str(n)), str(shape), _stats(value) if value is not None else "(build needed)")
     if not names:
         ptable.add_row("(none)", "", "")
     return Group(head, edge_table("incoming", incoming, "in"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -27,7 +28,7 @@ class ProblemList(OptionList):
         if not problems:
             self.add_option(Option("✓ no problems", disabled=True))
         for i, p in enumerate(problems):
-            self.add_option(Option(f"✗ {p.text}", id=f"problem-{i}"))
+            self.add_option(Option(Text(f"✗ {p.text}"), id=f"problem-{i}"))   # literal text
         self.set_class(bool(problems), "has-problems")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -197,16 +197,16 @@ class StepView(Static, can_focus=True):
                          no_wrap=True)
         for n in trace.order:
             if n not in norms:
-                table.add_row(str(n), Text("—", "dim"), "", "")
+                table.add_row(Text(str(n)), Text("—", "dim"), "", "")
                 continue
             g = norms[n]                                                      # (T,)
             if n in trace.input_nodes and not np.any(g):
-                table.add_row(str(n), Text("data", "dim"), "",
+                table.add_row(Text(str(n)), Text("data", "dim"), "",
                               Text("an input: data, not differentiated", "dim"))
                 continue
             peak = float(g.max())
             now = float(g[t])
-            table.add_row(str(n), Text(f"{now:.3e}" if now else "0"),
+            table.add_row(Text(str(n)), Text(f"{now:.3e}" if now else "0"),
                           Text(power_of_ten(now / peak) if peak else "—", "dim"),
                           self._heat_strip(g[start:stop], t - start, bottom, top))
         parts = [table, Text(""), self._legend(top, bottom)]
