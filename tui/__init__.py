@@ -1,12 +1,21 @@
 """The rnngraph terminal UI (``rnngraph tui [SPEC]``; ``tui.app.run(path)``).
 
-Four screens, on F2-F5: **Edit** (the YAML beside the folded graph, problems
-as you type, tables, forms, inspector), **Unroll** (the time-indexed DAG,
-time as columns, equations of vertices), **Step** (values of one sample,
-step by step, forward and backward) and **Train** (a cancellable training
-worker with a live loss plot).  F1 or ``?`` lists a screen's keys; Ctrl+P
-opens the command palette; Ctrl+S saves; Ctrl+N starts from a template;
-Ctrl+Q quits (asking first when there are unsaved edits).
+Four screens, on F2-F5 (tabs on the top line, clickable): **Edit** (the YAML
+beside the folded graph, problems as you type, tables, forms, inspector),
+**Unroll** (the time-indexed DAG, time as columns, equations of vertices),
+**Step** (one sample of the spec's data step by step; backward mode shows
+``|dL/dv_n(t)|`` per node and step on a log scale, from the last step back,
+so vanishing gradients show) and **Train** (a cancellable training worker
+with a live loss plot).  F1 (or ``?`` outside a text field) lists a screen's
+keys; the footer shows the main ones; Ctrl+P opens the command palette;
+Ctrl+S saves; Ctrl+N starts from a template; Ctrl+Q quits (asking first
+when there are unsaved edits).
+
+Reliability: while the text has problems the pictures keep the last valid
+version and the problems are listed; no edit ends the app.  Unsaved edits
+are backed up (``.<name>.rnngraph-backup`` beside the spec, or under
+``~/.local/state/rnngraph``) a second after typing stops and on
+SIGTERM/SIGHUP; the next start offers to restore them.
 
 Layout:
 
@@ -14,8 +23,8 @@ Layout:
 * ``screens/``, ``widgets/``, ``dialogs/``: Textual code, one role each.
 * ``model.py`` (engine adapter), ``yamledit.py`` (comment-keeping edits),
   ``layout.py`` + ``canvas.py`` (the pictures), ``equations.py``,
-  ``stepping.py``, ``plot.py``, ``templates.py``, ``document.py``: plain
-  Python, no Textual, each testable alone.
+  ``stepping.py``, ``plot.py``, ``templates.py``, ``document.py`` (file,
+  saving, backups): plain Python, no Textual, each testable alone.
 
 The ``rnngraph`` engine never imports this package.
 """
