@@ -233,7 +233,7 @@ async def test_help_lists_the_keys_of_the_screen(elman):
         await pilot.pause()
         assert isinstance(app.screen, HelpDialog)
         keys = dict(app.screen.rows)
-        assert "Add node" in keys.values() and "Unroll" in keys.values()
+        assert "Add node" in keys.values() and "Unroll screen" in keys.values()
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpDialog)
@@ -288,3 +288,40 @@ async def test_adding_a_block_and_removing_a_node(elman):
         assert "memory" not in data["nodes"]
         assert all(e["to"] != "memory" for e in data["edges"])
         assert app.analysis.ok
+
+
+async def test_f2_to_f5_switch_screens_question_mark_shows_keys_and_the_footer_the_main_ones(elman):
+    from textual.widgets._footer import FooterKey
+
+    from tui.widgets.mode_bar import ModeBar
+
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        for key, mode in (("f3", "unroll"), ("f4", "step"), ("f5", "train"), ("f2", "edit")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.current_mode == mode
+            tabs = app.screen.query_one(ModeBar).render_text().plain
+            assert "F2 Edit" in tabs and "F5 Train" in tabs
+            footer = {k.key for k in app.screen.query(FooterKey)}
+            assert {"f1", "ctrl+s", "ctrl+q"} <= footer, (mode, footer)
+        assert {"f6", "f7", "f8", "f9", "f10"} <= {k.key for k in app.screen.query(FooterKey)}
+        # in the editor ? is a character; F1 shows the keys there
+        editor = app.screen.query_one(SpecEditor)
+        editor.focus()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpDialog) and "?" in editor.text
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpDialog) and app.screen.typing
+        await pilot.press("escape")
+        await pilot.press("f4")                     # elsewhere ? shows them
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpDialog)
+        rows = app.screen.rows
+        assert ("→", "Step") in rows and ("←", "Back") in rows and ("f4", "Step screen") in rows
+        await pilot.press("escape")
