@@ -17,10 +17,26 @@ from .conftest import ROOT, spec_path
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
                                 reason="tmux is not installed: no real terminal to test in")
 
+# A tmux server of our own (not the user's, not another test worker's), kept alive by a
+# keeper session: a server exits with its last session, and starting a session while it
+# shuts down fails.
+SOCKET = f"rnngraph-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _tmux(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True,
+                          check=check)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def tmux_server():
+    _tmux("new-session", "-d", "-s", "keeper", "sleep 3600")
+    yield
+    _tmux("kill-server", check=False)
+
 
 def _capture(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                          capture_output=True, text=True, check=True).stdout
+    return _tmux("capture-pane", "-p", "-t", session).stdout
 
 
 def _wait_for(session: str, text: str, timeout: float = 20.0) -> str:
@@ -40,17 +56,14 @@ def _start(spec, env: dict | None = None) -> str:
     extra = " ".join(f"{k}={v}" for k, v in (env or {}).items())
     command = (f"env -u COLUMNS -u LINES {extra} {sys.executable} -c "
                f"'from tui.app import run; run(\"{spec}\")'")
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48",
-                    "-c", str(ROOT), command], check=True)
+    _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48", "-c", str(ROOT), command)
     # some tmux servers ignore -x/-y for detached sessions: size the window explicitly
-    subprocess.run(["tmux", "resize-window", "-t", session, "-x", "160", "-y", "48"],
-                   capture_output=True)
+    _tmux("resize-window", "-t", session, "-x", "160", "-y", "48", check=False)
     return session
 
 
 def _keys(session: str, *keys: str, literal: bool = False) -> None:
-    subprocess.run(["tmux", "send-keys", "-t", session, *(["-l"] if literal else []), *keys],
-                   check=True)
+    _tmux("send-keys", "-t", session, *(["-l"] if literal else []), *keys)
 
 
 def test_app_runs_in_a_terminal(tmp_path):
@@ -60,24 +73,24 @@ def test_app_runs_in_a_terminal(tmp_path):
     try:
         screen = _wait_for(session, "context[t-1]")
         assert "z^-1" in screen and "elman.yaml" in screen
-        subprocess.run(["tmux", "send-keys", "-t", session, "F3"], check=True)
+        _keys(session, "F3")
         screen = _wait_for(session, "hidden@2")
         assert "t=0" in screen
-        subprocess.run(["tmux", "send-keys", "-t", session, "F4"], check=True)
+        _keys(session, "F4")
         screen = _wait_for(session, "t = 0 /")
-        subprocess.run(["tmux", "send-keys", "-t", session, "Right"], check=True)
+        _keys(session, "Right")
         _wait_for(session, "t = 1 /")
-        subprocess.run(["tmux", "send-keys", "-t", session, "C-q"], check=True)
+        _keys(session, "C-q")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            alive = subprocess.run(["tmux", "has-session", "-t", session], capture_output=True)
+            alive = _tmux("has-session", "-t", session, check=False)
             if alive.returncode != 0:
                 break
             time.sleep(0.2)
         else:
             raise AssertionError("the app did not quit on ctrl+q:\n" + _capture(session))
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        _tmux("kill-session", "-t", session, check=False)
 
 
 def test_edits_survive_a_killed_app(tmp_path):
@@ -97,11 +110,10 @@ def test_edits_survive_a_killed_app(tmp_path):
         while not (backup.exists() and "# survived the kill" in backup.read_text()):
             assert time.monotonic() < deadline, "no backup was written:\n" + _capture(session)
             time.sleep(0.2)
-        pid = subprocess.run(["tmux", "display-message", "-p", "-t", session, "#{pane_pid}"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+        pid = _tmux("display-message", "-p", "-t", session, "#{pane_pid}").stdout.strip()
         os.kill(int(pid), signal.SIGKILL)                 # no clean-up of any kind
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        _tmux("kill-session", "-t", session, check=False)
     assert spec.read_text() == original
     session = _start(spec, env)
     try:
@@ -111,10 +123,10 @@ def test_edits_survive_a_killed_app(tmp_path):
         _wait_for(session, "# survived the kill")
         _keys(session, "C-s")
         deadline = time.monotonic() + 10
-        while "# survived the kill" not in spec.read_text():
-            assert time.monotonic() < deadline, "ctrl+s did not save:\n" + _capture(session)
+        while "# survived the kill" not in spec.read_text() or backup.exists():
+            assert time.monotonic() < deadline, ("ctrl+s did not save, or left the backup:\n"
+                                                 + _capture(session))
             time.sleep(0.2)
-        assert not backup.exists()
         _keys(session, "C-q")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        _tmux("kill-session", "-t", session, check=False)
