@@ -16,7 +16,7 @@ import numpy as np
 
 from . import autodiff as ad
 from .errors import DataError
-from .scan import scan
+from .scan import Columns, FusedOutput, scan
 
 
 @dataclass
@@ -42,14 +42,17 @@ def weight_vars(graph, params: dict, tape) -> tuple[dict, dict]:
     for name, value in params.items():
         trainable = _trainable(graph, name)
         leaves[name] = tape.param(value) if (tape is not None and trainable) else ad.const(value)
+    weighted = graph.graph.get("_weighted_edges")
+    if weighted is None:   # walking networkx's edge views every step costs more than the small ops here
+        weighted = graph.graph["_weighted_edges"] = [(key, data["param"], tuple(data["constraints"]))
+                                                     for _, _, key, data in graph.edges(keys=True, data=True)
+                                                     if data["param"] is not None]
     effective = {}
-    for u, v, key, data in graph.edges(keys=True, data=True):
-        if data["param"] is None:
-            continue
-        w = leaves[data["param"]]
-        if "symmetric" in data["constraints"]:
+    for key, param, constraints in weighted:
+        w = leaves[param]
+        if "symmetric" in constraints:
             w = ad.symmetric(w)
-        if "zero_diagonal" in data["constraints"]:
+        if "zero_diagonal" in constraints:
             w = ad.zero_diagonal(w)
         effective[key] = w
     return leaves, effective
@@ -114,14 +117,19 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
     leaves, effective = weight_vars(graph, params, tape)
     hist = histories(graph, plan, leaves, T, B, dtype, initial, carried)
     values: dict = {}
-    incoming: dict = {n: [] for n in graph.nodes}   # node -> contributions of sequence edges (Vars)
+    incoming: dict = {n: [] for n in graph.nodes}   # node -> contributions of sequence edges (Vars, Columns)
 
     def bias_of(n):
         name = graph.nodes[n]["bias"]
         return leaves[name] if name else None
 
-    def base_of(n):
+    def base_of(n, deferred=False):
+        """The node's hoisted input (Var or None); with ``deferred``, a lone piece of a
+        fused group's output stays a ``Columns`` for ``scan`` to lay out."""
         parts = incoming[n]
+        if deferred and len(parts) == 1 and isinstance(parts[0], Columns) and graph.nodes[n]["combine"] == "sum":
+            return Columns(parts[0].fused, parts[0].k, bias_of(n))
+        parts = [p.var() if isinstance(p, Columns) else p for p in parts]
         if graph.nodes[n]["combine"] == "product":
             return ad.product(parts) if parts else None
         bias = bias_of(n)
@@ -148,7 +156,7 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
                     continue
                 ws = [effective[e.name] for e in g.edges]
                 weights[id(g)] = ad.concat(ws, axis=0) if len(ws) > 1 else ws[0]
-            base = {n: base_of(n) for n in stage.nodes}
+            base = {n: base_of(n, deferred=True) for n in stage.nodes}
             stage_hist = {n: hist[n] for n in stage.nodes if n in hist}
             values.update(scan(stage, graph, base, weights, stage_hist, T, B, dtype))
         for g in stage.produces:
@@ -157,7 +165,8 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
             if g.weight == "dense":
                 ws = [effective[e.name] for e in g.edges]
                 out = ad.linear(x, ad.concat(ws, axis=0) if len(ws) > 1 else ws[0])
-                pieces = ad.split(out, g.offsets) if len(ws) > 1 else [out]
+                fused = FusedOutput(out, g.offsets)
+                pieces = [Columns(fused, k) for k in range(len(ws))] if len(ws) > 1 else [out]
             else:
                 e = g.edges[0]
                 pieces = [ad.edge_apply(g.weight, effective.get(e.name), x)]

@@ -30,17 +30,29 @@ import re
 import numpy as np
 
 from .activations import ACTIVATIONS
+from . import autodiff as ad
 from .autodiff import Var, _tape_of
 
-# activations whose derivative is elementwise: d f / d a from (a, v), whole sequence at once
+# activations whose derivative is elementwise: d f / d a from (a, v), whole sequence at once,
+# written into `out` (no temporaries: at large sizes every extra pass over (T, B, n) costs)
+def _sigmoid_derivative(a, v, out):
+    np.subtract(1.0, v, out=out)
+    np.multiply(out, v, out=out)
+
+
+def _tanh_derivative(a, v, out):
+    np.multiply(v, v, out=out)
+    np.subtract(1.0, out, out=out)
+
+
 _DERIVATIVES = {
-    "sigmoid": lambda a, v: v * (1.0 - v),
-    "tanh": lambda a, v: 1.0 - v * v,
-    "relu": lambda a, v: (a > 0).astype(a.dtype),
-    "leaky_relu": lambda a, v: np.where(a > 0, 1.0, 0.01).astype(a.dtype),
-    "softplus": lambda a, v: ACTIVATIONS["sigmoid"][0](a),
-    "exp": lambda a, v: v,
-    "square": lambda a, v: 2.0 * a,
+    "sigmoid": _sigmoid_derivative,
+    "tanh": _tanh_derivative,
+    "relu": lambda a, v, out: np.greater(a, 0, out=out, casting="unsafe"),
+    "leaky_relu": lambda a, v, out: np.copyto(out, np.where(a > 0, 1.0, 0.01)),
+    "softplus": lambda a, v, out: np.copyto(out, ACTIVATIONS["sigmoid"][0](a)),
+    "exp": lambda a, v, out: np.copyto(out, v),
+    "square": lambda a, v, out: np.multiply(a, 2.0, out=out),
 }
 _ZERO_DERIVATIVE = ("sign", "step")
 
@@ -48,12 +60,20 @@ _ZERO_DERIVATIVE = ("sign", "step")
 _INPLACE = {
     "tanh": ["tanh(a, out=v)"],
     # sigmoid(a) = (1 + tanh(a/2)) / 2: no exp overflow, no temporaries
-    "sigmoid": ["multiply(a, 0.5, out=v)", "tanh(v, out=v)", "multiply(v, 0.5, out=v)", "add(v, 0.5, out=v)"],
-    "relu": ["maximum(a, 0.0, out=v)"],
-    "one_minus": ["subtract(1.0, a, out=v)"],
+    "sigmoid": ["multiply(a, KH, out=v)", "tanh(v, out=v)", "multiply(v, KH, out=v)", "add(v, KH, out=v)"],
+    "relu": ["maximum(a, K0, out=v)"],
+    "one_minus": ["subtract(K1, a, out=v)"],
     "exp": ["exp(a, out=v)"],
     "square": ["multiply(a, a, out=v)"],
 }
+# Constants the loops use, as 0-d arrays of the run's dtype: a Python float in a
+# ufunc call is converted on every call, which at small sizes costs as much as the op.
+_CONSTANT_NAMES = ("KH", "K1", "K0")
+_CONSTANT_VALUES = (0.5, 1.0, 0.0)
+
+
+def _constants(dtype) -> tuple:
+    return tuple(np.array(c, dtype) for c in _CONSTANT_VALUES)
 
 
 def _weight_grad(kind, g_seq, x_seq):
@@ -72,6 +92,54 @@ def _shifted(seq, hist, delay):
     T, D = seq.shape[0], hist.shape[0]
     head = hist[D - delay:D - delay + min(delay, T)]
     return np.concatenate([head, seq[:max(T - delay, 0)]], axis=0)
+
+
+class FusedOutput:
+    """The output of a fused sequence group, ``(T, B, width)``, split into its
+    targets' columns only when someone needs a piece on its own."""
+
+    def __init__(self, var: Var, offsets: list):
+        self.var, self.offsets, self._pieces = var, offsets, None
+
+    def piece(self, k: int) -> Var:
+        if self._pieces is None:
+            self._pieces = ad.split(self.var, self.offsets)
+        return self._pieces[k]
+
+
+class Columns:
+    """A node's base as a deferred value: columns ``k`` of a fused group's output,
+    plus the node's bias.  ``scan`` takes a pack's base straight from the fused
+    output when the columns line up with the pack (no split, no concatenation:
+    ``x -> lstm/{i,f,o,g}`` plus the four biases is the pack's base as it is)."""
+
+    def __init__(self, fused: FusedOutput, k: int, bias: Var | None = None):
+        self.fused, self.k, self.bias = fused, k, bias
+
+    @property
+    def span(self) -> tuple:
+        return self.fused.offsets[self.k], self.fused.offsets[self.k + 1]
+
+    def var(self) -> Var:
+        v = self.fused.piece(self.k)
+        return ad.add(v, self.bias) if self.bias is not None else v
+
+
+def _var(base) -> Var:
+    return base.var() if isinstance(base, Columns) else base
+
+
+def _pack_base(parts: list, spans: list, width: int, dtype) -> Var:
+    """The base of a pack (T, B, width) from its members' bases (Vars or Columns)."""
+    fused = parts[0].fused if isinstance(parts[0], Columns) else None
+    if (fused is not None and fused.offsets[-1] == width
+            and all(isinstance(b, Columns) and b.fused is fused and b.span == span for b, span in zip(parts, spans))):
+        if all(b.bias is None for b in parts):
+            return fused.var
+        biases = [b.bias if b.bias is not None else ad.const(np.zeros(hi - lo, dtype))
+                  for b, (lo, hi) in zip(parts, spans)]
+        return ad.add(fused.var, ad.concat(biases, axis=0))
+    return ad.concat([_var(b) for b in parts], axis=-1)
 
 
 _STEP_VIEW = re.compile(r"\b([A-Z]+\d+)\[t\](\[:, \d+:\d+\])?")
@@ -153,6 +221,16 @@ class _Compiler:
             out_groups = [gi for gi in range(len(self.groups)) if self.src[gi] == i]
             self.fresh.append(bool(out_groups) and not self.ext_v[i] and
                               all(self.groups[gi].delay == 0 for gi in out_groups))
+        # gradient aliases: a source whose one consumer is an identity delay-0 edge into a sum
+        # node has dL/dv = that node's dL/da (Elman's context, an LSTM's i*g and f*c feeding c):
+        # it reads the target's buffer instead of receiving a copy each step
+        self.galias = [None] * n_nodes                     # node -> the node whose GA is its GV
+        for gi, g in enumerate(self.groups):
+            s, tgt = self.src[gi], self.index[g.edges[0].target]
+            sole = sum(1 for gj in range(len(self.groups)) if self.src[gj] == s) == 1
+            if (sole and self.identity[gi] and g.delay == 0 and self.fresh[s] and not self.product[tgt]
+                    and self.pack_of[s] is None and self.pack_of[tgt] is None):
+                self.galias[s] = tgt
         self.forward = self._compile(self._forward_source(), "forward")
         self.backward = self._compile(self._backward_source(), "backward")
 
@@ -175,10 +253,21 @@ class _Compiler:
             self.packed_group[gi] = p
             for i, lo, hi in members:
                 self.pack_of[i] = (p, lo, hi)
-        # runs: pack members adjacent in the layout and in the step order, with the same
-        # elementwise activation and nothing but the pack's group feeding them
+        # runs: pack members activated by one set of calls.  A whole pack is one run when
+        # nothing but its group feeds its members and their activations are one in-place
+        # activation, or a mix of sigmoid and tanh (see _pack_activation); otherwise runs are
+        # members adjacent in the layout and in the step order with the same activation.
         self.run_of = [None] * n_nodes                     # node -> (pack, lo, hi, head node)
+        self.mixed = [False] * len(self.packs)             # pack -> activated by the sigmoid/tanh mix
         for p, (gi, members, _) in enumerate(self.packs):
+            acts = {self.act[i] for i, _, _ in members}
+            if all(len(self.contribs[i]) == 1 for i, _, _ in members) and (
+                    (len(acts) == 1 and acts <= set(_INPLACE)) or acts == {"sigmoid", "tanh"}):
+                head = min(i for i, _, _ in members)   # first in the step order: the group has run
+                for i, _, _ in members:
+                    self.run_of[i] = (p, 0, self.groups[gi].width, head)
+                self.mixed[p] = len(acts) > 1
+                continue
             run = []
             for i, lo, hi in members + [(None, None, None)]:
                 fits = (run and i is not None and i == run[-1][0] + 1 and lo == run[-1][2]
@@ -202,6 +291,26 @@ class _Compiler:
         fn = namespace[name]
         fn.source = source
         return fn
+
+    def _pack_slice(self, p: int, lo: int, hi: int) -> str:
+        """Step t of a pack buffer, columns lo:hi (the whole row, contiguous, if that is all)."""
+        return "[t]" if (lo, hi) == (0, self.groups[self.packs[p][0]].width) else f"[t][:, {lo}:{hi}]"
+
+    def pack_scales(self, dtype) -> list:
+        """Per pack, the (scale, shift) rows of a mixed sigmoid/tanh pack, else None."""
+        rows = []
+        for p, (gi, members, _) in enumerate(self.packs):
+            if not self.mixed[p]:
+                rows.append(None)
+                continue
+            scale = np.ones(self.groups[gi].width, dtype)
+            shift = np.zeros(self.groups[gi].width, dtype)
+            for i, lo, hi in members:
+                if self.act[i] == "sigmoid":
+                    scale[lo:hi] = 0.5
+                    shift[lo:hi] = 0.5
+            rows.append((scale, shift))
+        return rows
 
     def _src_expr(self, gi: int) -> str:
         """The source value an inner group reads at step t."""
@@ -236,13 +345,16 @@ class _Compiler:
 
     # ------------------------------------------------------------------ forward
     def _forward_source(self) -> list[str]:
-        lines = ["def forward(T, A, V, BS, H, D, W, WT, C, F, AP, VP, BSP):"]
+        lines = ["def forward(T, A, V, BS, H, D, W, WT, C, F, AP, VP, BSP, K, S):",
+                 "    " + "; ".join(f"{k} = K[{j}]" for j, k in enumerate(_CONSTANT_NAMES))]
         for i in range(len(self.nodes)):
             lines.append(f"    A{i} = A[{i}]; V{i} = V[{i}]; BS{i} = BS[{i}]; H{i} = H[{i}]; D{i} = D[{i}]; F{i} = F[{i}]")
         for gi in range(len(self.groups)):
             lines.append(f"    W{gi} = W[{gi}]; WT{gi} = WT[{gi}]; C{gi} = C[{gi}]")
         for p in range(len(self.packs)):
             lines.append(f"    AP{p} = AP[{p}]; VP{p} = VP[{p}]; BSP{p} = BSP[{p}]")
+            if self.mixed[p]:
+                lines.append(f"    SC{p}, SF{p} = S[{p}]")
         lines.append("    for t in range(T):")
         body = []
         for gi, g in enumerate(self.groups):
@@ -282,7 +394,15 @@ class _Compiler:
             p, lo, hi, head = run
             if head != i:
                 return out                # activated with its run's head
-            out += [f"a = AP{p}[t][:, {lo}:{hi}]", f"v = VP{p}[t][:, {lo}:{hi}]"] + _INPLACE[act]
+            sl = self._pack_slice(p, lo, hi)
+            out += [f"a = AP{p}{sl}", f"v = VP{p}{sl}"]
+            if self.mixed[p]:
+                # sigmoid(a) = tanh(a/2)/2 + 1/2 and tanh(a) in one pass each: scale SC{p} is
+                # 1/2 on sigmoid columns and 1 on tanh ones, shift SF{p} 1/2 and 0
+                out += [f"multiply(a, SC{p}, out=v)", "tanh(v, out=v)", f"multiply(v, SC{p}, out=v)",
+                        f"add(v, SF{p}, out=v)"]
+            else:
+                out += _INPLACE[act]
             return out
         out += [f"a = A{i}[t]", f"v = V{i}[t]"]
         out += _INPLACE[act] if act in _INPLACE else [f"v[...] = F{i}(a)"]
@@ -293,7 +413,8 @@ class _Compiler:
         return self.act[i] == "identity" and not self.ext_a[i] and self.pack_of[i] is None
 
     def _backward_source(self) -> list[str]:
-        lines = ["def backward(T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, DER, GAX, TMP, F, TP, GVP, GAP, DERP):"]
+        lines = ["def backward(T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, DER, GAX, TMP, F, TP, GVP, GAP, DERP, K):",
+                 "    " + "; ".join(f"{k} = K[{j}]" for j, k in enumerate(_CONSTANT_NAMES))]
         for i in range(len(self.nodes)):
             lines.append(f"    A{i} = A[{i}]; V{i} = V[{i}]; BS{i} = BS[{i}]; D{i} = D[{i}]; GV{i} = GV[{i}]; "
                          f"TP{i} = TP[{i}]; H{i} = H[{i}]; GA{i} = GA[{i}]; GH{i} = GH[{i}]; DER{i} = DER[{i}]; "
@@ -323,7 +444,7 @@ class _Compiler:
             p, lo, hi, head = run
             if head != i:
                 return []                 # its run's head (last in reverse order) differentiates the run
-            sl = f"[t][:, {lo}:{hi}]"
+            sl = self._pack_slice(p, lo, hi)
             out = [f"negative(GVP{p}{sl}, out=GAP{p}{sl})" if act == "one_minus" else
                    f"multiply(GVP{p}{sl}, DERP{p}{sl}, out=GAP{p}{sl})"]
             for j in range(len(self.nodes)):
@@ -387,6 +508,9 @@ class _Compiler:
 
     def _add_to_source(self, gi: int, gx: str) -> list[str]:
         g, s = self.groups[gi], self.src[gi]
+        if self.galias[s] is not None:
+            self._written.add(s)
+            return []                     # its GV is the target's GA: nothing to send
         if g.delay == 0:
             if self.fresh[s] and s not in self._written:
                 self._written.add(s)
@@ -428,17 +552,16 @@ class _Compiler:
         return self._into_source(gi, lambda out: [f"{op}({gc}, W{gi}, out={out})"])
 
     # ------------------------------------------------------------------ buffers
-    def forward_buffers(self, T, B, dtype, base_values):
+    def forward_buffers(self, T, B, dtype):
         """A, V (per node, views into packs or aliases where laid out so),
-        AP (pack pre-activations), VP (pack values), BSP (pack bases)."""
+        AP (pack pre-activations), VP (pack values)."""
         n_nodes = len(self.nodes)
-        AP, VP, BSP = [], [], []
+        AP, VP = [], []
         for p, (gi, members, has_base) in enumerate(self.packs):
             width = self.groups[gi].width
             AP.append(np.empty((T, B, width), dtype))
             identity = all(self.act[i] == "identity" for i, _, _ in members)
             VP.append(AP[-1] if identity else np.empty((T, B, width), dtype))
-            BSP.append(np.concatenate([base_values[i] for i, _, _ in members], axis=-1) if has_base else None)
         A, V = [None] * n_nodes, [None] * n_nodes
         for i in range(n_nodes):   # sources of aliases come first in the step order
             if self.pack_of[i] is not None:
@@ -448,7 +571,7 @@ class _Compiler:
                 continue
             A[i] = V[self.alias[i]] if self.alias[i] is not None else np.empty((T, B, self.size[i]), dtype)
             V[i] = A[i] if self.act[i] == "identity" else np.empty((T, B, self.size[i]), dtype)
-        return A, V, AP, VP, BSP
+        return A, V, AP, VP
 
 
 def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = ()) -> _Compiler:
@@ -464,9 +587,11 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
 
     Parameters
     ----------
-    base : node -> Var (T, B, size) or None
+    base : node -> Var (T, B, size), Columns or None
         What the node gets from outside the loop: for sum nodes the hoisted
         edges plus bias, for product nodes the product of hoisted factors.
+        ``Columns`` (a piece of a fused sequence GEMM plus a bias) lets a pack
+        take its base without splitting and concatenating.
     weights : id(group) -> Var
         The (fused) weight of each inner group; absent for identity groups.
     hist : node -> Var (D, B, size)
@@ -482,25 +607,33 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     probe = _compiled(stage, graph, has_base, (False,) * n_nodes)
     groups = probe.groups
     sizes = probe.size
-    BS = [base[n].value if has_base[i] else None for i, n in enumerate(nodes)]
-    A, V, AP, VP, BSP = probe.forward_buffers(T, B, dtype, BS)
+    pack_bases = [_pack_base([base[nodes[i]] for i, _, _ in members], [(lo, hi) for _, lo, hi in members],
+                             groups[gi].width, dtype) if with_base else None
+                  for gi, members, with_base in probe.packs]
+    base = {n: _var(base[n]) for i, n in enumerate(nodes) if has_base[i] and probe.pack_of[i] is None}
+    BS = [base[n].value if n in base else None for n in nodes]
+    BSP = [b.value if b is not None else None for b in pack_bases]
+    A, V, AP, VP = probe.forward_buffers(T, B, dtype)
     H = [hist[n].value if n in hist else None for n in nodes]
     D = [h.shape[0] if h is not None else 0 for h in H]
     W = [weights[id(g)].value if id(g) in weights else None for g in groups]
-    WT = [w.T if (w is not None and g.weight == "dense") else None for w, g in zip(W, groups)]
+    # the per-step GEMM reads W^T: a C-contiguous copy is markedly faster than a transposed view
+    WT = [np.ascontiguousarray(w.T) if (w is not None and g.weight == "dense") else None for w, g in zip(W, groups)]
+    K = _constants(dtype)
     C = [np.empty((T, B, g.width), dtype) if probe.keep[gi] else
          (None if (probe.direct[gi] or probe.identity[gi] or probe.packed_group[gi] is not None)
           else np.empty((B, g.width), dtype))
          for gi, g in enumerate(groups)]
     F = [ACTIVATIONS[a][0] for a in probe.act]
     if T:
-        probe.forward(T, A, V, BS, H, D, W, WT, C, F, AP, VP, BSP)
+        probe.forward(T, A, V, BS, H, D, W, WT, C, F, AP, VP, BSP, K, probe.pack_scales(dtype))
 
-    base_nodes = [n for i, n in enumerate(nodes) if has_base[i]]
+    base_nodes = [n for n in nodes if n in base]
+    based_packs = [p for p, b in enumerate(pack_bases) if b is not None]
     weight_groups = [gi for gi, g in enumerate(groups) if id(g) in weights]
     hist_nodes = [n for n in nodes if n in hist]
-    inputs = [base[n] for n in base_nodes] + [weights[id(groups[gi])] for gi in weight_groups] + \
-             [hist[n] for n in hist_nodes]
+    inputs = [base[n] for n in base_nodes] + [pack_bases[p] for p in based_packs] + \
+             [weights[id(groups[gi])] for gi in weight_groups] + [hist[n] for n in hist_nodes]
     A_vars = [Var(a) for a in A]
     V_vars = [Var(v) for v in V]
     tape = _tape_of(inputs)
@@ -530,14 +663,23 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
                 GA.append(GAP[p][:, :, lo:hi])
                 DER.append(DERP[p][:, :, lo:hi])
                 if act in _DERIVATIVES:
-                    DER[-1][...] = _DERIVATIVES[act](A[i], V[i])
+                    _DERIVATIVES[act](A[i], V[i], DER[-1])
                 continue
             if g_v is not None:
                 GV.append(np.array(g_v, dtype=dtype, copy=True))
             else:
                 GV.append((np.empty if prog.fresh[i] else np.zeros)((T, B, sizes[i]), dtype))
             GA.append(GV[i] if prog.ga_is_gv(i) else np.empty((T, B, sizes[i]), dtype))
-            DER.append(_DERIVATIVES[act](A[i], V[i]) if act in _DERIVATIVES else None)
+            DER.append(None)
+            if act in _DERIVATIVES:
+                DER[-1] = np.empty((T, B, sizes[i]), dtype)
+                _DERIVATIVES[act](A[i], V[i], DER[-1])
+        for i in range(n_nodes):
+            if prog.galias[i] is not None:
+                tgt = prog.galias[i]
+                GV[i] = GV[tgt] if prog.ga_is_gv(tgt) else GA[tgt]
+                if prog.ga_is_gv(i):
+                    GA[i] = GV[i]
         GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
         GC = [None if (prog.direct[gi] or prog.identity[gi] or prog.packed_group[gi] is not None)
               else np.zeros((T, B, g.width), dtype) for gi, g in enumerate(groups)]
@@ -546,7 +688,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         FV = [ACTIVATIONS[a][1] for a in prog.act]
         if T:
             TP = [np.empty((B, sizes[i]), dtype) if prog.product[i] else None for i in range(n_nodes)]
-            prog.backward(T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, DER, GAX, TMP, FV, TP, GVP, GAP, DERP)
+            prog.backward(T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, DER, GAX, TMP, FV, TP, GVP, GAP, DERP, K)
         for gi in range(len(groups)):
             if prog.packed_group[gi] is not None:
                 GC[gi] = GAP[prog.packed_group[gi]]
@@ -570,6 +712,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
                 grads.append(GA[i] * others)
             else:
                 grads.append(GA[i])
+        grads += [GAP[p] for p in based_packs]
         for gi in weight_groups:
             g = groups[gi]
             if not weights[id(g)].needs_grad:
