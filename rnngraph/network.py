@@ -118,7 +118,9 @@ class Network:
         """dL/dv_n(t): the gradient of the loss with respect to every node's
         value at every step, {node: (B, T, size)}, as BPTT computes it.
 
-        Its norm over units shows where gradients vanish or explode."""
+        Its norm over units shows where gradients vanish or explode.  Input
+        nodes hold data, not values the network computes: their entries are
+        zeros (no gradient flows into constants)."""
         _, _, result = self.evaluate(inputs, targets, loss=loss, initial=initial, mask=mask, steps=steps,
                                      trace=True)
         tape_traced = result.traced
