@@ -131,6 +131,14 @@ def add(a: Var, b: Var) -> Var:
                  lambda g: (unbroadcast(g, a.shape), unbroadcast(g, b.shape)))
 
 
+def add_into(a: Var, b: Var) -> Var:
+    """``a + b`` written into ``a``'s array (no new array of a's size).  Only for
+    an ``a`` that nothing else reads afterwards (an intermediate whose one
+    consumer is this op, and whose producer's VJP does not need its value)."""
+    np.add(a.value, b.value, out=a.value)
+    return apply(a.value, (a, b), lambda g: (g, unbroadcast(g, b.shape)))
+
+
 def sub(a: Var, b: Var) -> Var:
     return apply(a.value - b.value, (a, b),
                  lambda g: (unbroadcast(g, a.shape), unbroadcast(-g, b.shape)))

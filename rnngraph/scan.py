@@ -101,6 +101,10 @@ class FusedOutput:
     def __init__(self, var: Var, offsets: list):
         self.var, self.offsets, self._pieces = var, offsets, None
 
+    @property
+    def unsplit(self) -> bool:
+        return self._pieces is None
+
     def piece(self, k: int) -> Var:
         if self._pieces is None:
             self._pieces = ad.split(self.var, self.offsets)
@@ -138,7 +142,10 @@ def _pack_base(parts: list, spans: list, width: int, dtype) -> Var:
             return fused.var
         biases = [b.bias if b.bias is not None else ad.const(np.zeros(hi - lo, dtype))
                   for b, (lo, hi) in zip(parts, spans)]
-        return ad.add(fused.var, ad.concat(biases, axis=0))
+        # the GEMM's output feeds this pack alone (never split) and its VJP reads only
+        # its inputs: the biases go into it in place, saving a (T, B, width) array
+        add = ad.add_into if fused.unsplit else ad.add
+        return add(fused.var, ad.concat(biases, axis=0))
     return ad.concat([_var(b) for b in parts], axis=-1)
 
 
@@ -649,7 +656,9 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         prog = _compiled(stage, graph, has_base, ext_a, ext_v)
         GVP = [(np.empty if all(prog.fresh[i] for i, _, _ in members) else np.zeros)((T, B, groups[gi].width), dtype)
                for gi, members, _ in prog.packs]
-        GAP = [np.empty((T, B, groups[gi].width), dtype) for gi, _, _ in prog.packs]
+        # each step's dL/da of a pack overwrites its dL/dv in place, which nothing reads
+        # again (unless a trace keeps dL/dv): one (T, B, width) array fewer
+        GAP = [np.empty((T, B, groups[gi].width), dtype) for gi, _, _ in prog.packs] if tape.trace else GVP
         DERP = [np.empty((T, B, groups[gi].width), dtype) for gi, _, _ in prog.packs]
         GV, GA, DER = [], [], []
         for i in range(n_nodes):

@@ -51,6 +51,14 @@ def test_add_broadcasts_and_unbroadcasts():
     check_op(ad.add, rand(3, 1, 4), rand(3, 5, 4))
 
 
+def test_add_into_writes_into_its_first_operand():
+    # add_into may only take an intermediate nobody else reads: scale makes a fresh one
+    check_op(lambda a, b: ad.add_into(ad.scale(a, 1.0), b), rand(3, 2, 4), rand(4))
+    a = ad.const(np.zeros((2, 3)))
+    out = ad.add_into(a, ad.const(np.arange(3.0)))
+    assert out.value is a.value and a.value[1, 2] == 2.0
+
+
 def test_sub_and_mul_and_neg_and_scale():
     check_op(ad.sub, rand(2, 3), rand(2, 3))
     check_op(ad.mul, rand(2, 3, 4), rand(4))
