@@ -262,7 +262,7 @@ class _Compiler:
                 self.pack_of[i] = (p, lo, hi)
         # runs: pack members activated by one set of calls.  A whole pack is one run when
         # nothing but its group feeds its members and their activations are one in-place
-        # activation, or a mix of sigmoid and tanh (see _pack_activation); otherwise runs are
+        # activation, or a mix of sigmoid and tanh (see _node_forward); otherwise runs are
         # members adjacent in the layout and in the step order with the same activation.
         self.run_of = [None] * n_nodes                     # node -> (pack, lo, hi, head node)
         self.mixed = [False] * len(self.packs)             # pack -> activated by the sigmoid/tanh mix
@@ -683,7 +683,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
             if act in _DERIVATIVES:
                 DER[-1] = np.empty((T, B, sizes[i]), dtype)
                 _DERIVATIVES[act](A[i], V[i], DER[-1])
-        for i in range(n_nodes):
+        for i in reversed(range(n_nodes)):   # targets first: aliases can chain (h -> m -> n)
             if prog.galias[i] is not None:
                 tgt = prog.galias[i]
                 GV[i] = GV[tgt] if prog.ga_is_gv(tgt) else GA[tgt]

@@ -6,6 +6,7 @@ values and gradients as the vertex-by-vertex interpreter of the unrolled DAG,
 and both agree with central differences.
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,10 @@ def random_specs(draw):
     n_inputs = draw(st.integers(0, 2))
     n_other = draw(st.integers(1, 5))
     names = [f"x{i}" for i in range(n_inputs)] + [f"n{i}" for i in range(n_other)]
-    sizes = {n: draw(st.integers(1, 3)) for n in names}
+    # one size for every node half the time: identity, diagonal and scalar edges (and chains of
+    # them, which the loop compiler aliases) are then possible between any two nodes
+    common = draw(st.one_of(st.none(), st.integers(1, 3)))
+    sizes = {n: common or draw(st.integers(1, 3)) for n in names}
     nodes, edges = {}, []
     for n in names[:n_inputs]:
         nodes[n] = {"role": "input", "size": sizes[n]}
@@ -112,7 +116,9 @@ def random_specs(draw):
     return {"rnngraph": 1, "name": "random", "nodes": nodes, "edges": edges, "dtype": "float64"}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# RG_RANDOM_GRAPHS=1500 python -m pytest tests/test_executor.py -k random_graphs: a longer hunt
+@settings(max_examples=int(os.environ.get("RG_RANDOM_GRAPHS", 60)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(random_specs(), st.integers(1, 5), st.integers(0, 2 ** 16))
 def test_random_graphs_fast_equals_reference_and_finite_differences(data, T, seed):
     spec = rg.parse_spec(yaml.safe_dump(data, sort_keys=False))
@@ -143,6 +149,31 @@ def test_expanded_spec_builds_the_same_network(path):
     fa, fb = a.forward(inputs, initial=initial, steps=3), b.forward(inputs, initial=initial, steps=3)
     for n in fb:
         np.testing.assert_array_equal(fa[n], fb[n])
+
+
+def test_chains_of_identity_edges_in_a_loop():
+    """h -> m -> n -> k by identity edges, k -> h delayed: each of h, m, n reads the next
+    node's gradient buffer (gradient aliases), which must be resolved targets first."""
+    spec = """
+rnngraph: 1
+name: chain
+dtype: float64
+nodes:
+  x: {role: input, size: 2}
+  h: {size: 3, activation: tanh}
+  m: {size: 3, activation: identity}
+  n: {size: 3, activation: identity}
+  k: {size: 3, activation: tanh, bias: true}
+  y: {role: output, size: 1, activation: identity}
+edges:
+  - {from: x, to: h}
+  - {from: h, to: m, weight: identity}
+  - {from: m, to: n, weight: identity}
+  - {from: n, to: k, weight: identity}
+  - {from: k, to: h, delay: 1}
+  - {from: k, to: y}
+"""
+    compare(rg.build(rg.parse_spec(spec)), T=5, B=2, fd_entries=6)
 
 
 def test_plan_hoists_and_fuses_lstm_projections():
