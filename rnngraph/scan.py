@@ -305,6 +305,12 @@ class _Compiler:
 
     def pack_scales(self, dtype) -> list:
         """Per pack, the (scale, shift) rows of a mixed sigmoid/tanh pack, else None."""
+        cache = self.__dict__.setdefault("_scales", {})
+        if dtype not in cache:
+            cache[dtype] = self._pack_scale_rows(dtype)
+        return cache[dtype]
+
+    def _pack_scale_rows(self, dtype) -> list:
         rows = []
         for p, (gi, members, _) in enumerate(self.packs):
             if not self.mixed[p]:

@@ -280,3 +280,18 @@ edges:
     v = net.forward({"x": x})["y"]
     # bce = mean(-(y log v + (1 - y) log(1 - v))): dL/dv = (v - y) / (v (1 - v)) / count
     np.testing.assert_allclose(trace["y"], (v - y) / (v * (1 - v)) / y.size, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loop_derivatives_equal_the_activation_vjps(dtype):
+    """The time loops differentiate with whole-sequence derivative arrays written in place;
+    they must equal each activation's VJP (for activations the random graphs leave out too)."""
+    from rnngraph.activations import ACTIVATIONS
+    from rnngraph.scan import _DERIVATIVES
+    a = np.random.default_rng(0).normal(scale=2.0, size=(3, 4, 5)).astype(dtype)
+    for name, derivative in _DERIVATIVES.items():
+        v = ACTIVATIONS[name][0](a).astype(dtype)
+        out = np.full_like(a, np.nan)
+        derivative(a, v, out)
+        expected = ACTIVATIONS[name][1](np.ones_like(a), a, v)
+        np.testing.assert_allclose(out, expected, rtol=1e-6, err_msg=name)
