@@ -293,7 +293,7 @@ class _Compiler:
     def _compile(lines, name):
         source = "\n".join(lines)
         namespace = {k: getattr(np, k) for k in ("matmul", "multiply", "add", "subtract", "tanh", "maximum",
-                                                 "exp", "copyto", "negative")}
+                                                 "exp", "copyto")}
         exec(compile(source, f"<rnngraph scan {name}>", "exec"), namespace)   # our generated code, not user text
         fn = namespace[name]
         fn.source = source
@@ -458,7 +458,8 @@ class _Compiler:
             if head != i:
                 return []                 # its run's head (last in reverse order) differentiates the run
             sl = self._pack_slice(p, lo, hi)
-            out = [f"negative(GVP{p}{sl}, out=GAP{p}{sl})" if act == "one_minus" else
+            # 0 - g, not negative(): numpy 2.4.6's in-place negative is wrong at some strides
+            out = [f"subtract(K0, GVP{p}{sl}, out=GAP{p}{sl})" if act == "one_minus" else
                    f"multiply(GVP{p}{sl}, DERP{p}{sl}, out=GAP{p}{sl})"]
             for j in range(len(self.nodes)):
                 if self.run_of[j] is not None and self.run_of[j][3] == i and self.ext_a[j]:
@@ -472,7 +473,7 @@ class _Compiler:
             if act == "identity":
                 out.append("copyto(ga, gv)")
             elif act == "one_minus":
-                out.append("negative(gv, out=ga)")
+                out.append("subtract(K0, gv, out=ga)")   # not negative(): wrong at some strides in numpy 2.4.6
             elif act in _ZERO_DERIVATIVE:
                 out.append("ga.fill(0)")
             elif act in _DERIVATIVES:
