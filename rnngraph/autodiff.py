@@ -205,18 +205,26 @@ def activation(name: str, a: Var) -> Var:
 
 # --------------------------------------------------------------------------- linear algebra
 
+def _matmul_rows(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``x @ w`` for x (..., k): one GEMM over all leading axes (numpy runs a
+    3-d @ 2-d product as one small GEMM per leading index, 1.5-3x slower)."""
+    if x.ndim <= 2:
+        return x @ w
+    return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
+
+
 def linear(x: Var, w: Var) -> Var:
     """``x @ w.T``: x (..., in), w (out, in) -> (..., out).  The dense edge."""
     xv, wv = x.value, w.value
 
     def vjp(g):
-        gx = g @ wv if x.needs_grad else None
+        gx = _matmul_rows(g, wv) if x.needs_grad else None
         gw = None
         if w.needs_grad:
             g2 = g.reshape(-1, g.shape[-1])
             gw = g2.T @ xv.reshape(-1, xv.shape[-1])
         return gx, gw
-    return apply(xv @ wv.T, (x, w), vjp)
+    return apply(_matmul_rows(xv, wv.T), (x, w), vjp)
 
 
 def transpose(w: Var) -> Var:
@@ -237,9 +245,11 @@ def edge_apply(kind: str, w: Var | None, x: Var) -> Var:
 def concat(parts: list, axis: int) -> Var:
     if len(parts) == 1:
         return parts[0]
-    bounds = np.cumsum([p.shape[axis] for p in parts])[:-1]
+    ends = np.cumsum([p.shape[axis] for p in parts]).tolist()
+    lead = (slice(None),) * (axis % parts[0].value.ndim)
+    pieces = [lead + (slice(lo, hi),) for lo, hi in zip([0] + ends[:-1], ends)]
     return apply(np.concatenate([p.value for p in parts], axis=axis), tuple(parts),
-                 lambda g: tuple(np.split(g, bounds, axis=axis)))
+                 lambda g: tuple(g[piece] for piece in pieces))
 
 
 def take(x: Var, index, shape_of=None) -> Var:
