@@ -106,12 +106,16 @@ def histories(graph, plan, leaves: dict, T: int, B: int, dtype, initial: dict | 
 
 
 def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
-        initial: dict | None = None, carried: dict | None = None) -> Run:
+        initial: dict | None = None, carried: dict | None = None, workspace: dict | None = None,
+        lean: frozenset = frozenset()) -> Run:
     """Execute ``plan`` over ``T`` steps for a batch of ``B``.
 
     inputs : input node -> ndarray (T, B, size), time-major, already checked.
     initial : node -> (B, size) initial states overriding ``init``.
     carried : node -> (D, B, size) histories from a previous window.
+    workspace, lean : passed to every ``scan`` (buffers kept between calls; nodes
+        whose pre-activations no one reads).  With a workspace, the values of
+        recurrent nodes are valid until the next call.
     """
     dtype = np.dtype(dtype)
     leaves, effective = weight_vars(graph, params, tape)
@@ -158,7 +162,7 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
                 weights[id(g)] = ad.concat(ws, axis=0) if len(ws) > 1 else ws[0]
             base = {n: base_of(n, deferred=True) for n in stage.nodes}
             stage_hist = {n: hist[n] for n in stage.nodes if n in hist}
-            values.update(scan(stage, graph, base, weights, stage_hist, T, B, dtype))
+            values.update(scan(stage, graph, base, weights, stage_hist, T, B, dtype, workspace, lean))
         for g in stage.produces:
             source = values[g.source][1]
             x = ad.shift(source, g.delay, hist[g.source]) if g.delay else source

@@ -50,6 +50,8 @@ class Network:
         self.params = init_params(self.graph, self.primitive, spec.seed if seed is None else seed, self.dtype)
         self.plan = make_plan(self.graph)
         self.blocks = {n.name: f"{n.name}/h" for n in spec.nodes.values() if n.type}
+        # buffers the recurrent loops keep between training steps (see evaluate's keep_values)
+        self._workspaces: dict = {}
 
     # ------------------------------------------------------------------ structure
     @property
@@ -110,7 +112,7 @@ class Network:
         With several outputs the loss is the sum of each output's loss.
         """
         loss_value, grads, _ = self.evaluate(inputs, targets, loss=loss, initial=initial, mask=mask,
-                                             steps=steps, want_grads=True)
+                                             steps=steps, want_grads=True, keep_values=False)
         return loss_value, grads
 
     def backward_trace(self, inputs, targets, loss: str | None = None, initial: dict | None = None,
@@ -135,17 +137,25 @@ class Network:
         return out
 
     def evaluate(self, inputs, targets, loss=None, initial=None, mask=None, steps=None, want_grads=True,
-                 carried=None, targets_any_node=False, trace=False):
+                 carried=None, targets_any_node=False, trace=False, keep_values=True):
         """``loss_and_grad`` plus the run itself (values and carried state);
-        the training loop's entry point.  Returns (loss, grads or None, Run)."""
+        the training loop's entry point.  Returns (loss, grads or None, Run).
+
+        With ``keep_values=False`` the caller is done with ``Run.values`` before
+        its next call (a training step reads only the loss, the gradients and
+        ``Run.history``): the recurrent loops then reuse their buffers between
+        calls, and pre-activations no loss reads share their values' buffers.
+        The gradients returned are the caller's either way."""
         kind = loss or self.spec.train.get("loss", "mse")
         if kind not in LOSSES:
             raise DataError(f"loss: unknown loss {kind!r}{suggest(kind, LOSSES)}; known: {', '.join(LOSSES)}")
         xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
         ys, ws = self._prepare_targets(targets, mask, T, B, targets_any_node)
         tape = ad.Tape(trace=trace) if want_grads else None
+        reuse = not keep_values and not trace
         result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, tape=tape,
-                     initial=initial, carried=carried)
+                     initial=initial, carried=carried, workspace=self._workspaces if reuse else None,
+                     lean=frozenset(self.graph.nodes) - set(ys) if reuse else frozenset())
         terms = []
         for n, y in ys.items():
             a, v = result.values[n]

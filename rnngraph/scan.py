@@ -150,21 +150,87 @@ def _pack_base(parts: list, spans: list, width: int, dtype) -> Var:
 
 
 _STEP_VIEW = re.compile(r"\b([A-Z]+\d+)\[t\](\[:, \d+:\d+\])?")
-_DELAYED_READ = re.compile(r"\(V\d+\[t - \d+\] if t >= \d+ else H\d+\[t \+ D\d+ - \d+\]\)")
+# a delayed edge's read of a value (V) or write of a gradient (GV) at step t: the
+# sequence at t - d, or before t = 0 the history (H, GH) at t + D - d
+_DELAYED = re.compile(r"\((G?V)\d+\[t - \d+\] if t >= \d+ else G?H\d+\[t \+ D\d+ - \d+\]\)")
+# roots that are new arrays at every call (bases, histories, outside gradients): views of
+# them are made per call; every other root is a buffer a workspace keeps between calls
+_PER_CALL_ROOT = re.compile(r"\b(BSP?|H|GAX)\d+\b")
+# ufuncs take `out` positionally faster than by keyword (~50 ns a call at small sizes);
+# np.maximum deprecates it
+_OUT_KEYWORD = re.compile(r"\b(multiply|add|subtract|tanh|exp)\((.*), out=(\w+)\)$")
+_UFUNCS = ("matmul", "dot", "multiply", "add", "subtract", "tanh", "maximum", "exp", "copyto")
 
 
-def _hoist_views(body: list[str]) -> list[str]:
-    """Make each distinct step view (``AP0[t]``, ``GVP0[t][:, 0:6]``, a delayed
-    read) once per step, in a local, instead of at every use."""
-    names: dict = {}
+class _Loop:
+    """One compiled time loop (forward or backward) and the per-step views it reads.
 
-    def local(expr: str) -> str:
-        if expr not in names:
-            names[expr] = f"_v{len(names)}"
-        return names[expr]
-    rewritten = [_DELAYED_READ.sub(lambda m: local(m.group(0)), line) for line in body]
-    rewritten = [_STEP_VIEW.sub(lambda m: local(m.group(0)), line) for line in rewritten]
-    return [f"{name} = {expr}" for expr, name in names.items()] + rewritten
+    A loop body refers to step ``t`` of buffers (``AP0[t]``, ``GA3[t][:, 0:6]``, a
+    delayed read).  Making a numpy view costs ~0.1-0.2 us, as much as a small op,
+    so each distinct view becomes a local unpacked from a list of per-step tuples
+    made outside the loop: ``cached_views`` (views of buffers a workspace keeps, so
+    made once per workspace) and ``call_views`` (views of arrays new at every call).
+    """
+
+    def __init__(self, name: str, args: list[str], preamble: list[str], body: list[str], reverse: bool):
+        names: dict = {}
+
+        def local(match) -> str:
+            expr = match.group(0)
+            if expr not in names:
+                names[expr] = f"_v{len(names)}"
+            return names[expr]
+        body = [_DELAYED.sub(local, line) for line in body]
+        body = [_STEP_VIEW.sub(local, line) for line in body]
+        body = [_OUT_KEYWORD.sub(r"\1(\2, \3)", line) for line in body]
+        if any(re.search(r"\bt\b", line) for line in body):
+            raise AssertionError(f"scan {name}: a step index is left in the loop body: {body}")
+        cached = [(e, n) for e, n in names.items() if not _PER_CALL_ROOT.search(e)]
+        per_call = [(e, n) for e, n in names.items() if _PER_CALL_ROOT.search(e)]
+        steps = "range(T - 1, -1, -1)" if reverse else "range(T)"
+        signature = ", ".join(args)
+
+        def builder(fname, views):
+            items = "".join(f"{e}, " for e, _ in views)
+            return [f"def {fname}({signature}):", *preamble, f"    return [({items}) for t in {steps}]"]
+
+        def target(views):
+            return "(" + "".join(f"{n}, " for _, n in views) + ")"
+        if cached and per_call:
+            header = f"    for {target(cached)}, {target(per_call)} in zip(CV, PV):"
+        elif cached or per_call:
+            header = f"    for {target(cached or per_call)} in {'CV' if cached else 'PV'}:"
+        else:
+            header = "    for _ in range(T):"
+        loop = [f"def {name}({signature}, CV, PV):", *preamble, header] + ["        " + b for b in body or ["pass"]]
+        self.has_cached, self.has_per_call = bool(cached), bool(per_call)
+        self.cached_views = _compile(builder("cached_views", cached), "cached_views")
+        self.call_views = _compile(builder("call_views", per_call), "call_views")
+        self.run = _compile(loop, name)
+        self.source = self.run.source
+
+    def __call__(self, args: tuple, cached=None):
+        """Run the loop on ``args``; ``cached`` is this call's ``cached_views(*args)``
+        when a workspace kept them."""
+        if cached is None:
+            cached = self.cached_views(*args) if self.has_cached else None
+        per_call = self.call_views(*args) if self.has_per_call else None
+        self.run(*args, cached, per_call)
+
+
+def _compile(lines: list[str], name: str):
+    source = "\n".join(lines)
+    namespace = {k: getattr(np, k) for k in _UFUNCS}
+    exec(compile(source, f"<rnngraph scan {name}>", "exec"), namespace)   # our generated code, not user text
+    fn = namespace[name]
+    fn.source = source
+    return fn
+
+
+def _gemm(x: str, w: str, out: str, contiguous: bool = True) -> str:
+    """``out = x @ w`` for one step: np.dot takes half the time of np.matmul on
+    small matrices, but only writes into a C-contiguous ``out``."""
+    return f"dot({x}, {w}, {out})" if contiguous else f"matmul({x}, {w}, out={out})"
 
 
 class _Compiler:
@@ -238,8 +304,8 @@ class _Compiler:
             if (sole and self.identity[gi] and g.delay == 0 and self.fresh[s] and not self.product[tgt]
                     and self.pack_of[s] is None and self.pack_of[tgt] is None):
                 self.galias[s] = tgt
-        self.forward = self._compile(self._forward_source(), "forward")
-        self.backward = self._compile(self._backward_source(), "backward")
+        self.forward = self._forward_loop()
+        self.backward = self._backward_loop()
 
     def _find_packs(self):
         n_nodes = len(self.nodes)
@@ -289,16 +355,6 @@ class _Compiler:
                                         and len(self.contribs[i]) == 1) else []
 
     # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _compile(lines, name):
-        source = "\n".join(lines)
-        namespace = {k: getattr(np, k) for k in ("matmul", "multiply", "add", "subtract", "tanh", "maximum",
-                                                 "exp", "copyto")}
-        exec(compile(source, f"<rnngraph scan {name}>", "exec"), namespace)   # our generated code, not user text
-        fn = namespace[name]
-        fn.source = source
-        return fn
-
     def _pack_slice(self, p: int, lo: int, hi: int) -> str:
         """Step t of a pack buffer, columns lo:hi (the whole row, contiguous, if that is all)."""
         return "[t]" if (lo, hi) == (0, self.groups[self.packs[p][0]].width) else f"[t][:, {lo}:{hi}]"
@@ -339,14 +395,14 @@ class _Compiler:
         src = self._src_expr(gi)
         p = self.packed_group[gi]
         if p is not None:
-            lines = [f"matmul({src}, WT{gi}, out=AP{p}[t])"]
+            lines = [_gemm(src, f"WT{gi}", f"AP{p}[t]")]
             if self.packs[p][2]:
                 lines.append(f"add(AP{p}[t], BSP{p}[t], out=AP{p}[t])")
             return lines
         tgt = self.index[g.edges[0].target]
         out = f"A{tgt}[t]" if self.direct[gi] else (f"C{gi}[t]" if self.keep[gi] else f"C{gi}")
         if g.weight == "dense":
-            return [f"matmul({src}, WT{gi}, out={out})"]
+            return [_gemm(src, f"WT{gi}", out)]
         return [f"multiply({src}, W{gi}, out={out})"]
 
     def _contrib_expr(self, gi: int, lo: int, hi: int) -> str:
@@ -357,9 +413,10 @@ class _Compiler:
         return base if hi - lo == self.groups[gi].width else f"{base}[:, {lo}:{hi}]"
 
     # ------------------------------------------------------------------ forward
-    def _forward_source(self) -> list[str]:
-        lines = ["def forward(T, A, V, BS, H, D, W, WT, C, F, AP, VP, BSP, K, S):",
-                 "    " + "; ".join(f"{k} = K[{j}]" for j, k in enumerate(_CONSTANT_NAMES))]
+    FORWARD_ARGS = ["T", "A", "V", "BS", "H", "D", "W", "WT", "C", "F", "AP", "VP", "BSP", "K", "S"]
+
+    def _forward_loop(self) -> _Loop:
+        lines = ["    " + "; ".join(f"{k} = K[{j}]" for j, k in enumerate(_CONSTANT_NAMES))]
         for i in range(len(self.nodes)):
             lines.append(f"    A{i} = A[{i}]; V{i} = V[{i}]; BS{i} = BS[{i}]; H{i} = H[{i}]; D{i} = D[{i}]; F{i} = F[{i}]")
         for gi in range(len(self.groups)):
@@ -368,7 +425,6 @@ class _Compiler:
             lines.append(f"    AP{p} = AP[{p}]; VP{p} = VP[{p}]; BSP{p} = BSP[{p}]")
             if self.mixed[p]:
                 lines.append(f"    SC{p}, SF{p} = S[{p}]")
-        lines.append("    for t in range(T):")
         body = []
         for gi, g in enumerate(self.groups):
             if g.delay > 0:
@@ -378,8 +434,7 @@ class _Compiler:
             for gi, g in enumerate(self.groups):
                 if g.delay == 0 and self.src[gi] == i:
                     body += self._run_group(gi)
-        lines += ["        " + b for b in _hoist_views(body)] or ["        pass"]
-        return lines
+        return _Loop("forward", self.FORWARD_ARGS, lines, body, reverse=False)
 
     def _node_forward(self, i: int) -> list[str]:
         out = []
@@ -425,9 +480,11 @@ class _Compiler:
     def ga_is_gv(self, i: int) -> bool:
         return self.act[i] == "identity" and not self.ext_a[i] and self.pack_of[i] is None
 
-    def _backward_source(self) -> list[str]:
-        lines = ["def backward(T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, DER, GAX, TMP, F, TP, GVP, GAP, DERP, K):",
-                 "    " + "; ".join(f"{k} = K[{j}]" for j, k in enumerate(_CONSTANT_NAMES))]
+    BACKWARD_ARGS = ["T", "A", "V", "BS", "H", "D", "W", "WT", "C", "GV", "GA", "GC", "GH", "DER", "GAX", "TMP", "F",
+                     "TP", "GVP", "GAP", "DERP", "K"]
+
+    def _backward_loop(self) -> _Loop:
+        lines = ["    " + "; ".join(f"{k} = K[{j}]" for j, k in enumerate(_CONSTANT_NAMES))]
         for i in range(len(self.nodes)):
             lines.append(f"    A{i} = A[{i}]; V{i} = V[{i}]; BS{i} = BS[{i}]; D{i} = D[{i}]; GV{i} = GV[{i}]; "
                          f"TP{i} = TP[{i}]; H{i} = H[{i}]; GA{i} = GA[{i}]; GH{i} = GH[{i}]; DER{i} = DER[{i}]; "
@@ -436,7 +493,6 @@ class _Compiler:
             lines.append(f"    W{gi} = W[{gi}]; C{gi} = C[{gi}]; GC{gi} = GC[{gi}]; TMP{gi} = TMP[{gi}]")
         for p in range(len(self.packs)):
             lines.append(f"    GVP{p} = GVP[{p}]; GAP{p} = GAP[{p}]; DERP{p} = DERP[{p}]")
-        lines.append("    for t in range(T - 1, -1, -1):")
         body = []
         self._written = set()             # fresh nodes whose dL/dv(t) this step has been written
         for i in reversed(range(len(self.nodes))):
@@ -447,8 +503,7 @@ class _Compiler:
         for gi, g in enumerate(self.groups):
             if g.delay > 0:
                 body += self._send(gi)
-        lines += ["        " + b for b in _hoist_views(body)] or ["        pass"]
-        return lines
+        return _Loop("backward", self.BACKWARD_ARGS, lines, body, reverse=True)
 
     def _node_backward(self, i: int) -> list[str]:
         act = self.act[i]
@@ -531,8 +586,8 @@ class _Compiler:
                 return [f"copyto(GV{s}[t], {gx})"]
             return [f"add(GV{s}[t], {gx}, out=GV{s}[t])"]
         d = g.delay
-        return [f"if t >= {d}: add(GV{s}[t - {d}], {gx}, out=GV{s}[t - {d}])",
-                f"else: add(GH{s}[t + D{s} - {d}], {gx}, out=GH{s}[t + D{s} - {d}])"]
+        earlier = f"(GV{s}[t - {d}] if t >= {d} else GH{s}[t + D{s} - {d}])"
+        return [f"add({earlier}, {gx}, out={earlier})"]
 
     def _identity_backward(self, i: int, gi: int, lo: int) -> list[str]:
         """An identity edge's gradient goes straight to its source (no buffer)."""
@@ -562,20 +617,27 @@ class _Compiler:
             gc = ("GV" if self.ga_is_gv(tgt) else "GA") + f"{tgt}[t]"
         else:
             gc = f"GC{gi}[t]"
-        op = "matmul" if g.weight == "dense" else "multiply"
-        return self._into_source(gi, lambda out: [f"{op}({gc}, W{gi}, out={out})"])
+        if g.weight != "dense":
+            return self._into_source(gi, lambda out: [f"multiply({gc}, W{gi}, out={out})"])
+        # a pack member's GV is a column slice, not C-contiguous: np.dot cannot write into it
+        contiguous = self.pack_of[self.src[gi]] is None
+        return self._into_source(gi, lambda out: [_gemm(gc, f"W{gi}", out, contiguous or out.startswith("TMP"))])
 
     # ------------------------------------------------------------------ buffers
-    def forward_buffers(self, T, B, dtype):
+    def forward_buffers(self, T, B, dtype, lean: frozenset = frozenset()):
         """A, V (per node, views into packs or aliases where laid out so),
-        AP (pack pre-activations), VP (pack values)."""
+        AP (pack pre-activations), VP (pack values), C (kept group outputs).
+
+        Nodes in ``lean`` (indices) compute their activation in place: their A
+        is their V.  Only for nodes whose derivative needs nothing but v (see
+        ``LEAN_ACTIVATIONS``) and whose pre-activation no one reads."""
         n_nodes = len(self.nodes)
         AP, VP = [], []
         for p, (gi, members, has_base) in enumerate(self.packs):
             width = self.groups[gi].width
             AP.append(np.empty((T, B, width), dtype))
-            identity = all(self.act[i] == "identity" for i, _, _ in members)
-            VP.append(AP[-1] if identity else np.empty((T, B, width), dtype))
+            in_place = all(self.act[i] == "identity" or i in lean for i, _, _ in members)
+            VP.append(AP[-1] if in_place else np.empty((T, B, width), dtype))
         A, V = [None] * n_nodes, [None] * n_nodes
         for i in range(n_nodes):   # sources of aliases come first in the step order
             if self.pack_of[i] is not None:
@@ -584,8 +646,82 @@ class _Compiler:
                 V[i] = A[i] if self.act[i] == "identity" else VP[p][:, :, lo:hi]
                 continue
             A[i] = V[self.alias[i]] if self.alias[i] is not None else np.empty((T, B, self.size[i]), dtype)
-            V[i] = A[i] if self.act[i] == "identity" else np.empty((T, B, self.size[i]), dtype)
-        return A, V, AP, VP
+            in_place = self.act[i] == "identity" or (i in lean and self.alias[i] is None)
+            V[i] = A[i] if in_place else np.empty((T, B, self.size[i]), dtype)
+        C = [np.empty((T, B, g.width), dtype) if self.keep[gi] else
+             (None if (self.direct[gi] or self.identity[gi] or self.packed_group[gi] is not None)
+              else np.empty((B, g.width), dtype))
+             for gi, g in enumerate(self.groups)]
+        return A, V, AP, VP, C
+
+    def backward_buffers(self, T, B, dtype, H, AP, trace: bool) -> "_BackwardBuffers":
+        return _BackwardBuffers(self, T, B, dtype, H, AP, trace)
+
+
+# activations whose derivative needs only the value v (or nothing): their pre-activation
+# can share v's buffer when no one reads it (relu: v > 0 exactly where a > 0)
+LEAN_ACTIVATIONS = frozenset({"identity", "sigmoid", "tanh", "exp", "relu", "one_minus"} | set(_ZERO_DERIVATIVE))
+
+
+class _BackwardBuffers:
+    """The backward loop's arrays for one (T, B, dtype) and one pattern of
+    outside gradients: dL/dv (GV, GVP), dL/da (GA, GAP), derivatives (DER,
+    DERP), group gradients (GC), history gradients (GH) and per-step scratch
+    (TMP, TP).  ``reset`` readies them for a call; a workspace reuses them."""
+
+    def __init__(self, prog: _Compiler, T, B, dtype, H, AP, trace: bool):
+        n_nodes, groups = len(prog.nodes), prog.groups
+        self.prog = prog
+        self.GVP = [np.empty((T, B, groups[gi].width), dtype) for gi, _, _ in prog.packs]
+        # each step's dL/da of a pack overwrites its dL/dv in place, which nothing reads
+        # again (unless a trace keeps dL/dv): one (T, B, width) array fewer
+        self.GAP = [np.empty_like(g) for g in self.GVP] if trace else self.GVP
+        self.DERP = [np.empty_like(a) for a in AP]
+        self.zeroed = [g for (gi, members, _), g in zip(prog.packs, self.GVP)
+                       if not all(prog.fresh[i] for i, _, _ in members)]
+        GV, GA, DER = [], [], []
+        for i in range(n_nodes):
+            act = prog.act[i]
+            if prog.pack_of[i] is not None:
+                p, lo, hi = prog.pack_of[i]
+                GV.append(self.GVP[p][:, :, lo:hi])
+                GA.append(self.GAP[p][:, :, lo:hi])
+                DER.append(self.DERP[p][:, :, lo:hi])
+                continue
+            GV.append(np.empty((T, B, prog.size[i]), dtype))
+            if not prog.fresh[i] and not prog.ext_v[i]:
+                self.zeroed.append(GV[i])
+            GA.append(GV[i] if prog.ga_is_gv(i) else np.empty((T, B, prog.size[i]), dtype))
+            DER.append(np.empty((T, B, prog.size[i]), dtype) if act in _DERIVATIVES else None)
+        self.outside = list(GV)          # where dL/dv from outside the loop is copied in
+        for i in reversed(range(n_nodes)):   # targets first: aliases can chain (h -> m -> n)
+            if prog.galias[i] is not None:
+                tgt = prog.galias[i]
+                GV[i] = GV[tgt] if prog.ga_is_gv(tgt) else GA[tgt]
+                if prog.ga_is_gv(i):
+                    GA[i] = GV[i]
+        self.GV, self.GA, self.DER = GV, GA, DER
+        self.GC = [None if (prog.direct[gi] or prog.identity[gi] or prog.packed_group[gi] is not None)
+                   else np.empty((T, B, g.width), dtype) for gi, g in enumerate(groups)]
+        self.zeroed += [g for g in self.GC if g is not None]
+        self.GH = [np.empty_like(h) if h is not None else None for h in H]
+        self.zeroed += [g for g in self.GH if g is not None]
+        self.TMP = [np.empty((B, prog.size[prog.src[gi]]), dtype) for gi in range(len(groups))]
+        self.TP = [np.empty((B, prog.size[i]), dtype) if prog.product[i] else None for i in range(n_nodes)]
+        self.cached_views = None
+
+    def reset(self, A, V, out_grads) -> None:
+        """Zero what accumulates, copy in dL/dv from outside, compute the
+        activations' derivatives for the whole sequence."""
+        prog = self.prog
+        for g in self.zeroed:
+            g.fill(0)
+        for i, act in enumerate(prog.act):
+            g_v = out_grads[2 * i + 1]
+            if g_v is not None:
+                np.copyto(self.outside[i], g_v)
+            if act in _DERIVATIVES:
+                _DERIVATIVES[act](A[i], V[i], self.DER[i])
 
 
 def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = ()) -> _Compiler:
@@ -596,7 +732,33 @@ def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = ()) ->
     return cache[key]
 
 
-def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dtype):
+class _Workspace:
+    """Buffers of one stage at one (T, B, dtype) kept between calls, with the
+    per-step views the loops read.  Reusing them saves allocating (and the
+    kernel zeroing) the sequence arrays and making the views at every step."""
+
+    def __init__(self, forward_buffers):
+        self.forward = forward_buffers
+        self.forward_views = None
+        self.backward: dict = {}      # (ext_a, ext_v) -> _BackwardBuffers
+
+
+WORKSPACES_PER_STAGE = 2   # e.g. full batches and the last, smaller one
+
+
+def _workspace(store: dict, stage, key: tuple, make) -> _Workspace:
+    per_stage = store.setdefault(id(stage), {})
+    ws = per_stage.pop(key, None)
+    if ws is None:
+        ws = _Workspace(make())
+        while len(per_stage) >= WORKSPACES_PER_STAGE:
+            per_stage.pop(next(iter(per_stage)))
+    per_stage[key] = ws             # most recently used last
+    return ws
+
+
+def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dtype,
+         workspace: dict | None = None, lean: frozenset = frozenset()):
     """Run ``stage`` for ``T`` steps.
 
     Parameters
@@ -610,6 +772,12 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         The (fused) weight of each inner group; absent for identity groups.
     hist : node -> Var (D, B, size)
         Values before t = 0 of nodes read by delayed inner edges.
+    workspace : dict, optional
+        Where buffers are kept between calls.  With it, the returned values
+        are overwritten by the next call with the same (T, B, dtype): only
+        for callers that are done with them by then (a training step).
+    lean : node names whose pre-activation no one reads; where their
+        activation allows (``LEAN_ACTIVATIONS``), their returned A is their V.
 
     Returns
     -------
@@ -620,27 +788,32 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     has_base = tuple(base.get(n) is not None for n in nodes)
     probe = _compiled(stage, graph, has_base, (False,) * n_nodes)
     groups = probe.groups
-    sizes = probe.size
+    lean_idx = frozenset(i for i, n in enumerate(nodes) if n in lean and probe.act[i] in LEAN_ACTIVATIONS)
     pack_bases = [_pack_base([base[nodes[i]] for i, _, _ in members], [(lo, hi) for _, lo, hi in members],
                              groups[gi].width, dtype) if with_base else None
                   for gi, members, with_base in probe.packs]
     base = {n: _var(base[n]) for i, n in enumerate(nodes) if has_base[i] and probe.pack_of[i] is None}
     BS = [base[n].value if n in base else None for n in nodes]
     BSP = [b.value if b is not None else None for b in pack_bases]
-    A, V, AP, VP = probe.forward_buffers(T, B, dtype)
+    ws = None
+    if workspace is not None:
+        ws = _workspace(workspace, stage, (has_base, T, B, np.dtype(dtype).str, lean_idx),
+                        lambda: probe.forward_buffers(T, B, dtype, lean_idx))
+        A, V, AP, VP, C = ws.forward
+    else:
+        A, V, AP, VP, C = probe.forward_buffers(T, B, dtype, lean_idx)
     H = [hist[n].value if n in hist else None for n in nodes]
     D = [h.shape[0] if h is not None else 0 for h in H]
     W = [weights[id(g)].value if id(g) in weights else None for g in groups]
     # the per-step GEMM reads W^T: a C-contiguous copy is markedly faster than a transposed view
     WT = [np.ascontiguousarray(w.T) if (w is not None and g.weight == "dense") else None for w, g in zip(W, groups)]
     K = _constants(dtype)
-    C = [np.empty((T, B, g.width), dtype) if probe.keep[gi] else
-         (None if (probe.direct[gi] or probe.identity[gi] or probe.packed_group[gi] is not None)
-          else np.empty((B, g.width), dtype))
-         for gi, g in enumerate(groups)]
     F = [ACTIVATIONS[a][0] for a in probe.act]
     if T:
-        probe.forward(T, A, V, BS, H, D, W, WT, C, F, AP, VP, BSP, K, probe.pack_scales(dtype))
+        args = (T, A, V, BS, H, D, W, WT, C, F, AP, VP, BSP, K, probe.pack_scales(dtype))
+        if ws is not None and ws.forward_views is None and probe.forward.has_cached:
+            ws.forward_views = probe.forward.cached_views(*args)
+        probe.forward(args, ws.forward_views if ws is not None else None)
 
     base_nodes = [n for n in nodes if n in base]
     based_packs = [p for p, b in enumerate(pack_bases) if b is not None]
@@ -661,50 +834,22 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         ext_a = tuple(out_grads[2 * i] is not None for i in range(n_nodes))
         ext_v = tuple(out_grads[2 * i + 1] is not None for i in range(n_nodes))
         prog = _compiled(stage, graph, has_base, ext_a, ext_v)
-        GVP = [(np.empty if all(prog.fresh[i] for i, _, _ in members) else np.zeros)((T, B, groups[gi].width), dtype)
-               for gi, members, _ in prog.packs]
-        # each step's dL/da of a pack overwrites its dL/dv in place, which nothing reads
-        # again (unless a trace keeps dL/dv): one (T, B, width) array fewer
-        GAP = [np.empty((T, B, groups[gi].width), dtype) for gi, _, _ in prog.packs] if tape.trace else GVP
-        DERP = [np.empty((T, B, groups[gi].width), dtype) for gi, _, _ in prog.packs]
-        GV, GA, DER = [], [], []
-        for i in range(n_nodes):
-            g_v = out_grads[2 * i + 1]
-            act = prog.act[i]
-            if prog.pack_of[i] is not None:
-                p, lo, hi = prog.pack_of[i]
-                GV.append(GVP[p][:, :, lo:hi])
-                if g_v is not None:
-                    GV[-1][...] = g_v
-                GA.append(GAP[p][:, :, lo:hi])
-                DER.append(DERP[p][:, :, lo:hi])
-                if act in _DERIVATIVES:
-                    _DERIVATIVES[act](A[i], V[i], DER[-1])
-                continue
-            if g_v is not None:
-                GV.append(np.array(g_v, dtype=dtype, copy=True))
-            else:
-                GV.append((np.empty if prog.fresh[i] else np.zeros)((T, B, sizes[i]), dtype))
-            GA.append(GV[i] if prog.ga_is_gv(i) else np.empty((T, B, sizes[i]), dtype))
-            DER.append(None)
-            if act in _DERIVATIVES:
-                DER[-1] = np.empty((T, B, sizes[i]), dtype)
-                _DERIVATIVES[act](A[i], V[i], DER[-1])
-        for i in reversed(range(n_nodes)):   # targets first: aliases can chain (h -> m -> n)
-            if prog.galias[i] is not None:
-                tgt = prog.galias[i]
-                GV[i] = GV[tgt] if prog.ga_is_gv(tgt) else GA[tgt]
-                if prog.ga_is_gv(i):
-                    GA[i] = GV[i]
+        reuse = ws is not None and not tape.trace
+        bufs = ws.backward.get((ext_a, ext_v)) if reuse else None
+        if bufs is None:
+            bufs = prog.backward_buffers(T, B, dtype, H, AP, tape.trace)
+            if reuse:
+                ws.backward[(ext_a, ext_v)] = bufs
+        bufs.reset(A, V, out_grads)
+        GV, GA, GC, GH, GAP = bufs.GV, bufs.GA, list(bufs.GC), bufs.GH, bufs.GAP
         GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
-        GC = [None if (prog.direct[gi] or prog.identity[gi] or prog.packed_group[gi] is not None)
-              else np.zeros((T, B, g.width), dtype) for gi, g in enumerate(groups)]
-        GH = [np.zeros_like(h) if h is not None else None for h in H]
-        TMP = [np.empty((B, graph.nodes[g.source]["size"]), dtype) for g in groups]
         FV = [ACTIVATIONS[a][1] for a in prog.act]
         if T:
-            TP = [np.empty((B, sizes[i]), dtype) if prog.product[i] else None for i in range(n_nodes)]
-            prog.backward(T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, DER, GAX, TMP, FV, TP, GVP, GAP, DERP, K)
+            args = (T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, bufs.DER, GAX, bufs.TMP, FV, bufs.TP,
+                    bufs.GVP, GAP, bufs.DERP, K)
+            if reuse and bufs.cached_views is None and prog.backward.has_cached:
+                bufs.cached_views = prog.backward.cached_views(*args)
+            prog.backward(args, bufs.cached_views if reuse else None)
         for gi in range(len(groups)):
             if prog.packed_group[gi] is not None:
                 GC[gi] = GAP[prog.packed_group[gi]]
@@ -718,7 +863,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         for n in base_nodes:
             i = prog.index[n]
             if prog.product[i]:
-                others = np.ones((T, B, sizes[i]), dtype)
+                others = np.ones((T, B, prog.size[i]), dtype)
                 for gi, lo, hi in prog.contribs[i]:
                     if prog.identity[gi]:   # an identity factor is its source, as the edge reads it
                         s = prog.src[gi]

@@ -121,7 +121,8 @@ class Trainer:
             wmasks = masks if k == T else {n: m[:, start:stop] for n, m in masks.items()}
             loss, grads, run = net.evaluate(window.inputs, window.targets, loss=cfg.loss,
                                             initial=batch.initial if start == 0 else None,
-                                            mask=wmasks or None, steps=stop - start, carried=carried)
+                                            mask=wmasks or None, steps=stop - start, carried=carried,
+                                            keep_values=False)
             carried = run.history
             self._check_finite(loss, grads)
             if cfg.clip:

@@ -39,6 +39,7 @@ def compare(net, T=4, B=2, seed=0, fd_entries=4):
     for name in grads_fast:
         np.testing.assert_allclose(grads_fast[name], grads_ref[name], rtol=1e-8, atol=1e-10,
                                    err_msg=f"gradient of {name}")
+    check_training_path(net, inputs, targets, initial, loss, T, B, seed, loss_ref, grads_ref)
     if fd_entries:
         for check in gradcheck(net, T=T, B=B, seed=seed, max_entries=fd_entries):
             assert check.ok, f"{check.name}: finite differences disagree (abs {check.max_abs:.2e})"
@@ -56,6 +57,32 @@ def test_every_spec_fast_equals_reference_and_finite_differences(path):
         compare(net, T=3, B=1, fd_entries=3)
     else:
         compare(net, T=4, B=2, fd_entries=6)
+
+
+def check_training_path(net, inputs, targets, initial, loss, T, B, seed, loss_ref, grads_ref):
+    """``keep_values=False`` (loss_and_grad, training): the loops reuse their buffers
+    between calls and pre-activations no loss reads share their values' buffers.
+    Calls on another problem and on another batch size in between must leave
+    no trace: every call equals the reference, and earlier gradients stay put."""
+    any_node = not net.output_nodes
+    other = random_problem(net, T=T, B=B + 1, seed=seed + 1)
+    again = random_problem(net, T=T, B=B, seed=seed + 2)
+
+    def step(problem):
+        i, t, init, _ = problem
+        return net.evaluate(i, t, loss=loss, initial=init, steps=T, targets_any_node=any_node, keep_values=False)
+    first_loss, first, _ = step((inputs, targets, initial, loss))
+    kept = {k: v.copy() for k, v in first.items()}
+    step(other)
+    step(again)
+    second_loss, second, _ = step((inputs, targets, initial, loss))
+    for got_loss, got in ((first_loss, first), (second_loss, second)):
+        assert got_loss == pytest.approx(loss_ref, rel=1e-10, abs=1e-12)
+        for name in grads_ref:
+            np.testing.assert_allclose(got[name], grads_ref[name], rtol=1e-8, atol=1e-10,
+                                       err_msg=f"gradient of {name}, reused buffers")
+    for name in kept:
+        np.testing.assert_array_equal(first[name], kept[name], err_msg=f"{name}: returned gradient changed later")
 
 
 # --------------------------------------------------------------------------- random graphs
