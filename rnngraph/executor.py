@@ -16,6 +16,7 @@ import numpy as np
 
 from . import autodiff as ad
 from .errors import DataError
+from .graph import node_data
 from .scan import Columns, FusedOutput, scan
 
 
@@ -81,11 +82,12 @@ def histories(graph, plan, leaves: dict, T: int, B: int, dtype, initial: dict | 
     ``carried`` (from a previous window) wins over ``initial`` (B, size),
     which wins over the node's ``init``."""
     out = {}
+    data = node_data(graph)
     for n, depth in plan.history_depth.items():
         if depth == 0:
             continue
-        size = graph.nodes[n]["size"]
-        init = graph.nodes[n]["init"]
+        size = data[n]["size"]
+        init = data[n]["init"]
         if carried is not None and n in carried:
             h = np.asarray(carried[n], dtype=dtype)
             if h.shape[0] < depth:   # pad older times with the node's initial value
@@ -122,23 +124,24 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
     hist = histories(graph, plan, leaves, T, B, dtype, initial, carried)
     values: dict = {}
     incoming: dict = {n: [] for n in graph.nodes}   # node -> contributions of sequence edges (Vars, Columns)
+    data = node_data(graph)
 
     def bias_of(n):
-        name = graph.nodes[n]["bias"]
+        name = data[n]["bias"]
         return leaves[name] if name else None
 
     def base_of(n, deferred=False):
         """The node's hoisted input (Var or None); with ``deferred``, a lone piece of a
         fused group's output stays a ``Columns`` for ``scan`` to lay out."""
         parts = incoming[n]
-        if deferred and len(parts) == 1 and isinstance(parts[0], Columns) and graph.nodes[n]["combine"] == "sum":
+        if deferred and len(parts) == 1 and isinstance(parts[0], Columns) and data[n]["combine"] == "sum":
             return Columns(parts[0].fused, parts[0].k, bias_of(n))
         parts = [p.var() if isinstance(p, Columns) else p for p in parts]
-        if graph.nodes[n]["combine"] == "product":
+        if data[n]["combine"] == "product":
             return ad.product(parts) if parts else None
         bias = bias_of(n)
         if not parts:
-            return ad.broadcast(bias, (T, B, graph.nodes[n]["size"])) if bias is not None else None
+            return ad.broadcast(bias, (T, B, data[n]["size"])) if bias is not None else None
         a = ad.total(parts)
         return ad.add(a, bias) if bias is not None else a
 
@@ -151,8 +154,8 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
             n = stage.nodes[0]
             a = base_of(n)
             if a is None:
-                a = ad.const(np.zeros((T, B, graph.nodes[n]["size"]), dtype))
-            values[n] = (a, ad.activation(graph.nodes[n]["activation"], a))
+                a = ad.const(np.zeros((T, B, data[n]["size"]), dtype))
+            values[n] = (a, ad.activation(data[n]["activation"], a))
         else:
             weights = {}
             for g in stage.inner:

@@ -14,7 +14,7 @@ import numpy as np
 from . import autodiff as ad
 from .errors import DataError
 from .executor import run
-from .graph import folded_graph, unroll
+from .graph import folded_graph, node_data, unroll
 from .io import atomic_write
 from .losses import LOSSES, output_loss
 from .params import init_params, param_infos, project
@@ -56,11 +56,11 @@ class Network:
     # ------------------------------------------------------------------ structure
     @property
     def input_nodes(self) -> list:
-        return [n for n in self.graph.nodes if self.graph.nodes[n]["role"] == "input"]
+        return [n for n, d in node_data(self.graph).items() if d["role"] == "input"]
 
     @property
     def output_nodes(self) -> list:
-        return [n for n in self.graph.nodes if self.graph.nodes[n]["role"] == "output"]
+        return [n for n, d in node_data(self.graph).items() if d["role"] == "output"]
 
     @property
     def trainable(self) -> list:
@@ -68,7 +68,7 @@ class Network:
         return [name for name, info in self.param_info.items() if info.trainable]
 
     def size(self, node: str) -> int:
-        return self.graph.nodes[self.blocks.get(node, node)]["size"]
+        return node_data(self.graph)[self.blocks.get(node, node)]["size"]
 
     def unroll(self, T: int, initial: bool = False):
         """The time-indexed DAG over ``T`` steps (``graph.unroll``)."""
@@ -159,7 +159,7 @@ class Network:
         terms = []
         for n, y in ys.items():
             a, v = result.values[n]
-            term = output_loss(kind, a, v, y, ws.get(n), self.graph.nodes[n]["activation"], from_values=trace)
+            term = output_loss(kind, a, v, y, ws.get(n), node_data(self.graph)[n]["activation"], from_values=trace)
             if term is not None:
                 terms.append(term)
         if not terms:
@@ -174,8 +174,9 @@ class Network:
             grads = {}
             for name in self.trainable:
                 g = result.params[name].grad
-                grads[name] = np.zeros_like(self.params[name]) if g is None else np.asarray(g, self.dtype).reshape(
-                    self.params[name].shape)
+                shape = self.params[name].shape
+                g = np.zeros_like(self.params[name]) if g is None else np.asarray(g, self.dtype)
+                grads[name] = g if g.shape == shape else g.reshape(shape)
         return float(total.value), grads, result
 
     # ------------------------------------------------------------------ parameters
@@ -319,7 +320,7 @@ class Network:
         return xs, initial, T, B
 
     def _check_work(self, T: int, B: int) -> None:
-        units = sum(self.graph.nodes[n]["size"] for n in self.graph.nodes)
+        units = sum(d["size"] for d in node_data(self.graph).values())
         need = 4 * T * B * units * self.dtype.itemsize     # A, V and their gradients per node
         if need > MAX_WORK_BYTES:
             raise DataError(f"running {B} sequences of {T} steps would need about {need / 1024 ** 3:.1f} GiB "
