@@ -79,10 +79,15 @@ class Tape:
         """
         out.grad = np.ones_like(out.value) if seed is None else seed
         for outputs, inputs, vjp in reversed(self.records):
-            grads = [o.grad for o in outputs]
-            if all(g is None for g in grads):
-                continue
-            in_grads = vjp(grads[0] if len(outputs) == 1 else grads)
+            if len(outputs) == 1:
+                grads = outputs[0].grad
+                if grads is None:
+                    continue
+            else:
+                grads = [o.grad for o in outputs]
+                if all(g is None for g in grads):
+                    continue
+            in_grads = vjp(grads)
             for var, g in zip(inputs, in_grads):
                 if g is None or var.tape is None:
                     continue

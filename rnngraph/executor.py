@@ -103,8 +103,19 @@ def histories(graph, plan, leaves: dict, T: int, B: int, dtype, initial: dict | 
         elif init.trainable:
             out[n] = ad.broadcast(leaves[f"{n}.init"], (depth, B, size))
         else:
-            out[n] = ad.const(np.broadcast_to(np.asarray(init.value, dtype=dtype), (depth, B, size)))
+            out[n] = ad.const(_constant_history(graph, n, init.value, depth, B, size, dtype))
     return out
+
+
+def _constant_history(graph, n, value, depth, B, size, dtype) -> np.ndarray:
+    """A fixed initial value broadcast to (depth, B, size), made once per shape
+    (np.broadcast_to costs several us; this runs every step).  Read-only."""
+    cache = graph.graph.setdefault("_constant_histories", {})
+    key = (n, depth, B, size, np.dtype(dtype).str)   # a built graph never changes its init values
+    h = cache.get(key)
+    if h is None:
+        h = cache[key] = np.broadcast_to(np.asarray(value, dtype=dtype), (depth, B, size))
+    return h
 
 
 def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,

@@ -72,8 +72,14 @@ _CONSTANT_NAMES = ("KH", "K1", "K0")
 _CONSTANT_VALUES = (0.5, 1.0, 0.0)
 
 
+_CONSTANTS: dict = {}
+
+
 def _constants(dtype) -> tuple:
-    return tuple(np.array(c, dtype) for c in _CONSTANT_VALUES)
+    key = np.dtype(dtype).str
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = tuple(np.array(c, dtype) for c in _CONSTANT_VALUES)
+    return _CONSTANTS[key]
 
 
 def _weight_grad(kind, g_seq, x_seq):
@@ -306,6 +312,17 @@ class _Compiler:
                 self.galias[s] = tgt
         self.forward = self._forward_loop()
         self.backward = self._backward_loop()
+        self.F = [ACTIVATIONS[a][0] for a in self.act]        # forward functions, for the generic path
+        self.FV = [ACTIVATIONS[a][1] for a in self.act]       # and their VJPs
+        self._lean: dict = {}
+
+    def lean_indices(self, lean: frozenset) -> frozenset:
+        """The nodes of ``lean`` (names) whose activation lets A share V's buffer."""
+        found = self._lean.get(lean)
+        if found is None:
+            found = self._lean[lean] = frozenset(i for i, n in enumerate(self.nodes)
+                                                 if n in lean and self.act[i] in LEAN_ACTIVATIONS)
+        return found
 
     def _find_packs(self):
         n_nodes = len(self.nodes)
@@ -788,7 +805,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     has_base = tuple(base.get(n) is not None for n in nodes)
     probe = _compiled(stage, graph, has_base, (False,) * n_nodes)
     groups = probe.groups
-    lean_idx = frozenset(i for i, n in enumerate(nodes) if n in lean and probe.act[i] in LEAN_ACTIVATIONS)
+    lean_idx = probe.lean_indices(lean)
     pack_bases = [_pack_base([base[nodes[i]] for i, _, _ in members], [(lo, hi) for _, lo, hi in members],
                              groups[gi].width, dtype) if with_base else None
                   for gi, members, with_base in probe.packs]
@@ -808,9 +825,8 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     # the per-step GEMM reads W^T: a C-contiguous copy is markedly faster than a transposed view
     WT = [np.ascontiguousarray(w.T) if (w is not None and g.weight == "dense") else None for w, g in zip(W, groups)]
     K = _constants(dtype)
-    F = [ACTIVATIONS[a][0] for a in probe.act]
     if T:
-        args = (T, A, V, BS, H, D, W, WT, C, F, AP, VP, BSP, K, probe.pack_scales(dtype))
+        args = (T, A, V, BS, H, D, W, WT, C, probe.F, AP, VP, BSP, K, probe.pack_scales(dtype))
         if ws is not None and ws.forward_views is None and probe.forward.has_cached:
             ws.forward_views = probe.forward.cached_views(*args)
         probe.forward(args, ws.forward_views if ws is not None else None)
@@ -828,7 +844,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         return {n: (A_vars[i], V_vars[i]) for i, n in enumerate(nodes)}
     for var in A_vars + V_vars:
         var.tape = tape
-    outputs = tuple(v for i in range(n_nodes) for v in (A_vars[i], V_vars[i]))
+    outputs = tuple([v for pair in zip(A_vars, V_vars) for v in pair])
 
     def vjp(out_grads):
         ext_a = tuple(out_grads[2 * i] is not None for i in range(n_nodes))
@@ -843,9 +859,8 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         bufs.reset(A, V, out_grads)
         GV, GA, GC, GH, GAP = bufs.GV, bufs.GA, list(bufs.GC), bufs.GH, bufs.GAP
         GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
-        FV = [ACTIVATIONS[a][1] for a in prog.act]
         if T:
-            args = (T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, bufs.DER, GAX, bufs.TMP, FV, bufs.TP,
+            args = (T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, bufs.DER, GAX, bufs.TMP, prog.FV, bufs.TP,
                     bufs.GVP, GAP, bufs.DERP, K)
             if reuse and bufs.cached_views is None and prog.backward.has_cached:
                 bufs.cached_views = prog.backward.cached_views(*args)
