@@ -325,10 +325,13 @@ def zero_diagonal(w: Var) -> Var:
 
 # --------------------------------------------------------------------------- reductions and losses
 
-def weighted_mean(values: Var, weights: np.ndarray, count: float) -> Var:
-    """``sum(values * weights) / count`` with constant weights."""
-    w = weights
-    out = np.asarray((values.value * w).sum() / count, dtype=values.value.dtype)
+def weighted_mean(values: Var, weights: np.ndarray | None, count: float) -> Var:
+    """``sum(values * weights) / count`` with constant weights (None: all ones)."""
+    w, dtype = weights, values.value.dtype
+    if w is None:
+        out = np.asarray(values.value.sum() / count, dtype=dtype)
+        return apply(out, (values,), lambda g: (np.full(values.shape, g / count, dtype=dtype),))
+    out = np.asarray((values.value * w).sum() / count, dtype=dtype)
     return apply(out, (values,), lambda g: (g * w / count,))
 
 

@@ -26,15 +26,20 @@ def output_loss(kind: str, a: ad.Var, v: ad.Var, y: np.ndarray, weights: np.ndar
     Returns None when nothing is counted.
     """
     T, B, size = v.shape
-    w = np.ones((T, B), dtype=v.value.dtype) if weights is None else weights.astype(v.value.dtype, copy=False)
-    positions = float(w.sum())
+    if weights is None:            # every position counts: a plain mean
+        w = w_units = None
+        positions = float(T * B)
+    else:
+        w = weights.astype(v.value.dtype, copy=False)
+        w_units = w[..., None]
+        positions = float(w.sum())
     if positions == 0:
         return None
     if kind == "mse":
-        return ad.weighted_mean(ad.squared_error(v, y), w[..., None], positions * size)
+        return ad.weighted_mean(ad.squared_error(v, y), w_units, positions * size)
     if kind == "bce":
         per = ad.bce_with_logits(a, y) if activation == "sigmoid" and not from_values else ad.bce_on_probs(v, y)
-        return ad.weighted_mean(per, w[..., None], positions * size)
+        return ad.weighted_mean(per, w_units, positions * size)
     if kind == "cross_entropy":
         per = (ad.cross_entropy_with_logits(a, y) if activation == "softmax" and not from_values
                else ad.cross_entropy_on_probs(v, y))

@@ -287,7 +287,7 @@ class Network:
                 raise DataError(f"inputs[{n!r}]: shape {arr.shape} disagrees with the other inputs' "
                                 f"(batch, time) = {(B, T)}")
             B, T = arr.shape[:2]
-            if not np.all(np.isfinite(arr)):
+            if not _all_finite(arr):
                 bad = np.argwhere(~np.isfinite(arr))[0]
                 raise DataError(f"inputs[{n!r}]: NaN or infinite value at (batch, time, unit) = {tuple(bad)}")
             xs[n] = np.ascontiguousarray(arr.transpose(1, 0, 2))
@@ -349,7 +349,7 @@ class Network:
             y = self._array(f"targets[{key!r}]", value, 3)
             if y.shape != (B, T, self.size(node)):
                 raise DataError(f"targets[{key!r}]: expected shape {(B, T, self.size(node))}, got {y.shape}")
-            if not np.all(np.isfinite(y)):
+            if not _all_finite(y):
                 bad = np.argwhere(~np.isfinite(y))[0]
                 raise DataError(f"targets[{key!r}]: NaN or infinite value at (batch, time, unit) = {tuple(bad)}")
             ys[node] = np.ascontiguousarray(y.transpose(1, 0, 2))
@@ -372,6 +372,16 @@ class Network:
     def __repr__(self):
         return (f"Network({self.spec.name!r}: {self.graph.number_of_nodes()} nodes, "
                 f"{self.graph.number_of_edges()} edges, {sum(p.size for p in self.params.values())} parameters)")
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    """No NaN or infinity in ``arr``.  A finite sum proves it in one pass with no
+    temporary (NaN and inf propagate); a non-finite sum may be overflow, so the
+    elementwise check decides then."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(arr.sum()):
+            return True
+    return bool(np.all(np.isfinite(arr)))
 
 
 def build(spec: Spec, seed: int | None = None, dtype=None) -> Network:
