@@ -16,7 +16,11 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__.strip(), file=sys.stderr)
         return 2
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        print("plot_scaling needs matplotlib: pip install -e '.[plot]'", file=sys.stderr)
+        return 2
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     with open(argv[0]) as f:

@@ -7,8 +7,9 @@ implementation computes the same loss and gradients (float64, tight
 tolerance; then float32 against the float64 answer), times a float32 step of
 each (warm-up, then the median and spread of repetitions, all in this one
 process), and prints the tables and ratios; ``--json`` writes everything.
-Then the same for T = 10, 100, 1000 at the (8, 32, 16) size, and the peak
-memory of a step. See benchmarks/README.md for what each column means.
+Then the same for T = 10, 100, 1000 at the (8, 32, 16) size, for batch
+4, 16, 64, 256 at (8, 32, T = 50), and the peak memory of a step.
+See benchmarks/README.md for what each column means.
 
 Columns whose library is absent (PyTorch) or not ready (rnngraph) are
 skipped with a printed reason, never an error.
@@ -58,6 +59,8 @@ CONFIGS = [
 ]
 SCALING_SIZE = (8, 32, 16)  # input, hidden, batch
 SCALING_T = (10, 100, 1000)
+BATCH_SCALING_SIZE = (8, 32, 50)  # input, hidden, T
+BATCH_SCALING_B = (4, 16, 64, 256)
 
 IMPLS = ("torch_fused", "torch_eager", "numpy", "blas", "rnngraph")
 LABEL = {
@@ -586,7 +589,7 @@ def parse_args(argv=None):
     ap.add_argument("--json", metavar="PATH", help="write every number to this JSON file")
     ap.add_argument("--only", choices=("rnn", "lstm"), help="one cell type")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for numpy's BLAS and torch (default: all cores)")
-    ap.add_argument("--no-scaling", action="store_true", help="skip the T-scaling table")
+    ap.add_argument("--no-scaling", action="store_true", help="skip the T- and batch-scaling tables")
     ap.add_argument("--no-memory", action="store_true", help="skip peak-memory measurements")
     ap.add_argument("--no-check", action="store_true", help="skip the correctness check (not recommended)")
     ap.add_argument("--stat", choices=("median", "min"), default="median",
@@ -627,18 +630,22 @@ def main(argv=None):
         run_start = _cpu_snapshot()
         configs = [c for c in CONFIGS if (args.only is None or c[0] == args.only) and (args.max_hidden is None or c[2] <= args.max_hidden)]
         results = [run_config(suite, *c, check=not args.no_check, memory=not args.no_memory) for c in configs]
-        scaling = []
+        scaling, batch_scaling = [], []
         if not args.no_scaling:
             I, H, B = SCALING_SIZE
             cells = [args.only] if args.only else ["rnn", "lstm"]
             scaling = [run_config(suite, cell, I, H, B, T, check=not args.no_check, memory=not args.no_memory)
                        for cell in cells for T in SCALING_T]
+            I, H, T = BATCH_SCALING_SIZE
+            batch_scaling = [run_config(suite, cell, I, H, B, T, check=not args.no_check, memory=False)
+                             for cell in cells for B in BATCH_SCALING_B]
 
         print()
-        print_checks(results + scaling)
+        print_checks(results + scaling + batch_scaling)
         print_results(results, "Training step, float32")
         if scaling:
             print_results(scaling, f"T scaling at (I,H,B) = {SCALING_SIZE}")
+            print_results(batch_scaling, f"Batch scaling at (I,H,T) = {BATCH_SCALING_SIZE}")
         if not args.no_memory:
             print_memory(results + scaling)
         for impl, why in sorted(suite.skip.items()):
@@ -648,14 +655,15 @@ def main(argv=None):
             print(f"[noise] other processes used {env['background_cores']:.2f} of {os.cpu_count()} cores on average "
                   f"during this run: timings are inflated and ratios less certain; rerun on a quiet machine, "
                   f"or compare with --stat min")
-        failed = sorted({(i, f"{r['cell']} ({r['input']},{r['hidden']},{r['batch']},{r['steps']})") for r in results + scaling for i in r["failed_check"]})
+        failed = sorted({(i, f"{r['cell']} ({r['input']},{r['hidden']},{r['batch']},{r['steps']})") for r in results + scaling + batch_scaling for i in r["failed_check"]})
         for impl, cfg in failed:
             print(f"[CHECK FAILED] {LABEL[impl]} on {cfg}: its timing is not a valid comparison")
 
     if args.json:
         doc = {"env": env, "settings": {**vars(args), "tolerance": TOL, "configs": CONFIGS,
-                                        "scaling_size": SCALING_SIZE, "scaling_T": SCALING_T},
-               "skipped": suite.skip, "results": results, "scaling": scaling}
+                                        "scaling_size": SCALING_SIZE, "scaling_T": SCALING_T,
+                                        "batch_scaling_size": BATCH_SCALING_SIZE, "batch_scaling_B": BATCH_SCALING_B},
+               "skipped": suite.skip, "results": results, "scaling": scaling, "batch_scaling": batch_scaling}
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=1, default=float)
         print(f"wrote {args.json}")

@@ -153,6 +153,8 @@ def _small_suite(monkeypatch):
     monkeypatch.setattr(run, "CONFIGS", [("rnn", 1, 2, 1, 5), ("lstm", 2, 3, 2, 4)])
     monkeypatch.setattr(run, "SCALING_SIZE", (2, 3, 2))
     monkeypatch.setattr(run, "SCALING_T", (3,))
+    monkeypatch.setattr(run, "BATCH_SCALING_SIZE", (2, 3, 4))
+    monkeypatch.setattr(run, "BATCH_SCALING_B", (1, 3))
 
 
 def test_harness_runs_and_writes_json(tmp_path, monkeypatch):
@@ -162,7 +164,8 @@ def test_harness_runs_and_writes_json(tmp_path, monkeypatch):
     doc = json.loads(out.read_text())
     assert [r["cell"] for r in doc["results"]] == ["rnn", "lstm"]
     assert len(doc["scaling"]) == 2
-    for r in doc["results"] + doc["scaling"]:
+    assert [(r["cell"], r["batch"]) for r in doc["batch_scaling"]] == [("rnn", 1), ("rnn", 3), ("lstm", 1), ("lstm", 3)]
+    for r in doc["results"] + doc["scaling"] + doc["batch_scaling"]:
         assert r["failed_check"] == []
         assert "numpy" in r["time"] and "blas" in r["time"]
         assert r["time"]["numpy"]["cpu"]["reps"] == r["time"]["numpy"]["reps"]
