@@ -145,7 +145,8 @@ class Network:
         its next call (a training step reads only the loss, the gradients and
         ``Run.history``): the recurrent loops then reuse their buffers between
         calls, and pre-activations no loss reads share their values' buffers.
-        The gradients returned are the caller's either way."""
+        The gradients returned are the caller's either way.  Two threads must
+        not train one network at once (they would share those buffers)."""
         kind = loss or self.spec.train.get("loss", "mse")
         if kind not in LOSSES:
             raise DataError(f"loss: unknown loss {kind!r}{suggest(kind, LOSSES)}; known: {', '.join(LOSSES)}")

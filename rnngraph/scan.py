@@ -14,10 +14,13 @@ is compiled once into a specialised loop: ``_Compiler`` writes the Python
 source of a forward and a backward function for this stage's structure (the
 text is made only from indices and numpy calls, never from user strings) and
 ``compile()`` turns it into code.  Inside the loops every operation writes
-into preallocated buffers with ``out=``, per-step contributions that feed a
-single sum node are computed straight into its pre-activation, activations'
-derivatives are computed for the whole sequence before the backward loop,
-and weight gradients are one GEMM per group after it.
+into preallocated buffers (positional ``out``), the views each step reads
+are unpacked from tuples made before the loop, per-step contributions that
+feed a single sum node are computed straight into its pre-activation,
+activations' derivatives are computed for the whole sequence before the
+backward loop, and weight gradients are one GEMM per group after it.  A
+training step passes a workspace: the buffers and the per-step views then
+live from one step to the next instead of being made at every call.
 
 Shapes: sequences are time-major ``(T, B, size)``; histories ``(D, B, size)``
 hold a node's values at times ``-D .. -1``.
