@@ -16,6 +16,8 @@ code runs forward-only at full speed.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .activations import ACTIVATIONS
@@ -250,7 +252,7 @@ def edge_apply(kind: str, w: Var | None, x: Var) -> Var:
 def concat(parts: list, axis: int) -> Var:
     if len(parts) == 1:
         return parts[0]
-    ends = np.cumsum([p.shape[axis] for p in parts]).tolist()
+    ends = list(itertools.accumulate(p.shape[axis] for p in parts))
     lead = (slice(None),) * (axis % parts[0].value.ndim)
     pieces = [lead + (slice(lo, hi),) for lo, hi in zip([0] + ends[:-1], ends)]
     return apply(np.concatenate([p.value for p in parts], axis=axis), tuple(parts),

@@ -279,6 +279,19 @@ class _Compiler:
         self.src = [self.index[g.source] for g in self.groups]
         self.identity = [g.weight == "identity" for g in self.groups]
         self._find_packs()
+        # pack columns whose activations' derivative is one call: adjacent members with the
+        # same activation (an LSTM's i, f, o: one call over 3H columns, not three)
+        self.der_spans = []                                # (pack, lo, hi, activation)
+        for p, (gi, members, _) in enumerate(self.packs):
+            for i, lo, hi in sorted(members, key=lambda m: m[1]):
+                act = self.act[i]
+                if act not in _DERIVATIVES:
+                    continue
+                last = self.der_spans[-1] if self.der_spans else None
+                if last is not None and last[0] == p and last[2] == lo and last[3] == act:
+                    self.der_spans[-1] = (p, last[1], hi, act)
+                else:
+                    self.der_spans.append((p, lo, hi, act))
         self.direct = []
         taken = {i for i in range(n_nodes) if self.pack_of[i] is not None}
         for gi, g in enumerate(self.groups):
@@ -730,7 +743,7 @@ class _BackwardBuffers:
         self.TP = [np.empty((B, prog.size[i]), dtype) if prog.product[i] else None for i in range(n_nodes)]
         self.cached_views = None
 
-    def reset(self, A, V, out_grads) -> None:
+    def reset(self, A, V, AP, VP, out_grads) -> None:
         """Zero what accumulates, copy in dL/dv from outside, compute the
         activations' derivatives for the whole sequence."""
         prog = self.prog
@@ -740,8 +753,10 @@ class _BackwardBuffers:
             g_v = out_grads[2 * i + 1]
             if g_v is not None:
                 np.copyto(self.outside[i], g_v)
-            if act in _DERIVATIVES:
+            if act in _DERIVATIVES and prog.pack_of[i] is None:
                 _DERIVATIVES[act](A[i], V[i], self.DER[i])
+        for p, lo, hi, act in prog.der_spans:
+            _DERIVATIVES[act](AP[p][:, :, lo:hi], VP[p][:, :, lo:hi], self.DERP[p][:, :, lo:hi])
 
 
 def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = ()) -> _Compiler:
@@ -859,7 +874,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
             bufs = prog.backward_buffers(T, B, dtype, H, AP, tape.trace)
             if reuse:
                 ws.backward[(ext_a, ext_v)] = bufs
-        bufs.reset(A, V, out_grads)
+        bufs.reset(A, V, AP, VP, out_grads)
         GV, GA, GC, GH, GAP = bufs.GV, bufs.GA, list(bufs.GC), bufs.GH, bufs.GAP
         GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
         if T:
