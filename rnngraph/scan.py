@@ -161,7 +161,7 @@ def _pack_base(parts: list, spans: list, width: int, dtype) -> Var:
 _STEP_VIEW = re.compile(r"\b([A-Z]+\d+)\[t\](\[:, \d+:\d+\])?")
 # a delayed edge's read of a value (V) or write of a gradient (GV) at step t: the
 # sequence at t - d, or before t = 0 the history (H, GH) at t + D - d
-_DELAYED = re.compile(r"\((G?V)\d+\[t - \d+\] if t >= \d+ else G?H\d+\[t \+ D\d+ - \d+\]\)")
+_DELAYED = re.compile(r"\(G?V\d+\[t - \d+\] if t >= \d+ else G?H\d+\[t \+ D\d+ - \d+\]\)")
 # roots that are new arrays at every call (bases, histories, outside gradients): views of
 # them are made per call; every other root is a buffer a workspace keeps between calls
 _PER_CALL_ROOT = re.compile(r"\b(BSP?|H|GAX)\d+\b")
@@ -682,13 +682,14 @@ class _Compiler:
             in_place = self.act[i] == "identity" or (i in lean and self.alias[i] is None)
             V[i] = A[i] if in_place else np.empty((T, B, self.size[i]), dtype)
         C = [np.empty((T, B, g.width), dtype) if self.keep[gi] else
-             (None if (self.direct[gi] or self.identity[gi] or self.packed_group[gi] is not None)
-              else np.empty((B, g.width), dtype))
+             (np.empty((B, g.width), dtype) if self.buffered(gi) else None)
              for gi, g in enumerate(self.groups)]
         return A, V, AP, VP, C
 
-    def backward_buffers(self, T, B, dtype, H, AP, trace: bool) -> "_BackwardBuffers":
-        return _BackwardBuffers(self, T, B, dtype, H, AP, trace)
+    def buffered(self, gi: int) -> bool:
+        """Whether group gi's output (and its gradient) has a buffer of its own:
+        not written into its target's a, a pack, or read in place (identity)."""
+        return not (self.direct[gi] or self.identity[gi] or self.packed_group[gi] is not None)
 
 
 # activations whose derivative needs only the value v (or nothing): their pre-activation
@@ -734,8 +735,8 @@ class _BackwardBuffers:
                 if prog.ga_is_gv(i):
                     GA[i] = GV[i]
         self.GV, self.GA, self.DER = GV, GA, DER
-        self.GC = [None if (prog.direct[gi] or prog.identity[gi] or prog.packed_group[gi] is not None)
-                   else np.empty((T, B, g.width), dtype) for gi, g in enumerate(groups)]
+        self.GC = [np.empty((T, B, g.width), dtype) if prog.buffered(gi) else None
+                   for gi, g in enumerate(groups)]
         self.zeroed += [g for g in self.GC if g is not None]
         self.GH = [np.empty_like(h) if h is not None else None for h in H]
         self.zeroed += [g for g in self.GH if g is not None]
@@ -871,7 +872,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         reuse = ws is not None and not tape.trace
         bufs = ws.backward.get((ext_a, ext_v)) if reuse else None
         if bufs is None:
-            bufs = prog.backward_buffers(T, B, dtype, H, AP, tape.trace)
+            bufs = _BackwardBuffers(prog, T, B, dtype, H, AP, tape.trace)
             if reuse:
                 ws.backward[(ext_a, ext_v)] = bufs
         bufs.reset(A, V, AP, VP, out_grads)
