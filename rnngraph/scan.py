@@ -59,6 +59,19 @@ _DERIVATIVES = {
 }
 _ZERO_DERIVATIVE = ("sign", "step")
 
+# The same derivatives computed per step inside the backward loop, from the step's values:
+# (lines writing d f / d a into scratch `d`, the expression to multiply dL/dv by).  Large
+# sequences use these: no (T, B, n) derivative array, and the step's rows are in cache.
+_STEP_DERIVATIVES = {
+    "sigmoid": lambda v, d: ([f"subtract(K1, {v}, out={d})", f"multiply({d}, {v}, out={d})"], d),
+    "tanh": lambda v, d: ([f"multiply({v}, {v}, out={d})", f"subtract(K1, {d}, out={d})"], d),
+    "exp": lambda v, d: ([], v),
+    # v = max(a, 0): sign(v) is 1 exactly where a > 0, else 0 (so lean relu needs no a)
+    "relu": lambda v, d: ([f"sign({v}, out={d})"], d),
+}
+# a stage whose derivative arrays would take at least this many bytes computes them per step
+STEP_DERIVATIVE_BYTES = 4 << 20
+
 # forward activations written as in-place ufunc calls on the step's views `a` and `v`
 _INPLACE = {
     "tanh": ["tanh(a, out=v)"],
@@ -167,8 +180,8 @@ _DELAYED = re.compile(r"\(G?V\d+\[t - \d+\] if t >= \d+ else G?H\d+\[t \+ D\d+ -
 _PER_CALL_ROOT = re.compile(r"\b(BSP?|H|GAX)\d+\b")
 # ufuncs take `out` positionally faster than by keyword (~50 ns a call at small sizes);
 # np.maximum deprecates it
-_OUT_KEYWORD = re.compile(r"\b(multiply|add|subtract|tanh|exp)\((.*), out=(\w+)\)$")
-_UFUNCS = ("matmul", "dot", "multiply", "add", "subtract", "tanh", "maximum", "exp", "copyto")
+_OUT_KEYWORD = re.compile(r"\b(multiply|add|subtract|tanh|exp|sign)\((.*), out=(\w+)\)$")
+_UFUNCS = ("matmul", "dot", "multiply", "add", "subtract", "tanh", "maximum", "exp", "copyto", "sign")
 
 
 class _Loop:
@@ -261,7 +274,8 @@ class _Compiler:
       (Elman's context, ``tanh(c)``) uses its source's buffer as its ``a``.
     """
 
-    def __init__(self, stage, graph, has_base: tuple, ext_a: tuple = (), ext_v: tuple = ()):
+    def __init__(self, stage, graph, has_base: tuple, ext_a: tuple = (), ext_v: tuple = (),
+                 step_derivatives: bool = False):
         self.nodes = list(stage.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.groups = stage.inner
@@ -272,6 +286,9 @@ class _Compiler:
         self.has_base = has_base
         self.ext_a = ext_a or (False,) * n_nodes
         self.ext_v = ext_v or (False,) * n_nodes
+        # nodes whose activation's derivative the backward loop computes per step (see
+        # _STEP_DERIVATIVES); the others' is computed for the whole sequence before it
+        self.step_der = [step_derivatives and a in _STEP_DERIVATIVES for a in self.act]
         self.contribs = [[] for _ in self.nodes]          # node -> [(group, lo, hi)]
         for gi, g in enumerate(self.groups):
             for k, e in enumerate(g.edges):
@@ -280,18 +297,20 @@ class _Compiler:
         self.identity = [g.weight == "identity" for g in self.groups]
         self._find_packs()
         # pack columns whose activations' derivative is one call: adjacent members with the
-        # same activation (an LSTM's i, f, o: one call over 3H columns, not three)
-        self.der_spans = []                                # (pack, lo, hi, activation)
+        # same activation (an LSTM's i, f, o: one call over 3H columns, not three); computed
+        # for the whole sequence before the backward loop (der_spans) or in it (step_spans)
+        self.der_spans, self.step_spans = [], []           # (pack, lo, hi, activation)
         for p, (gi, members, _) in enumerate(self.packs):
             for i, lo, hi in sorted(members, key=lambda m: m[1]):
                 act = self.act[i]
-                if act not in _DERIVATIVES:
+                if act not in _DERIVATIVES and not self.step_der[i]:
                     continue
-                last = self.der_spans[-1] if self.der_spans else None
+                spans = self.step_spans if self.step_der[i] else self.der_spans
+                last = spans[-1] if spans else None
                 if last is not None and last[0] == p and last[2] == lo and last[3] == act:
-                    self.der_spans[-1] = (p, last[1], hi, act)
+                    spans[-1] = (p, last[1], hi, act)
                 else:
-                    self.der_spans.append((p, lo, hi, act))
+                    spans.append((p, lo, hi, act))
         self.direct = []
         taken = {i for i in range(n_nodes) if self.pack_of[i] is not None}
         for gi, g in enumerate(self.groups):
@@ -514,7 +533,7 @@ class _Compiler:
         return self.act[i] == "identity" and not self.ext_a[i] and self.pack_of[i] is None
 
     BACKWARD_ARGS = ["T", "A", "V", "BS", "H", "D", "W", "WT", "C", "GV", "GA", "GC", "GH", "DER", "GAX", "TMP", "F",
-                     "TP", "GVP", "GAP", "DERP", "K"]
+                     "TP", "GVP", "GAP", "DERP", "DS", "VP", "K"]
 
     def _backward_loop(self) -> _Loop:
         lines = ["    " + "; ".join(f"{k} = K[{j}]" for j, k in enumerate(_CONSTANT_NAMES))]
@@ -525,9 +544,10 @@ class _Compiler:
         for gi in range(len(self.groups)):
             lines.append(f"    W{gi} = W[{gi}]; C{gi} = C[{gi}]; GC{gi} = GC[{gi}]; TMP{gi} = TMP[{gi}]")
         for p in range(len(self.packs)):
-            lines.append(f"    GVP{p} = GVP[{p}]; GAP{p} = GAP[{p}]; DERP{p} = DERP[{p}]")
+            lines.append(f"    GVP{p} = GVP[{p}]; GAP{p} = GAP[{p}]; DERP{p} = DERP[{p}]; VP{p} = VP[{p}]")
         body = []
         self._written = set()             # fresh nodes whose dL/dv(t) this step has been written
+        self._scratch = set()             # (pack, lo, hi): columns of DS the step derivatives use
         for i in reversed(range(len(self.nodes))):
             for gi, g in enumerate(self.groups):
                 if g.delay == 0 and self.src[gi] == i:
@@ -536,7 +556,29 @@ class _Compiler:
         for gi, g in enumerate(self.groups):
             if g.delay > 0:
                 body += self._send(gi)
+        lines += [f"    {self._scratch_name(p, lo, hi)} = DS[{p}][:, {lo}:{hi}]" for p, lo, hi in sorted(self._scratch)]
         return _Loop("backward", self.BACKWARD_ARGS, lines, body, reverse=True)
+
+    def _scratch_name(self, p: int, lo: int, hi: int) -> str:
+        self._scratch.add((p, lo, hi))
+        return f"DS{p}_{lo}_{hi}"
+
+    def _step_derivative(self, p: int, lo: int, hi: int):
+        """Lines computing the derivative of pack p's columns lo:hi at step t
+        into scratch, and the expression holding it; None if some column's
+        derivative is computed for the whole sequence instead."""
+        spans = [s for s in self.step_spans if s[0] == p and lo <= s[1] and s[2] <= hi]
+        if sum(h - l for _, l, h, _ in spans) != hi - lo:
+            return None
+        lines, factor = [], None
+        for _, dlo, dhi, act in spans:
+            new, factor = _STEP_DERIVATIVES[act](f"VP{p}{self._pack_slice(p, dlo, dhi)}",
+                                                 self._scratch_name(p, dlo, dhi))
+            lines += new
+        if len(spans) > 1:
+            assert all(_STEP_DERIVATIVES[a]("v", "d")[1] == "d" for _, _, _, a in spans)
+            factor = self._scratch_name(p, lo, hi)
+        return lines, factor
 
     def _node_backward(self, i: int) -> list[str]:
         act = self.act[i]
@@ -546,9 +588,14 @@ class _Compiler:
             if head != i:
                 return []                 # its run's head (last in reverse order) differentiates the run
             sl = self._pack_slice(p, lo, hi)
-            # 0 - g, not negative(): numpy 2.4.6's in-place negative is wrong at some strides
-            out = [f"subtract(K0, GVP{p}{sl}, out=GAP{p}{sl})" if act == "one_minus" else
-                   f"multiply(GVP{p}{sl}, DERP{p}{sl}, out=GAP{p}{sl})"]
+            step = self._step_derivative(p, lo, hi)
+            if act == "one_minus":
+                # 0 - g, not negative(): numpy 2.4.6's in-place negative is wrong at some strides
+                out = [f"subtract(K0, GVP{p}{sl}, out=GAP{p}{sl})"]
+            elif step is not None:
+                out = step[0] + [f"multiply(GVP{p}{sl}, {step[1]}, out=GAP{p}{sl})"]
+            else:
+                out = [f"multiply(GVP{p}{sl}, DERP{p}{sl}, out=GAP{p}{sl})"]
             for j in range(len(self.nodes)):
                 if self.run_of[j] is not None and self.run_of[j][3] == i and self.ext_a[j]:
                     out.append(f"add(GA{j}[t], GAX{j}[t], out=GA{j}[t])")
@@ -564,6 +611,12 @@ class _Compiler:
                 out.append("subtract(K0, gv, out=ga)")   # not negative(): wrong at some strides in numpy 2.4.6
             elif act in _ZERO_DERIVATIVE:
                 out.append("ga.fill(0)")
+            elif self.step_der[i]:
+                # a pack member's ga may be its gv (one buffer): its derivative goes to scratch
+                packed = self.pack_of[i]
+                d = self._scratch_name(*packed) if packed is not None else "ga"
+                lines, factor = _STEP_DERIVATIVES[act](f"V{i}[t]", d)
+                out += lines + [f"multiply(gv, {factor}, out=ga)"]
             elif act in _DERIVATIVES:
                 out.append(f"multiply(gv, DER{i}[t], out=ga)")
             else:
@@ -710,7 +763,9 @@ class _BackwardBuffers:
         # each step's dL/da of a pack overwrites its dL/dv in place, which nothing reads
         # again (unless a trace keeps dL/dv): one (T, B, width) array fewer
         self.GAP = [np.empty_like(g) for g in self.GVP] if trace else self.GVP
-        self.DERP = [np.empty_like(a) for a in AP]
+        self.DERP = [np.empty_like(a) if any(s[0] == p for s in prog.der_spans) else None for p, a in enumerate(AP)]
+        self.DS = [np.empty((B, groups[gi].width), dtype) if any(s[0] == p for s in prog.step_spans) else None
+                   for p, (gi, _, _) in enumerate(prog.packs)]
         self.zeroed = [g for (gi, members, _), g in zip(prog.packs, self.GVP)
                        if not all(prog.fresh[i] for i, _, _ in members)]
         GV, GA, DER = [], [], []
@@ -720,13 +775,13 @@ class _BackwardBuffers:
                 p, lo, hi = prog.pack_of[i]
                 GV.append(self.GVP[p][:, :, lo:hi])
                 GA.append(self.GAP[p][:, :, lo:hi])
-                DER.append(self.DERP[p][:, :, lo:hi])
+                DER.append(self.DERP[p][:, :, lo:hi] if self.DERP[p] is not None else None)
                 continue
             GV.append(np.empty((T, B, prog.size[i]), dtype))
             if not prog.fresh[i] and not prog.ext_v[i]:
                 self.zeroed.append(GV[i])
             GA.append(GV[i] if prog.ga_is_gv(i) else np.empty((T, B, prog.size[i]), dtype))
-            DER.append(np.empty((T, B, prog.size[i]), dtype) if act in _DERIVATIVES else None)
+            DER.append(np.empty((T, B, prog.size[i]), dtype) if act in _DERIVATIVES and not prog.step_der[i] else None)
         self.outside = list(GV)          # where dL/dv from outside the loop is copied in
         for i in reversed(range(n_nodes)):   # targets first: aliases can chain (h -> m -> n)
             if prog.galias[i] is not None:
@@ -754,17 +809,18 @@ class _BackwardBuffers:
             g_v = out_grads[2 * i + 1]
             if g_v is not None:
                 np.copyto(self.outside[i], g_v)
-            if act in _DERIVATIVES and prog.pack_of[i] is None:
+            if self.DER[i] is not None and prog.pack_of[i] is None:
                 _DERIVATIVES[act](A[i], V[i], self.DER[i])
         for p, lo, hi, act in prog.der_spans:
             _DERIVATIVES[act](AP[p][:, :, lo:hi], VP[p][:, :, lo:hi], self.DERP[p][:, :, lo:hi])
 
 
-def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = ()) -> _Compiler:
+def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = (),
+              step_derivatives: bool = False) -> _Compiler:
     cache = stage.__dict__.setdefault("_compiled", {})
-    key = (id(graph), has_base, ext_a, ext_v)
+    key = (id(graph), has_base, ext_a, ext_v, step_derivatives)
     if key not in cache:
-        cache[key] = _Compiler(stage, graph, has_base, ext_a, ext_v)
+        cache[key] = _Compiler(stage, graph, has_base, ext_a, ext_v, step_derivatives)
     return cache[key]
 
 
@@ -776,7 +832,7 @@ class _Workspace:
     def __init__(self, forward_buffers):
         self.forward = forward_buffers
         self.forward_views = None
-        self.backward: dict = {}      # (ext_a, ext_v) -> _BackwardBuffers
+        self.backward: dict = {}      # (ext_a, ext_v, step derivatives) -> _BackwardBuffers
 
 
 WORKSPACES_PER_STAGE = 2   # e.g. full batches and the last, smaller one
@@ -868,19 +924,24 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     def vjp(out_grads):
         ext_a = tuple(out_grads[2 * i] is not None for i in range(n_nodes))
         ext_v = tuple(out_grads[2 * i + 1] is not None for i in range(n_nodes))
-        prog = _compiled(stage, graph, has_base, ext_a, ext_v)
+        # per-step derivatives trade a few small ops per step for a (T, B, n) array: worth it
+        # where the array is large (memory, cache) and the ops are not per-call overhead
+        der_bytes = T * B * np.dtype(dtype).itemsize * sum(
+            size for size, act in zip(probe.size, probe.act) if act in _STEP_DERIVATIVES)
+        step_derivatives = der_bytes >= STEP_DERIVATIVE_BYTES
+        prog = _compiled(stage, graph, has_base, ext_a, ext_v, step_derivatives)
         reuse = ws is not None and not tape.trace
-        bufs = ws.backward.get((ext_a, ext_v)) if reuse else None
+        bufs = ws.backward.get((ext_a, ext_v, step_derivatives)) if reuse else None
         if bufs is None:
             bufs = _BackwardBuffers(prog, T, B, dtype, H, AP, tape.trace)
             if reuse:
-                ws.backward[(ext_a, ext_v)] = bufs
+                ws.backward[(ext_a, ext_v, step_derivatives)] = bufs
         bufs.reset(A, V, AP, VP, out_grads)
         GV, GA, GC, GH, GAP = bufs.GV, bufs.GA, list(bufs.GC), bufs.GH, bufs.GAP
         GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
         if T:
             args = (T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, bufs.DER, GAX, bufs.TMP, prog.FV, bufs.TP,
-                    bufs.GVP, GAP, bufs.DERP, K)
+                    bufs.GVP, GAP, bufs.DERP, bufs.DS, VP, K)
             if reuse and bufs.cached_views is None and prog.backward.has_cached:
                 bufs.cached_views = prog.backward.cached_views(*args)
             prog.backward(args, bufs.cached_views if reuse else None)

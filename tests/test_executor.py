@@ -22,6 +22,18 @@ from rnngraph.reference import reference_forward, reference_loss_and_grad
 SPECS = sorted(Path(__file__).resolve().parent.parent.joinpath("specs").glob("*.yaml"))
 
 
+@pytest.fixture(scope="module", autouse=True, params=["whole-sequence", "per-step"])
+def derivatives(request):
+    """Every test here runs twice: with the loops' activation derivatives computed for
+    the whole sequence before the backward loop (small sequences) and per step inside
+    it (what sequences above scan.STEP_DERIVATIVE_BYTES get)."""
+    from rnngraph import scan
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "per-step":
+            mp.setattr(scan, "STEP_DERIVATIVE_BYTES", 0)
+        yield request.param
+
+
 def compare(net, T=4, B=2, seed=0, fd_entries=4):
     inputs, targets, initial, loss = random_problem(net, T=T, B=B, seed=seed)
     any_node = not net.output_nodes
@@ -322,3 +334,24 @@ def test_loop_derivatives_equal_the_activation_vjps(dtype):
         derivative(a, v, out)
         expected = ACTIVATIONS[name][1](np.ones_like(a), a, v)
         np.testing.assert_allclose(out, expected, rtol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_per_step_derivatives_equal_the_activation_vjps(dtype):
+    """The lines the backward loop runs per step on large sequences compute each
+    activation's VJP from the value alone (relu's pre-activation included: lean)."""
+    from rnngraph.activations import ACTIVATIONS
+    from rnngraph.scan import _STEP_DERIVATIVES, _constants
+    a = np.random.default_rng(1).normal(scale=2.0, size=(4, 5)).astype(dtype)
+    a[0, :2] = 0.0                                   # relu's kink: a = 0 has derivative 0
+    KH, K1, K0 = _constants(dtype)
+    for name, template in _STEP_DERIVATIVES.items():
+        v = ACTIVATIONS[name][0](a).astype(dtype)
+        d = np.full_like(a, np.nan)
+        lines, factor = template("v", "d")
+        for line in lines:
+            eval(line, {**{k: getattr(np, k) for k in ("multiply", "subtract", "sign")},
+                        "KH": KH, "K1": K1, "K0": K0, "v": v, "d": d})
+        got = {"v": v, "d": d}[factor]
+        expected = ACTIVATIONS[name][1](np.ones_like(a), a, v)
+        np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=name)
