@@ -777,9 +777,12 @@ class _BackwardBuffers:
                 GA.append(self.GAP[p][:, :, lo:hi])
                 DER.append(self.DERP[p][:, :, lo:hi] if self.DERP[p] is not None else None)
                 continue
-            GV.append(np.empty((T, B, prog.size[i]), dtype))
-            if not prog.fresh[i] and not prog.ext_v[i]:
-                self.zeroed.append(GV[i])
+            if prog.galias[i] is not None:   # its dL/dv is its target's dL/da (set below)
+                GV.append(None)
+            else:
+                GV.append(np.empty((T, B, prog.size[i]), dtype))
+                if not prog.fresh[i] and not prog.ext_v[i]:
+                    self.zeroed.append(GV[i])
             GA.append(GV[i] if prog.ga_is_gv(i) else np.empty((T, B, prog.size[i]), dtype))
             DER.append(np.empty((T, B, prog.size[i]), dtype) if act in _DERIVATIVES and not prog.step_der[i] else None)
         self.outside = list(GV)          # where dL/dv from outside the loop is copied in
