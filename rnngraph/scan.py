@@ -345,6 +345,17 @@ class _Compiler:
             if (sole and self.identity[gi] and g.delay == 0 and self.fresh[s] and not self.product[tgt]
                     and self.pack_of[s] is None and self.pack_of[tgt] is None):
                 self.galias[s] = tgt
+        # transient: nothing in the loop reads the value after its own step (an identity node
+        # feeding only same-step sums through identity edges: an LSTM's i*g and f*c, which
+        # only make c).  When no one outside reads it either, one (B, size) row serves all steps.
+        self.transient = []
+        for i in range(n_nodes):
+            outs = [gi for gi in range(len(self.groups)) if self.src[gi] == i]
+            targets = [self.index[self.groups[gi].edges[0].target] for gi in outs]
+            self.transient.append(
+                self.act[i] == "identity" and self.pack_of[i] is None and self.alias[i] is None and bool(outs)
+                and all(self.identity[gi] and self.groups[gi].delay == 0 for gi in outs)
+                and not any(self.product[t] or self.alias[t] == i for t in targets))
         self.forward = self._forward_loop()
         self.backward = self._backward_loop()
         self.F = [ACTIVATIONS[a][0] for a in self.act]        # forward functions, for the generic path
@@ -710,13 +721,16 @@ class _Compiler:
         return self._into_source(gi, lambda out: [_gemm(gc, f"W{gi}", out, contiguous or out.startswith("TMP"))])
 
     # ------------------------------------------------------------------ buffers
-    def forward_buffers(self, T, B, dtype, lean: frozenset = frozenset()):
+    def forward_buffers(self, T, B, dtype, lean: frozenset = frozenset(), transient: frozenset = frozenset()):
         """A, V (per node, views into packs or aliases where laid out so),
         AP (pack pre-activations), VP (pack values), C (kept group outputs).
 
         Nodes in ``lean`` (indices) compute their activation in place: their A
         is their V.  Only for nodes whose derivative needs nothing but v (see
-        ``LEAN_ACTIVATIONS``) and whose pre-activation no one reads."""
+        ``LEAN_ACTIVATIONS``) and whose pre-activation no one reads.  Nodes in
+        ``transient`` (indices; see ``self.transient``) get one (B, size) row
+        that every step's view shares (a stride-0 time axis): the loops are
+        unchanged, and after the loop the array holds only the last step."""
         n_nodes = len(self.nodes)
         AP, VP = [], []
         for p, (gi, members, has_base) in enumerate(self.packs):
@@ -730,6 +744,10 @@ class _Compiler:
                 p, lo, hi = self.pack_of[i]
                 A[i] = AP[p][:, :, lo:hi]
                 V[i] = A[i] if self.act[i] == "identity" else VP[p][:, :, lo:hi]
+                continue
+            if i in transient:
+                row = np.empty((B, self.size[i]), dtype)
+                A[i] = V[i] = np.lib.stride_tricks.as_strided(row, (T, B, self.size[i]), (0, *row.strides))
                 continue
             A[i] = V[self.alias[i]] if self.alias[i] is not None else np.empty((T, B, self.size[i]), dtype)
             in_place = self.act[i] == "identity" or (i in lean and self.alias[i] is None)
@@ -873,6 +891,9 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         for callers that are done with them by then (a training step).
     lean : node names whose pre-activation no one reads; where their
         activation allows (``LEAN_ACTIVATIONS``), their returned A is their V.
+        With a workspace, lean nodes that nothing after the stage reads and
+        that the loop needs only at their own step (``_Compiler.transient``)
+        keep no sequence at all: their returned values are not their values.
 
     Returns
     -------
@@ -892,8 +913,11 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     BSP = [b.value if b is not None else None for b in pack_bases]
     ws = None
     if workspace is not None:
-        ws = _workspace(workspace, stage, (has_base, T, B, np.dtype(dtype).str, lean_idx),
-                        lambda: probe.forward_buffers(T, B, dtype, lean_idx))
+        read_later = {g.source for g in stage.produces}
+        transient = frozenset(i for i, n in enumerate(nodes)
+                              if probe.transient[i] and n in lean and n not in read_later)
+        ws = _workspace(workspace, stage, (has_base, T, B, np.dtype(dtype).str, lean_idx, transient),
+                        lambda: probe.forward_buffers(T, B, dtype, lean_idx, transient))
         A, V, AP, VP, C = ws.forward
     else:
         A, V, AP, VP, C = probe.forward_buffers(T, B, dtype, lean_idx)

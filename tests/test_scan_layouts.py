@@ -5,7 +5,8 @@ graph's shape: packs (the targets of one fused dense group, activated as one
 run, sigmoid and tanh mixed through per-column scales), a pack's base taken
 straight from the fused input GEMM (``Columns``), gradient aliases (a source
 whose one consumer is an identity delay-0 edge into a sum node reads that
-node's dL/da buffer), derivatives written in place.  The random graphs of
+node's dL/da buffer), transient nodes (in a training step, one row shared by
+every step), derivatives written in place.  The random graphs of
 test_executor.py seldom build these shapes on purpose; here each spec is
 written to reach one of them (or to sit just outside it), and every network is
 checked three ways, in float64:
@@ -518,6 +519,52 @@ def test_loop_derivatives_float32(act):
     check_float32(ACT_LOOP.format(act=act, dtype="float32"))
 
 
+# m = (W x) * s(t-1) feeds s = tanh(m + U s(t-1)) alone, by an identity edge at the same step:
+# in a training step m is transient (one (B, 2) row for all steps).  Variants where it must
+# keep its sequence: m a factor of another product (q = m * V x, read at its step by q's
+# backward), m read one step later inside the loop (k = m(t-1) feeds s), m read by a node
+# outside the loop (y), m an output.
+TRANSIENT = """
+rnngraph: 1
+dtype: float64
+nodes:
+  x: {{role: input, size: 2}}
+  s: {{size: 2, activation: tanh}}
+  m: {{size: 2, combine: product{m_role}}}
+  y: {{role: output, size: 1, activation: sigmoid}}
+{nodes}
+edges:
+  - {{from: x, to: [s, m], init: "uniform(-0.8, 0.8)"}}
+  - {{from: s, to: m, delay: 1, weight: identity}}
+  - {{from: s, to: s, delay: 1, init: "uniform(-0.8, 0.8)"}}
+  - {{from: s, to: y}}
+{edges}
+train: {{loss: bce}}
+"""
+TRANSIENT_CASES = {
+    "transient": ("", "", "  - {from: m, to: s, weight: identity}"),
+    "factor-of-a-product": ("", "  q: {size: 2, combine: product}",
+                            "  - {from: m, to: q, weight: identity}\n  - {from: x, to: q}\n"
+                            "  - {from: q, to: s, weight: identity}"),
+    "read-one-step-later": ("", "  k: {size: 2}", "  - {from: m, to: s, weight: identity}\n"
+                            "  - {from: m, to: k, delay: 1, weight: identity}\n  - {from: k, to: s, weight: identity}"),
+    "read-outside-the-loop": ("", "", "  - {from: m, to: s, weight: identity}\n  - {from: m, to: y}"),
+    "an-output": (", role: output", "", "  - {from: m, to: s, weight: identity}"),
+}
+
+
+def transient_spec(case):
+    m_role, nodes, edges = TRANSIENT_CASES[case]
+    return TRANSIENT.format(m_role=m_role, nodes=nodes, edges=edges)
+
+
+@pytest.mark.parametrize("case", list(TRANSIENT_CASES))
+def test_transient_nodes_keep_no_sequence_only_where_nothing_reads_it(case):
+    """compare's training-path check runs the loops with a workspace, where transient
+    nodes get a stride-0 buffer: every gradient must still equal the reference's."""
+    check(transient_spec(case), T=5, B=3)
+
+
 # ----------------------------------------------------------------------------- preconditions
 
 def _loops(net):
@@ -552,5 +599,18 @@ def test_the_specs_here_take_the_layouts_they_test():
         assert names(c, c.galias) == {"h": "m1", "m1": "m2", "m2": "m3", "m3": "k"} or c.ext_v[c.index["m2"]]
     for c in _loops(build(SAME_STEP_PACK)):
         assert c.mixed == [True] and set(names(c, c.run_of)) == {"p", "q", "r"}
+    for c in _loops(build(hand_lstm())):
+        assert {c.nodes[i] for i, t in enumerate(c.transient) if t} == {"ig", "fc"}
+    for case, expected in (("transient", {"m"}), ("factor-of-a-product", {"q"}), ("read-one-step-later", {"k"}),
+                           ("read-outside-the-loop", {"m"}), ("an-output", {"m"})):
+        for c in _loops(build(transient_spec(case))):
+            assert {c.nodes[i] for i, t in enumerate(c.transient) if t} == expected, case
+    net = build(transient_spec("transient"))
+    inputs, targets, initial, loss = random_problem(net, T=3, B=2)
+    net.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=3)
+    (ws,) = [w for per_stage in net._workspaces.values() for w in per_stage.values()]
+    (loop,) = [s for s in net.plan.stages if s.kind == "recurrent"]
+    m = ws.forward[1][loop.nodes.index("m")]
+    assert m.strides[0] == 0                                       # one row for every step
     for c in _loops(build(without_fast_paths(hand_lstm()))):
         assert not any(c.run_of) and not any(c.galias) and not any(c.alias)
