@@ -746,8 +746,7 @@ class _Compiler:
                 V[i] = A[i] if self.act[i] == "identity" else VP[p][:, :, lo:hi]
                 continue
             if i in transient:
-                row = np.empty((B, self.size[i]), dtype)
-                A[i] = V[i] = np.lib.stride_tricks.as_strided(row, (T, B, self.size[i]), (0, *row.strides))
+                A[i] = V[i] = _sequence(T, B, self.size[i], dtype, one_row=True)
                 continue
             A[i] = V[self.alias[i]] if self.alias[i] is not None else np.empty((T, B, self.size[i]), dtype)
             in_place = self.act[i] == "identity" or (i in lean and self.alias[i] is None)
@@ -766,6 +765,15 @@ class _Compiler:
 # activations whose derivative needs only the value v (or nothing): their pre-activation
 # can share v's buffer when no one reads it (relu: v > 0 exactly where a > 0)
 LEAN_ACTIVATIONS = frozenset({"identity", "sigmoid", "tanh", "exp", "relu", "one_minus"} | set(_ZERO_DERIVATIVE))
+
+
+def _sequence(T, B, size, dtype, one_row: bool = False) -> np.ndarray:
+    """A (T, B, size) buffer; with ``one_row``, every step's view is the same (B, size)
+    row (a stride-0 time axis), for values only needed at their own step."""
+    if not one_row:
+        return np.empty((T, B, size), dtype)
+    row = np.empty((B, size), dtype)
+    return np.lib.stride_tricks.as_strided(row, (T, B, size), (0, *row.strides))
 
 
 class _BackwardBuffers:
@@ -795,13 +803,17 @@ class _BackwardBuffers:
                 GA.append(self.GAP[p][:, :, lo:hi])
                 DER.append(self.DERP[p][:, :, lo:hi] if self.DERP[p] is not None else None)
                 continue
+            # dL/da is read after the loop by base and weight gradients; dL/dv of a fresh
+            # node is written and read at its own step only: without a trace, one row does
+            ga_row = not trace and not prog.has_base[i] and not any(prog.direct[gi] for gi, _, _ in prog.contribs[i])
+            gv_row = not trace and prog.fresh[i] and (ga_row or not prog.ga_is_gv(i))
             if prog.galias[i] is not None:   # its dL/dv is its target's dL/da (set below)
                 GV.append(None)
             else:
-                GV.append(np.empty((T, B, prog.size[i]), dtype))
+                GV.append(_sequence(T, B, prog.size[i], dtype, gv_row))
                 if not prog.fresh[i] and not prog.ext_v[i]:
                     self.zeroed.append(GV[i])
-            GA.append(GV[i] if prog.ga_is_gv(i) else np.empty((T, B, prog.size[i]), dtype))
+            GA.append(GV[i] if prog.ga_is_gv(i) else _sequence(T, B, prog.size[i], dtype, ga_row))
             DER.append(np.empty((T, B, prog.size[i]), dtype) if act in _DERIVATIVES and not prog.step_der[i] else None)
         self.outside = list(GV)          # where dL/dv from outside the loop is copied in
         for i in reversed(range(n_nodes)):   # targets first: aliases can chain (h -> m -> n)
