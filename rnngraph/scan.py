@@ -69,8 +69,11 @@ _STEP_DERIVATIVES = {
     # v = max(a, 0): sign(v) is 1 exactly where a > 0, else 0 (so lean relu needs no a)
     "relu": lambda v, d: ([f"sign({v}, out={d})"], d),
 }
-# a stage whose derivative arrays would take at least this many bytes computes them per step
-STEP_DERIVATIVE_BYTES = 4 << 20
+# A stage whose sequences (T x B x all its nodes' sizes) take at least this many bytes is
+# laid out for memory: derivatives per step, and in a training step each pack's hoisted
+# input becomes its pre-activation buffer.  Below it the extra per-step ops and views cost
+# more than they save (measured on LSTMs: the crossover is near 8 MiB).
+LARGE_STAGE_BYTES = 8 << 20
 
 # forward activations written as in-place ufunc calls on the step's views `a` and `v`
 _INPLACE = {
@@ -155,20 +158,22 @@ def _var(base) -> Var:
     return base.var() if isinstance(base, Columns) else base
 
 
-def _pack_base(parts: list, spans: list, width: int, dtype) -> Var:
-    """The base of a pack (T, B, width) from its members' bases (Vars or Columns)."""
+def _pack_base(parts: list, spans: list, width: int, dtype) -> tuple[Var, bool]:
+    """The base of a pack (T, B, width) from its members' bases (Vars or Columns),
+    and whether its array is the pack's own: made for it alone, read by no one
+    else, and by no VJP (so the loop may write into it)."""
     fused = parts[0].fused if isinstance(parts[0], Columns) else None
     if (fused is not None and fused.offsets[-1] == width
             and all(isinstance(b, Columns) and b.fused is fused and b.span == span for b, span in zip(parts, spans))):
+        # the GEMM's output feeds this pack alone (unless split) and its VJP reads only its inputs
         if all(b.bias is None for b in parts):
-            return fused.var
+            return fused.var, fused.unsplit
         biases = [b.bias if b.bias is not None else ad.const(np.zeros(hi - lo, dtype))
                   for b, (lo, hi) in zip(parts, spans)]
-        # the GEMM's output feeds this pack alone (never split) and its VJP reads only
-        # its inputs: the biases go into it in place, saving a (T, B, width) array
+        # the biases go into it in place, saving a (T, B, width) array
         add = ad.add_into if fused.unsplit else ad.add
-        return add(fused.var, ad.concat(biases, axis=0))
-    return ad.concat([_var(b) for b in parts], axis=-1)
+        return add(fused.var, ad.concat(biases, axis=0)), True
+    return ad.concat([_var(b) for b in parts], axis=-1), True
 
 
 _STEP_VIEW = re.compile(r"\b([A-Z]+\d+)\[t\](\[:, \d+:\d+\])?")
@@ -194,7 +199,9 @@ class _Loop:
     made once per workspace) and ``call_views`` (views of arrays new at every call).
     """
 
-    def __init__(self, name: str, args: list[str], preamble: list[str], body: list[str], reverse: bool):
+    def __init__(self, name: str, args: list[str], preamble: list[str], body: list[str], reverse: bool,
+                 per_call_root=None):
+        per_call_root = per_call_root or _PER_CALL_ROOT
         names: dict = {}
 
         def local(match) -> str:
@@ -207,8 +214,8 @@ class _Loop:
         body = [_OUT_KEYWORD.sub(r"\1(\2, \3)", line) for line in body]
         if any(re.search(r"\bt\b", line) for line in body):
             raise AssertionError(f"scan {name}: a step index is left in the loop body: {body}")
-        cached = [(e, n) for e, n in names.items() if not _PER_CALL_ROOT.search(e)]
-        per_call = [(e, n) for e, n in names.items() if _PER_CALL_ROOT.search(e)]
+        cached = [(e, n) for e, n in names.items() if not per_call_root.search(e)]
+        per_call = [(e, n) for e, n in names.items() if per_call_root.search(e)]
         steps = "range(T - 1, -1, -1)" if reverse else "range(T)"
         signature = ", ".join(args)
 
@@ -275,7 +282,7 @@ class _Compiler:
     """
 
     def __init__(self, stage, graph, has_base: tuple, ext_a: tuple = (), ext_v: tuple = (),
-                 step_derivatives: bool = False):
+                 step_derivatives: bool = False, seeded: frozenset = frozenset()):
         self.nodes = list(stage.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.groups = stage.inner
@@ -289,6 +296,8 @@ class _Compiler:
         # nodes whose activation's derivative the backward loop computes per step (see
         # _STEP_DERIVATIVES); the others' is computed for the whole sequence before it
         self.step_der = [step_derivatives and a in _STEP_DERIVATIVES for a in self.act]
+        # seeded packs: their hoisted input arrives in AP (see scan), the loop adds to it
+        self.seeded = seeded
         self.contribs = [[] for _ in self.nodes]          # node -> [(group, lo, hi)]
         for gi, g in enumerate(self.groups):
             for k, e in enumerate(g.edges):
@@ -356,6 +365,18 @@ class _Compiler:
                 self.act[i] == "identity" and self.pack_of[i] is None and self.alias[i] is None and bool(outs)
                 and all(self.identity[gi] and self.groups[gi].delay == 0 for gi in outs)
                 and not any(self.product[t] or self.alias[t] == i for t in targets))
+        # buffers that are new at every call (views of them are made per call): the seeded
+        # packs' AP and VP, their members' A and V, and aliases reading those
+        new_roots = set()
+        for p in seeded:
+            new_roots |= {f"AP{p}", f"VP{p}"}
+        for i in range(n_nodes):
+            if self.pack_of[i] is not None and self.pack_of[i][0] in seeded:
+                new_roots |= {f"A{i}", f"V{i}"}
+            elif self.alias[i] is not None and f"V{self.alias[i]}" in new_roots:
+                new_roots |= {f"A{i}", f"V{i}"} if self.act[i] == "identity" else {f"A{i}"}
+        self.per_call_root = _PER_CALL_ROOT if not new_roots else re.compile(
+            _PER_CALL_ROOT.pattern + "|" + r"\b(" + "|".join(sorted(new_roots)) + r")\b")
         self.forward = self._forward_loop()
         self.backward = self._backward_loop()
         self.F = [ACTIVATIONS[a][0] for a in self.act]        # forward functions, for the generic path
@@ -457,6 +478,8 @@ class _Compiler:
             return []                     # read in place where it is used
         src = self._src_expr(gi)
         p = self.packed_group[gi]
+        if p in self.seeded:              # AP(t) holds the hoisted input already
+            return [_gemm(src, f"WT{gi}", f"C{gi}"), f"add(AP{p}[t], C{gi}, out=AP{p}[t])"]
         if p is not None:
             lines = [_gemm(src, f"WT{gi}", f"AP{p}[t]")]
             if self.packs[p][2]:
@@ -497,7 +520,7 @@ class _Compiler:
             for gi, g in enumerate(self.groups):
                 if g.delay == 0 and self.src[gi] == i:
                     body += self._run_group(gi)
-        return _Loop("forward", self.FORWARD_ARGS, lines, body, reverse=False)
+        return _Loop("forward", self.FORWARD_ARGS, lines, body, reverse=False, per_call_root=self.per_call_root)
 
     def _node_forward(self, i: int) -> list[str]:
         out = []
@@ -568,7 +591,7 @@ class _Compiler:
             if g.delay > 0:
                 body += self._send(gi)
         lines += [f"    {self._scratch_name(p, lo, hi)} = DS[{p}][:, {lo}:{hi}]" for p, lo, hi in sorted(self._scratch)]
-        return _Loop("backward", self.BACKWARD_ARGS, lines, body, reverse=True)
+        return _Loop("backward", self.BACKWARD_ARGS, lines, body, reverse=True, per_call_root=self.per_call_root)
 
     def _scratch_name(self, p: int, lo: int, hi: int) -> str:
         self._scratch.add((p, lo, hi))
@@ -730,30 +753,59 @@ class _Compiler:
         ``LEAN_ACTIVATIONS``) and whose pre-activation no one reads.  Nodes in
         ``transient`` (indices; see ``self.transient``) get one (B, size) row
         that every step's view shares (a stride-0 time axis): the loops are
-        unchanged, and after the loop the array holds only the last step."""
+        unchanged, and after the loop the array holds only the last step.
+
+        A seeded pack's AP (and its VP when computed in place) is left None,
+        as are the views into it: ``with_seeds`` fills them at each call."""
         n_nodes = len(self.nodes)
         AP, VP = [], []
         for p, (gi, members, has_base) in enumerate(self.packs):
             width = self.groups[gi].width
-            AP.append(np.empty((T, B, width), dtype))
+            AP.append(None if p in self.seeded else np.empty((T, B, width), dtype))
             in_place = all(self.act[i] == "identity" or i in lean for i, _, _ in members)
             VP.append(AP[-1] if in_place else np.empty((T, B, width), dtype))
         A, V = [None] * n_nodes, [None] * n_nodes
-        for i in range(n_nodes):   # sources of aliases come first in the step order
+        for i in range(n_nodes):
             if self.pack_of[i] is not None:
-                p, lo, hi = self.pack_of[i]
-                A[i] = AP[p][:, :, lo:hi]
-                V[i] = A[i] if self.act[i] == "identity" else VP[p][:, :, lo:hi]
                 continue
             if i in transient:
                 A[i] = V[i] = _sequence(T, B, self.size[i], dtype, one_row=True)
                 continue
-            A[i] = V[self.alias[i]] if self.alias[i] is not None else np.empty((T, B, self.size[i]), dtype)
-            in_place = self.act[i] == "identity" or (i in lean and self.alias[i] is None)
-            V[i] = A[i] if in_place else np.empty((T, B, self.size[i]), dtype)
+            if self.alias[i] is None:
+                A[i] = np.empty((T, B, self.size[i]), dtype)
+                if self.act[i] == "identity" or i in lean:
+                    V[i] = A[i]
+            if V[i] is None and self.act[i] != "identity":
+                V[i] = np.empty((T, B, self.size[i]), dtype)
+        self._views(A, V, AP, VP)
         C = [np.empty((T, B, g.width), dtype) if self.keep[gi] else
-             (np.empty((B, g.width), dtype) if self.buffered(gi) else None)
+             (np.empty((B, g.width), dtype) if self.buffered(gi) or self.packed_group[gi] in self.seeded else None)
              for gi, g in enumerate(self.groups)]
+        return A, V, AP, VP, C
+
+    def _views(self, A, V, AP, VP) -> None:
+        """Fill in A and V of pack members (views into AP, VP) and of aliases
+        (their source's V), where those buffers are there."""
+        for i in range(len(self.nodes)):   # sources of aliases come first in the step order
+            if self.pack_of[i] is not None:
+                p, lo, hi = self.pack_of[i]
+                A[i] = AP[p][:, :, lo:hi] if AP[p] is not None else None
+                V[i] = A[i] if self.act[i] == "identity" else (VP[p][:, :, lo:hi] if VP[p] is not None else None)
+            elif self.alias[i] is not None:
+                A[i] = V[self.alias[i]]
+                if self.act[i] == "identity":
+                    V[i] = A[i]
+
+    def with_seeds(self, buffers, seeds: dict):
+        """``buffers`` (from ``forward_buffers``) with each seeded pack's AP the
+        array ``seeds[p]`` hands over (its hoisted input, which the loop then
+        adds to), and VP too where the pack is activated in place."""
+        A, V, AP, VP, C = (list(b) for b in buffers)
+        for p, array in seeds.items():
+            if VP[p] is None:
+                VP[p] = array
+            AP[p] = array
+        self._views(A, V, AP, VP)
         return A, V, AP, VP, C
 
     def buffered(self, gi: int) -> bool:
@@ -849,11 +901,11 @@ class _BackwardBuffers:
 
 
 def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = (),
-              step_derivatives: bool = False) -> _Compiler:
+              step_derivatives: bool = False, seeded: frozenset = frozenset()) -> _Compiler:
     cache = stage.__dict__.setdefault("_compiled", {})
-    key = (id(graph), has_base, ext_a, ext_v, step_derivatives)
+    key = (id(graph), has_base, ext_a, ext_v, step_derivatives, seeded)
     if key not in cache:
-        cache[key] = _Compiler(stage, graph, has_base, ext_a, ext_v, step_derivatives)
+        cache[key] = _Compiler(stage, graph, has_base, ext_a, ext_v, step_derivatives, seeded)
     return cache[key]
 
 
@@ -865,7 +917,7 @@ class _Workspace:
     def __init__(self, forward_buffers):
         self.forward = forward_buffers
         self.forward_views = None
-        self.backward: dict = {}      # (ext_a, ext_v, step derivatives) -> _BackwardBuffers
+        self.backward: dict = {}      # (ext_a, ext_v) -> _BackwardBuffers
 
 
 WORKSPACES_PER_STAGE = 2   # e.g. full batches and the last, smaller one
@@ -918,8 +970,16 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     groups = probe.groups
     lean_idx = probe.lean_indices(lean)
     pack_bases = [_pack_base([base[nodes[i]] for i, _, _ in members], [(lo, hi) for _, lo, hi in members],
-                             groups[gi].width, dtype) if with_base else None
+                             groups[gi].width, dtype) if with_base else (None, False)
                   for gi, members, with_base in probe.packs]
+    large = T * B * np.dtype(dtype).itemsize * sum(probe.size) >= LARGE_STAGE_BYTES
+    # a large stage in a training step: a pack's hoisted input, when its array is the pack's
+    # own, becomes its pre-activation buffer (one (T, B, width) array fewer)
+    seeded = frozenset(p for p, (_, own) in enumerate(pack_bases) if own) if large and workspace is not None \
+        else frozenset()
+    pack_bases = [b for b, _ in pack_bases]
+    if large:
+        probe = _compiled(stage, graph, has_base, (False,) * n_nodes, (), True, seeded)
     base = {n: _var(base[n]) for i, n in enumerate(nodes) if has_base[i] and probe.pack_of[i] is None}
     BS = [base[n].value if n in base else None for n in nodes]
     BSP = [b.value if b is not None else None for b in pack_bases]
@@ -928,9 +988,9 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         read_later = {g.source for g in stage.produces}
         transient = frozenset(i for i, n in enumerate(nodes)
                               if probe.transient[i] and n in lean and n not in read_later)
-        ws = _workspace(workspace, stage, (has_base, T, B, np.dtype(dtype).str, lean_idx, transient),
+        ws = _workspace(workspace, stage, (has_base, T, B, np.dtype(dtype).str, lean_idx, transient, seeded),
                         lambda: probe.forward_buffers(T, B, dtype, lean_idx, transient))
-        A, V, AP, VP, C = ws.forward
+        A, V, AP, VP, C = probe.with_seeds(ws.forward, {p: BSP[p] for p in seeded}) if seeded else ws.forward
     else:
         A, V, AP, VP, C = probe.forward_buffers(T, B, dtype, lean_idx)
     H = [hist[n].value if n in hist else None for n in nodes]
@@ -963,18 +1023,13 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     def vjp(out_grads):
         ext_a = tuple(out_grads[2 * i] is not None for i in range(n_nodes))
         ext_v = tuple(out_grads[2 * i + 1] is not None for i in range(n_nodes))
-        # per-step derivatives trade a few small ops per step for a (T, B, n) array: worth it
-        # where the array is large (memory, cache) and the ops are not per-call overhead
-        der_bytes = T * B * np.dtype(dtype).itemsize * sum(
-            size for size, act in zip(probe.size, probe.act) if act in _STEP_DERIVATIVES)
-        step_derivatives = der_bytes >= STEP_DERIVATIVE_BYTES
-        prog = _compiled(stage, graph, has_base, ext_a, ext_v, step_derivatives)
+        prog = _compiled(stage, graph, has_base, ext_a, ext_v, large, seeded)
         reuse = ws is not None and not tape.trace
-        bufs = ws.backward.get((ext_a, ext_v, step_derivatives)) if reuse else None
+        bufs = ws.backward.get((ext_a, ext_v)) if reuse else None
         if bufs is None:
             bufs = _BackwardBuffers(prog, T, B, dtype, H, AP, tape.trace)
             if reuse:
-                ws.backward[(ext_a, ext_v, step_derivatives)] = bufs
+                ws.backward[(ext_a, ext_v)] = bufs
         bufs.reset(A, V, AP, VP, out_grads)
         GV, GA, GC, GH, GAP = bufs.GV, bufs.GA, list(bufs.GC), bufs.GH, bufs.GAP
         GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]

@@ -22,15 +22,16 @@ from rnngraph.reference import reference_forward, reference_loss_and_grad
 SPECS = sorted(Path(__file__).resolve().parent.parent.joinpath("specs").glob("*.yaml"))
 
 
-@pytest.fixture(scope="module", autouse=True, params=["whole-sequence", "per-step"])
-def derivatives(request):
-    """Every test here runs twice: with the loops' activation derivatives computed for
-    the whole sequence before the backward loop (small sequences) and per step inside
-    it (what sequences above scan.STEP_DERIVATIVE_BYTES get)."""
+@pytest.fixture(scope="module", autouse=True, params=["small-stage", "large-stage"])
+def stage_layout(request):
+    """Every test here runs twice: with the small stages' loop layout (activation
+    derivatives for the whole sequence before the backward loop) and with the one of
+    stages above scan.LARGE_STAGE_BYTES (derivatives per step inside it; in a training
+    step, packs seeded by their hoisted input).  test_scan_layouts imports it too."""
     from rnngraph import scan
     with pytest.MonkeyPatch.context() as mp:
-        if request.param == "per-step":
-            mp.setattr(scan, "STEP_DERIVATIVE_BYTES", 0)
+        if request.param == "large-stage":
+            mp.setattr(scan, "LARGE_STAGE_BYTES", 0)
         yield request.param
 
 
@@ -80,13 +81,19 @@ def check_training_path(net, inputs, targets, initial, loss, T, B, seed, loss_re
     other = random_problem(net, T=T, B=B + 1, seed=seed + 1)
     again = random_problem(net, T=T, B=B, seed=seed + 2)
 
-    def step(problem):
+    def step(problem, keep_values=False):
         i, t, init, _ = problem
-        return net.evaluate(i, t, loss=loss, initial=init, steps=T, targets_any_node=any_node, keep_values=False)
+        return net.evaluate(i, t, loss=loss, initial=init, steps=T, targets_any_node=any_node,
+                            keep_values=keep_values)
     first_loss, first, _ = step((inputs, targets, initial, loss))
     kept = {k: v.copy() for k, v in first.items()}
-    step(other)
-    step(again)
+    for problem in (other, again):   # the path that keeps no buffers (checked above) is the reference
+        got_loss, got, _ = step(problem)
+        want_loss, want, _ = step(problem, keep_values=True)
+        assert got_loss == pytest.approx(want_loss, rel=1e-10, abs=1e-12)
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-8, atol=1e-10,
+                                       err_msg=f"gradient of {name}, reused buffers, another problem")
     second_loss, second, _ = step((inputs, targets, initial, loss))
     for got_loss, got in ((first_loss, first), (second_loss, second)):
         assert got_loss == pytest.approx(loss_ref, rel=1e-10, abs=1e-12)

@@ -34,6 +34,7 @@ from rnngraph.activations import ACTIVATIONS
 from rnngraph.gradcheck import random_problem
 from rnngraph.reference import reference_forward, reference_loss_and_grad, reference_values
 from test_executor import compare   # fast == reference (values, loss, gradients) and finite differences
+from test_executor import stage_layout  # noqa: F401  (autouse: every test runs in both stage layouts)
 
 # ----------------------------------------------------------------------------- specs
 
@@ -563,6 +564,25 @@ def test_transient_nodes_keep_no_sequence_only_where_nothing_reads_it(case):
     """compare's training-path check runs the loops with a workspace, where transient
     nodes get a stride-0 buffer: every gradient must still equal the reference's."""
     check(transient_spec(case), T=5, B=3)
+
+
+def test_large_stages_take_their_packs_buffer_from_the_hoisted_input(monkeypatch):
+    """In a training step of a large stage the fused input GEMM's output is the pack's
+    pre-activation buffer: the workspace keeps none, and the loop adds h(t-1) W^T to it."""
+    from rnngraph import scan
+    monkeypatch.setattr(scan, "LARGE_STAGE_BYTES", 0)
+    net = build(hand_lstm())
+    inputs, targets, initial, loss = random_problem(net, T=3, B=2)
+    net.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=3)
+    (ws,) = [w for per_stage in net._workspaces.values() for w in per_stage.values()]
+    assert ws.forward[2] == [None]                                 # AP: no buffer of its own
+    (loop,) = [s for s in net.plan.stages if s.kind == "recurrent"]
+    assert {c.seeded for c in loop.__dict__["_compiled"].values()} >= {frozenset({0})}
+    monkeypatch.setattr(scan, "LARGE_STAGE_BYTES", 1 << 60)
+    net = build(hand_lstm())
+    net.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=3)
+    (ws,) = [w for per_stage in net._workspaces.values() for w in per_stage.values()]
+    assert ws.forward[2][0].shape == (3, 2, 8)                     # small stage: AP kept between steps
 
 
 # ----------------------------------------------------------------------------- preconditions
