@@ -17,10 +17,18 @@ text is made only from indices and numpy calls, never from user strings) and
 into preallocated buffers (positional ``out``), the views each step reads
 are unpacked from tuples made before the loop, per-step contributions that
 feed a single sum node are computed straight into its pre-activation,
-activations' derivatives are computed for the whole sequence before the
-backward loop, and weight gradients are one GEMM per group after it.  A
+and weight gradients are one GEMM per group after the backward loop.  A
 training step passes a workspace: the buffers and the per-step views then
 live from one step to the next instead of being made at every call.
+
+Large stages (``LARGE_STAGE_BYTES``) are laid out for memory, small ones for
+the fewest numpy calls per step.  Small: activations' derivatives are
+computed for the whole sequence before the backward loop.  Large: they are
+computed per step from the values (no (T, B, n) array, rows in cache), and
+in a training step a pack's hoisted input becomes its pre-activation buffer.
+Either way, values and gradients that are only needed at their own step
+(``_Compiler.transient``; dL/dv and dL/da no gradient reads after the loop)
+share one (B, n) row across steps through a stride-0 view.
 
 Shapes: sequences are time-major ``(T, B, size)``; histories ``(D, B, size)``
 hold a node's values at times ``-D .. -1``.
@@ -71,9 +79,10 @@ _STEP_DERIVATIVES = {
 }
 # A stage whose sequences (T x B x all its nodes' sizes) take at least this many bytes is
 # laid out for memory: derivatives per step, and in a training step each pack's hoisted
-# input becomes its pre-activation buffer.  Below it the extra per-step ops and views cost
-# more than they save (measured on LSTMs: the crossover is near 8 MiB).
-LARGE_STAGE_BYTES = 8 << 20
+# input becomes its pre-activation buffer.  Well below it the extra per-step ops and views
+# cost more than they save (13% at LSTM (8,32,16,50), 0.5 MB); between 2 and 8 MB the two
+# layouts time the same (RNN and LSTM, min of interleaved runs); above, large is 3-7% faster.
+LARGE_STAGE_BYTES = 4 << 20
 
 # forward activations written as in-place ufunc calls on the step's views `a` and `v`
 _INPLACE = {
