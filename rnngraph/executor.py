@@ -135,6 +135,7 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
     hist = histories(graph, plan, leaves, T, B, dtype, initial, carried)
     values: dict = {}
     incoming: dict = {n: [] for n in graph.nodes}   # node -> contributions of sequence edges (Vars, Columns)
+    fresh: set = set()     # ids of contributions whose array is new and read by their one target alone
     data = node_data(graph)
 
     def bias_of(n):
@@ -144,17 +145,23 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
     def base_of(n, deferred=False):
         """The node's hoisted input (Var or None); with ``deferred``, a lone piece of a
         fused group's output stays a ``Columns`` for ``scan`` to lay out."""
+        return base_and_owner(n, deferred)[0]
+
+    def base_and_owner(n, deferred=False):
+        """``base_of`` and whether its array is the node's own: new, read by no one
+        else and by no VJP, so a loop may write into it (see ``scan``'s ``owned``)."""
         parts = incoming[n]
         if deferred and len(parts) == 1 and isinstance(parts[0], Columns) and data[n]["combine"] == "sum":
-            return Columns(parts[0].fused, parts[0].k, bias_of(n))
+            return Columns(parts[0].fused, parts[0].k, bias_of(n)), False
         parts = [p.var() if isinstance(p, Columns) else p for p in parts]
         if data[n]["combine"] == "product":
-            return ad.product(parts) if parts else None
+            return (ad.product(parts) if parts else None), False
         bias = bias_of(n)
         if not parts:
-            return ad.broadcast(bias, (T, B, data[n]["size"])) if bias is not None else None
+            return (ad.broadcast(bias, (T, B, data[n]["size"])) if bias is not None else None), False
+        own = bias is not None or len(parts) > 1 or id(parts[0]) in fresh
         a = ad.total(parts)
-        return ad.add(a, bias) if bias is not None else a
+        return (ad.add(a, bias) if bias is not None else a), own
 
     for stage in plan.stages:
         if stage.kind == "input":
@@ -174,9 +181,11 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
                     continue
                 ws = [effective[e.name] for e in g.edges]
                 weights[id(g)] = ad.concat(ws, axis=0) if len(ws) > 1 else ws[0]
-            base = {n: base_of(n, deferred=True) for n in stage.nodes}
+            based = {n: base_and_owner(n, deferred=True) for n in stage.nodes}
+            base = {n: b for n, (b, _) in based.items()}
+            owned = frozenset(n for n, (_, own) in based.items() if own)
             stage_hist = {n: hist[n] for n in stage.nodes if n in hist}
-            values.update(scan(stage, graph, base, weights, stage_hist, T, B, dtype, workspace, lean))
+            values.update(scan(stage, graph, base, weights, stage_hist, T, B, dtype, workspace, lean, owned))
         for g in stage.produces:
             source = values[g.source][1]
             x = ad.shift(source, g.delay, hist[g.source]) if g.delay else source
@@ -185,9 +194,13 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
                 out = ad.linear(x, ad.concat(ws, axis=0) if len(ws) > 1 else ws[0])
                 fused = FusedOutput(out, g.offsets)
                 pieces = [Columns(fused, k) for k in range(len(ws))] if len(ws) > 1 else [out]
+                if len(ws) == 1:
+                    fresh.add(id(out))
             else:
                 e = g.edges[0]
                 pieces = [ad.edge_apply(g.weight, effective.get(e.name), x)]
+                if g.weight != "identity":   # an identity edge passes its source's own value
+                    fresh.add(id(pieces[0]))
             for e, piece in zip(g.edges, pieces):
                 incoming[e.target].append(piece)
 

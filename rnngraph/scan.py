@@ -291,7 +291,8 @@ class _Compiler:
     """
 
     def __init__(self, stage, graph, has_base: tuple, ext_a: tuple = (), ext_v: tuple = (),
-                 step_derivatives: bool = False, seeded: frozenset = frozenset()):
+                 step_derivatives: bool = False, seeded: frozenset = frozenset(),
+                 seeded_nodes: frozenset = frozenset()):
         self.nodes = list(stage.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.groups = stage.inner
@@ -305,8 +306,9 @@ class _Compiler:
         # nodes whose activation's derivative the backward loop computes per step (see
         # _STEP_DERIVATIVES); the others' is computed for the whole sequence before it
         self.step_der = [step_derivatives and a in _STEP_DERIVATIVES for a in self.act]
-        # seeded packs: their hoisted input arrives in AP (see scan), the loop adds to it
-        self.seeded = seeded
+        # seeded packs and nodes (not in packs, sum): their hoisted input arrives as their
+        # pre-activation buffer, AP or A (see scan), and the loop adds to it
+        self.seeded, self.seeded_nodes = seeded, seeded_nodes
         self.contribs = [[] for _ in self.nodes]          # node -> [(group, lo, hi)]
         for gi, g in enumerate(self.groups):
             for k, e in enumerate(g.edges):
@@ -380,7 +382,7 @@ class _Compiler:
         for p in seeded:
             new_roots |= {f"AP{p}", f"VP{p}"}
         for i in range(n_nodes):
-            if self.pack_of[i] is not None and self.pack_of[i][0] in seeded:
+            if i in seeded_nodes or (self.pack_of[i] is not None and self.pack_of[i][0] in seeded):
                 new_roots |= {f"A{i}", f"V{i}"}
             elif self.alias[i] is not None and f"V{self.alias[i]}" in new_roots:
                 new_roots |= {f"A{i}", f"V{i}"} if self.act[i] == "identity" else {f"A{i}"}
@@ -495,10 +497,10 @@ class _Compiler:
                 lines.append(f"add(AP{p}[t], BSP{p}[t], out=AP{p}[t])")
             return lines
         tgt = self.index[g.edges[0].target]
-        out = f"A{tgt}[t]" if self.direct[gi] else (f"C{gi}[t]" if self.keep[gi] else f"C{gi}")
-        if g.weight == "dense":
-            return [_gemm(src, f"WT{gi}", out)]
-        return [f"multiply({src}, W{gi}, out={out})"]
+        seeded = self.direct[gi] and tgt in self.seeded_nodes   # A(t) holds the hoisted input already
+        out = f"A{tgt}[t]" if self.direct[gi] and not seeded else (f"C{gi}[t]" if self.keep[gi] else f"C{gi}")
+        lines = [_gemm(src, f"WT{gi}", out)] if g.weight == "dense" else [f"multiply({src}, W{gi}, out={out})"]
+        return lines + ([f"add(A{tgt}[t], {out}, out=A{tgt}[t])"] if seeded else [])
 
     def _contrib_expr(self, gi: int, lo: int, hi: int) -> str:
         """A group's output for one target at step t."""
@@ -535,8 +537,9 @@ class _Compiler:
         out = []
         packed = self.pack_of[i] is not None
         if self.alias[i] is None:         # an alias's a(t) is its source's value already
-            terms = [f"BS{i}[t]"] if (self.has_base[i] and not packed) else []
-            ready = packed or any(self.direct[gi] for gi, _, _ in self.contribs[i])
+            seeded = i in self.seeded_nodes       # a(t) holds the hoisted input already
+            terms = [f"BS{i}[t]"] if (self.has_base[i] and not packed and not seeded) else []
+            ready = packed or seeded or any(self.direct[gi] for gi, _, _ in self.contribs[i])
             terms += [self._contrib_expr(gi, lo, hi) for gi, lo, hi in self.contribs[i]
                       if not self.direct[gi] and self.packed_group[gi] is None]
             if terms:
@@ -780,17 +783,25 @@ class _Compiler:
             if i in transient:
                 A[i] = V[i] = _sequence(T, B, self.size[i], dtype, one_row=True)
                 continue
-            if self.alias[i] is None:
+            if self.alias[i] is None and i not in self.seeded_nodes:
                 A[i] = np.empty((T, B, self.size[i]), dtype)
                 if self.act[i] == "identity" or i in lean:
                     V[i] = A[i]
+            if i in self.seeded_nodes and (self.act[i] == "identity" or i in lean):
+                continue                  # A and V both the seed
             if V[i] is None and self.act[i] != "identity":
                 V[i] = np.empty((T, B, self.size[i]), dtype)
         self._views(A, V, AP, VP)
         C = [np.empty((T, B, g.width), dtype) if self.keep[gi] else
-             (np.empty((B, g.width), dtype) if self.buffered(gi) or self.packed_group[gi] in self.seeded else None)
+             (np.empty((B, g.width), dtype) if self.buffered(gi) or self._into_seed(gi) else None)
              for gi, g in enumerate(self.groups)]
         return A, V, AP, VP, C
+
+    def _into_seed(self, gi: int) -> bool:
+        """Whether group gi adds its output to a seeded buffer (through a (B, width) row)."""
+        if self.packed_group[gi] is not None:
+            return self.packed_group[gi] in self.seeded
+        return self.direct[gi] and self.index[self.groups[gi].edges[0].target] in self.seeded_nodes
 
     def _views(self, A, V, AP, VP) -> None:
         """Fill in A and V of pack members (views into AP, VP) and of aliases
@@ -805,15 +816,20 @@ class _Compiler:
                 if self.act[i] == "identity":
                     V[i] = A[i]
 
-    def with_seeds(self, buffers, seeds: dict):
+    def with_seeds(self, buffers, seeds: dict, node_seeds: dict):
         """``buffers`` (from ``forward_buffers``) with each seeded pack's AP the
         array ``seeds[p]`` hands over (its hoisted input, which the loop then
-        adds to), and VP too where the pack is activated in place."""
+        adds to), and VP too where the pack is activated in place; likewise
+        each seeded node's A (and V) from ``node_seeds[i]``."""
         A, V, AP, VP, C = (list(b) for b in buffers)
         for p, array in seeds.items():
             if VP[p] is None:
                 VP[p] = array
             AP[p] = array
+        for i, array in node_seeds.items():
+            if V[i] is None:
+                V[i] = array
+            A[i] = array
         self._views(A, V, AP, VP)
         return A, V, AP, VP, C
 
@@ -910,11 +926,12 @@ class _BackwardBuffers:
 
 
 def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = (),
-              step_derivatives: bool = False, seeded: frozenset = frozenset()) -> _Compiler:
+              step_derivatives: bool = False, seeded: frozenset = frozenset(),
+              seeded_nodes: frozenset = frozenset()) -> _Compiler:
     cache = stage.__dict__.setdefault("_compiled", {})
-    key = (id(graph), has_base, ext_a, ext_v, step_derivatives, seeded)
+    key = (id(graph), has_base, ext_a, ext_v, step_derivatives, seeded, seeded_nodes)
     if key not in cache:
-        cache[key] = _Compiler(stage, graph, has_base, ext_a, ext_v, step_derivatives, seeded)
+        cache[key] = _Compiler(stage, graph, has_base, ext_a, ext_v, step_derivatives, seeded, seeded_nodes)
     return cache[key]
 
 
@@ -944,7 +961,7 @@ def _workspace(store: dict, stage, key: tuple, make) -> _Workspace:
 
 
 def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dtype,
-         workspace: dict | None = None, lean: frozenset = frozenset()):
+         workspace: dict | None = None, lean: frozenset = frozenset(), owned: frozenset = frozenset()):
     """Run ``stage`` for ``T`` steps.
 
     Parameters
@@ -967,6 +984,8 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         With a workspace, lean nodes that nothing after the stage reads and
         that the loop needs only at their own step (``_Compiler.transient``)
         keep no sequence at all: their returned values are not their values.
+    owned : node names whose base array is theirs alone (new, read by no one else
+        and by no VJP): with a workspace, a large stage writes into it.
 
     Returns
     -------
@@ -982,24 +1001,32 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
                              groups[gi].width, dtype) if with_base else (None, False)
                   for gi, members, with_base in probe.packs]
     large = T * B * np.dtype(dtype).itemsize * sum(probe.size) >= LARGE_STAGE_BYTES
-    # a large stage in a training step: a pack's hoisted input, when its array is the pack's
-    # own, becomes its pre-activation buffer (one (T, B, width) array fewer)
-    seeded = frozenset(p for p, (_, own) in enumerate(pack_bases) if own) if large and workspace is not None \
-        else frozenset()
+    transient, seeded, seeded_nodes = frozenset(), frozenset(), frozenset()
+    if workspace is not None:
+        read_later = {g.source for g in stage.produces}
+        transient = frozenset(i for i, n in enumerate(nodes)
+                              if probe.transient[i] and n in lean and n not in read_later)
+        if large:
+            # a large stage in a training step: a hoisted input whose array is its pack's or
+            # sum node's own becomes that pre-activation buffer (one (T, B, n) array fewer)
+            seeded = frozenset(p for p, (_, own) in enumerate(pack_bases) if own)
+            seeded_nodes = frozenset(i for i, n in enumerate(nodes) if n in owned and probe.pack_of[i] is None
+                                     and not probe.product[i] and i not in transient)
     pack_bases = [b for b, _ in pack_bases]
     if large:
-        probe = _compiled(stage, graph, has_base, (False,) * n_nodes, (), True, seeded)
+        probe = _compiled(stage, graph, has_base, (False,) * n_nodes, (), True, seeded, seeded_nodes)
     base = {n: _var(base[n]) for i, n in enumerate(nodes) if has_base[i] and probe.pack_of[i] is None}
     BS = [base[n].value if n in base else None for n in nodes]
     BSP = [b.value if b is not None else None for b in pack_bases]
     ws = None
     if workspace is not None:
-        read_later = {g.source for g in stage.produces}
-        transient = frozenset(i for i, n in enumerate(nodes)
-                              if probe.transient[i] and n in lean and n not in read_later)
-        ws = _workspace(workspace, stage, (has_base, T, B, np.dtype(dtype).str, lean_idx, transient, seeded),
+        ws = _workspace(workspace, stage, (has_base, T, B, np.dtype(dtype).str, lean_idx, transient, seeded,
+                                           seeded_nodes),
                         lambda: probe.forward_buffers(T, B, dtype, lean_idx, transient))
-        A, V, AP, VP, C = probe.with_seeds(ws.forward, {p: BSP[p] for p in seeded}) if seeded else ws.forward
+        A, V, AP, VP, C = ws.forward
+        if seeded or seeded_nodes:
+            A, V, AP, VP, C = probe.with_seeds(ws.forward, {p: BSP[p] for p in seeded},
+                                               {i: BS[i] for i in seeded_nodes})
     else:
         A, V, AP, VP, C = probe.forward_buffers(T, B, dtype, lean_idx)
     H = [hist[n].value if n in hist else None for n in nodes]
@@ -1032,7 +1059,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     def vjp(out_grads):
         ext_a = tuple(out_grads[2 * i] is not None for i in range(n_nodes))
         ext_v = tuple(out_grads[2 * i + 1] is not None for i in range(n_nodes))
-        prog = _compiled(stage, graph, has_base, ext_a, ext_v, large, seeded)
+        prog = _compiled(stage, graph, has_base, ext_a, ext_v, large, seeded, seeded_nodes)
         reuse = ws is not None and not tape.trace
         bufs = ws.backward.get((ext_a, ext_v)) if reuse else None
         if bufs is None:

@@ -585,6 +585,47 @@ def test_large_stages_take_their_packs_buffer_from_the_hoisted_input(monkeypatch
     assert ws.forward[2][0].shape == (3, 2, 8)                     # small stage: AP kept between steps
 
 
+# h = tanh(base + U h(t-1)), its base made three ways: a dense edge from m with a bias
+# (a new array: a large stage's training step writes h's pre-activations into it), an
+# identity edge from the input x (x's own array, which y reads again after the loop), an
+# identity edge from m, a node outside the loop that is itself an output.
+OWNED_BASE = """
+rnngraph: 1
+dtype: float64
+nodes:
+  x: {{role: input, size: 2}}
+  m: {{size: 2, activation: sigmoid, role: output}}
+  h: {{size: 2, activation: tanh{h_bias}}}
+  y: {{role: output, size: 1, activation: sigmoid}}
+edges:
+  - {{from: x, to: m}}
+  - {{from: {source}, to: h{weight}}}
+  - {{from: h, to: h, delay: 1, init: "uniform(-0.8, 0.8)"}}
+  - {{from: [x, h], to: y}}
+train: {{loss: bce}}
+"""
+OWNED_CASES = {"dense-edge-and-bias": ("", "m", ""), "identity-from-the-input": (", bias: false", "x", ", weight: identity"),
+               "identity-from-an-output": (", bias: false", "m", ", weight: identity")}
+
+
+@pytest.mark.parametrize("case", list(OWNED_CASES))
+def test_only_a_base_array_of_the_nodes_own_becomes_its_buffer(case, monkeypatch):
+    from rnngraph import scan
+    monkeypatch.setattr(scan, "LARGE_STAGE_BYTES", 0)
+    h_bias, source, weight = OWNED_CASES[case]
+    text = OWNED_BASE.format(h_bias=h_bias, source=source, weight=weight)
+    check(text, T=5, B=3)
+    net = build(text)
+    inputs, targets, initial, loss = random_problem(net, T=5, B=3)
+    before = {k: v.copy() for k, v in inputs.items()}
+    net.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=5)
+    for k in inputs:
+        np.testing.assert_array_equal(inputs[k], before[k])       # the caller's data untouched
+    (loop,) = [s for s in net.plan.stages if s.kind == "recurrent"]
+    seeded = set().union(*(c.seeded_nodes for c in loop.__dict__["_compiled"].values()))
+    assert seeded == ({0} if case == "dense-edge-and-bias" else set())
+
+
 # ----------------------------------------------------------------------------- preconditions
 
 def _loops(net):
