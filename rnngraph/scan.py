@@ -579,14 +579,14 @@ class _Compiler:
         return self.act[i] == "identity" and not self.ext_a[i] and self.pack_of[i] is None
 
     BACKWARD_ARGS = ["T", "A", "V", "BS", "H", "D", "W", "WT", "C", "GV", "GA", "GC", "GH", "DER", "GAX", "TMP", "F",
-                     "TP", "GVP", "GAP", "DERP", "DS", "VP", "K"]
+                     "TP", "GVP", "GAP", "DERP", "DS", "VP", "DN", "K"]
 
     def _backward_loop(self) -> _Loop:
         lines = ["    " + "; ".join(f"{k} = K[{j}]" for j, k in enumerate(_CONSTANT_NAMES))]
         for i in range(len(self.nodes)):
             lines.append(f"    A{i} = A[{i}]; V{i} = V[{i}]; BS{i} = BS[{i}]; D{i} = D[{i}]; GV{i} = GV[{i}]; "
                          f"TP{i} = TP[{i}]; H{i} = H[{i}]; GA{i} = GA[{i}]; GH{i} = GH[{i}]; DER{i} = DER[{i}]; "
-                         f"GAX{i} = GAX[{i}]; F{i} = F[{i}]")
+                         f"GAX{i} = GAX[{i}]; F{i} = F[{i}]; DN{i} = DN[{i}]")
         for gi in range(len(self.groups)):
             lines.append(f"    W{gi} = W[{gi}]; C{gi} = C[{gi}]; GC{gi} = GC[{gi}]; TMP{gi} = TMP[{gi}]")
         for p in range(len(self.packs)):
@@ -658,9 +658,9 @@ class _Compiler:
             elif act in _ZERO_DERIVATIVE:
                 out.append("ga.fill(0)")
             elif self.step_der[i]:
-                # a pack member's ga may be its gv (one buffer): its derivative goes to scratch
+                # ga may be gv (one buffer): the derivative goes to scratch
                 packed = self.pack_of[i]
-                d = self._scratch_name(*packed) if packed is not None else "ga"
+                d = self._scratch_name(*packed) if packed is not None else f"DN{i}"
                 lines, factor = _STEP_DERIVATIVES[act](f"V{i}[t]", d)
                 out += lines + [f"multiply(gv, {factor}, out=ga)"]
             elif act in _DERIVATIVES:
@@ -890,7 +890,10 @@ class _BackwardBuffers:
                 GV.append(_sequence(T, B, prog.size[i], dtype, gv_row))
                 if not prog.fresh[i] and not prog.ext_v[i]:
                     self.zeroed.append(GV[i])
-            GA.append(GV[i] if prog.ga_is_gv(i) else _sequence(T, B, prog.size[i], dtype, ga_row))
+            # each step's dL/da may overwrite its dL/dv, which nothing reads again (unless a
+            # trace keeps it, or dL/dv is someone else's dL/da)
+            share = prog.ga_is_gv(i) or (not trace and prog.galias[i] is None and gv_row == ga_row)
+            GA.append(GV[i] if share else _sequence(T, B, prog.size[i], dtype, ga_row))
             DER.append(np.empty((T, B, prog.size[i]), dtype) if act in _DERIVATIVES and not prog.step_der[i] else None)
         self.outside = list(GV)          # where dL/dv from outside the loop is copied in
         for i in reversed(range(n_nodes)):   # targets first: aliases can chain (h -> m -> n)
@@ -907,6 +910,8 @@ class _BackwardBuffers:
         self.zeroed += [g for g in self.GH if g is not None]
         self.TMP = [np.empty((B, prog.size[prog.src[gi]]), dtype) for gi in range(len(groups))]
         self.TP = [np.empty((B, prog.size[i]), dtype) if prog.product[i] else None for i in range(n_nodes)]
+        self.DN = [np.empty((B, prog.size[i]), dtype) if prog.step_der[i] and prog.pack_of[i] is None else None
+                   for i in range(n_nodes)]
         self.cached_views = None
 
     def reset(self, A, V, AP, VP, out_grads) -> None:
@@ -1071,7 +1076,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
         if T:
             args = (T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, bufs.DER, GAX, bufs.TMP, prog.FV, bufs.TP,
-                    bufs.GVP, GAP, bufs.DERP, bufs.DS, VP, K)
+                    bufs.GVP, GAP, bufs.DERP, bufs.DS, VP, bufs.DN, K)
             if reuse and bufs.cached_views is None and prog.backward.has_cached:
                 bufs.cached_views = prog.backward.cached_views(*args)
             prog.backward(args, bufs.cached_views if reuse else None)
