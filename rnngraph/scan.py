@@ -376,11 +376,24 @@ class _Compiler:
                 self.act[i] == "identity" and self.pack_of[i] is None and self.alias[i] is None and bool(outs)
                 and all(self.identity[gi] and self.groups[gi].delay == 0 for gi in outs)
                 and not any(self.product[t] or self.alias[t] == i for t in targets))
+        # recycled packs (large stages' training steps): each step's dL/da of the pack is
+        # written over its values, which nothing reads after that step: no member is read
+        # after the loop (as a weight gradient's input or a product base's factor) and
+        # only same-step consumers send it gradients (so its dL/dv can be one row)
+        read_after = {self.src[gi] for gi in range(len(self.groups)) if not self.identity[gi]}
+        for i in range(n_nodes):
+            if self.product[i] and has_base[i]:
+                read_after |= {self.src[gi] for gi, _, _ in self.contribs[i] if self.identity[gi]}
+        self.recycled = frozenset(p for p in seeded if all(
+            self.fresh[i] and i not in read_after for i, _, _ in self.packs[p][1]))
         # buffers that are new at every call (views of them are made per call): the seeded
-        # packs' AP and VP, their members' A and V, and aliases reading those
+        # packs' AP and VP, their members' A and V, and aliases reading those; recycled
+        # packs' dL/da and their members' (their AP)
         new_roots = set()
         for p in seeded:
             new_roots |= {f"AP{p}", f"VP{p}"}
+        for p in self.recycled:
+            new_roots |= {f"GAP{p}"} | {f"GA{i}" for i, _, _ in self.packs[p][1]}
         for i in range(n_nodes):
             if i in seeded_nodes or (self.pack_of[i] is not None and self.pack_of[i][0] in seeded):
                 new_roots |= {f"A{i}", f"V{i}"}
@@ -862,10 +875,12 @@ class _BackwardBuffers:
     def __init__(self, prog: _Compiler, T, B, dtype, H, AP, trace: bool):
         n_nodes, groups = len(prog.nodes), prog.groups
         self.prog = prog
-        self.GVP = [np.empty((T, B, groups[gi].width), dtype) for gi, _, _ in prog.packs]
+        # a recycled pack's dL/dv is one row and its dL/da goes into its values' buffer (reset)
+        self.GVP = [_sequence(T, B, groups[gi].width, dtype, p in prog.recycled)
+                    for p, (gi, _, _) in enumerate(prog.packs)]
         # each step's dL/da of a pack overwrites its dL/dv in place, which nothing reads
         # again (unless a trace keeps dL/dv): one (T, B, width) array fewer
-        self.GAP = [np.empty_like(g) for g in self.GVP] if trace else self.GVP
+        self.GAP = [np.empty_like(g) for g in self.GVP] if trace else list(self.GVP)
         self.DERP = [np.empty_like(a) if any(s[0] == p for s in prog.der_spans) else None for p, a in enumerate(AP)]
         self.DS = [np.empty((B, groups[gi].width), dtype) if any(s[0] == p for s in prog.step_spans) else None
                    for p, (gi, _, _) in enumerate(prog.packs)]
@@ -914,10 +929,21 @@ class _BackwardBuffers:
                    for i in range(n_nodes)]
         self.cached_views = None
 
+    def release(self) -> None:
+        """Drop this call's arrays (recycled packs' AP), which a workspace must not keep alive."""
+        for p in self.prog.recycled:
+            self.GAP[p] = None
+            for i, _, _ in self.prog.packs[p][1]:
+                self.GA[i] = None
+
     def reset(self, A, V, AP, VP, out_grads) -> None:
         """Zero what accumulates, copy in dL/dv from outside, compute the
         activations' derivatives for the whole sequence."""
         prog = self.prog
+        for p in prog.recycled:
+            self.GAP[p] = AP[p]
+            for i, lo, hi in prog.packs[p][1]:
+                self.GA[i] = AP[p][:, :, lo:hi]
         for g in self.zeroed:
             g.fill(0)
         for i, act in enumerate(prog.act):
@@ -1118,6 +1144,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
             grads.append(gw)
         for n in hist_nodes:
             grads.append(GH[prog.index[n]])
+        bufs.release()
         return grads
 
     tape.record(outputs, tuple(inputs), vjp)

@@ -559,6 +559,19 @@ def transient_spec(case):
     return TRANSIENT.format(m_role=m_role, nodes=nodes, edges=edges)
 
 
+@pytest.mark.parametrize("extra", ["", "  - {from: x, to: ig}"], ids=["plain", "product-with-a-base"])
+def test_large_lstm_gradients_written_over_the_gate_values(extra, monkeypatch):
+    """A large stage writes each step's dL/da of the gates over their values, unless a
+    gate's value is read after the loop: here i and g are factors of ig = i * g * (W x),
+    whose base's gradient needs them once the loop is done."""
+    from rnngraph import scan
+    monkeypatch.setattr(scan, "LARGE_STAGE_BYTES", 0)
+    text = hand_lstm(extra=extra)
+    check(text, T=5, B=3)
+    for c in _loops(build(text)):
+        assert c.recycled == (frozenset({0}) if not extra else frozenset()) or not c.seeded
+
+
 @pytest.mark.parametrize("case", list(TRANSIENT_CASES))
 def test_transient_nodes_keep_no_sequence_only_where_nothing_reads_it(case):
     """compare's training-path check runs the loops with a workspace, where transient
@@ -578,6 +591,9 @@ def test_large_stages_take_their_packs_buffer_from_the_hoisted_input(monkeypatch
     assert ws.forward[2] == [None]                                 # AP: no buffer of its own
     (loop,) = [s for s in net.plan.stages if s.kind == "recurrent"]
     assert {c.seeded for c in loop.__dict__["_compiled"].values()} >= {frozenset({0})}
+    # the gates' dL/da went into that array (recycled), and the workspace lets go of it
+    (bufs,) = ws.backward.values()
+    assert bufs.prog.recycled == {0} and bufs.GAP == [None] and bufs.GVP[0].strides[0] == 0
     monkeypatch.setattr(scan, "LARGE_STAGE_BYTES", 1 << 60)
     net = build(hand_lstm())
     net.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=3)
