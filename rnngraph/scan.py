@@ -406,6 +406,18 @@ class _Compiler:
         self.F = [ACTIVATIONS[a][0] for a in self.act]        # forward functions, for the generic path
         self.FV = [ACTIVATIONS[a][1] for a in self.act]       # and their VJPs
         self._lean: dict = {}
+        self._transient: dict = {}
+        self.total_size = sum(self.size)
+
+    def transient_indices(self, stage, lean: frozenset) -> frozenset:
+        """The transient nodes (indices) that are in ``lean`` (names: no loss reads them)
+        and that no later stage reads."""
+        found = self._transient.get(lean)
+        if found is None:
+            read_later = {g.source for g in stage.produces}
+            found = self._transient[lean] = frozenset(
+                i for i, n in enumerate(self.nodes) if self.transient[i] and n in lean and n not in read_later)
+        return found
 
     def lean_indices(self, lean: frozenset) -> frozenset:
         """The nodes of ``lean`` (names) whose activation lets A share V's buffer."""
@@ -1031,12 +1043,10 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     pack_bases = [_pack_base([base[nodes[i]] for i, _, _ in members], [(lo, hi) for _, lo, hi in members],
                              groups[gi].width, dtype) if with_base else (None, False)
                   for gi, members, with_base in probe.packs]
-    large = T * B * np.dtype(dtype).itemsize * sum(probe.size) >= LARGE_STAGE_BYTES
+    large = T * B * np.dtype(dtype).itemsize * probe.total_size >= LARGE_STAGE_BYTES
     transient, seeded, seeded_nodes = frozenset(), frozenset(), frozenset()
     if workspace is not None:
-        read_later = {g.source for g in stage.produces}
-        transient = frozenset(i for i, n in enumerate(nodes)
-                              if probe.transient[i] and n in lean and n not in read_later)
+        transient = probe.transient_indices(stage, lean)
         if large:
             # a large stage in a training step: a hoisted input whose array is its pack's or
             # sum node's own becomes that pre-activation buffer (one (T, B, n) array fewer)
