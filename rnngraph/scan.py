@@ -949,8 +949,8 @@ class _BackwardBuffers:
                 self.GA[i] = None
 
     def reset(self, A, V, AP, VP, out_grads) -> None:
-        """Zero what accumulates, copy in dL/dv from outside, compute the
-        activations' derivatives for the whole sequence."""
+        """Point recycled packs' dL/da at this call's AP, zero what accumulates,
+        copy in dL/dv from outside, compute the whole-sequence derivatives."""
         prog = self.prog
         for p in prog.recycled:
             self.GAP[p] = AP[p]
@@ -1061,8 +1061,8 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     BSP = [b.value if b is not None else None for b in pack_bases]
     ws = None
     if workspace is not None:
-        ws = _workspace(workspace, stage, (has_base, T, B, np.dtype(dtype).str, lean_idx, transient, seeded,
-                                           seeded_nodes),
+        ws = _workspace(workspace, stage, (has_base, T, B, np.dtype(dtype).str, lean_idx, large, transient,
+                                           seeded, seeded_nodes),
                         lambda: probe.forward_buffers(T, B, dtype, lean_idx, transient))
         A, V, AP, VP, C = ws.forward
         if seeded or seeded_nodes:
