@@ -191,7 +191,7 @@ _STEP_VIEW = re.compile(r"\b([A-Z]+\d+)\[t\](\[:, \d+:\d+\])?")
 _DELAYED = re.compile(r"\(G?V\d+\[t - \d+\] if t >= \d+ else G?H\d+\[t \+ D\d+ - \d+\]\)")
 # roots that are new arrays at every call (bases, histories, outside gradients): views of
 # them are made per call; every other root is a buffer a workspace keeps between calls
-_PER_CALL_ROOT = re.compile(r"\b(BSP?|H|GAX)\d+\b")
+_PER_CALL_ROOT = re.compile(r"\b(BSP?|H|GAX|GVX)\d+\b")
 # ufuncs take `out` positionally faster than by keyword (~50 ns a call at small sizes);
 # np.maximum deprecates it
 _OUT_KEYWORD = re.compile(r"\b(multiply|add|subtract|tanh|exp|sign)\((.*), out=(\w+)\)$")
@@ -365,6 +365,23 @@ class _Compiler:
             if (sole and self.identity[gi] and g.delay == 0 and self.fresh[s] and not self.product[tgt]
                     and self.pack_of[s] is None and self.pack_of[tgt] is None):
                 self.galias[s] = tgt
+        # ga_after: the node's dL/da buffer is read after the loop, by its base's or a direct
+        # group's weight gradient, or as the dL/da of a gradient alias (its dL/dv) that is
+        self.ga_after = []
+        for i in range(n_nodes):   # gradient aliases' sources come first in the step order
+            self.ga_after.append(self.has_base[i] or any(self.direct[gi] for gi, _, _ in self.contribs[i])
+                                 or any(self.galias[s] == i and self.ga_is_gv(s) and self.ga_after[s]
+                                        for s in range(i)))
+        # rolling: dL/dv(t) comes from consumers at steps t and t + 1 (and from outside) and
+        # nothing reads it after the loop, so two rows used in turn can hold it.  Within step
+        # t + 1 the delayed consumers write after the node has read its own slot; the first
+        # of them overwrites what step t + 2 left there, the rest add; at step t the same-step
+        # consumers add, then the outside gradient is added.  (Correct for full arrays too.)
+        self.rolling = []
+        for i in range(n_nodes):
+            delays = [self.groups[gi].delay for gi in range(len(self.groups)) if self.src[gi] == i]
+            self.rolling.append(self.pack_of[i] is None and self.galias[i] is None and 1 in delays
+                                and max(delays) == 1 and not (self.ga_is_gv(i) and self.ga_after[i]))
         # transient: nothing in the loop reads the value after its own step (an identity node
         # feeding only same-step sums through identity edges: an LSTM's i*g and f*c, which
         # only make c).  When no one outside reads it either, one (B, size) row serves all steps.
@@ -604,20 +621,21 @@ class _Compiler:
         return self.act[i] == "identity" and not self.ext_a[i] and self.pack_of[i] is None
 
     BACKWARD_ARGS = ["T", "A", "V", "BS", "H", "D", "W", "WT", "C", "GV", "GA", "GC", "GH", "DER", "GAX", "TMP", "F",
-                     "TP", "GVP", "GAP", "DERP", "DS", "VP", "DN", "K"]
+                     "TP", "GVP", "GAP", "DERP", "DS", "VP", "DN", "GVX", "K"]
 
     def _backward_loop(self) -> _Loop:
         lines = ["    " + "; ".join(f"{k} = K[{j}]" for j, k in enumerate(_CONSTANT_NAMES))]
         for i in range(len(self.nodes)):
             lines.append(f"    A{i} = A[{i}]; V{i} = V[{i}]; BS{i} = BS[{i}]; D{i} = D[{i}]; GV{i} = GV[{i}]; "
                          f"TP{i} = TP[{i}]; H{i} = H[{i}]; GA{i} = GA[{i}]; GH{i} = GH[{i}]; DER{i} = DER[{i}]; "
-                         f"GAX{i} = GAX[{i}]; F{i} = F[{i}]; DN{i} = DN[{i}]")
+                         f"GAX{i} = GAX[{i}]; F{i} = F[{i}]; DN{i} = DN[{i}]; GVX{i} = GVX[{i}]")
         for gi in range(len(self.groups)):
             lines.append(f"    W{gi} = W[{gi}]; C{gi} = C[{gi}]; GC{gi} = GC[{gi}]; TMP{gi} = TMP[{gi}]")
         for p in range(len(self.packs)):
             lines.append(f"    GVP{p} = GVP[{p}]; GAP{p} = GAP[{p}]; DERP{p} = DERP[{p}]; VP{p} = VP[{p}]")
         body = []
         self._written = set()             # fresh nodes whose dL/dv(t) this step has been written
+        self._written_before = set()      # rolling nodes whose dL/dv(t - 1) this step has been written
         self._scratch = set()             # (pack, lo, hi): columns of DS the step derivatives use
         for i in reversed(range(len(self.nodes))):
             for gi, g in enumerate(self.groups):
@@ -672,6 +690,8 @@ class _Compiler:
                     out.append(f"add(GA{j}[t], GAX{j}[t], out=GA{j}[t])")
             return out
         out = [f"gv = GV{i}[t]"]
+        if self.rolling[i] and self.ext_v[i]:
+            out.append(f"add(gv, GVX{i}[t], out=gv)")     # dL/dv from outside, step by step
         if self.ga_is_gv(i):
             out.append("ga = gv")
         else:
@@ -744,6 +764,9 @@ class _Compiler:
             return [f"add(GV{s}[t], {gx}, out=GV{s}[t])"]
         d = g.delay
         earlier = f"(GV{s}[t - {d}] if t >= {d} else GH{s}[t + D{s} - {d}])"
+        if self.rolling[s] and s not in self._written_before:
+            self._written_before.add(s)
+            return [f"copyto({earlier}, {gx})"]
         return [f"add({earlier}, {gx}, out={earlier})"]
 
     def _identity_backward(self, i: int, gi: int, lo: int) -> list[str]:
@@ -869,6 +892,20 @@ class _Compiler:
 LEAN_ACTIVATIONS = frozenset({"identity", "sigmoid", "tanh", "exp", "relu", "one_minus"} | set(_ZERO_DERIVATIVE))
 
 
+class _Ring:
+    """Two (B, size) rows that a loop's steps use in turn: ``ring[t]`` is row t % 2."""
+
+    def __init__(self, B, size, dtype):
+        self.rows = (np.empty((B, size), dtype), np.empty((B, size), dtype))
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        return self.rows[t & 1]
+
+    def fill(self, value) -> None:
+        for row in self.rows:
+            row.fill(value)
+
+
 def _sequence(T, B, size, dtype, one_row: bool = False) -> np.ndarray:
     """A (T, B, size) buffer; with ``one_row``, every step's view is the same (B, size)
     row (a stride-0 time axis), for values only needed at their own step."""
@@ -909,17 +946,21 @@ class _BackwardBuffers:
                 continue
             # dL/da is read after the loop by base and weight gradients; dL/dv of a fresh
             # node is written and read at its own step only: without a trace, one row does
-            ga_row = not trace and not prog.has_base[i] and not any(prog.direct[gi] for gi, _, _ in prog.contribs[i])
+            ga_row = not trace and not prog.ga_after[i]
             gv_row = not trace and prog.fresh[i] and (ga_row or not prog.ga_is_gv(i))
+            rolling = prog.rolling[i] and not trace
             if prog.galias[i] is not None:   # its dL/dv is its target's dL/da (set below)
                 GV.append(None)
+            elif rolling:
+                GV.append(_Ring(B, prog.size[i], dtype))
+                self.zeroed.append(GV[i])
             else:
                 GV.append(_sequence(T, B, prog.size[i], dtype, gv_row))
-                if not prog.fresh[i] and not prog.ext_v[i]:
+                if not prog.fresh[i] and (not prog.ext_v[i] or prog.rolling[i]):
                     self.zeroed.append(GV[i])
             # each step's dL/da may overwrite its dL/dv, which nothing reads again (unless a
             # trace keeps it, or dL/dv is someone else's dL/da)
-            share = prog.ga_is_gv(i) or (not trace and prog.galias[i] is None and gv_row == ga_row)
+            share = prog.ga_is_gv(i) or (not trace and prog.galias[i] is None and not rolling and gv_row == ga_row)
             GA.append(GV[i] if share else _sequence(T, B, prog.size[i], dtype, ga_row))
             DER.append(np.empty((T, B, prog.size[i]), dtype) if act in _DERIVATIVES and not prog.step_der[i] else None)
         self.outside = list(GV)          # where dL/dv from outside the loop is copied in
@@ -960,7 +1001,7 @@ class _BackwardBuffers:
             g.fill(0)
         for i, act in enumerate(prog.act):
             g_v = out_grads[2 * i + 1]
-            if g_v is not None:
+            if g_v is not None and not prog.rolling[i]:   # a rolling node adds it step by step
                 np.copyto(self.outside[i], g_v)
             if self.DER[i] is not None and prog.pack_of[i] is None:
                 _DERIVATIVES[act](A[i], V[i], self.DER[i])
@@ -1110,9 +1151,11 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         bufs.reset(A, V, AP, VP, out_grads)
         GV, GA, GC, GH, GAP = bufs.GV, bufs.GA, list(bufs.GC), bufs.GH, bufs.GAP
         GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
+        GVX = [np.asarray(g, dtype) if g is not None and prog.rolling[i] else None
+               for i, g in enumerate(out_grads[1::2])]
         if T:
             args = (T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, bufs.DER, GAX, bufs.TMP, prog.FV, bufs.TP,
-                    bufs.GVP, GAP, bufs.DERP, bufs.DS, VP, bufs.DN, K)
+                    bufs.GVP, GAP, bufs.DERP, bufs.DS, VP, bufs.DN, GVX, K)
             if reuse and bufs.cached_views is None and prog.backward.has_cached:
                 bufs.cached_views = prog.backward.cached_views(*args)
             prog.backward(args, bufs.cached_views if reuse else None)

@@ -642,6 +642,41 @@ def test_only_a_base_array_of_the_nodes_own_becomes_its_buffer(case, monkeypatch
     assert seeded == ({0} if case == "dense-edge-and-bias" else set())
 
 
+# m = W x + U n(t-1) feeds k = m, which feeds n = tanh(k), each by one identity edge at the
+# same step: gradient aliases m -> k -> n, so dL/dv of m and k is n's dL/da buffer.  Nothing
+# reads n's dL/da after the loop itself, but m's base and m's direct group do, through the
+# aliases: that buffer must hold every step, not one row.
+ALIAS_CHAIN_TO_A_ROW = """
+rnngraph: 1
+dtype: float64
+nodes:
+  x: {role: input, size: 2}
+  m: {size: 2}
+  k: {size: 2}
+  n: {size: 2, activation: tanh}
+  y: {role: output, size: 1, activation: sigmoid}
+edges:
+  - {from: x, to: m}
+  - {from: n, to: m, delay: 1, init: "uniform(-0.8, 0.8)"}
+  - {from: m, to: k, weight: identity}
+  - {from: k, to: n, weight: identity}
+  - {from: n, to: y}
+train: {loss: bce}
+"""
+
+
+def test_a_gradient_read_after_the_loop_through_aliases_keeps_every_step():
+    check(ALIAS_CHAIN_TO_A_ROW, T=5, B=3)
+    for c in _loops(build(ALIAS_CHAIN_TO_A_ROW)):
+        assert names(c, c.galias) == {"m": "k", "k": "n"}
+        assert c.ga_after == [True, True, True]
+
+
+def names(c, table):
+    """A compiled loop's layout table by node name (index -> node or value)."""
+    return {c.nodes[i]: (c.nodes[j] if isinstance(j, int) else j) for i, j in enumerate(table) if j is not None}
+
+
 # ----------------------------------------------------------------------------- preconditions
 
 def _loops(net):
