@@ -36,6 +36,8 @@ def output_loss(kind: str, a: ad.Var, v: ad.Var, y: np.ndarray, weights: np.ndar
     if positions == 0:
         return None
     if kind == "mse":
+        if w_units is None:
+            return ad.mean_squared_error(v, y, positions * size)
         return ad.weighted_mean(ad.squared_error(v, y), w_units, positions * size)
     if kind == "bce":
         per = ad.bce_with_logits(a, y) if activation == "sigmoid" and not from_values else ad.bce_on_probs(v, y)

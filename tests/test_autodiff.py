@@ -126,6 +126,9 @@ def test_losses():
     onehot = np.eye(4)[R.integers(0, 4, size=(3, 2))]
     w = (R.uniform(size=(3, 2)) > 0.3).astype(float)
     check_op(lambda v: ad.weighted_mean(ad.squared_error(v, y), w[..., None], 7.0), rand(3, 2, 4))
+    check_op(lambda v: ad.mean_squared_error(v, y, 7.0), rand(3, 2, 4))
+    v = rand(3, 2, 4)
+    assert ad.mean_squared_error(ad.const(v), y, 24.0).value == pytest.approx(np.mean((v - y) ** 2), rel=1e-12)
     check_op(lambda a: ad.bce_with_logits(a, y), rand(3, 2, 4))
     check_op(lambda v: ad.bce_on_probs(v, y), R.uniform(0.1, 0.9, size=(3, 2, 4)))
     check_op(lambda a: ad.cross_entropy_with_logits(a, onehot), rand(3, 2, 4))
