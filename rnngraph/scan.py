@@ -24,11 +24,14 @@ live from one step to the next instead of being made at every call.
 Large stages (``LARGE_STAGE_BYTES``) are laid out for memory, small ones for
 the fewest numpy calls per step.  Small: activations' derivatives are
 computed for the whole sequence before the backward loop.  Large: they are
-computed per step from the values (no (T, B, n) array, rows in cache), and
-in a training step a pack's hoisted input becomes its pre-activation buffer.
-Either way, values and gradients that are only needed at their own step
-(``_Compiler.transient``; dL/dv and dL/da no gradient reads after the loop)
-share one (B, n) row across steps through a stride-0 view.
+computed per step from the values (no (T, B, n) array, rows in cache);
+dL/dv needed only at its own step and the next is two rows used in turn
+(``_Compiler.rolling``); and in a training step a hoisted input becomes its
+node's or pack's pre-activation buffer, over which a pack's dL/da is then
+written step by step (``_Compiler.recycled``).  Either way, values and
+gradients that are only needed at their own step (``_Compiler.transient``;
+dL/dv and dL/da no gradient reads after the loop) share one (B, n) row
+across steps through a stride-0 view.
 
 Shapes: sequences are time-major ``(T, B, size)``; histories ``(D, B, size)``
 hold a node's values at times ``-D .. -1``.
@@ -376,11 +379,13 @@ class _Compiler:
         # nothing reads it after the loop, so two rows used in turn can hold it.  Within step
         # t + 1 the delayed consumers write after the node has read its own slot; the first
         # of them overwrites what step t + 2 left there, the rest add; at step t the same-step
-        # consumers add, then the outside gradient is added.  (Correct for full arrays too.)
+        # consumers add, then the outside gradient is added.  (Correct for full arrays too, as
+        # a trace has.)  Large stages only: in small ones the per-step add of the outside
+        # gradient costs more than a copy of the whole sequence (5% of a tiny RNN step).
         self.rolling = []
         for i in range(n_nodes):
             delays = [self.groups[gi].delay for gi in range(len(self.groups)) if self.src[gi] == i]
-            self.rolling.append(self.pack_of[i] is None and self.galias[i] is None and 1 in delays
+            self.rolling.append(step_derivatives and self.pack_of[i] is None and self.galias[i] is None and 1 in delays
                                 and max(delays) == 1 and not (self.ga_is_gv(i) and self.ga_after[i]))
         # transient: nothing in the loop reads the value after its own step (an identity node
         # feeding only same-step sums through identity edges: an LSTM's i*g and f*c, which
