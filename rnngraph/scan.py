@@ -317,6 +317,7 @@ class _Compiler:
             for k, e in enumerate(g.edges):
                 self.contribs[self.index[e.target]].append((gi, g.offsets[k], g.offsets[k + 1]))
         self.src = [self.index[g.source] for g in self.groups]
+        self.consumers = [[gi for gi in range(len(self.groups)) if self.src[gi] == i] for i in range(n_nodes)]
         self.identity = [g.weight == "identity" for g in self.groups]
         self._find_packs()
         # pack columns whose activations' derivative is one call: adjacent members with the
@@ -353,19 +354,15 @@ class _Compiler:
                 self.alias[i] = self.src[parts[0][0]]
         # fresh: dL/dv(t) comes only from consumers at the same step t, and none from outside,
         # so the first of them writes the buffer (no zeroing, no add)
-        self.fresh = []
-        for i in range(n_nodes):
-            out_groups = [gi for gi in range(len(self.groups)) if self.src[gi] == i]
-            self.fresh.append(bool(out_groups) and not self.ext_v[i] and
-                              all(self.groups[gi].delay == 0 for gi in out_groups))
+        self.fresh = [bool(outs) and not self.ext_v[i] and all(self.groups[gi].delay == 0 for gi in outs)
+                      for i, outs in enumerate(self.consumers)]
         # gradient aliases: a source whose one consumer is an identity delay-0 edge into a sum
         # node has dL/dv = that node's dL/da (Elman's context, an LSTM's i*g and f*c feeding c):
         # it reads the target's buffer instead of receiving a copy each step
         self.galias = [None] * n_nodes                     # node -> the node whose GA is its GV
         for gi, g in enumerate(self.groups):
             s, tgt = self.src[gi], self.index[g.edges[0].target]
-            sole = sum(1 for gj in range(len(self.groups)) if self.src[gj] == s) == 1
-            if (sole and self.identity[gi] and g.delay == 0 and self.fresh[s] and not self.product[tgt]
+            if (len(self.consumers[s]) == 1 and self.identity[gi] and g.delay == 0 and self.fresh[s] and not self.product[tgt]
                     and self.pack_of[s] is None and self.pack_of[tgt] is None):
                 self.galias[s] = tgt
         # ga_after: the node's dL/da buffer is read after the loop, by its base's or a direct
@@ -384,15 +381,14 @@ class _Compiler:
         # gradient costs more than a copy of the whole sequence (5% of a tiny RNN step).
         self.rolling = []
         for i in range(n_nodes):
-            delays = [self.groups[gi].delay for gi in range(len(self.groups)) if self.src[gi] == i]
+            delays = [self.groups[gi].delay for gi in self.consumers[i]]
             self.rolling.append(step_derivatives and self.pack_of[i] is None and self.galias[i] is None and 1 in delays
                                 and max(delays) == 1 and not (self.ga_is_gv(i) and self.ga_after[i]))
         # transient: nothing in the loop reads the value after its own step (an identity node
         # feeding only same-step sums through identity edges: an LSTM's i*g and f*c, which
         # only make c).  When no one outside reads it either, one (B, size) row serves all steps.
         self.transient = []
-        for i in range(n_nodes):
-            outs = [gi for gi in range(len(self.groups)) if self.src[gi] == i]
+        for i, outs in enumerate(self.consumers):
             targets = [self.index[self.groups[gi].edges[0].target] for gi in outs]
             self.transient.append(
                 self.act[i] == "identity" and self.pack_of[i] is None and self.alias[i] is None and bool(outs)
@@ -575,8 +571,8 @@ class _Compiler:
                 body += self._run_group(gi)
         for i in range(len(self.nodes)):
             body += self._node_forward(i)
-            for gi, g in enumerate(self.groups):
-                if g.delay == 0 and self.src[gi] == i:
+            for gi in self.consumers[i]:
+                if self.groups[gi].delay == 0:
                     body += self._run_group(gi)
         return _Loop("forward", self.FORWARD_ARGS, lines, body, reverse=False, per_call_root=self.per_call_root)
 
@@ -643,8 +639,8 @@ class _Compiler:
         self._written_before = set()      # rolling nodes whose dL/dv(t - 1) this step has been written
         self._scratch = set()             # (pack, lo, hi): columns of DS the step derivatives use
         for i in reversed(range(len(self.nodes))):
-            for gi, g in enumerate(self.groups):
-                if g.delay == 0 and self.src[gi] == i:
+            for gi in self.consumers[i]:
+                if self.groups[gi].delay == 0:
                     body += self._send(gi)
             body += self._node_backward(i)
         for gi, g in enumerate(self.groups):
