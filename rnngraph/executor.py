@@ -159,9 +159,12 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
         bias = bias_of(n)
         if not parts:
             return (ad.broadcast(bias, (T, B, data[n]["size"])) if bias is not None else None), False
-        own = bias is not None or len(parts) > 1 or id(parts[0]) in fresh
+        new = len(parts) > 1 or id(parts[0]) in fresh    # a's array is made for this node alone
         a = ad.total(parts)
-        return (ad.add(a, bias) if bias is not None else a), own
+        if bias is None:
+            return a, new
+        # into a's own array: neither the GEMM's nor the sum's VJP reads its output
+        return (ad.add_into(a, bias) if new else ad.add(a, bias)), True
 
     for stage in plan.stages:
         if stage.kind == "input":
