@@ -9,6 +9,9 @@ appended in execution order, so that order is already topological, and the
 walk is a plain loop (no recursion: a 10,000-step unroll is just a longer
 list).  Gradients accumulate: a weight used at every time step receives the
 sum of its uses.  Broadcasting is undone in one place, ``unbroadcast``.
+A dense edge reading a recurrent loop's values (``StepVar``) hands their
+gradient back unmultiplied (``Deferred``: g and W), for the loop to compute
+a step at a time instead of as a (T, B, n) array.
 
 Ops that need no gradient (every input constant) record nothing, so the same
 code runs forward-only at full speed.
@@ -48,6 +51,45 @@ class Var:
 
     def __repr__(self):
         return f"Var(shape={self.value.shape}, needs_grad={self.needs_grad})"
+
+    # whether the op that made this Var takes a ``Deferred`` gradient (see ``StepVar``)
+    takes_deferred = False
+
+
+class StepVar(Var):
+    """A Var made by an op that reads its gradient one step at a time (a recurrent
+    loop's values): a dense edge reading it may hand over dL/dx = g @ W as a
+    ``Deferred``, which that loop computes a row at a time (no (T, B, n) array)."""
+
+    __slots__ = ()
+    takes_deferred = True
+
+
+class Deferred:
+    """dL/dx = ``g @ w`` for x (..., n), not yet computed: g (..., m), w (m, n).
+
+    Only a ``StepVar``'s producer receives one; ``Tape.backward`` computes it
+    (``dense``) when a second gradient must be added to it."""
+
+    __slots__ = ("g", "w")
+
+    def __init__(self, g: np.ndarray, w: np.ndarray):
+        self.g, self.w = g, w
+
+    def dense(self) -> np.ndarray:
+        return _matmul_rows(self.g, self.w)
+
+    def into(self, out: np.ndarray) -> None:
+        """Write ``g @ w`` into ``out`` (same shape), without a temporary where it can."""
+        if out.flags.c_contiguous and out.dtype == np.result_type(self.g, self.w):
+            np.matmul(self.g.reshape(-1, self.g.shape[-1]), self.w, out=out.reshape(-1, out.shape[-1]))
+        else:
+            np.copyto(out, self.dense())
+
+
+def dense(g):
+    """A gradient as an array (a ``Deferred`` computed)."""
+    return g.dense() if isinstance(g, Deferred) else g
 
 
 def const(value) -> Var:
@@ -93,7 +135,7 @@ class Tape:
             for var, g in zip(inputs, in_grads):
                 if g is None or var.tape is None:
                     continue
-                var.grad = g if var.grad is None else var.grad + g
+                var.grad = g if var.grad is None else dense(var.grad) + dense(g)
             if not self.trace:
                 for o in outputs:
                     if o is not out:
@@ -225,7 +267,9 @@ def linear(x: Var, w: Var) -> Var:
     xv, wv = x.value, w.value
 
     def vjp(g):
-        gx = _matmul_rows(g, wv) if x.needs_grad else None
+        gx = None
+        if x.needs_grad:   # a recurrent loop's values take it step by step (unless traced)
+            gx = Deferred(g, wv) if x.takes_deferred and not x.tape.trace else _matmul_rows(g, wv)
         gw = None
         if w.needs_grad:
             g2 = g.reshape(-1, g.shape[-1])

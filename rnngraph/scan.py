@@ -31,7 +31,10 @@ node's or pack's pre-activation buffer, over which a pack's dL/da is then
 written step by step (``_Compiler.recycled``).  Either way, values and
 gradients that are only needed at their own step (``_Compiler.transient``;
 dL/dv and dL/da no gradient reads after the loop) share one (B, n) row
-across steps through a stride-0 view.
+across steps through a stride-0 view.  The values are ``StepVar``s: a dense
+readout hands back their dL/dv as g @ W (``ad.Deferred``), which a small
+stage computes straight into its dL/dv buffer and a large one a row at a
+time in the loop (no (T, B, n) array of it).
 
 Shapes: sequences are time-major ``(T, B, size)``; histories ``(D, B, size)``
 hold a node's values at times ``-D .. -1``.
@@ -86,6 +89,10 @@ _STEP_DERIVATIVES = {
 # cost more than they save (13% at LSTM (8,32,16,50), 0.5 MB); between 2 and 8 MB the two
 # layouts time the same (RNN and LSTM, min of interleaved runs); above, large is 3-7% faster.
 LARGE_STAGE_BYTES = 4 << 20
+
+# ext_v[i] when node i's dL/dv from outside is an ``ad.Deferred`` (g @ W of a dense readout):
+# a rolling node computes it a row at a time, others write it into their dL/dv buffer
+DEFERRED = 2
 
 # forward activations written as in-place ufunc calls on the step's views `a` and `v`
 _INPLACE = {
@@ -622,14 +629,15 @@ class _Compiler:
         return self.act[i] == "identity" and not self.ext_a[i] and self.pack_of[i] is None
 
     BACKWARD_ARGS = ["T", "A", "V", "BS", "H", "D", "W", "WT", "C", "GV", "GA", "GC", "GH", "DER", "GAX", "TMP", "F",
-                     "TP", "GVP", "GAP", "DERP", "DS", "VP", "DN", "GVX", "K"]
+                     "TP", "GVP", "GAP", "DERP", "DS", "VP", "DN", "GVX", "GVW", "GVT", "K"]
 
     def _backward_loop(self) -> _Loop:
         lines = ["    " + "; ".join(f"{k} = K[{j}]" for j, k in enumerate(_CONSTANT_NAMES))]
         for i in range(len(self.nodes)):
             lines.append(f"    A{i} = A[{i}]; V{i} = V[{i}]; BS{i} = BS[{i}]; D{i} = D[{i}]; GV{i} = GV[{i}]; "
                          f"TP{i} = TP[{i}]; H{i} = H[{i}]; GA{i} = GA[{i}]; GH{i} = GH[{i}]; DER{i} = DER[{i}]; "
-                         f"GAX{i} = GAX[{i}]; F{i} = F[{i}]; DN{i} = DN[{i}]; GVX{i} = GVX[{i}]")
+                         f"GAX{i} = GAX[{i}]; F{i} = F[{i}]; DN{i} = DN[{i}]; GVX{i} = GVX[{i}]; "
+                         f"GVW{i} = GVW[{i}]; GVT{i} = GVT[{i}]")
         for gi in range(len(self.groups)):
             lines.append(f"    W{gi} = W[{gi}]; C{gi} = C[{gi}]; GC{gi} = GC[{gi}]; TMP{gi} = TMP[{gi}]")
         for p in range(len(self.packs)):
@@ -691,7 +699,9 @@ class _Compiler:
                     out.append(f"add(GA{j}[t], GAX{j}[t], out=GA{j}[t])")
             return out
         out = [f"gv = GV{i}[t]"]
-        if self.rolling[i] and self.ext_v[i]:
+        if self.rolling[i] and self.ext_v[i] == DEFERRED:   # dL/dv from outside = g @ W, a row at a time
+            out += [_gemm(f"GVX{i}[t]", f"GVW{i}", f"GVT{i}"), f"add(gv, GVT{i}, out=gv)"]
+        elif self.rolling[i] and self.ext_v[i]:
             out.append(f"add(gv, GVX{i}[t], out=gv)")     # dL/dv from outside, step by step
         if self.ga_is_gv(i):
             out.append("ga = gv")
@@ -1002,7 +1012,11 @@ class _BackwardBuffers:
             g.fill(0)
         for i, act in enumerate(prog.act):
             g_v = out_grads[2 * i + 1]
-            if g_v is not None and not prog.rolling[i]:   # a rolling node adds it step by step
+            if g_v is None or prog.rolling[i]:   # a rolling node adds it step by step
+                pass
+            elif isinstance(g_v, ad.Deferred):
+                g_v.into(self.outside[i])
+            else:
                 np.copyto(self.outside[i], g_v)
             if self.DER[i] is not None and prog.pack_of[i] is None:
                 _DERIVATIVES[act](A[i], V[i], self.DER[i])
@@ -1131,7 +1145,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     inputs = [base[n] for n in base_nodes] + [pack_bases[p] for p in based_packs] + \
              [weights[id(groups[gi])] for gi in weight_groups] + [hist[n] for n in hist_nodes]
     A_vars = [Var(a) for a in A]
-    V_vars = [Var(v) for v in V]
+    V_vars = [ad.StepVar(v) for v in V]   # the backward loop takes dL/dv from dense readouts as g @ W
     tape = _tape_of(inputs)
     if tape is None:
         return {n: (A_vars[i], V_vars[i]) for i, n in enumerate(nodes)}
@@ -1141,7 +1155,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
 
     def vjp(out_grads):
         ext_a = tuple(out_grads[2 * i] is not None for i in range(n_nodes))
-        ext_v = tuple(out_grads[2 * i + 1] is not None for i in range(n_nodes))
+        ext_v = tuple(0 if g is None else DEFERRED if isinstance(g, ad.Deferred) else 1 for g in out_grads[1::2])
         prog = _compiled(stage, graph, has_base, ext_a, ext_v, large, seeded, seeded_nodes)
         reuse = ws is not None and not tape.trace
         bufs = ws.backward.get((ext_a, ext_v)) if reuse else None
@@ -1152,11 +1166,16 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         bufs.reset(A, V, AP, VP, out_grads)
         GV, GA, GC, GH, GAP = bufs.GV, bufs.GA, list(bufs.GC), bufs.GH, bufs.GAP
         GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
-        GVX = [np.asarray(g, dtype) if g is not None and prog.rolling[i] else None
-               for i, g in enumerate(out_grads[1::2])]
+        GVX, GVW, GVT = [None] * n_nodes, [None] * n_nodes, [None] * n_nodes
+        for i, g in enumerate(out_grads[1::2]):
+            if g is not None and prog.rolling[i]:   # added step by step, in the loop
+                if isinstance(g, ad.Deferred):
+                    GVX[i], GVW[i], GVT[i] = g.g, g.w, np.empty((B, prog.size[i]), dtype)
+                else:
+                    GVX[i] = np.asarray(g, dtype)
         if T:
             args = (T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, bufs.DER, GAX, bufs.TMP, prog.FV, bufs.TP,
-                    bufs.GVP, GAP, bufs.DERP, bufs.DS, VP, bufs.DN, GVX, K)
+                    bufs.GVP, GAP, bufs.DERP, bufs.DS, VP, bufs.DN, GVX, GVW, GVT, K)
             if reuse and bufs.cached_views is None and prog.backward.has_cached:
                 bufs.cached_views = prog.backward.cached_views(*args)
             prog.backward(args, bufs.cached_views if reuse else None)

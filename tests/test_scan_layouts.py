@@ -30,6 +30,8 @@ import pytest
 import yaml
 
 import rnngraph as rg
+from rnngraph import autodiff as ad
+from rnngraph import scan as scan_module
 from rnngraph.activations import ACTIVATIONS
 from rnngraph.gradcheck import random_problem
 from rnngraph.reference import reference_forward, reference_loss_and_grad, reference_values
@@ -670,6 +672,39 @@ def test_a_gradient_read_after_the_loop_through_aliases_keeps_every_step():
     for c in _loops(build(ALIAS_CHAIN_TO_A_ROW)):
         assert names(c, c.galias) == {"m": "k", "k": "n"}
         assert c.ga_after == [True, True, True]
+
+
+# Dense readouts of loop nodes hand the loop their dL/dv as g @ W (ad.Deferred), which the
+# backward loop computes into the node's dL/dv buffer (small stages) or a row at a time
+# (large stages, where h's dL/dv is two rows).  h -> y reaches a node of its own; i -> y a
+# pack member, whose dL/dv is a column slice of the pack's; with i an output, i's dL/dv
+# also gets the loss's gradient, which must be added to the deferred one.
+DEFERRED_CASES = {"node": {}, "pack-member": {"extra": "  - {from: i, to: y}"},
+                  "added-to-the-loss-gradient": {"extra": "  - {from: i, to: y}", "i_output": True}}
+
+
+@pytest.mark.parametrize("case", list(DEFERRED_CASES))
+def test_dense_readouts_give_the_loop_their_gradient_deferred(case):
+    text = hand_lstm(**DEFERRED_CASES[case])
+    check(text, T=5, B=3)
+    check_float32(text, T=5, B=3)
+    deferred = set()
+    for c in _loops(build(text)):
+        deferred |= {c.nodes[i] for i, kind in enumerate(c.ext_v) if kind == scan_module.DEFERRED}
+    assert deferred == ({"h"} if case == "node" else {"h", "i"})
+
+
+def test_a_deferred_gradient_is_added_to_another_as_an_array():
+    """Two dense readouts of one StepVar each hand over g @ W deferred; the tape adds them."""
+    tape = ad.Tape()
+    x = ad.StepVar(np.arange(6.0).reshape(3, 2), tape)
+    w, u = tape.param(np.array([[1.0, 2.0]])), tape.param(np.array([[0.5, -2.0]]))
+    y = ad.total([ad.linear(x, w), ad.linear(x, u)])       # (3, 1)
+    g = np.array([[1.0], [-1.0], [3.0]])
+    assert isinstance(tape.records[0][2](g)[0], ad.Deferred)
+    tape.backward(y, seed=g)
+    np.testing.assert_allclose(x.grad, g @ w.value + g @ u.value)
+    assert isinstance(x.grad, np.ndarray)
 
 
 def names(c, table):
