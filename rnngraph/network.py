@@ -56,11 +56,18 @@ class Network:
     # ------------------------------------------------------------------ structure
     @property
     def input_nodes(self) -> list:
-        return [n for n, d in node_data(self.graph).items() if d["role"] == "input"]
+        return list(self._role_nodes("input"))
 
     @property
     def output_nodes(self) -> list:
-        return [n for n, d in node_data(self.graph).items() if d["role"] == "output"]
+        return list(self._role_nodes("output"))
+
+    def _role_nodes(self, role: str) -> tuple:
+        """The nodes of ``role``, in graph order (the folded graph never changes after build)."""
+        cache = self.__dict__.setdefault("_roles", {})
+        if role not in cache:
+            cache[role] = tuple(n for n, d in node_data(self.graph).items() if d["role"] == role)
+        return cache[role]
 
     @property
     def trainable(self) -> list:
@@ -268,7 +275,7 @@ class Network:
         inputs = {} if inputs is None else inputs
         if not isinstance(inputs, dict):
             raise DataError("inputs: expected a dict {input node: array (batch, time, size)}")
-        names = self.input_nodes
+        names = self._role_nodes("input")
         for key in inputs:
             if key not in names:
                 role = " (it is not an input node)" if key in self.graph else suggest(key, names)
@@ -329,7 +336,9 @@ class Network:
         return xs, initial, T, B
 
     def _check_work(self, T: int, B: int) -> None:
-        units = sum(d["size"] for d in node_data(self.graph).values())
+        units = self.__dict__.get("_units")
+        if units is None:
+            units = self._units = sum(d["size"] for d in node_data(self.graph).values())
         need = 4 * T * B * units * self.dtype.itemsize     # A, V and their gradients per node
         if need > MAX_WORK_BYTES:
             raise DataError(f"running {B} sequences of {T} steps would need about {need / 1024 ** 3:.1f} GiB "
@@ -338,7 +347,7 @@ class Network:
     def _prepare_targets(self, targets, mask, T, B, any_node=False):
         if not isinstance(targets, dict) or not targets:
             raise DataError("targets: expected a dict {output node: array (batch, time, size)}")
-        outputs = self.output_nodes
+        outputs = self._role_nodes("output")
         ys, ws = {}, {}
         for key, value in targets.items():
             node = self.blocks.get(key, key)
