@@ -362,7 +362,7 @@ class Network:
             if not _all_finite(y):
                 bad = np.argwhere(~np.isfinite(y))[0]
                 raise DataError(f"targets[{key!r}]: NaN or infinite value at (batch, time, unit) = {tuple(bad)}")
-            ys[node] = np.ascontiguousarray(y.transpose(1, 0, 2))
+            ys[node] = y.transpose(1, 0, 2)   # a view: losses only read it (a copy costs T*B*size)
         for key, value in (mask or {}).items():
             node = self.blocks.get(key, key)
             if node not in ys:

@@ -58,6 +58,47 @@ def compare(net, T=4, B=2, seed=0, fd_entries=4):
             assert check.ok, f"{check.name}: finite differences disagree (abs {check.max_abs:.2e})"
 
 
+READ_ONLY = """
+rnngraph: 1
+dtype: {dtype}
+nodes:
+  x: {{role: input, size: 2}}
+  h: {{size: 3, activation: tanh}}
+  y: {{role: output, size: 3, activation: {act}}}
+edges:
+  - {{from: x, to: h}}
+  - {{from: h, to: h, delay: 1}}
+  - {{from: h, to: y}}
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("loss, act", [("mse", "identity"), ("bce", "sigmoid"), ("bce", "tanh"),
+                                       ("cross_entropy", "softmax"), ("cross_entropy", "sigmoid")])
+@pytest.mark.parametrize("masked", [False, True])
+def test_the_callers_arrays_are_read_never_written(loss, act, masked, dtype):
+    """The losses read the targets through a time-major view of the caller's array
+    (no copy): a training step, an evaluation and a trace leave every array as it was."""
+    net = rg.build(rg.parse_spec(READ_ONLY.format(dtype=dtype, act=act)))
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 6, 2)).astype(dtype)
+    y = (np.eye(3)[rng.integers(0, 3, size=(4, 6))] if loss == "cross_entropy"
+         else rng.uniform(0.05, 0.95, size=(4, 6, 3))).astype(dtype)
+    mask = {"y": (rng.random((4, 6)) < 0.5).astype(dtype)} if masked else None
+    before = (x.copy(), y.copy(), None if mask is None else mask["y"].copy())
+    first = net.loss_and_grad({"x": x}, {"y": y}, loss=loss, mask=mask)
+    net.evaluate({"x": x}, {"y": y}, loss=loss, mask=mask, want_grads=False)
+    net.backward_trace({"x": x}, {"y": y}, loss=loss, mask=mask)
+    again = net.loss_and_grad({"x": x}, {"y": y}, loss=loss, mask=mask)
+    np.testing.assert_array_equal(x, before[0])
+    np.testing.assert_array_equal(y, before[1])
+    if mask is not None:
+        np.testing.assert_array_equal(mask["y"], before[2])
+    assert first[0] == again[0]
+    for name in first[1]:
+        np.testing.assert_array_equal(first[1][name], again[1][name])
+
+
 def test_specs_exist():
     assert len(SPECS) >= 10
 
