@@ -199,9 +199,10 @@ _STEP_VIEW = re.compile(r"\b([A-Z]+\d+)\[t\](\[:, \d+:\d+\])?")
 # a delayed edge's read of a value (V) or write of a gradient (GV) at step t: the
 # sequence at t - d, or before t = 0 the history (H, GH) at t + D - d
 _DELAYED = re.compile(r"\(G?V\d+\[t - \d+\] if t >= \d+ else G?H\d+\[t \+ D\d+ - \d+\]\)")
-# roots that are new arrays at every call (bases, histories, outside gradients): views of
-# them are made per call; every other root is a buffer a workspace keeps between calls
-_PER_CALL_ROOT = re.compile(r"\b(BSP?|H|GAX|GVX)\d+\b")
+# roots that are new arrays at every call (bases, outside gradients): views of them are made
+# per call; every other root is a buffer a workspace keeps between calls (histories too:
+# a workspace copies each call's into its own, so the delayed reads' views are made once)
+_PER_CALL_ROOT = re.compile(r"\b(BSP?|GAX|GVX)\d+\b")
 # ufuncs take `out` positionally faster than by keyword (~50 ns a call at small sizes);
 # np.maximum deprecates it
 _OUT_KEYWORD = re.compile(r"\b(multiply|add|subtract|tanh|exp|sign)\((.*), out=(\w+)\)$")
@@ -1042,6 +1043,7 @@ class _Workspace:
     def __init__(self, forward_buffers):
         self.forward = forward_buffers
         self.forward_views = None
+        self.history = None           # node -> (D, B, size) copy of this call's history
         self.backward: dict = {}      # (ext_a, ext_v) -> _BackwardBuffers
 
 
@@ -1127,6 +1129,13 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     else:
         A, V, AP, VP, C = probe.forward_buffers(T, B, dtype, lean_idx)
     H = [hist[n].value if n in hist else None for n in nodes]
+    if ws is not None:
+        if ws.history is None:
+            ws.history = [np.empty(h.shape, dtype) if h is not None else None for h in H]
+        for kept, h in zip(ws.history, H):
+            if kept is not None:
+                np.copyto(kept, h)
+        H = ws.history
     D = [h.shape[0] if h is not None else 0 for h in H]
     W = [weights[id(g)].value if id(g) in weights else None for g in groups]
     # the per-step GEMM reads W^T: a C-contiguous copy is markedly faster than a transposed view
@@ -1144,13 +1153,11 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     hist_nodes = [n for n in nodes if n in hist]
     inputs = [base[n] for n in base_nodes] + [pack_bases[p] for p in based_packs] + \
              [weights[id(groups[gi])] for gi in weight_groups] + [hist[n] for n in hist_nodes]
-    A_vars = [Var(a) for a in A]
-    V_vars = [ad.StepVar(v) for v in V]   # the backward loop takes dL/dv from dense readouts as g @ W
     tape = _tape_of(inputs)
+    A_vars = [Var(a, tape) for a in A]
+    V_vars = [ad.StepVar(v, tape) for v in V]   # the backward loop takes dL/dv from dense readouts as g @ W
     if tape is None:
-        return {n: (A_vars[i], V_vars[i]) for i, n in enumerate(nodes)}
-    for var in A_vars + V_vars:
-        var.tape = tape
+        return dict(zip(nodes, zip(A_vars, V_vars)))
     outputs = tuple([v for pair in zip(A_vars, V_vars) for v in pair])
 
     def vjp(out_grads):
@@ -1221,4 +1228,4 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         return grads
 
     tape.record(outputs, tuple(inputs), vjp)
-    return {n: (A_vars[i], V_vars[i]) for i, n in enumerate(nodes)}
+    return dict(zip(nodes, zip(A_vars, V_vars)))
