@@ -81,7 +81,7 @@ class Deferred:
 
     def into(self, out: np.ndarray) -> None:
         """Write ``g @ w`` into ``out`` (same shape), without a temporary where it can."""
-        if out.flags.c_contiguous and out.dtype == np.result_type(self.g, self.w):
+        if out.flags.c_contiguous and out.dtype == self.g.dtype == self.w.dtype:
             np.matmul(self.g.reshape(-1, self.g.shape[-1]), self.w, out=out.reshape(-1, out.shape[-1]))
         else:
             np.copyto(out, self.dense())
