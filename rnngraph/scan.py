@@ -1177,7 +1177,8 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         for i, g in enumerate(out_grads[1::2]):
             if g is not None and prog.rolling[i]:   # added step by step, in the loop
                 if isinstance(g, ad.Deferred):
-                    GVX[i], GVW[i], GVT[i] = g.g, g.w, np.empty((B, prog.size[i]), dtype)
+                    GVX[i], GVW[i] = np.asarray(g.g, dtype), np.asarray(g.w, dtype)   # np.dot's out: one dtype
+                    GVT[i] = np.empty((B, prog.size[i]), dtype)
                 else:
                     GVX[i] = np.asarray(g, dtype)
         if T:
