@@ -296,8 +296,7 @@ class Network:
                                 f"(batch, time) = {(B, T)}")
             B, T = arr.shape[:2]
             if not _all_finite(arr):
-                bad = np.argwhere(~np.isfinite(arr))[0]
-                raise DataError(f"inputs[{n!r}]: NaN or infinite value at (batch, time, unit) = {tuple(bad)}")
+                raise DataError(f"inputs[{n!r}]: NaN or infinite value at (batch, time, unit) = {_first_bad(arr)}")
             xs[n] = np.ascontiguousarray(arr.transpose(1, 0, 2))
         if steps is not None:
             if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
@@ -360,8 +359,7 @@ class Network:
             if y.shape != (B, T, self.size(node)):
                 raise DataError(f"targets[{key!r}]: expected shape {(B, T, self.size(node))}, got {y.shape}")
             if not _all_finite(y):
-                bad = np.argwhere(~np.isfinite(y))[0]
-                raise DataError(f"targets[{key!r}]: NaN or infinite value at (batch, time, unit) = {tuple(bad)}")
+                raise DataError(f"targets[{key!r}]: NaN or infinite value at (batch, time, unit) = {_first_bad(y)}")
             ys[node] = y.transpose(1, 0, 2)   # a view: losses only read it (a copy costs T*B*size)
         for key, value in (mask or {}).items():
             node = self.blocks.get(key, key)
@@ -392,6 +390,11 @@ def _all_finite(arr: np.ndarray) -> bool:
         if np.isfinite(arr.sum()):
             return True
     return bool(np.all(np.isfinite(arr)))
+
+
+def _first_bad(arr: np.ndarray) -> tuple:
+    """The index of the first NaN or infinity in ``arr``, as plain ints (for messages)."""
+    return tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
 
 
 def build(spec: Spec, seed: int | None = None, dtype=None) -> Network:

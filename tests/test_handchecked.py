@@ -712,3 +712,32 @@ edges:
     assert loss == pytest.approx(loss_with_copies(W, W, W), abs=1e-12)
     np.testing.assert_allclose(grads["h->h"], per_step[0] + per_step[1] + per_step[2], atol=1e-8)
     assert not np.allclose(grads["h->h"], per_step[2], atol=1e-6)
+
+
+# ======================================================================== bad numbers
+
+@pytest.mark.parametrize("batch", [2, 2 ** 20 // 4 + 1], ids=["small", "above-the-elementwise-limit"])
+def test_nan_and_infinity_in_data_are_refused_and_huge_finite_values_are_not(batch):
+    """Inputs and targets are checked for NaN and infinity (elementwise up to 2**20
+    numbers, by a sum above); a sum that overflows on finite data is no error."""
+    net = net_of("""
+nodes:
+  x: {role: input, size: 2}
+  y: {role: output, size: 2}
+edges:
+  - {from: x, to: y, weight: identity}
+""", dtype="float32")
+    x = np.zeros((batch, 2, 2), np.float32)
+    y = np.zeros_like(x)
+    bad = x.copy()
+    bad[batch - 1, 1, 0] = np.nan
+    with pytest.raises(rg.DataError, match=r"inputs\['x'\]: NaN or infinite value at \(batch, time, unit\) = "
+                                           rf"\({batch - 1}, 1, 0\)"):
+        net.loss_and_grad({"x": bad}, {"y": y})
+    bad_y = y.copy()
+    bad_y[0, 0, 1] = -np.inf
+    with pytest.raises(rg.DataError, match=r"targets\['y'\]: NaN or infinite value at .* = \(0, 0, 1\)"):
+        net.loss_and_grad({"x": x}, {"y": bad_y})
+    huge = np.full_like(x, 3e38)          # finite, but their sum overflows float32
+    loss, _ = net.loss_and_grad({"x": huge}, {"y": huge})
+    assert loss == 0.0
