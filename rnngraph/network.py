@@ -383,9 +383,12 @@ class Network:
 
 
 def _all_finite(arr: np.ndarray) -> bool:
-    """No NaN or infinity in ``arr``.  A finite sum proves it in one pass with no
-    temporary (NaN and inf propagate); a non-finite sum may be overflow, so the
-    elementwise check decides then."""
+    """No NaN or infinity in ``arr``.  Up to 2**20 elements, ``isfinite(arr).all()``
+    (half the time of a pairwise sum and its errstate; its bool temporary is small).
+    Above, a finite sum proves it in one pass with no temporary (NaN and inf
+    propagate); a non-finite sum may be overflow, so the elementwise check decides then."""
+    if arr.size <= 1 << 20:
+        return bool(np.isfinite(arr).all())
     with np.errstate(over="ignore", invalid="ignore"):
         if np.isfinite(arr.sum()):
             return True
