@@ -220,8 +220,7 @@ class _Loop:
     """
 
     def __init__(self, name: str, args: list[str], preamble: list[str], body: list[str], reverse: bool,
-                 per_call_root=None):
-        per_call_root = per_call_root or _PER_CALL_ROOT
+                 per_call_root: re.Pattern):
         names: dict = {}
 
         def local(match) -> str:
@@ -998,6 +997,9 @@ class _BackwardBuffers:
         self.TP = [np.empty((B, prog.size[i]), dtype) if prog.product[i] else None for i in range(n_nodes)]
         self.DN = [np.empty((B, prog.size[i]), dtype) if prog.step_der[i] and prog.pack_of[i] is None else None
                    for i in range(n_nodes)]
+        # a row for each step's g @ W of a deferred outside gradient that a rolling node adds
+        self.GVT = [np.empty((B, prog.size[i]), dtype) if prog.rolling[i] and prog.ext_v[i] == DEFERRED else None
+                    for i in range(n_nodes)]
         self.cached_views = None
 
     def release(self) -> None:
@@ -1019,12 +1021,11 @@ class _BackwardBuffers:
             g.fill(0)
         for i, act in enumerate(prog.act):
             g_v = out_grads[2 * i + 1]
-            if g_v is None or prog.rolling[i]:   # a rolling node adds it step by step
-                pass
-            elif isinstance(g_v, ad.Deferred):
-                g_v.into(self.outside[i])
-            else:
-                np.copyto(self.outside[i], g_v)
+            if g_v is not None and not prog.rolling[i]:   # a rolling node adds it step by step
+                if isinstance(g_v, ad.Deferred):
+                    g_v.into(self.outside[i])
+                else:
+                    np.copyto(self.outside[i], g_v)
             if self.DER[i] is not None and prog.pack_of[i] is None:
                 _DERIVATIVES[act](A[i], V[i], self.DER[i])
         for p, lo, hi, act in prog.der_spans:
@@ -1179,17 +1180,16 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         bufs.reset(A, V, AP, VP, out_grads)
         GV, GA, GC, GH, GAP = bufs.GV, bufs.GA, list(bufs.GC), bufs.GH, bufs.GAP
         GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
-        GVX, GVW, GVT = [None] * n_nodes, [None] * n_nodes, [None] * n_nodes
+        GVX, GVW = [None] * n_nodes, [None] * n_nodes
         for i, g in enumerate(out_grads[1::2]):
             if g is not None and prog.rolling[i]:   # added step by step, in the loop
                 if isinstance(g, ad.Deferred):
                     GVX[i], GVW[i] = np.asarray(g.g, dtype), np.asarray(g.w, dtype)   # np.dot's out: one dtype
-                    GVT[i] = np.empty((B, prog.size[i]), dtype)
                 else:
                     GVX[i] = np.asarray(g, dtype)
         if T:
             args = (T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, bufs.DER, GAX, bufs.TMP, prog.FV, bufs.TP,
-                    bufs.GVP, GAP, bufs.DERP, bufs.DS, VP, bufs.DN, GVX, GVW, GVT, K)
+                    bufs.GVP, GAP, bufs.DERP, bufs.DS, VP, bufs.DN, GVX, GVW, bufs.GVT, K)
             if reuse and bufs.cached_views is None and prog.backward.has_cached:
                 bufs.cached_views = prog.backward.cached_views(*args)
             prog.backward(args, bufs.cached_views if reuse else None)
