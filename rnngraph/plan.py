@@ -19,6 +19,7 @@ carries it out and ``scan`` runs the loops.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import networkx as nx
 
@@ -99,8 +100,12 @@ class Plan:
         return "\n".join(lines)
 
 
-def _groups(edges: list, sizes: dict) -> list:
-    """Fuse dense edges with the same (source, delay); others stand alone."""
+def _groups(edges: list, sizes: dict, column_key) -> list:
+    """Fuse dense edges with the same (source, delay); others stand alone.
+
+    A fused group's columns are ordered by ``column_key(target)`` (stable): targets
+    used together sit side by side, so the backward loop can treat them in one call.
+    """
     groups: list[Group] = []
     fused: dict = {}
     for e in edges:
@@ -116,6 +121,9 @@ def _groups(edges: list, sizes: dict) -> list:
             groups.append(g)
         else:
             groups.append(Group(e.source, e.delay, e.weight, [e], [0, sizes[e.target]]))
+    for g in fused.values():
+        g.edges.sort(key=lambda e: column_key(e.target))
+        g.offsets = list(accumulate((sizes[e.target] for e in g.edges), initial=0))
     return groups
 
 
@@ -146,13 +154,22 @@ def make_plan(graph: nx.MultiDiGraph) -> Plan:
             stage_of[n] = stage
         stages.append(stage)
 
+    # where each node's value is first read at its own step: an LSTM's i and g feed i*g,
+    # f feeds f*c, o feeds h, so fused gate columns go i, g, f, o (i, g and f all take
+    # dL/dc back: see scan._Compiler._merge_folds)
+    first_use = {n: min((rank[v] for _, v, d in graph.out_edges(n, data="delay") if d == 0), default=len(rank))
+                 for n in graph.nodes}
+
+    def column_key(n):
+        return first_use[n], rank[n]
+
     edges = [EdgeRef(k, u, v, d["delay"], d["weight"], d["param"])
              for u, v, k, d in graph.edges(keys=True, data=True)]
     edges.sort(key=lambda e: (rank[e.target], rank[e.source]))
     inner_edges = [e for e in edges if members[e.source] == members[e.target] and e.target in recurrent_nodes]
     sequence_edges = [e for e in edges if not (members[e.source] == members[e.target] and e.target in recurrent_nodes)]
 
-    sequence_groups = _groups(sequence_edges, sizes)
+    sequence_groups = _groups(sequence_edges, sizes, column_key)
     consumers: dict = {n: [] for n in graph.nodes}
     for g in sequence_groups:
         stage_of[g.source].produces.append(g)
@@ -163,7 +180,7 @@ def make_plan(graph: nx.MultiDiGraph) -> Plan:
         if stage.kind != "recurrent":
             continue
         mine = [e for e in inner_edges if e.target in set(stage.nodes)]
-        stage.inner = _groups(mine, sizes)
+        stage.inner = _groups(mine, sizes, column_key)
         for g in stage.inner:
             for k, e in enumerate(g.edges):
                 inner_consumers[e.target].append((g, k))

@@ -138,6 +138,15 @@ def _shifted(seq, hist, delay):
     return np.concatenate([head, seq[:max(T - delay, 0)]], axis=0)
 
 
+def _multiply_shifted(out, seq, hist, delay) -> None:
+    """``out *= _shifted(seq, hist, delay)`` without making the shifted sequence."""
+    T, D = out.shape[0], hist.shape[0]
+    k = min(delay, T)
+    np.multiply(out[:k], hist[D - delay:D - delay + k], out=out[:k])
+    if T > delay:
+        np.multiply(out[delay:], seq[:T - delay], out=out[delay:])
+
+
 class FusedOutput:
     """The output of a fused sequence group, ``(T, B, width)``, split into its
     targets' columns only when someone needs a piece on its own."""
@@ -195,13 +204,17 @@ def _pack_base(parts: list, spans: list, width: int, dtype) -> tuple[Var, bool]:
     return ad.concat([_var(b) for b in parts], axis=-1), True
 
 
-_STEP_VIEW = re.compile(r"\b([A-Z]+\d+)\[t\](\[:, \d+:\d+\])?")
+_STEP_VIEW = re.compile(r"\b([A-Z]+\d+)\[t\](\[:, \d+:\d+\])?(\[:, None\]|\.reshape\(-1, \d+, \d+\))?")
 # a delayed edge's read of a value (V) or write of a gradient (GV) at step t: the
 # sequence at t - d, or before t = 0 the history (H, GH) at t + D - d
 _DELAYED = re.compile(r"\(G?V\d+\[t - \d+\] if t >= \d+ else G?H\d+\[t \+ D\d+ - \d+\]\)")
 # roots that are new arrays at every call (bases, outside gradients): views of them are made
 # per call; every other root is a buffer a workspace keeps between calls (histories too:
 # a workspace copies each call's into its own, so the delayed reads' views are made once)
+# a placeholder line of the backward body: '#fold <carrier> <node>' (see _Compiler._merge_folds)
+_FOLD_MARK = "#fold"
+# lines that only name a view (no array is written)
+_BINDING = re.compile(r"^\w+ = [\w\[\]]+$")
 _PER_CALL_ROOT = re.compile(r"\b(BSP?|GAX|GVX)\d+\b")
 # ufuncs take `out` positionally faster than by keyword (~50 ns a call at small sizes);
 # np.maximum deprecates it
@@ -304,11 +317,15 @@ class _Compiler:
       are activated (and differentiated) by one call.
     - *aliases*: a sum node whose only input is an identity edge of delay 0
       (Elman's context, ``tanh(c)``) uses its source's buffer as its ``a``.
+    - *folds* (backward only, small stages, no trace): a node whose one consumer
+      is a product has the product's other factors multiplied into its derivative
+      for all steps before the loop; the product then writes the node's ``dL/da``
+      in one call (``_find_folds``, ``_merge_folds``).
     """
 
     def __init__(self, stage, graph, has_base: tuple, ext_a: tuple = (), ext_v: tuple = (),
                  step_derivatives: bool = False, seeded: frozenset = frozenset(),
-                 seeded_nodes: frozenset = frozenset()):
+                 seeded_nodes: frozenset = frozenset(), fold: bool = False):
         self.nodes = list(stage.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.groups = stage.inner
@@ -432,6 +449,7 @@ class _Compiler:
                 new_roots |= {f"A{i}", f"V{i}"} if self.act[i] == "identity" else {f"A{i}"}
         self.per_call_root = _PER_CALL_ROOT if not new_roots else re.compile(
             _PER_CALL_ROOT.pattern + "|" + r"\b(" + "|".join(sorted(new_roots)) + r")\b")
+        self.fold_into = self._find_folds() if fold and not step_derivatives else [None] * n_nodes
         self.forward = self._forward_loop()
         self.backward = self._backward_loop()
         self.F = [ACTIVATIONS[a][0] for a in self.act]        # forward functions, for the generic path
@@ -504,6 +522,47 @@ class _Compiler:
                         self.run_of[j] = (p, run[0][1], run[-1][2], run[0][0])
                 run = [(i, lo, hi)] if (i is not None and self.act[i] in _INPLACE
                                         and len(self.contribs[i]) == 1) else []
+
+    def _find_folds(self) -> list:
+        """node -> (product node, group) for the nodes whose derivative takes in their
+        product's other factors before the backward loop, else None.
+
+        A node qualifies when its dL/dv(t) has one writer, an identity delay-0 edge into a
+        product node: then dL/da(t) = dL/da_product(t) * (other factors(t) * f'(a(t))), and
+        the bracket is known once the forward pass is done.  Multiplying it out for the
+        whole sequence at once (``reset``) saves the loop one op per node and step, and
+        leaves a pack's members one carrier each (``_merge_folds``).  Pack members of a run
+        qualify together or not at all: the run differentiates them in one call."""
+        folds = [None] * len(self.nodes)
+        for i, outs in enumerate(self.consumers):
+            if len(outs) != 1 or self.act[i] not in _DERIVATIVES or self.step_der[i] or self.ext_a[i]:
+                continue
+            gi = outs[0]
+            P = self.index[self.groups[gi].edges[0].target]
+            if (self.identity[gi] and self.groups[gi].delay == 0 and self.product[P] and self.fresh[i]
+                    and sum(self.src[gj] == i for gj, _, _ in self.contribs[P]) == 1):
+                folds[i] = (P, gi)
+        for head in {run[3] for run in self.run_of if run is not None}:
+            members = [j for j, run in enumerate(self.run_of) if run is not None and run[3] == head]
+            if any(folds[j] is None for j in members):
+                for j in members:
+                    folds[j] = None
+        return folds
+
+    def fold_factors(self, i: int, V, BS, C, H) -> list:
+        """The other factors of folded node i's product, as whole sequences (T, B, size)
+        (or as (sequence, history, delay) for delayed identity edges)."""
+        P, gi = self.fold_into[i]
+        factors = [BS[P]] if self.has_base[P] else []
+        for gj, lo, hi in self.contribs[P]:
+            if gj == gi:
+                continue
+            if self.identity[gj]:
+                s, d = self.src[gj], self.groups[gj].delay
+                factors.append((V[s], H[s], d) if d else V[s])
+            else:
+                factors.append(C[gj] if hi - lo == self.groups[gj].width else C[gj][:, :, lo:hi])
+        return factors
 
     # ------------------------------------------------------------------ helpers
     def _pack_slice(self, p: int, lo: int, hi: int) -> str:
@@ -661,7 +720,67 @@ class _Compiler:
             if g.delay > 0:
                 body += self._send(gi)
         lines += [f"    {self._scratch_name(p, lo, hi)} = DS[{p}][:, {lo}:{hi}]" for p, lo, hi in sorted(self._scratch)]
+        body = self._merge_folds(body)
         return _Loop("backward", self.BACKWARD_ARGS, lines, body, reverse=True, per_call_root=self.per_call_root)
+
+    def _gv_name(self, i: int) -> str:
+        """The buffer holding node i's dL/dv (through gradient aliases)."""
+        tgt = self.galias[i]
+        return f"GV{i}" if tgt is None else self._ga_name(tgt)
+
+    def _ga_name(self, i: int) -> str:
+        """The buffer holding node i's dL/da."""
+        return self._gv_name(i) if self.ga_is_gv(i) else f"GA{i}"
+
+    def _merge_folds(self, body: list[str]) -> list[str]:
+        """Write out the folded nodes' dL/da (placeholders from _identity_backward).
+
+        Each is one multiply: carrier (its product's dL/da) times its folded derivative.
+        Consecutive ones (nothing but names bound between them) with one carrier into
+        adjacent equal-width columns of one pack become one broadcast multiply: an
+        LSTM's i, f and g all take dL/dc, so one call writes 3H columns."""
+        out, block = [], []
+
+        def flush():
+            by_carrier: dict = {}
+            for carrier, m in block:
+                key = (carrier, self.pack_of[m][0] if self.pack_of[m] is not None else None)
+                by_carrier.setdefault(key, []).append(m)
+            for (carrier, p), members in by_carrier.items():
+                spans = sorted(self.pack_of[m][1:] for m in members) if p is not None else []
+                widths = {hi - lo for lo, hi in spans}
+                if len(members) > 1 and len(widths) == 1 and all(a[1] == b[0] for a, b in zip(spans, spans[1:])):
+                    (w,), lo, hi = widths, spans[0][0], spans[-1][1]
+                    cols = f"{self._pack_slice(p, lo, hi)}.reshape(-1, {len(members)}, {w})"
+                    out.append(f"multiply({carrier}[:, None], DERP{p}{cols}, out=GAP{p}{cols})")
+                    continue
+                for m in members:
+                    if p is None:
+                        out.append(f"multiply({carrier}, DER{m}[t], out=GA{m}[t])")
+                    else:
+                        sl = self._pack_slice(*self.pack_of[m])
+                        out.append(f"multiply({carrier}, DERP{p}{sl}, out=GAP{p}{sl})")
+            block.clear()
+
+        written = set()                  # what the block's writes write: a later carrier may not be one
+        for line in body:
+            if line.startswith(_FOLD_MARK):
+                _, carrier, m = line.split()
+                m = int(m)
+                dst = f"GA{m}[t]"
+                if carrier in written:
+                    flush()
+                    written.clear()
+                block.append((carrier, m))
+                written.add(dst)
+            elif not _BINDING.match(line):
+                flush()
+                written.clear()
+                out.append(line)
+            else:
+                out.append(line)
+        flush()
+        return out
 
     def _scratch_name(self, p: int, lo: int, hi: int) -> str:
         self._scratch.add((p, lo, hi))
@@ -689,7 +808,7 @@ class _Compiler:
         run = self.run_of[i]
         if run is not None:
             p, lo, hi, head = run
-            if head != i:
+            if head != i or self.fold_into[i] is not None:
                 return []                 # its run's head (last in reverse order) differentiates the run
             sl = self._pack_slice(p, lo, hi)
             step = self._step_derivative(p, lo, hi)
@@ -713,7 +832,9 @@ class _Compiler:
             out.append("ga = gv")
         else:
             out.append(f"ga = GA{i}[t]")
-            if act == "identity":
+            if self.fold_into[i] is not None:
+                pass                      # its product wrote dL/da (see _find_folds)
+            elif act == "identity":
                 out.append("copyto(ga, gv)")
             elif act == "one_minus":
                 out.append("subtract(K0, gv, out=ga)")   # not negative(): wrong at some strides in numpy 2.4.6
@@ -731,7 +852,8 @@ class _Compiler:
                 out.append(f"ga[...] = F{i}(gv, A{i}[t], V{i}[t])")
             if self.ext_a[i]:
                 out.append(f"add(ga, GAX{i}[t], out=ga)")
-        for gi, lo, hi in self.contribs[i]:
+        # folded sources last: their placeholders then run on into the next node's (_merge_folds)
+        for gi, lo, hi in sorted(self.contribs[i], key=lambda c: self.fold_into[self.src[c[0]]] is not None):
             if self.direct[gi] or self.packed_group[gi] is not None:
                 continue                  # their gradient is this node's GA, read in place
             if self.identity[gi]:
@@ -763,11 +885,38 @@ class _Compiler:
         """Lines that compute a gradient for group gi's source and accumulate
         it; ``produce(out)`` writes it into the buffer ``out``.  The first
         writer of a fresh source writes its dL/dv(t) directly."""
-        g, s = self.groups[gi], self.src[gi]
-        if g.delay == 0 and self.fresh[s] and s not in self._written:
-            self._written.add(s)
-            return produce(f"GV{s}[t]")
+        first = self._first_writer(gi)
+        if first is not None:
+            return produce(first)
         return produce(f"TMP{gi}") + self._add_to_source(gi, f"TMP{gi}")
+
+    def _first_writer(self, gi: int) -> str | None:
+        """Where group gi's gradient for its source can be written outright (it is
+        the step's first contribution to that buffer), else None: then it is added."""
+        g, s = self.groups[gi], self.src[gi]
+        if g.delay == 0:
+            if self.fresh[s] and s not in self._written:
+                self._written.add(s)
+                return f"GV{s}[t]"
+            return None
+        if self._assigns_delayed(s) and s not in self._written_before:
+            self._written_before.add(s)
+            return self._earlier(gi)
+        return None
+
+    def _assigns_delayed(self, s: int) -> bool:
+        """Whether the first delayed consumer of s to send at step t writes dL/dv(t - d)
+        outright.  Step t is the first to reach that row when every delayed consumer has
+        the same delay d (same-step consumers come at step t - d, later), and the row holds
+        nothing yet when no outside gradient was copied into it (a rolling node adds its
+        own at its step)."""
+        delays = {self.groups[gi].delay for gi in self.consumers[s]} - {0}
+        return self.galias[s] is None and (self.rolling[s] or not self.ext_v[s]) and len(delays) == 1
+
+    def _earlier(self, gi: int) -> str:
+        """dL/dv of group gi's source at the step its delayed edge reads (or its history)."""
+        d, s = self.groups[gi].delay, self.src[gi]
+        return f"(GV{s}[t - {d}] if t >= {d} else GH{s}[t + D{s} - {d}])"
 
     def _add_to_source(self, gi: int, gx: str) -> list[str]:
         g, s = self.groups[gi], self.src[gi]
@@ -779,15 +928,18 @@ class _Compiler:
                 self._written.add(s)
                 return [f"copyto(GV{s}[t], {gx})"]
             return [f"add(GV{s}[t], {gx}, out=GV{s}[t])"]
-        d = g.delay
-        earlier = f"(GV{s}[t - {d}] if t >= {d} else GH{s}[t + D{s} - {d}])"
-        if self.rolling[s] and s not in self._written_before:
+        earlier = self._earlier(gi)
+        if self._assigns_delayed(s) and s not in self._written_before:
             self._written_before.add(s)
             return [f"copyto({earlier}, {gx})"]
         return [f"add({earlier}, {gx}, out={earlier})"]
 
     def _identity_backward(self, i: int, gi: int, lo: int) -> list[str]:
         """An identity edge's gradient goes straight to its source (no buffer)."""
+        g, s = self.groups[gi], self.src[gi]
+        if self.fold_into[s] == (i, gi):
+            self._written.add(s)
+            return [f"{_FOLD_MARK} {self._ga_name(i)}[t] {s}"]   # see _merge_folds
         factors = self._factors_except(i, gi, lo) if self.product[i] else []
         if not factors:
             return self._add_to_source(gi, "ga")
@@ -795,10 +947,9 @@ class _Compiler:
         def produce(out):
             return [f"multiply(ga, {factors[0]}, out={out})"] + [f"multiply({out}, {f}, out={out})"
                                                                  for f in factors[1:]]
-        g, s = self.groups[gi], self.src[gi]
-        if g.delay == 0 and self.fresh[s] and s not in self._written:
-            self._written.add(s)
-            return produce(f"GV{s}[t]")
+        first = self._first_writer(gi)
+        if first is not None:
+            return produce(first)
         return produce(f"TP{i}") + self._add_to_source(gi, f"TP{i}")
 
     def _send(self, gi: int) -> list[str]:
@@ -991,7 +1142,8 @@ class _BackwardBuffers:
         self.GC = [np.empty((T, B, g.width), dtype) if prog.buffered(gi) else None
                    for gi, g in enumerate(groups)]
         self.zeroed += [g for g in self.GC if g is not None]
-        self.GH = [np.empty_like(h) if h is not None else None for h in H]
+        # C-contiguous (a history may be any view): np.dot may write a step's row
+        self.GH = [np.empty(h.shape, h.dtype) if h is not None else None for h in H]
         self.zeroed += [g for g in self.GH if g is not None]
         self.TMP = [np.empty((B, prog.size[prog.src[gi]]), dtype) for gi in range(len(groups))]
         self.TP = [np.empty((B, prog.size[i]), dtype) if prog.product[i] else None for i in range(n_nodes)]
@@ -1009,9 +1161,10 @@ class _BackwardBuffers:
             for i, _, _ in self.prog.packs[p][1]:
                 self.GA[i] = None
 
-    def reset(self, A, V, AP, VP, out_grads) -> None:
+    def reset(self, A, V, AP, VP, BS, C, H, out_grads) -> None:
         """Point recycled packs' dL/da at this call's AP, zero what accumulates,
-        copy in dL/dv from outside, compute the whole-sequence derivatives."""
+        copy in dL/dv from outside, compute the whole-sequence derivatives (with
+        their products' other factors multiplied in, for folded nodes)."""
         prog = self.prog
         for p in prog.recycled:
             self.GAP[p] = AP[p]
@@ -1030,15 +1183,22 @@ class _BackwardBuffers:
                 _DERIVATIVES[act](A[i], V[i], self.DER[i])
         for p, lo, hi, act in prog.der_spans:
             _DERIVATIVES[act](AP[p][:, :, lo:hi], VP[p][:, :, lo:hi], self.DERP[p][:, :, lo:hi])
+        for i, fold in enumerate(prog.fold_into):
+            if fold is not None:
+                for factor in prog.fold_factors(i, V, BS, C, H):
+                    if isinstance(factor, tuple):
+                        _multiply_shifted(self.DER[i], *factor)
+                    else:
+                        np.multiply(self.DER[i], factor, out=self.DER[i])
 
 
 def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = (),
               step_derivatives: bool = False, seeded: frozenset = frozenset(),
-              seeded_nodes: frozenset = frozenset()) -> _Compiler:
+              seeded_nodes: frozenset = frozenset(), fold: bool = False) -> _Compiler:
     cache = stage.__dict__.setdefault("_compiled", {})
-    key = (id(graph), has_base, ext_a, ext_v, step_derivatives, seeded, seeded_nodes)
+    key = (id(graph), has_base, ext_a, ext_v, step_derivatives, seeded, seeded_nodes, fold)
     if key not in cache:
-        cache[key] = _Compiler(stage, graph, has_base, ext_a, ext_v, step_derivatives, seeded, seeded_nodes)
+        cache[key] = _Compiler(stage, graph, has_base, ext_a, ext_v, step_derivatives, seeded, seeded_nodes, fold)
     return cache[key]
 
 
@@ -1170,14 +1330,15 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     def vjp(out_grads):
         ext_a = tuple(out_grads[2 * i] is not None for i in range(n_nodes))
         ext_v = tuple(0 if g is None else DEFERRED if isinstance(g, ad.Deferred) else 1 for g in out_grads[1::2])
-        prog = _compiled(stage, graph, has_base, ext_a, ext_v, large, seeded, seeded_nodes)
+        # a trace reports every node's dL/dv, which folded nodes never hold
+        prog = _compiled(stage, graph, has_base, ext_a, ext_v, large, seeded, seeded_nodes, fold=not tape.trace)
         reuse = ws is not None and not tape.trace
         bufs = ws.backward.get((ext_a, ext_v)) if reuse else None
         if bufs is None:
             bufs = _BackwardBuffers(prog, T, B, dtype, H, AP, tape.trace)
             if reuse:
                 ws.backward[(ext_a, ext_v)] = bufs
-        bufs.reset(A, V, AP, VP, out_grads)
+        bufs.reset(A, V, AP, VP, BS, C, H, out_grads)
         GV, GA, GC, GH, GAP = bufs.GV, bufs.GA, list(bufs.GC), bufs.GH, bufs.GAP
         GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
         GVX, GVW = [None] * n_nodes, [None] * n_nodes

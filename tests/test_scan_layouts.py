@@ -25,6 +25,8 @@ The last test checks that the specs here really take the layouts they are
 meant to test (it reads the compiled loops' private layout tables).
 """
 
+import re
+
 import numpy as np
 import pytest
 import yaml
@@ -705,6 +707,96 @@ def test_a_deferred_gradient_is_added_to_another_as_an_array():
     tape.backward(y, seed=g)
     np.testing.assert_allclose(x.grad, g @ w.value + g @ u.value)
     assert isinstance(x.grad, np.ndarray)
+
+
+# ----------------------------------------------------------------------------- folds
+
+# A node whose one consumer is an identity edge into a product takes the product's other
+# factors into its derivative before the backward loop (scan._Compiler._find_folds).
+# Here a's product p has three other factors: its hoisted input (a base), a kept dense
+# group output (h -> p, fused with h -> a and h -> b) and b one step earlier (a delayed
+# identity edge: the history at t = 0).  p has an activation of its own, so its dL/da
+# is not its dL/dv.  (h starts at 0.5: from 0, p and all after it would stay 0.)  b is
+# read one step later only: its dL/dv(t - 1) is written outright by step t
+# (scan._Compiler._first_writer), not added to a zeroed row.
+FOLDS = """
+rnngraph: 1
+name: folds
+dtype: float64
+nodes:
+  x: {role: input, size: 2}
+  a: {size: 2, activation: sigmoid}
+  b: {size: 2, activation: tanh, init: 0.3}
+  p: {size: 2, combine: product, activation: tanh}
+  h: {size: 2, activation: tanh, init: 0.5}
+  y: {role: output, size: 1}
+edges:
+  - {from: x, to: [a, p], init: "uniform(-0.8, 0.8)"}
+  - {from: h, to: [a, p, b], delay: 1, init: "uniform(-0.8, 0.8)"}
+  - {from: a, to: p, weight: identity}
+  - {from: b, to: p, weight: identity, delay: 1}
+  - {from: p, to: h, init: "uniform(-0.8, 0.8)"}
+  - {from: h, to: y}
+"""
+
+# The LSTM block: its gates i, f, g, o (a pack) and tanh(c) all fold into their products
+LSTM_BLOCK = """
+rnngraph: 1
+name: lstm_block
+dtype: float64
+nodes:
+  x: {role: input, size: 2}
+  lstm: {type: lstm, size: 3}
+  y: {role: output, size: 1, activation: sigmoid}
+edges:
+  - {from: x, to: lstm}
+  - {from: lstm, to: y}
+train: {loss: bce}
+"""
+
+
+def _folded(net) -> dict:
+    """Folded node -> its product, in the loops that fold (the backward loop of a
+    training step; none in large stages, whose derivatives are taken per step)."""
+    found = {}
+    for c in _loops(net):
+        found.update({c.nodes[i]: c.nodes[f[0]] for i, f in enumerate(c.fold_into) if f is not None})
+    return found
+
+
+def test_a_folded_node_takes_its_products_other_factors(stage_layout):
+    check(FOLDS)
+    check_float32(FOLDS)
+    check_trace(FOLDS, ["a", "h"])
+    assert _folded(build(FOLDS)) == ({"a": "p"} if stage_layout == "small-stage" else {})
+
+
+def test_an_lstm_block_steps_back_in_seven_calls(stage_layout):
+    """i, f, g all take dL/dc: the three fold into one broadcast multiply over the
+    adjacent columns that the planner gives them (o then takes dL/dh, tc its own)."""
+    check(LSTM_BLOCK)
+    check_float32(LSTM_BLOCK)
+    net = build(LSTM_BLOCK)
+    if stage_layout == "large-stage":
+        assert _folded(net) == {}
+        return
+    assert _folded(net) == {"lstm/i": "lstm/ig", "lstm/g": "lstm/ig", "lstm/f": "lstm/fc", "lstm/o": "lstm/h",
+                            "lstm/tc": "lstm/h"}
+    (loop,) = [c for c in _loops(net) if any(c.fold_into)]
+    body = loop.backward.source.split(" in CV:\n")[1].splitlines()
+    calls = [line.strip() for line in body if re.match(r"\s+\w+\(", line)]
+    assert len(calls) == 7, calls
+    views = loop.backward.cached_views.source
+    assert views.count("[:, None]") == 1 and views.count(".reshape(-1, 3, 3)") == 2, views
+
+
+def test_fused_columns_follow_where_their_targets_are_first_used():
+    net = build(LSTM_BLOCK)
+    (stage,) = [s for s in net.plan.stages if s.kind == "recurrent"]
+    order = ["lstm/i", "lstm/g", "lstm/f", "lstm/o"]     # i and g feed i*g, f feeds f*c, o feeds h
+    for group in [g for g in stage.inner if len(g.edges) > 1] + \
+                 [g for g in net.plan.sequence_groups if len(g.edges) > 1]:
+        assert [e.target for e in group.edges] == order and group.offsets == [0, 3, 6, 9, 12]
 
 
 def names(c, table):
