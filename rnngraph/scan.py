@@ -365,6 +365,14 @@ class _Compiler:
                     spans[-1] = (p, last[1], hi, act)
                 else:
                     spans.append((p, lo, hi, act))
+        # a mixed sigmoid/tanh pack: one derivative for all its columns, (DM - v) v + DC,
+        # which is v (1 - v) where DM = 1, DC = 0 and 1 - v^2 where DM = 0, DC = 1 (the same
+        # roundings as each alone): three calls over the row, not two per span of columns
+        for p, (gi, _, _) in enumerate(self.packs):
+            if self.mixed[p]:
+                for spans in (self.der_spans, self.step_spans):
+                    if any(sp[0] == p for sp in spans):
+                        spans[:] = [sp for sp in spans if sp[0] != p] + [(p, 0, self.groups[gi].width, "mixed")]
         self.direct = []
         taken = {i for i in range(n_nodes) if self.pack_of[i] is not None}
         for gi, g in enumerate(self.groups):
@@ -570,7 +578,9 @@ class _Compiler:
         return "[t]" if (lo, hi) == (0, self.groups[self.packs[p][0]].width) else f"[t][:, {lo}:{hi}]"
 
     def pack_scales(self, dtype) -> list:
-        """Per pack, the (scale, shift) rows of a mixed sigmoid/tanh pack, else None."""
+        """Per pack, the rows of a mixed sigmoid/tanh pack, else None: (scale, shift)
+        for the activation (1/2 and 1/2 on sigmoid columns, 1 and 0 on tanh ones) and
+        (DM, DC) for its derivative (1 and 0 on sigmoid columns, 0 and 1 on tanh ones)."""
         cache = self.__dict__.setdefault("_scales", {})
         if dtype not in cache:
             cache[dtype] = self._pack_scale_rows(dtype)
@@ -588,7 +598,8 @@ class _Compiler:
                 if self.act[i] == "sigmoid":
                     scale[lo:hi] = 0.5
                     shift[lo:hi] = 0.5
-            rows.append((scale, shift))
+            is_sigmoid = (shift == 0.5).astype(dtype)
+            rows.append((scale, shift, is_sigmoid, 1 - is_sigmoid))
         return rows
 
     def _src_expr(self, gi: int) -> str:
@@ -636,7 +647,7 @@ class _Compiler:
         for p in range(len(self.packs)):
             lines.append(f"    AP{p} = AP[{p}]; VP{p} = VP[{p}]; BSP{p} = BSP[{p}]")
             if self.mixed[p]:
-                lines.append(f"    SC{p}, SF{p} = S[{p}]")
+                lines.append(f"    SC{p}, SF{p} = S[{p}][:2]")
         body = []
         for gi, g in enumerate(self.groups):
             if g.delay > 0:
@@ -694,7 +705,7 @@ class _Compiler:
         return self.act[i] == "identity" and not self.ext_a[i] and self.pack_of[i] is None
 
     BACKWARD_ARGS = ["T", "A", "V", "BS", "H", "D", "W", "WT", "C", "GV", "GA", "GC", "GH", "DER", "GAX", "TMP", "F",
-                     "TP", "GVP", "GAP", "DERP", "DS", "VP", "DN", "GVX", "GVW", "GVT", "K"]
+                     "TP", "GVP", "GAP", "DERP", "DS", "VP", "DN", "GVX", "GVW", "GVT", "K", "S"]
 
     def _backward_loop(self) -> _Loop:
         lines = ["    " + "; ".join(f"{k} = K[{j}]" for j, k in enumerate(_CONSTANT_NAMES))]
@@ -707,6 +718,8 @@ class _Compiler:
             lines.append(f"    W{gi} = W[{gi}]; C{gi} = C[{gi}]; GC{gi} = GC[{gi}]; TMP{gi} = TMP[{gi}]")
         for p in range(len(self.packs)):
             lines.append(f"    GVP{p} = GVP[{p}]; GAP{p} = GAP[{p}]; DERP{p} = DERP[{p}]; VP{p} = VP[{p}]")
+            if self.mixed[p]:
+                lines.append(f"    DM{p}, DC{p} = S[{p}][2:]")
         body = []
         self._written = set()             # fresh nodes whose dL/dv(t) this step has been written
         self._written_before = set()      # rolling nodes whose dL/dv(t - 1) this step has been written
@@ -795,8 +808,12 @@ class _Compiler:
             return None
         lines, factor = [], None
         for _, dlo, dhi, act in spans:
-            new, factor = _STEP_DERIVATIVES[act](f"VP{p}{self._pack_slice(p, dlo, dhi)}",
-                                                 self._scratch_name(p, dlo, dhi))
+            v, d = f"VP{p}{self._pack_slice(p, dlo, dhi)}", self._scratch_name(p, dlo, dhi)
+            if act == "mixed":
+                new, factor = [f"subtract(DM{p}, {v}, out={d})", f"multiply({d}, {v}, out={d})",
+                               f"add({d}, DC{p}, out={d})"], d
+            else:
+                new, factor = _STEP_DERIVATIVES[act](v, d)
             lines += new
         if len(spans) > 1:
             assert all(_STEP_DERIVATIVES[a]("v", "d")[1] == "d" for _, _, _, a in spans)
@@ -1182,7 +1199,13 @@ class _BackwardBuffers:
             if self.DER[i] is not None and prog.pack_of[i] is None:
                 _DERIVATIVES[act](A[i], V[i], self.DER[i])
         for p, lo, hi, act in prog.der_spans:
-            _DERIVATIVES[act](AP[p][:, :, lo:hi], VP[p][:, :, lo:hi], self.DERP[p][:, :, lo:hi])
+            if act == "mixed":   # see _Compiler.__init__
+                _, _, dm, dc = prog.pack_scales(self.DERP[p].dtype)[p]
+                np.subtract(dm, VP[p], out=self.DERP[p])
+                np.multiply(self.DERP[p], VP[p], out=self.DERP[p])
+                np.add(self.DERP[p], dc, out=self.DERP[p])
+            else:
+                _DERIVATIVES[act](AP[p][:, :, lo:hi], VP[p][:, :, lo:hi], self.DERP[p][:, :, lo:hi])
         for i, fold in enumerate(prog.fold_into):
             if fold is not None:
                 for factor in prog.fold_factors(i, V, BS, C, H):
@@ -1350,7 +1373,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
                     GVX[i] = np.asarray(g, dtype)
         if T:
             args = (T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, bufs.DER, GAX, bufs.TMP, prog.FV, bufs.TP,
-                    bufs.GVP, GAP, bufs.DERP, bufs.DS, VP, bufs.DN, GVX, GVW, bufs.GVT, K)
+                    bufs.GVP, GAP, bufs.DERP, bufs.DS, VP, bufs.DN, GVX, GVW, bufs.GVT, K, prog.pack_scales(dtype))
             if reuse and bufs.cached_views is None and prog.backward.has_cached:
                 bufs.cached_views = prog.backward.cached_views(*args)
             prog.backward(args, bufs.cached_views if reuse else None)
