@@ -325,7 +325,8 @@ class _Compiler:
 
     def __init__(self, stage, graph, has_base: tuple, ext_a: tuple = (), ext_v: tuple = (),
                  step_derivatives: bool = False, seeded: frozenset = frozenset(),
-                 seeded_nodes: frozenset = frozenset(), fold: bool = False):
+                 seeded_nodes: frozenset = frozenset(), fold: bool = False,
+                 prescaled: frozenset = frozenset()):
         self.nodes = list(stage.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.groups = stage.inner
@@ -342,6 +343,9 @@ class _Compiler:
         # seeded packs and nodes (not in packs, sum): their hoisted input arrives as their
         # pre-activation buffer, AP or A (see scan), and the loop adds to it
         self.seeded, self.seeded_nodes = seeded, seeded_nodes
+        # prescaled packs (mixed, see _node_forward): their weights' and base's columns come
+        # multiplied by the pack's scale, so a(t) arrives as the scale times the pre-activation
+        self.prescaled = prescaled
         self.contribs = [[] for _ in self.nodes]          # node -> [(group, lo, hi)]
         for gi, g in enumerate(self.groups):
             for k, e in enumerate(g.edges):
@@ -690,9 +694,10 @@ class _Compiler:
             out += [f"a = AP{p}{sl}", f"v = VP{p}{sl}"]
             if self.mixed[p]:
                 # sigmoid(a) = tanh(a/2)/2 + 1/2 and tanh(a) in one pass each: scale SC{p} is
-                # 1/2 on sigmoid columns and 1 on tanh ones, shift SF{p} 1/2 and 0
-                out += [f"multiply(a, SC{p}, out=v)", "tanh(v, out=v)", f"multiply(v, SC{p}, out=v)",
-                        f"add(v, SF{p}, out=v)"]
+                # 1/2 on sigmoid columns and 1 on tanh ones, shift SF{p} 1/2 and 0.  A prescaled
+                # pack's a(t) is SC{p} a already (exactly: the scales are powers of two)
+                scaled = ["tanh(a, out=v)"] if p in self.prescaled else [f"multiply(a, SC{p}, out=v)", "tanh(v, out=v)"]
+                out += scaled + [f"multiply(v, SC{p}, out=v)", f"add(v, SF{p}, out=v)"]
             else:
                 out += _INPLACE[act]
             return out
@@ -1217,11 +1222,13 @@ class _BackwardBuffers:
 
 def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = (),
               step_derivatives: bool = False, seeded: frozenset = frozenset(),
-              seeded_nodes: frozenset = frozenset(), fold: bool = False) -> _Compiler:
+              seeded_nodes: frozenset = frozenset(), fold: bool = False,
+              prescaled: frozenset = frozenset()) -> _Compiler:
     cache = stage.__dict__.setdefault("_compiled", {})
-    key = (id(graph), has_base, ext_a, ext_v, step_derivatives, seeded, seeded_nodes, fold)
+    key = (id(graph), has_base, ext_a, ext_v, step_derivatives, seeded, seeded_nodes, fold, prescaled)
     if key not in cache:
-        cache[key] = _Compiler(stage, graph, has_base, ext_a, ext_v, step_derivatives, seeded, seeded_nodes, fold)
+        cache[key] = _Compiler(stage, graph, has_base, ext_a, ext_v, step_derivatives, seeded, seeded_nodes, fold,
+                               prescaled)
     return cache[key]
 
 
@@ -1301,16 +1308,26 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
             seeded = frozenset(p for p, (_, own) in enumerate(pack_bases) if own)
             seeded_nodes = frozenset(i for i, n in enumerate(nodes) if n in owned and probe.pack_of[i] is None
                                      and not probe.product[i] and i not in transient)
+    # a mixed pack whose pre-activation no one reads takes its weights' and base's columns
+    # prescaled (a call a step fewer); its base is scaled in place, so must be its own array
+    prescaled = frozenset(p for p, (gi, members, with_base) in enumerate(probe.packs)
+                          if probe.mixed[p] and all(i in lean_idx for i, _, _ in members)
+                          and (not with_base or pack_bases[p][1]))
     pack_bases = [b for b, _ in pack_bases]
-    if large:
-        probe = _compiled(stage, graph, has_base, (False,) * n_nodes, (), True, seeded, seeded_nodes)
+    if large or prescaled:
+        probe = _compiled(stage, graph, has_base, (False,) * n_nodes, (), large, seeded, seeded_nodes,
+                          prescaled=prescaled)
     base = {n: _var(base[n]) for i, n in enumerate(nodes) if has_base[i] and probe.pack_of[i] is None}
     BS = [base[n].value if n in base else None for n in nodes]
     BSP = [b.value if b is not None else None for b in pack_bases]
+    scales = probe.pack_scales(dtype)
+    for p in prescaled:
+        if BSP[p] is not None:
+            np.multiply(BSP[p], scales[p][0], out=BSP[p])
     ws = None
     if workspace is not None:
         ws = _workspace(workspace, stage, (has_base, T, B, np.dtype(dtype).str, lean_idx, large, transient,
-                                           seeded, seeded_nodes),
+                                           seeded, seeded_nodes, prescaled),
                         lambda: probe.forward_buffers(T, B, dtype, lean_idx, transient))
         A, V, AP, VP, C = ws.forward
         if seeded or seeded_nodes:
@@ -1330,9 +1347,12 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     W = [weights[id(g)].value if id(g) in weights else None for g in groups]
     # the per-step GEMM reads W^T: a C-contiguous copy is markedly faster than a transposed view
     WT = [np.ascontiguousarray(w.T) if (w is not None and g.weight == "dense") else None for w, g in zip(W, groups)]
+    for gi, p in enumerate(probe.packed_group):
+        if p in prescaled:
+            WT[gi] = np.multiply(W[gi].T, scales[p][0], order="C")
     K = _constants(dtype)
     if T:
-        args = (T, A, V, BS, H, D, W, WT, C, probe.F, AP, VP, BSP, K, probe.pack_scales(dtype))
+        args = (T, A, V, BS, H, D, W, WT, C, probe.F, AP, VP, BSP, K, scales)
         if ws is not None and ws.forward_views is None and probe.forward.has_cached:
             ws.forward_views = probe.forward.cached_views(*args)
         probe.forward(args, ws.forward_views if ws is not None else None)

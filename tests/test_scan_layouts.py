@@ -795,6 +795,23 @@ def test_an_lstm_block_steps_back_in_seven_calls(stage_layout):
     assert views.count("[:, None]") == 1 and views.count(".reshape(-1, 3, 3)") == 2, views
 
 
+def test_a_prescaled_pack_gives_the_same_numbers_exactly(stage_layout):
+    """In a training step no one reads the gates' pre-activations: their weights' and
+    base's columns come scaled by 1/2 where sigmoid (a power of two: exact), so the loop
+    skips a call.  The loss and gradients equal, bit for bit, those of a step that
+    keeps every value (and so scales in the loop)."""
+    net = build(LSTM_BLOCK, dtype="float32")
+    inputs, targets, initial, loss = random_problem(net, T=5, B=3)
+    kept = net.evaluate(inputs, targets, loss=loss, initial=initial, steps=5)
+    (recurrent,) = [s for s in net.plan.stages if s.kind == "recurrent"]
+    assert not any(c.prescaled for c in recurrent.__dict__["_compiled"].values())
+    lean = net.evaluate(inputs, targets, loss=loss, initial=initial, steps=5, keep_values=False)
+    assert any(c.prescaled for c in recurrent.__dict__["_compiled"].values())
+    assert lean[0] == kept[0]
+    for name in kept[1]:
+        np.testing.assert_array_equal(lean[1][name], kept[1][name], err_msg=name)
+
+
 def test_fused_columns_follow_where_their_targets_are_first_used():
     net = build(LSTM_BLOCK)
     (stage,) = [s for s in net.plan.stages if s.kind == "recurrent"]
