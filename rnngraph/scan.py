@@ -1346,10 +1346,9 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     D = [h.shape[0] if h is not None else 0 for h in H]
     W = [weights[id(g)].value if id(g) in weights else None for g in groups]
     # the per-step GEMM reads W^T: a C-contiguous copy is markedly faster than a transposed view
-    WT = [np.ascontiguousarray(w.T) if (w is not None and g.weight == "dense") else None for w, g in zip(W, groups)]
-    for gi, p in enumerate(probe.packed_group):
-        if p in prescaled:
-            WT[gi] = np.multiply(W[gi].T, scales[p][0], order="C")
+    # (a prescaled pack's scaled in the same pass)
+    WT = [None if w is None or g.weight != "dense" else np.ascontiguousarray(w.T) if p not in prescaled
+          else np.multiply(w.T, scales[p][0], order="C") for w, g, p in zip(W, groups, probe.packed_group)]
     K = _constants(dtype)
     if T:
         args = (T, A, V, BS, H, D, W, WT, C, probe.F, AP, VP, BSP, K, scales)
