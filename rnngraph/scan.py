@@ -311,7 +311,7 @@ class _Compiler:
 
     - *direct*: a group with one edge into a sum node computes straight into
       that node's ``a(t)``; its gradient is that node's ``dL/da``.
-    - *packs*: the targets of a fused dense group (LSTM gates i, f, o, g)
+    - *packs*: the targets of a fused dense group (LSTM gates i, g, f, o)
       share one pre-activation buffer, so the group's GEMM and the bias add
       are one call each, and consecutive members with the same activation
       are activated (and differentiated) by one call.
