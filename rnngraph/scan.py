@@ -208,13 +208,13 @@ _STEP_VIEW = re.compile(r"\b([A-Z]+\d+)\[t\](\[:, \d+:\d+\])?(\[:, None\]|\.resh
 # a delayed edge's read of a value (V) or write of a gradient (GV) at step t: the
 # sequence at t - d, or before t = 0 the history (H, GH) at t + D - d
 _DELAYED = re.compile(r"\(G?V\d+\[t - \d+\] if t >= \d+ else G?H\d+\[t \+ D\d+ - \d+\]\)")
-# roots that are new arrays at every call (bases, outside gradients): views of them are made
-# per call; every other root is a buffer a workspace keeps between calls (histories too:
-# a workspace copies each call's into its own, so the delayed reads' views are made once)
 # a placeholder line of the backward body: '#fold <carrier> <node>' (see _Compiler._merge_folds)
 _FOLD_MARK = "#fold"
 # lines that only name a view (no array is written)
 _BINDING = re.compile(r"^\w+ = [\w\[\]]+$")
+# roots that are new arrays at every call (bases, outside gradients): views of them are made
+# per call; every other root is a buffer a workspace keeps between calls (histories too:
+# a workspace copies each call's into its own, so the delayed reads' views are made once)
 _PER_CALL_ROOT = re.compile(r"\b(BSP?|GAX|GVX)\d+\b")
 # ufuncs take `out` positionally faster than by keyword (~50 ns a call at small sizes);
 # np.maximum deprecates it
