@@ -185,3 +185,31 @@ def test_harness_skips_torch_columns_without_torch(tmp_path, monkeypatch, capsys
     doc = json.loads(out.read_text())
     assert "torch_fused" not in doc["results"][0]["time"]
     assert "torch_fused" in doc["skipped"]
+
+
+def test_ab_times_a_revision_against_the_tree_in_one_process(capsys):
+    """``benchmarks.ab`` imports HEAD's package beside the tree's, both train the same
+    network on the same data (the first losses agree), and it cleans up after itself."""
+    import sys
+
+    from benchmarks import ab
+    assert ab.main(["HEAD", "--config", "rnn,1,2,1,3", "--config", "lstm,2,3,2,4", "--seconds", "0.05"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()
+            if line.startswith(("rnn,", "lstm,"))}
+    assert set(rows) == {"rnn,1,2,1,3", "lstm,2,3,2,4"}
+    for cells in rows.values():
+        old_us, new_us, ratio, steps, loss_gap = (float(cells[i]) for i in (1, 2, 3, 5, 6))
+        assert old_us > 0 and new_us > 0 and ratio == pytest.approx(new_us / old_us, rel=2e-3)
+        assert steps >= 20 and loss_gap < 1e-4
+    assert not any(m.startswith("rnngraph_rev") for m in sys.modules)
+
+
+def test_ab_refuses_a_revision_git_does_not_know(capsys):
+    from benchmarks import ab
+    with pytest.raises(SystemExit) as exc:
+        ab.main(["no-such-revision-anywhere", "--seconds", "0.01"])
+    assert exc.value.code == 2
+    assert "git cannot export rnngraph/ at 'no-such-revision-anywhere'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        ab.main(["HEAD", "--config", "gru,1,2,3,4"])
+    assert exc.value.code == 2
