@@ -187,6 +187,20 @@ def test_harness_skips_torch_columns_without_torch(tmp_path, monkeypatch, capsys
     assert "torch_fused" in doc["skipped"]
 
 
+def _git_checkout() -> bool:
+    import pathlib
+    import shutil
+    import subprocess
+    root = pathlib.Path(__file__).resolve().parents[2]
+    return shutil.which("git") is not None and subprocess.run(
+        ["git", "rev-parse", "--verify", "HEAD"], cwd=root, capture_output=True).returncode == 0
+
+
+needs_git = pytest.mark.skipif(not _git_checkout(), reason="benchmarks.ab exports a revision with git: "
+                                                           "this tree is not a git checkout")
+
+
+@needs_git
 def test_ab_times_a_revision_against_the_tree_in_one_process(capsys):
     """``benchmarks.ab`` imports HEAD's package beside the tree's, both train the same
     network on the same data (the first losses agree), and it cleans up after itself."""
@@ -204,6 +218,7 @@ def test_ab_times_a_revision_against_the_tree_in_one_process(capsys):
     assert not any(m.startswith("rnngraph_rev") for m in sys.modules)
 
 
+@needs_git
 def test_ab_refuses_a_revision_git_does_not_know(capsys):
     from benchmarks import ab
     with pytest.raises(SystemExit) as exc:
