@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from . import rnngraph_adapter
+from . import numpy_bptt, rnngraph_adapter
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS = ["rnn,1,2,1,20", "rnn,8,32,16,50", "lstm,1,2,1,20", "lstm,8,32,16,50"]
@@ -68,9 +68,7 @@ def compare(old, new, config: str, seconds: float) -> dict:
     nets = {"old": old.build(old.parse_spec(text)), "new": new.build(new.parse_spec(text))}
     for name, value in nets["new"].params.items():
         nets["old"].params[name][...] = value
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((B, T, I)).astype(np.float32)
-    y = rng.standard_normal((B, T, I)).astype(np.float32)
+    x, y = numpy_bptt.make_data(B, T, I, I, dtype=np.float32)
     losses = {k: net.loss_and_grad({"x": x}, {"y": y})[0] for k, net in nets.items()}
     for net in nets.values():
         for _ in range(20):
