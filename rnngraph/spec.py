@@ -37,6 +37,7 @@ COMBINES = ("sum", "product")
 WEIGHTS = ("dense", "diagonal", "scalar", "identity")
 CONSTRAINTS = ("symmetric", "zero_diagonal")
 DTYPES = ("float32", "float64")
+LARGEST = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}   # np.finfo(dtype).max
 BLOCK_TYPES = ("lstm", "gru")
 LSTM_VARIANTS = ("standard", "nig", "nfg", "nog", "niaf", "noaf", "cifg", "fgr")
 GRU_VARIANTS = ("reset_after", "reset_before")
@@ -392,6 +393,13 @@ def parse_initializer(value) -> tuple:
                      f"xavier, orthogonal, zeros or a list of numbers; got {value!r}")
 
 
+def _flat_numbers(value) -> list:
+    """The numbers of a nested list, in order."""
+    if isinstance(value, list):
+        return [x for v in value for x in _flat_numbers(v)]
+    return [value]
+
+
 def _array_shape(value):
     """Shape of a nested list of numbers, or None when ragged / non-numeric."""
     if _is_number(value):
@@ -411,6 +419,18 @@ class _Validator:
         self.source = source
         self.path = path
         self.errors: list[SpecError] = []
+        self.dtype = "float32"      # until the spec's own is read
+
+    def fits(self, values, where) -> bool:
+        """Whether every number of ``values`` is finite in the spec's dtype; fails at
+        ``where`` for the first that is not (1e300 overflows float32 to inf)."""
+        largest = LARGEST[self.dtype]
+        for v in values:
+            if abs(v) > largest:
+                self.fail(where, f"{v!r} is too large for {self.dtype} (largest magnitude {largest:.4g}); "
+                                 f"use a smaller value or dtype: float64")
+                return False
+        return True
 
     def fail(self, where, what, key=False):
         self.errors.append(self.source.error(tuple(where), what, key=key))
@@ -455,6 +475,7 @@ class _Validator:
         if dtype not in DTYPES:
             self.fail(("dtype",), f"dtype must be {one_of(DTYPES)}, got {dtype!r}{suggest(dtype, DTYPES)}")
             dtype = "float32"
+        self.dtype = dtype
 
         train = self.train(data.get("train"))          # independent of the network: always checked
         expect = self.expect(data.get("expect"))
@@ -568,7 +589,7 @@ class _Validator:
         if raw is True:
             return Bias()
         if _is_number(raw):
-            return Bias(init=float(raw))
+            return Bias(init=float(raw)) if self.fits([raw], w) else "error"
         if isinstance(raw, dict):
             extra = [k for k in raw if k not in ("init", "trainable")]
             for k in extra:
@@ -580,6 +601,8 @@ class _Validator:
                 return "error"
             if not isinstance(trainable, bool):
                 self.fail(w + ("trainable",), f"trainable must be true or false, got {trainable!r}")
+                return "error"
+            if not self.fits([init], w + ("init",)):
                 return "error"
             return "error" if extra else Bias(init=float(init), trainable=trainable)
         self.fail(w, f"bias must be true, false, a number or {{init: ..., trainable: ...}}, got {raw!r}")
@@ -604,13 +627,15 @@ class _Validator:
                 return None
             raw, w = raw["value"], w + ("value",)
         if _is_number(raw):
-            return Init(value=float(raw), trainable=trainable)
+            return Init(value=float(raw), trainable=trainable) if self.fits([raw], w) else None
         if isinstance(raw, list):
             if not all(_is_number(v) for v in raw):
                 self.fail(w, "init list must hold numbers only")
                 return None
             if size is not None and len(raw) != size:
                 self.fail(w, f"init list has {len(raw)} numbers but the node has size {size}")
+                return None
+            if not self.fits(raw, w):
                 return None
             return Init(value=tuple(float(v) for v in raw), trainable=trainable)
         self.fail(w, f"init must be a number, a list of size numbers, `input` or {{value: ..., trainable: true}}, "
@@ -751,6 +776,8 @@ class _Validator:
                 else:
                     if kind[0] == "array" and _array_shape(init) is None:
                         self.fail(where + ("init",), "init list must be a rectangular list of numbers")
+                        ok = False
+                    elif not self.fits(_flat_numbers(init) if kind[0] == "array" else kind[1:], where + ("init",)):
                         ok = False
         trainable = body.get("trainable", weight != "identity")
         if not isinstance(trainable, bool):
