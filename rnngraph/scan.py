@@ -1175,6 +1175,12 @@ class _BackwardBuffers:
         self.GVT = [np.empty((B, prog.size[i]), dtype) if prog.rolling[i] and prog.ext_v[i] == DEFERRED else None
                     for i in range(n_nodes)]
         self.cached_views = None
+        # what reset does at every call, decided once: copy in dL/dv from outside (a rolling
+        # node adds it step by step), whole-sequence derivatives, folds
+        self.copy_in = [(2 * i + 1, self.outside[i]) for i in range(n_nodes) if prog.ext_v[i] and not prog.rolling[i]]
+        self.node_derivatives = [(_DERIVATIVES[prog.act[i]], i) for i in range(n_nodes)
+                                 if self.DER[i] is not None and prog.pack_of[i] is None]
+        self.folded = [i for i, fold in enumerate(prog.fold_into) if fold is not None]
 
     def release(self) -> None:
         """Drop this call's arrays (recycled packs' AP), which a workspace must not keep alive."""
@@ -1194,15 +1200,14 @@ class _BackwardBuffers:
                 self.GA[i] = AP[p][:, :, lo:hi]
         for g in self.zeroed:
             g.fill(0)
-        for i, act in enumerate(prog.act):
-            g_v = out_grads[2 * i + 1]
-            if g_v is not None and not prog.rolling[i]:   # a rolling node adds it step by step
-                if isinstance(g_v, ad.Deferred):
-                    g_v.into(self.outside[i])
-                else:
-                    np.copyto(self.outside[i], g_v)
-            if self.DER[i] is not None and prog.pack_of[i] is None:
-                _DERIVATIVES[act](A[i], V[i], self.DER[i])
+        for k, outside in self.copy_in:
+            g_v = out_grads[k]
+            if isinstance(g_v, ad.Deferred):
+                g_v.into(outside)
+            else:
+                np.copyto(outside, g_v)
+        for derivative, i in self.node_derivatives:
+            derivative(A[i], V[i], self.DER[i])
         for p, lo, hi, act in prog.der_spans:
             if act == "mixed":   # see _Compiler.__init__
                 _, _, dm, dc = prog.pack_scales(self.DERP[p].dtype)[p]
@@ -1211,13 +1216,12 @@ class _BackwardBuffers:
                 np.add(self.DERP[p], dc, out=self.DERP[p])
             else:
                 _DERIVATIVES[act](AP[p][:, :, lo:hi], VP[p][:, :, lo:hi], self.DERP[p][:, :, lo:hi])
-        for i, fold in enumerate(prog.fold_into):
-            if fold is not None:
-                for factor in prog.fold_factors(i, V, BS, C, H):
-                    if isinstance(factor, tuple):
-                        _multiply_shifted(self.DER[i], *factor)
-                    else:
-                        np.multiply(self.DER[i], factor, out=self.DER[i])
+        for i in self.folded:
+            for factor in prog.fold_factors(i, V, BS, C, H):
+                if isinstance(factor, tuple):
+                    _multiply_shifted(self.DER[i], *factor)
+                else:
+                    np.multiply(self.DER[i], factor, out=self.DER[i])
 
 
 def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = (),
@@ -1258,6 +1262,103 @@ def _workspace(store: dict, stage, key: tuple, make) -> _Workspace:
     return ws
 
 
+class _Calls:
+    """A stage's calls with one pattern of bases (which nodes have one), and what
+    they share: the layout's compiled loops (``probe``: no outside gradients yet)
+    and a ``_CallPlan`` per signature.  At small sizes a step is mostly Python
+    bookkeeping, so a call looks its decisions up here rather than making them."""
+
+    def __init__(self, stage, graph, has_base: tuple):
+        self.probe = _compiled(stage, graph, has_base, (False,) * len(stage.nodes))
+        self.pack_parts = [(gi, [stage.nodes[i] for i, _, _ in members], [(lo, hi) for _, lo, hi in members],
+                            self.probe.groups[gi].width, with_base)
+                           for gi, members, with_base in self.probe.packs]
+        self.plans: dict = {}
+
+
+def _calls(stage, graph, has_base: tuple) -> _Calls:
+    per_stage = stage.__dict__.get("_calls")
+    if per_stage is None:
+        per_stage = stage.__dict__["_calls"] = {}
+    key = (id(graph), has_base)
+    found = per_stage.get(key)
+    if found is None:
+        found = per_stage[key] = _Calls(stage, graph, has_base)
+    return found
+
+
+class _CallPlan:
+    """What ``scan`` decides from a call's signature alone: which pack bases are their
+    own arrays (``owns``), the layout (``large``), dtype, lean and owned nodes and
+    whether a workspace keeps buffers.  Holds the loops to run and the index lists
+    the call and its VJP walk; ``workspace_key`` names the buffers this signature uses."""
+
+    def __init__(self, stage, graph, calls: _Calls, has_base: tuple, owns: tuple, large: bool, dtype,
+                 lean: frozenset, owned: frozenset, workspace: bool, hist: dict):
+        nodes = stage.nodes
+        probe = calls.probe
+        self.lean_idx = probe.lean_indices(lean)
+        transient, seeded, seeded_nodes = frozenset(), frozenset(), frozenset()
+        if workspace:
+            transient = probe.transient_indices(stage, lean)
+            if large:
+                # a large stage in a training step: a hoisted input whose array is its pack's or
+                # sum node's own becomes that pre-activation buffer (one (T, B, n) array fewer)
+                seeded = frozenset(p for p, own in enumerate(owns) if own)
+                seeded_nodes = frozenset(i for i, n in enumerate(nodes) if n in owned and probe.pack_of[i] is None
+                                         and not probe.product[i] and i not in transient)
+        # a mixed pack whose pre-activation no one reads takes its weights' and base's columns
+        # prescaled (a call a step fewer); its base is scaled in place, so must be its own array
+        self.prescaled = prescaled = frozenset(
+            p for p, (gi, members, with_base) in enumerate(probe.packs)
+            if probe.mixed[p] and all(i in self.lean_idx for i, _, _ in members) and (not with_base or owns[p]))
+        if large or prescaled:
+            probe = _compiled(stage, graph, has_base, (False,) * len(nodes), (), large, seeded, seeded_nodes,
+                              prescaled=prescaled)
+        self.stage, self.graph, self.probe, self.large = stage, graph, probe, large
+        self.has_base, self.transient, self.seeded, self.seeded_nodes = has_base, transient, seeded, seeded_nodes
+        groups = probe.groups
+        self.base_nodes = [n for i, n in enumerate(nodes) if has_base[i] and probe.pack_of[i] is None]
+        self.base_index = [probe.index[n] for n in self.base_nodes]
+        self.based_packs = [p for p, (_, _, with_base) in enumerate(probe.packs) if with_base]
+        self.scales = probe.pack_scales(dtype)
+        self.prescale = [(p, self.scales[p][0]) for p in sorted(prescaled) if p in self.based_packs]
+        # the nodes with histories: those delayed edges read, fixed by the plan
+        self.hist_nodes = [n for n in nodes if n in hist]
+        self.hist_index = [probe.index[n] for n in self.hist_nodes]
+        self.group_ids = [id(g) for g in groups]
+        self.weight_groups = [gi for gi, g in enumerate(groups) if g.weight != "identity"]
+        # the per-step GEMM reads W^T: a C-contiguous copy is markedly faster than a transposed
+        # view (a prescaled pack's scaled in the same pass)
+        self.transposed = [(gi, None if probe.packed_group[gi] not in prescaled else self.scales[probe.packed_group[gi]][0])
+                           for gi, g in enumerate(groups) if g.weight == "dense"]
+        self.workspace_key = (has_base, np.dtype(dtype).str, self.lean_idx, large, transient, seeded, seeded_nodes,
+                              prescaled)
+        self.no_grads = (None,) * len(nodes)
+        self.vjps: dict = {}         # (ext_a, ext_v, trace) -> _VjpPlan
+
+
+class _VjpPlan:
+    """The backward program of a ``_CallPlan`` for one pattern of outside gradients:
+    the compiled loop and the index lists its VJP walks."""
+
+    def __init__(self, cp: _CallPlan, ext_a: tuple, ext_v: tuple, trace: bool):
+        # a trace reports every node's dL/dv, which folded nodes never hold
+        prog = _compiled(cp.stage, cp.graph, cp.has_base, ext_a, ext_v, cp.large, cp.seeded, cp.seeded_nodes,
+                         fold=not trace)
+        self.prog = prog
+        self.any_ext_a = any(ext_a)
+        self.rolling_ext = [i for i, e in enumerate(ext_v) if e and prog.rolling[i]]
+        groups = prog.groups
+        self.gc_packed = [(gi, prog.packed_group[gi]) for gi in range(len(groups)) if prog.packed_group[gi] is not None]
+        self.gc_direct = [(gi, prog.index[groups[gi].edges[0].target]) for gi in range(len(groups))
+                          if prog.packed_group[gi] is None and prog.direct[gi]]
+        self.products = [(k, i, [(prog.src[gi], groups[gi].delay) if prog.identity[gi] else (gi, lo, hi)
+                              for gi, lo, hi in prog.contribs[i]])
+                         for k, i in enumerate(cp.base_index) if prog.product[i]]
+        self.weight_grads = [(gi, groups[gi].weight, prog.src[gi], groups[gi].delay) for gi in cp.weight_groups]
+
+
 def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dtype,
          workspace: dict | None = None, lean: frozenset = frozenset(), owned: frozenset = frozenset()):
     """Run ``stage`` for ``T`` steps.
@@ -1290,78 +1391,63 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     dict node -> (A, V): Vars of shape (T, B, size), pre-activation and value.
     """
     nodes = stage.nodes
-    n_nodes = len(nodes)
-    has_base = tuple(base.get(n) is not None for n in nodes)
-    probe = _compiled(stage, graph, has_base, (False,) * n_nodes)
+    has_base = tuple([base.get(n) is not None for n in nodes])
+    calls = _calls(stage, graph, has_base)
+    pack_bases = [_pack_base([base[n] for n in names], spans, width, dtype) if with_base else (None, False)
+                  for _, names, spans, width, with_base in calls.pack_parts]
+    owns = tuple([own for _, own in pack_bases])
+    large = T * B * dtype.itemsize * calls.probe.total_size >= LARGE_STAGE_BYTES
+    key = (owns, large, dtype, lean, owned, workspace is not None)
+    cp = calls.plans.get(key)
+    if cp is None:
+        cp = calls.plans[key] = _CallPlan(stage, graph, calls, has_base, owns, large, dtype, lean, owned,
+                                          workspace is not None, hist)
+    probe = cp.probe
     groups = probe.groups
-    lean_idx = probe.lean_indices(lean)
-    pack_bases = [_pack_base([base[nodes[i]] for i, _, _ in members], [(lo, hi) for _, lo, hi in members],
-                             groups[gi].width, dtype) if with_base else (None, False)
-                  for gi, members, with_base in probe.packs]
-    large = T * B * np.dtype(dtype).itemsize * probe.total_size >= LARGE_STAGE_BYTES
-    transient, seeded, seeded_nodes = frozenset(), frozenset(), frozenset()
-    if workspace is not None:
-        transient = probe.transient_indices(stage, lean)
-        if large:
-            # a large stage in a training step: a hoisted input whose array is its pack's or
-            # sum node's own becomes that pre-activation buffer (one (T, B, n) array fewer)
-            seeded = frozenset(p for p, (_, own) in enumerate(pack_bases) if own)
-            seeded_nodes = frozenset(i for i, n in enumerate(nodes) if n in owned and probe.pack_of[i] is None
-                                     and not probe.product[i] and i not in transient)
-    # a mixed pack whose pre-activation no one reads takes its weights' and base's columns
-    # prescaled (a call a step fewer); its base is scaled in place, so must be its own array
-    prescaled = frozenset(p for p, (gi, members, with_base) in enumerate(probe.packs)
-                          if probe.mixed[p] and all(i in lean_idx for i, _, _ in members)
-                          and (not with_base or pack_bases[p][1]))
-    pack_bases = [b for b, _ in pack_bases]
-    if large or prescaled:
-        probe = _compiled(stage, graph, has_base, (False,) * n_nodes, (), large, seeded, seeded_nodes,
-                          prescaled=prescaled)
-    base = {n: _var(base[n]) for i, n in enumerate(nodes) if has_base[i] and probe.pack_of[i] is None}
-    BS = [base[n].value if n in base else None for n in nodes]
-    BSP = [b.value if b is not None else None for b in pack_bases]
-    scales = probe.pack_scales(dtype)
-    for p in prescaled:
-        if BSP[p] is not None:
-            np.multiply(BSP[p], scales[p][0], out=BSP[p])
+    base_vars = [_var(base[n]) for n in cp.base_nodes]
+    BS = [None] * len(nodes)
+    for i, b in zip(cp.base_index, base_vars):
+        BS[i] = b.value
+    pack_vars = [b for b, _ in pack_bases]
+    BSP = [b.value if b is not None else None for b in pack_vars]
+    for p, scale in cp.prescale:
+        np.multiply(BSP[p], scale, out=BSP[p])
     ws = None
     if workspace is not None:
-        ws = _workspace(workspace, stage, (has_base, T, B, np.dtype(dtype).str, lean_idx, large, transient,
-                                           seeded, seeded_nodes, prescaled),
-                        lambda: probe.forward_buffers(T, B, dtype, lean_idx, transient))
+        ws = _workspace(workspace, stage, (cp.workspace_key, T, B),
+                        lambda: probe.forward_buffers(T, B, dtype, cp.lean_idx, cp.transient))
         A, V, AP, VP, C = ws.forward
-        if seeded or seeded_nodes:
-            A, V, AP, VP, C = probe.with_seeds(ws.forward, {p: BSP[p] for p in seeded},
-                                               {i: BS[i] for i in seeded_nodes})
+        if cp.seeded or cp.seeded_nodes:
+            A, V, AP, VP, C = probe.with_seeds(ws.forward, {p: BSP[p] for p in cp.seeded},
+                                               {i: BS[i] for i in cp.seeded_nodes})
     else:
-        A, V, AP, VP, C = probe.forward_buffers(T, B, dtype, lean_idx)
-    H = [hist[n].value if n in hist else None for n in nodes]
+        A, V, AP, VP, C = probe.forward_buffers(T, B, dtype, cp.lean_idx)
+    hist_vars = [hist[n] for n in cp.hist_nodes]
+    H = [None] * len(nodes)
+    for i, h in zip(cp.hist_index, hist_vars):
+        H[i] = h.value
     if ws is not None:
         if ws.history is None:
             ws.history = [np.empty(h.shape, dtype) if h is not None else None for h in H]
-        for kept, h in zip(ws.history, H):
-            if kept is not None:
-                np.copyto(kept, h)
+        for i in cp.hist_index:
+            np.copyto(ws.history[i], H[i])
         H = ws.history
     D = [h.shape[0] if h is not None else 0 for h in H]
-    W = [weights[id(g)].value if id(g) in weights else None for g in groups]
-    # the per-step GEMM reads W^T: a C-contiguous copy is markedly faster than a transposed view
-    # (a prescaled pack's scaled in the same pass)
-    WT = [None if w is None or g.weight != "dense" else np.ascontiguousarray(w.T) if p not in prescaled
-          else np.multiply(w.T, scales[p][0], order="C") for w, g, p in zip(W, groups, probe.packed_group)]
+    weight_vars = [weights[cp.group_ids[gi]] for gi in cp.weight_groups]
+    W = [None] * len(groups)
+    for gi, w in zip(cp.weight_groups, weight_vars):
+        W[gi] = w.value
+    WT = [None] * len(groups)
+    for gi, scale in cp.transposed:
+        WT[gi] = np.ascontiguousarray(W[gi].T) if scale is None else np.multiply(W[gi].T, scale, order="C")
     K = _constants(dtype)
     if T:
-        args = (T, A, V, BS, H, D, W, WT, C, probe.F, AP, VP, BSP, K, scales)
+        args = (T, A, V, BS, H, D, W, WT, C, probe.F, AP, VP, BSP, K, cp.scales)
         if ws is not None and ws.forward_views is None and probe.forward.has_cached:
             ws.forward_views = probe.forward.cached_views(*args)
         probe.forward(args, ws.forward_views if ws is not None else None)
 
-    base_nodes = [n for n in nodes if n in base]
-    based_packs = [p for p, b in enumerate(pack_bases) if b is not None]
-    weight_groups = [gi for gi, g in enumerate(groups) if id(g) in weights]
-    hist_nodes = [n for n in nodes if n in hist]
-    inputs = [base[n] for n in base_nodes] + [pack_bases[p] for p in based_packs] + \
-             [weights[id(groups[gi])] for gi in weight_groups] + [hist[n] for n in hist_nodes]
+    inputs = base_vars + [pack_vars[p] for p in cp.based_packs] + weight_vars + hist_vars
     tape = _tape_of(inputs)
     A_vars = [Var(a, tape) for a in A]
     V_vars = [ad.StepVar(v, tape) for v in V]   # the backward loop takes dL/dv from dense readouts as g @ W
@@ -1370,10 +1456,13 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     outputs = tuple([v for pair in zip(A_vars, V_vars) for v in pair])
 
     def vjp(out_grads):
-        ext_a = tuple(out_grads[2 * i] is not None for i in range(n_nodes))
-        ext_v = tuple(0 if g is None else DEFERRED if isinstance(g, ad.Deferred) else 1 for g in out_grads[1::2])
-        # a trace reports every node's dL/dv, which folded nodes never hold
-        prog = _compiled(stage, graph, has_base, ext_a, ext_v, large, seeded, seeded_nodes, fold=not tape.trace)
+        ext_a = tuple([g is not None for g in out_grads[0::2]])
+        ext_v = tuple([0 if g is None else DEFERRED if isinstance(g, ad.Deferred) else 1 for g in out_grads[1::2]])
+        key = (ext_a, ext_v, tape.trace)
+        vp = cp.vjps.get(key)
+        if vp is None:
+            vp = cp.vjps[key] = _VjpPlan(cp, ext_a, ext_v, tape.trace)
+        prog = vp.prog
         reuse = ws is not None and not tape.trace
         bufs = ws.backward.get((ext_a, ext_v)) if reuse else None
         if bufs is None:
@@ -1382,58 +1471,55 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
                 ws.backward[(ext_a, ext_v)] = bufs
         bufs.reset(A, V, AP, VP, BS, C, H, out_grads)
         GV, GA, GC, GH, GAP = bufs.GV, bufs.GA, list(bufs.GC), bufs.GH, bufs.GAP
-        GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]]
-        GVX, GVW = [None] * n_nodes, [None] * n_nodes
-        for i, g in enumerate(out_grads[1::2]):
-            if g is not None and prog.rolling[i]:   # added step by step, in the loop
+        GAX = [np.asarray(g, dtype) if g is not None else None for g in out_grads[0::2]] if vp.any_ext_a \
+            else cp.no_grads
+        GVX, GVW = cp.no_grads, cp.no_grads
+        if vp.rolling_ext:   # added step by step, in the loop
+            GVX, GVW = list(GVX), list(GVW)
+            for i in vp.rolling_ext:
+                g = out_grads[2 * i + 1]
                 if isinstance(g, ad.Deferred):
                     GVX[i], GVW[i] = np.asarray(g.g, dtype), np.asarray(g.w, dtype)   # np.dot's out: one dtype
                 else:
                     GVX[i] = np.asarray(g, dtype)
         if T:
             args = (T, A, V, BS, H, D, W, WT, C, GV, GA, GC, GH, bufs.DER, GAX, bufs.TMP, prog.FV, bufs.TP,
-                    bufs.GVP, GAP, bufs.DERP, bufs.DS, VP, bufs.DN, GVX, GVW, bufs.GVT, K, prog.pack_scales(dtype))
+                    bufs.GVP, GAP, bufs.DERP, bufs.DS, VP, bufs.DN, GVX, GVW, bufs.GVT, K, cp.scales)
             if reuse and bufs.cached_views is None and prog.backward.has_cached:
                 bufs.cached_views = prog.backward.cached_views(*args)
             prog.backward(args, bufs.cached_views if reuse else None)
-        for gi in range(len(groups)):
-            if prog.packed_group[gi] is not None:
-                GC[gi] = GAP[prog.packed_group[gi]]
-            elif prog.direct[gi]:
-                GC[gi] = GA[prog.index[groups[gi].edges[0].target]]
+        for gi, p in vp.gc_packed:
+            GC[gi] = GAP[p]
+        for gi, i in vp.gc_direct:
+            GC[gi] = GA[i]
         if tape.trace:   # dL/dv for every step, recurrent paths included (T, B, size)
             for i, n in enumerate(nodes):
                 tape.traced[n] = GV[i]
 
-        grads = []
-        for n in base_nodes:
-            i = prog.index[n]
-            if prog.product[i]:
-                others = np.ones((T, B, prog.size[i]), dtype)
-                for gi, lo, hi in prog.contribs[i]:
-                    if prog.identity[gi]:   # an identity factor is its source, as the edge reads it
-                        s = prog.src[gi]
-                        others *= _shifted(V[s], H[s], groups[gi].delay)
-                    else:
-                        others *= C[gi][:, :, lo:hi]
-                grads.append(GA[i] * others)
-            else:
-                grads.append(GA[i])
-        grads += [GAP[p] for p in based_packs]
-        for gi in weight_groups:
-            g = groups[gi]
-            if not weights[id(g)].needs_grad:
+        grads = [GA[i] for i in cp.base_index]
+        for k, i, factors in vp.products:
+            others = np.ones((T, B, prog.size[i]), dtype)
+            for factor in factors:
+                if len(factor) == 2:   # an identity factor is its source, as the edge reads it
+                    s, delay = factor
+                    others *= _shifted(V[s], H[s], delay)
+                else:
+                    gi, lo, hi = factor
+                    others *= C[gi][:, :, lo:hi]
+            grads[k] = GA[i] * others
+        grads += [GAP[p] for p in cp.based_packs]
+        for (gi, kind, s, delay), w in zip(vp.weight_grads, weight_vars):
+            if not w.needs_grad:
                 grads.append(None)
                 continue
-            s = prog.src[gi]
-            d = min(g.delay, T)
+            d = min(delay, T)
             # dW = sum_t dC(t)^T v_s(t - d): steps t >= d read the sequence, earlier ones the history
-            gw = _weight_grad(g.weight, GC[gi][d:], V[s][:T - d])
+            gw = _weight_grad(kind, GC[gi][d:], V[s][:T - d])
             if d:
-                gw = gw + _weight_grad(g.weight, GC[gi][:d], H[s][H[s].shape[0] - g.delay:][:d])
+                gw = gw + _weight_grad(kind, GC[gi][:d], H[s][H[s].shape[0] - delay:][:d])
             grads.append(gw)
-        for n in hist_nodes:
-            grads.append(GH[prog.index[n]])
+        for i in cp.hist_index:
+            grads.append(GH[i])
         bufs.release()
         return grads
 
