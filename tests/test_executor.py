@@ -263,6 +263,48 @@ edges:
     compare(rg.build(rg.parse_spec(spec)), T=5, B=2, fd_entries=6)
 
 
+PASSED_THROUGH = """
+rnngraph: 1
+name: passed-through
+dtype: float64
+nodes:
+  x: {role: input, size: 2}
+  z: {role: input, size: 3}
+  p: {size: 2, activation: identity, bias: false}
+  q: {size: 2, activation: identity, combine: product}
+  r: {size: 2, activation: identity, bias: 0.5}
+  s: {size: 2, activation: identity, bias: -0.25}
+  h: {size: 2, activation: tanh}
+  y: {role: output, size: 2, activation: identity}
+edges:
+  - {from: x, to: p}
+  - {from: z, to: q}
+  - {from: p, to: r, weight: identity}
+  - {from: q, to: s, weight: identity}
+  - {from: s, to: h, weight: identity}
+  - {from: h, to: h, delay: 1}
+  - {from: p, to: y}
+  - {from: q, to: y}
+  - {from: r, to: y}
+  - {from: h, to: y}
+"""
+
+
+@pytest.mark.parametrize("keep_values", [True, False])
+def test_a_contribution_passed_through_as_a_value_is_not_written_into(keep_values):
+    """p's value is its GEMM's output as it is (identity, no bias), and so is q's (a
+    product of one factor): a node reading either through an identity edge must add its
+    bias into a new array (it once wrote into p's, which y then read), and a recurrent
+    stage must not take it as its own buffer (the large layout's seeded nodes did)."""
+    net = rg.build(rg.parse_spec(PASSED_THROUGH))
+    inputs, targets, initial, loss = random_problem(net, T=3, B=2, seed=1)
+    ref = reference_forward(net, inputs, steps=3)
+    _, _, run = net.evaluate(inputs, targets, loss=loss, steps=3, keep_values=keep_values)
+    for n in ("p", "q", "r", "s"):
+        np.testing.assert_allclose(run.values[n][1].value.transpose(1, 0, 2), ref[n], rtol=1e-12, err_msg=n)
+    compare(net, T=3, B=2)
+
+
 def test_plan_hoists_and_fuses_lstm_projections():
     spec = rg.parse_spec("""
 rnngraph: 1
