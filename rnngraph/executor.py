@@ -59,6 +59,26 @@ def weight_vars(graph, params: dict, tape) -> tuple[dict, dict]:
     return leaves, effective
 
 
+def _folded_biases(graph, plan) -> tuple[dict, frozenset]:
+    """Biases a dense sequence group adds in its GEMM (``ad.linear``'s ``b``): those
+    of targets that take their whole hoisted input from this group alone (sum nodes,
+    one sequence contribution), when every target of the group does.  Returns
+    (id(group) -> [bias name or None per edge], the nodes whose bias is so added)."""
+    found = plan.__dict__.get("_folded_biases")
+    if found is None:
+        data = node_data(graph)
+        groups, biased = {}, set()
+        for g in plan.sequence_groups:
+            targets = [e.target for e in g.edges]
+            names = [data[t]["bias"] for t in targets]
+            if (g.weight == "dense" and any(names) and len(set(targets)) == len(targets)
+                    and all(data[t]["combine"] == "sum" and len(plan.consumers.get(t, ())) == 1 for t in targets)):
+                groups[id(g)] = names
+                biased.update(t for t, name in zip(targets, names) if name)
+        found = plan.__dict__["_folded_biases"] = (groups, frozenset(biased))
+    return found
+
+
 def _trainable(graph, name: str) -> bool:
     trainable = graph.graph.get("_trainable")
     if trainable is None:
@@ -138,9 +158,11 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
     fresh: set = set()     # ids of contributions whose array is new and read by their one target alone
     data = node_data(graph)
 
+    group_biases, biased = _folded_biases(graph, plan)
+
     def bias_of(n):
         name = data[n]["bias"]
-        return leaves[name] if name else None
+        return leaves[name] if name and n not in biased else None
 
     def base_of(n, deferred=False):
         """The node's hoisted input (Var or None); with ``deferred``, a lone piece of a
@@ -197,7 +219,13 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
             x = ad.shift(source, g.delay, hist[g.source]) if g.delay else source
             if g.weight == "dense":
                 ws = [effective[e.name] for e in g.edges]
-                out = ad.linear(x, ad.concat(ws, axis=0) if len(ws) > 1 else ws[0])
+                names = group_biases.get(id(g))
+                b = None
+                if names is not None:
+                    bs = [leaves[name] if name else ad.const(np.zeros(hi - lo, dtype))
+                          for name, lo, hi in zip(names, g.offsets, g.offsets[1:])]
+                    b = ad.concat(bs, axis=0) if len(bs) > 1 else bs[0]
+                out = ad.linear(x, ad.concat(ws, axis=0) if len(ws) > 1 else ws[0], b)
                 fused = FusedOutput(out, g.offsets)
                 pieces = [Columns(fused, k) for k in range(len(ws))] if len(ws) > 1 else [out]
                 if len(ws) == 1:
