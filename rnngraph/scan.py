@@ -1245,6 +1245,8 @@ class _Workspace:
         self.forward = forward_buffers
         self.forward_views = None
         self.history = None           # node -> (D, B, size) copy of this call's history
+        self.history_from: list = []  # node -> the array that copy was made from, when read-only
+        self.zero_history: list = []  # node -> whether the copy is all zeros
         self.backward: dict = {}      # (ext_a, ext_v) -> _BackwardBuffers
 
 
@@ -1429,8 +1431,14 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     if ws is not None:
         if ws.history is None:
             ws.history = [np.empty(h.shape, dtype) if h is not None else None for h in H]
+            ws.history_from, ws.zero_history = [None] * len(H), [False] * len(H)
         for i in cp.hist_index:
-            np.copyto(ws.history[i], H[i])
+            # a node's fixed initial value is one read-only array made once (executor's
+            # _constant_history): the copy already holds it, and whether it is all zeros
+            if H[i] is not ws.history_from[i]:
+                np.copyto(ws.history[i], H[i])
+                ws.history_from[i] = None if H[i].flags.writeable else H[i]
+                ws.zero_history[i] = not ws.history[i].any()
         H = ws.history
     D = [h.shape[0] if h is not None else 0 for h in H]
     weight_vars = [weights[cp.group_ids[gi]] for gi in cp.weight_groups]
@@ -1515,7 +1523,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
             d = min(delay, T)
             # dW = sum_t dC(t)^T v_s(t - d): steps t >= d read the sequence, earlier ones the history
             gw = _weight_grad(kind, GC[gi][d:], V[s][:T - d])
-            if d:
+            if d and not (ws is not None and ws.zero_history[s]):   # zeros before t = 0 add nothing
                 gw = gw + _weight_grad(kind, GC[gi][:d], H[s][H[s].shape[0] - delay:][:d])
             grads.append(gw)
         for i in cp.hist_index:
