@@ -10,6 +10,7 @@ All arrays here are time-major: ``(T, B, size)``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,13 +28,27 @@ class Run:
     values : node -> (A, V) Vars (T, B, size)
     params : name -> Var (the leaves gradients land on)
     history : node -> ndarray (D, B, size), each node's last D values, for
-        carrying state into the next window (truncated BPTT)
+        carrying state into the next window (truncated BPTT).  Made when first
+        read (a training step without truncation never reads it); with a
+        workspace, read it before the next call, which overwrites the values.
     """
 
     values: dict
     params: dict
-    history: dict
     traced: dict = None    # with a tracing tape: node -> dL/dv (T, B, size) from the scans
+    depths: dict = None    # node -> the history depth the plan keeps (0: none)
+    before: dict = None    # node -> Var (D, B, size), the history this run started from
+
+    @functools.cached_property
+    def history(self) -> dict:
+        carried = {}
+        for n, depth in self.depths.items():
+            if depth == 0:
+                continue
+            seq = self.values[n][1].value
+            carried[n] = np.concatenate([self.before[n].value, seq], axis=0)[-depth:] if seq.shape[0] < depth \
+                else seq[seq.shape[0] - depth:].copy()
+        return carried
 
 
 def weight_vars(graph, params: dict, tape) -> tuple[dict, dict]:
@@ -222,9 +237,9 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
                 names = group_biases.get(id(g))
                 b = None
                 if names is not None:
-                    bs = [leaves[name] if name else ad.const(np.zeros(hi - lo, dtype))
-                          for name, lo, hi in zip(names, g.offsets, g.offsets[1:])]
-                    b = ad.concat(bs, axis=0) if len(bs) > 1 else bs[0]
+                    b = leaves[names[0]] if len(names) == 1 else ad.concat(
+                        [leaves[name] if name else ad.const(np.zeros(hi - lo, dtype))
+                         for name, lo, hi in zip(names, g.offsets, g.offsets[1:])], axis=0)
                 out = ad.linear(x, ad.concat(ws, axis=0) if len(ws) > 1 else ws[0], b)
                 fused = FusedOutput(out, g.offsets)
                 pieces = [Columns(fused, k) for k in range(len(ws))] if len(ws) > 1 else [out]
@@ -238,11 +253,4 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
             for e, piece in zip(g.edges, pieces):
                 incoming[e.target].append(piece)
 
-    carried_out = {}
-    for n, depth in plan.history_depth.items():
-        if depth == 0:
-            continue
-        seq = values[n][1].value
-        carried_out[n] = np.concatenate([hist[n].value, seq], axis=0)[-depth:] if seq.shape[0] < depth \
-            else seq[seq.shape[0] - depth:].copy()
-    return Run(values=values, params=leaves, history=carried_out)
+    return Run(values=values, params=leaves, depths=plan.history_depth, before=hist)

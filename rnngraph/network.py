@@ -72,7 +72,13 @@ class Network:
     @property
     def trainable(self) -> list:
         """Names of the parameters training changes."""
-        return [name for name, info in self.param_info.items() if info.trainable]
+        return list(self._trainable_names())
+
+    def _trainable_names(self) -> tuple:
+        found = self.__dict__.get("_trainable")    # param_info never changes after build
+        if found is None:
+            found = self._trainable = tuple(name for name, info in self.param_info.items() if info.trainable)
+        return found
 
     def size(self, node: str) -> int:
         return node_data(self.graph)[self.blocks.get(node, node)]["size"]
@@ -119,7 +125,7 @@ class Network:
         With several outputs the loss is the sum of each output's loss.
         """
         loss_value, grads, _ = self.evaluate(inputs, targets, loss=loss, initial=initial, mask=mask,
-                                             steps=steps, want_grads=True, keep_values=False)
+                                             steps=steps, want_grads=True, keep_values=False, history=False)
         return loss_value, grads
 
     def backward_trace(self, inputs, targets, loss: str | None = None, initial: dict | None = None,
@@ -144,7 +150,7 @@ class Network:
         return out
 
     def evaluate(self, inputs, targets, loss=None, initial=None, mask=None, steps=None, want_grads=True,
-                 carried=None, targets_any_node=False, trace=False, keep_values=True):
+                 carried=None, targets_any_node=False, trace=False, keep_values=True, history=True):
         """``loss_and_grad`` plus the run itself (values and carried state);
         the training loop's entry point.  Returns (loss, grads or None, Run).
 
@@ -153,7 +159,10 @@ class Network:
         ``Run.history``): the recurrent loops then reuse their buffers between
         calls, and pre-activations no loss reads share their values' buffers.
         The gradients returned are the caller's either way.  Two threads must
-        not train one network at once (they would share those buffers)."""
+        not train one network at once (they would share those buffers).
+
+        ``Run.history`` (the state to carry into a next window) is taken before
+        the backward pass, which may reuse value buffers; ``history=False`` skips it."""
         kind = loss or self.spec.train.get("loss", "mse")
         if kind not in LOSSES:
             raise DataError(f"loss: unknown loss {kind!r}{suggest(kind, LOSSES)}; known: {', '.join(LOSSES)}")
@@ -164,6 +173,8 @@ class Network:
         result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, tape=tape,
                      initial=initial, carried=carried, workspace=self._workspaces if reuse else None,
                      lean=self._lean_nodes(tuple(ys)) if reuse else frozenset())
+        if history:
+            result.history   # noqa: B018 - made now: the backward pass may write over values
         terms = []
         for n, y in ys.items():
             a, v = result.values[n]
@@ -180,10 +191,11 @@ class Network:
                 tape.backward(total)
             result.traced = tape.traced
             grads = {}
-            for name in self.trainable:
-                g = result.params[name].grad
-                shape = self.params[name].shape
-                g = np.zeros_like(self.params[name]) if g is None else np.asarray(g, self.dtype)
+            params, leaves = self.params, result.params
+            for name in self._trainable_names():
+                g = leaves[name].grad
+                shape = params[name].shape
+                g = np.zeros_like(params[name]) if g is None else np.asarray(g, self.dtype)
                 grads[name] = g if g.shape == shape else g.reshape(shape)
         return float(total.value), grads, result
 

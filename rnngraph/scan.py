@@ -114,10 +114,10 @@ _CONSTANTS: dict = {}
 
 
 def _constants(dtype) -> tuple:
-    key = np.dtype(dtype).str
-    if key not in _CONSTANTS:
-        _CONSTANTS[key] = tuple(np.array(c, dtype) for c in _CONSTANT_VALUES)
-    return _CONSTANTS[key]
+    found = _CONSTANTS.get(dtype)     # a dtype, or anything np.dtype takes
+    if found is None:
+        found = _CONSTANTS[dtype] = tuple(np.array(c, dtype) for c in _CONSTANT_VALUES)
+    return found
 
 
 def _weight_grad(kind, g_seq, x_seq):
@@ -1328,6 +1328,7 @@ class _CallPlan:
         # the nodes with histories: those delayed edges read, fixed by the plan
         self.hist_nodes = [n for n in nodes if n in hist]
         self.hist_index = [probe.index[n] for n in self.hist_nodes]
+        self.depths = [hist[n].shape[0] if n in hist else 0 for n in nodes]
         self.group_ids = [id(g) for g in groups]
         self.weight_groups = [gi for gi, g in enumerate(groups) if g.weight != "identity"]
         # the per-step GEMM reads W^T: a C-contiguous copy is markedly faster than a transposed
@@ -1440,7 +1441,7 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
                 ws.history_from[i] = None if H[i].flags.writeable else H[i]
                 ws.zero_history[i] = not ws.history[i].any()
         H = ws.history
-    D = [h.shape[0] if h is not None else 0 for h in H]
+    D = cp.depths
     weight_vars = [weights[cp.group_ids[gi]] for gi in cp.weight_groups]
     W = [None] * len(groups)
     for gi, w in zip(cp.weight_groups, weight_vars):
@@ -1461,7 +1462,9 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     V_vars = [ad.StepVar(v, tape) for v in V]   # the backward loop takes dL/dv from dense readouts as g @ W
     if tape is None:
         return dict(zip(nodes, zip(A_vars, V_vars)))
-    outputs = tuple([v for pair in zip(A_vars, V_vars) for v in pair])
+    outputs = [None] * (2 * len(nodes))
+    outputs[0::2], outputs[1::2] = A_vars, V_vars
+    outputs = tuple(outputs)
 
     def vjp(out_grads):
         ext_a = tuple([g is not None for g in out_grads[0::2]])
