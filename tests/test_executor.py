@@ -445,3 +445,40 @@ def test_per_step_derivatives_equal_the_activation_vjps(dtype):
         got = {"v": v, "d": d}[factor]
         expected = ACTIVATIONS[name][1](np.ones_like(a), a, v)
         np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=name)
+
+
+RECYCLED_AND_CARRIED = """
+rnngraph: 1
+dtype: float64
+nodes:
+  x: {role: input, size: 2}
+  h: {size: 3, activation: tanh}
+  a: {size: 3, activation: sigmoid}
+  b: {size: 3, activation: sigmoid}
+  y: {role: output, size: 2}
+  z: {role: output, size: 2}
+edges:
+  - {from: x, to: [a, b]}
+  - {from: h, to: [a, b], delay: 1}
+  - {from: a, to: h, weight: identity}
+  - {from: b, to: h, weight: identity}
+  - {from: a, to: y, delay: 2}
+  - {from: h, to: z}
+"""
+
+
+def test_the_state_a_training_step_carries_is_taken_before_its_backward_pass():
+    """a and b are a pack that, in the large layout, a training step's backward pass
+    writes its gradients over (no loss reads y, so nothing else sends a gradient to
+    a): the last two values of a, which a next window needs for a -> y, are taken
+    before that (``Run.history`` is otherwise made when first read)."""
+    net = rg.build(rg.parse_spec(RECYCLED_AND_CARRIED))
+    rng = np.random.default_rng(0)
+    x, z = rng.standard_normal((2, 5, 2)), rng.standard_normal((2, 5, 2))
+    _, _, kept = net.evaluate({"x": x}, {"z": z}, keep_values=True)
+    want = {n: h.copy() for n, h in kept.history.items()}
+    assert set(want) == {"a", "h"} and want["a"].shape == (2, 2, 3)
+    for _ in range(2):   # the second call reuses the first's buffers
+        _, _, reused = net.evaluate({"x": x}, {"z": z}, keep_values=False)
+        for n in want:
+            np.testing.assert_array_equal(reused.history[n], want[n], err_msg=n)
