@@ -54,10 +54,11 @@ class Run:
 def weight_vars(graph, params: dict, tape) -> tuple[dict, dict]:
     """Leaf Vars for every parameter, and each edge's effective weight (its
     constraints applied as ops, so gradients respect them)."""
-    leaves = {}
-    for name, value in params.items():
-        trainable = _trainable(graph, name)
-        leaves[name] = tape.param(value) if (tape is not None and trainable) else ad.const(value)
+    if tape is None:
+        leaves = {name: ad.const(value) for name, value in params.items()}
+    else:
+        trainable = _trainable_names(graph)
+        leaves = {name: tape.param(value) if name in trainable else ad.const(value) for name, value in params.items()}
     weighted = graph.graph.get("_weighted_edges")
     if weighted is None:   # walking networkx's edge views every step costs more than the small ops here
         weighted = graph.graph["_weighted_edges"] = [(key, data["param"], tuple(data["constraints"]))
@@ -94,7 +95,7 @@ def _folded_biases(graph, plan) -> tuple[dict, frozenset]:
     return found
 
 
-def _trainable(graph, name: str) -> bool:
+def _trainable_names(graph) -> set:
     trainable = graph.graph.get("_trainable")
     if trainable is None:
         trainable = set()
@@ -107,7 +108,7 @@ def _trainable(graph, name: str) -> bool:
             if data["init"].trainable:
                 trainable.add(f"{n}.init")
         graph.graph["_trainable"] = trainable
-    return name in trainable
+    return trainable
 
 
 def histories(graph, plan, leaves: dict, T: int, B: int, dtype, initial: dict | None,
@@ -116,6 +117,11 @@ def histories(graph, plan, leaves: dict, T: int, B: int, dtype, initial: dict | 
 
     ``carried`` (from a previous window) wins over ``initial`` (B, size),
     which wins over the node's ``init``."""
+    fixed = plan.__dict__.setdefault("_fixed_histories", {})   # (B, dtype) -> the histories of fixed inits
+    if not carried and not initial:
+        found = fixed.get((B, dtype))
+        if found is not None:
+            return found
     out = {}
     data = node_data(graph)
     for n, depth in plan.history_depth.items():
@@ -139,6 +145,10 @@ def histories(graph, plan, leaves: dict, T: int, B: int, dtype, initial: dict | 
             out[n] = ad.broadcast(leaves[f"{n}.init"], (depth, B, size))
         else:
             out[n] = ad.const(_constant_history(graph, n, init.value, depth, B, size, dtype))
+    if not carried and not initial and all(data[n]["init"].kind != "input" and not data[n]["init"].trainable
+                                           for n in out):
+        # every history is a read-only constant: the same Vars serve every call (no tape holds them)
+        fixed[(B, dtype)] = out
     return out
 
 
