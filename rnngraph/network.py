@@ -19,7 +19,7 @@ from .io import atomic_write
 from .losses import LOSSES, output_loss
 from .params import init_params, param_infos, project
 from .plan import make_plan
-from .spec import Spec, suggest
+from .spec import LARGEST, Spec, out_of_range, suggest
 
 MAX_WORK_BYTES = 16 * 1024 ** 3    # refuse a forward/backward that would need more than this
 
@@ -45,6 +45,12 @@ class Network:
         self.spec = spec
         self.primitive = spec.expanded()
         self.dtype = np.dtype(dtype or spec.dtype)
+        if self.dtype.name != spec.dtype and self.dtype.name in LARGEST:
+            bad = out_of_range(spec, self.dtype.name)
+            if bad:
+                where, value = bad[0]
+                raise DataError(f"dtype {self.dtype.name}: {where} = {value!r} is too large for it (largest "
+                                f"magnitude {LARGEST[self.dtype.name]:.4g}); build in {spec.dtype} or change the value")
         self.graph = folded_graph(self.primitive)
         self.param_info = param_infos(self.graph)
         self.params = init_params(self.graph, self.primitive, spec.seed if seed is None else seed, self.dtype)

@@ -393,6 +393,26 @@ def parse_initializer(value) -> tuple:
                      f"xavier, orthogonal, zeros or a list of numbers; got {value!r}")
 
 
+def out_of_range(spec: "Spec", dtype: str) -> list:
+    """The numbers of ``spec`` (node inits, biases, edge inits; blocks expanded) that
+    do not fit in ``dtype``, as (where, value) pairs: for building a spec in a
+    narrower dtype than the one it was checked in (``build(spec, dtype="float32")``)."""
+    largest, bad = LARGEST[dtype], []
+    primitive = spec.expanded()
+    for node in primitive.nodes.values():
+        values = [("init", v) for v in (node.init.value if isinstance(node.init.value, tuple) else (node.init.value,))]
+        if isinstance(node.bias, Bias):
+            values.append(("bias.init", node.bias.init))
+        bad += [(f"nodes.{node.name}.{key}", v) for key, v in values if abs(v) > largest]
+    for edge in primitive.edges:
+        if edge.init is not None:
+            kind = parse_initializer(edge.init)
+            numbers = _flat_numbers(edge.init) if kind[0] == "array" else kind[1:]
+            bad += [(f"edge {edge.name or edge.source + '->' + edge.target}.init", v)
+                    for v in numbers if abs(v) > largest]
+    return bad
+
+
 def _flat_numbers(value) -> list:
     """The numbers of a nested list, in order."""
     if isinstance(value, list):
@@ -678,6 +698,8 @@ class _Validator:
             fb = body.get("forget_bias", 1.0)
             if not _is_number(fb):
                 self.fail(where + ("forget_bias",), f"forget_bias must be a number, got {fb!r}")
+            elif not self.fits([fb], where + ("forget_bias",)):
+                fb = 1.0
                 ok = False
             elif variant in ("nfg", "cifg") and "forget_bias" in body:
                 self.fail(where + ("forget_bias",), f"variant {variant!r} has no forget-gate bias")

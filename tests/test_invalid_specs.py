@@ -127,6 +127,8 @@ CASES = [
          "1e+40 is too large for float32", where="edges[3].init"),
     case("node-init-too-large", spec(nodes="  s: {size: 2, init: [0, -1.0e+39]}   # <-\n"),
          "too large for float32", where="nodes.s.init"),
+    case("forget-bias-too-large", spec(nodes="  m: {type: lstm, size: 2, forget_bias: 1.0e+200}   # <-\n"),
+         "too large for float32", where="nodes.m.forget_bias"),
     case("bias-too-large", spec(nodes="  s: {size: 2, bias: {init: 1.0e+100}}   # <-\n"),
          "too large for float32", where="nodes.s.bias.init"),
     case("trainable-string", spec(edges="  - {from: y, to: hidden, delay: 1, trainable: \"no\"}   # <-\n"),
@@ -528,3 +530,18 @@ def test_mistakes_in_edges_and_train_both_reported():
         rg.parse_spec(MANY_SECTIONS, path="x.yaml")
     errors = getattr(info.value, "errors", [info.value])
     assert {e.where for e in errors} == {"edges[1].to", "train.loss"}
+
+
+def test_building_in_a_narrower_dtype_refuses_numbers_it_cannot_hold():
+    """A float64 spec may hold 1e300; building it in float32 says which number
+    does not fit instead of casting it to inf (float64 builds it as it is)."""
+    text = spec(edges="  - {from: y, to: hidden, delay: 1, init: 1.0e+300}\n").replace(
+        "rnngraph: 1\n", "rnngraph: 1\ndtype: float64\n")
+    parsed = rg.parse_spec(text)
+    assert rg.build(parsed).params["y->hidden"][0, 0] == 1e300
+    with pytest.raises(rg.DataError, match=r"dtype float32: edge y->hidden\.init = 1e\+300 is too large"):
+        rg.build(parsed, dtype="float32")
+    lstm = rg.parse_spec("rnngraph: 1\ndtype: float64\nnodes:\n  x: {role: input, size: 1}\n"
+                         "  m: {type: lstm, size: 2, forget_bias: 1.0e+200}\nedges:\n  - {from: x, to: m}\n")
+    with pytest.raises(rg.DataError, match=r"nodes\.m/f\.bias\.init = 1e\+200"):
+        rg.build(lstm, dtype="float32")
