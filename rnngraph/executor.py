@@ -38,6 +38,18 @@ class Run:
     traced: dict = None    # with a tracing tape: node -> dL/dv (T, B, size) from the scans
     depths: dict = None    # node -> the history depth the plan keeps (0: none)
     before: dict = None    # node -> Var (D, B, size), the history this run started from
+    fused: list = None     # (leaf Var, flat.Flat): fused arrays read as one leaf; their members'
+                           # gradients are row blocks of the leaf's (``fused_grads``)
+
+    def fused_grads(self) -> dict:
+        """dL/dparam after ``Tape.backward`` of the parameters read through a fused array
+        (their row blocks of its gradient, None where none flowed); every other
+        parameter's is its leaf's ``grad`` (``params[name].grad``)."""
+        grads = {}
+        for leaf, flat in self.fused or ():
+            for name, (lo, hi) in zip(flat.names, flat.spans):
+                grads[name] = None if leaf.grad is None else leaf.grad[lo:hi]
+        return grads
 
     @functools.cached_property
     def history(self) -> dict:
@@ -75,7 +87,7 @@ def weight_vars(graph, params: dict, tape) -> tuple[dict, dict]:
     return leaves, effective
 
 
-def _folded_biases(graph, plan) -> tuple[dict, frozenset]:
+def folded_biases(graph, plan) -> tuple[dict, frozenset]:
     """Biases a dense sequence group adds in its GEMM (``ad.linear``'s ``b``): those
     of targets that take their whole hoisted input from this group alone (sum nodes,
     one sequence contribution), when every target of the group does.  Returns
@@ -165,7 +177,7 @@ def _constant_history(graph, n, value, depth, B, size, dtype) -> np.ndarray:
 
 def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
         initial: dict | None = None, carried: dict | None = None, workspace: dict | None = None,
-        lean: frozenset = frozenset()) -> Run:
+        lean: frozenset = frozenset(), flats: dict | None = None) -> Run:
     """Execute ``plan`` over ``T`` steps for a batch of ``B``.
 
     inputs : input node -> ndarray (T, B, size), time-major, already checked.
@@ -174,8 +186,13 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
     workspace, lean : passed to every ``scan`` (buffers kept between calls; nodes
         whose pre-activations no one reads).  With a workspace, the values of
         recurrent nodes are valid until the next call.
+    flats : the fused groups' parameters laid out as one array each (``flat.lay_out``):
+        a group whose members ``params`` still holds as those views reads the array as
+        one leaf (``Run.fused`` says which), instead of concatenating them.
     """
     dtype = np.dtype(dtype)
+    flats = flats or {}
+    fused_leaves = []      # (leaf Var, Flat) of the fused arrays read as leaves
     leaves, effective = weight_vars(graph, params, tape)
     hist = histories(graph, plan, leaves, T, B, dtype, initial, carried)
     values: dict = {}
@@ -183,11 +200,24 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
     fresh: set = set()     # ids of contributions whose array is new and read by their one target alone
     data = node_data(graph)
 
-    group_biases, biased = _folded_biases(graph, plan)
+    group_biases, biased = folded_biases(graph, plan)
 
     def bias_of(n):
         name = data[n]["bias"]
         return leaves[name] if name and n not in biased else None
+
+    def joined(key, parts):
+        """The row-wise concatenation of ``parts`` (Vars): the fused array ``flats[key]``
+        as one leaf when the parameters are still its views, else a concat op."""
+        if len(parts) == 1:
+            return parts[0]
+        flat = flats.get(key)
+        if flat is None or not flat.intact(params):
+            return ad.concat(parts, axis=0)
+        leaf = tape.param(flat.array) if tape is not None and flat.trainable else ad.const(flat.array)
+        if leaf.needs_grad:
+            fused_leaves.append((leaf, flat))
+        return leaf
 
     def base_of(n, deferred=False):
         """The node's hoisted input (Var or None); with ``deferred``, a lone piece of a
@@ -232,8 +262,8 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
             for g in stage.inner:
                 if g.weight == "identity":
                     continue
-                ws = [effective[e.name] for e in g.edges]
-                weights[id(g)] = ad.concat(ws, axis=0) if len(ws) > 1 else ws[0]
+                weights[id(g)] = effective[g.edges[0].name] if len(g.edges) == 1 else \
+                    joined(id(g), [effective[e.name] for e in g.edges])
             based = {n: base_and_owner(n, deferred=True) for n in stage.nodes}
             base = {n: b for n, (b, _) in based.items()}
             owned = frozenset(n for n, (_, own) in based.items() if own)
@@ -243,18 +273,19 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
             source = values[g.source][1]
             x = ad.shift(source, g.delay, hist[g.source]) if g.delay else source
             if g.weight == "dense":
-                ws = [effective[e.name] for e in g.edges]
                 names = group_biases.get(id(g))
-                b = None
-                if names is not None:
-                    b = leaves[names[0]] if len(names) == 1 else ad.concat(
-                        [leaves[name] if name else ad.const(np.zeros(hi - lo, dtype))
-                         for name, lo, hi in zip(names, g.offsets, g.offsets[1:])], axis=0)
-                out = ad.linear(x, ad.concat(ws, axis=0) if len(ws) > 1 else ws[0], b)
-                fused = FusedOutput(out, g.offsets)
-                pieces = [Columns(fused, k) for k in range(len(ws))] if len(ws) > 1 else [out]
-                if len(ws) == 1:
+                if len(g.edges) == 1:
+                    b = None if names is None else leaves[names[0]]
+                    out = ad.linear(x, effective[g.edges[0].name], b)
+                    pieces = [out]
                     fresh.add(id(out))
+                else:
+                    b = None if names is None else joined(("bias", id(g)), [
+                        leaves[name] if name else ad.const(np.zeros(hi - lo, dtype))
+                        for name, lo, hi in zip(names, g.offsets, g.offsets[1:])])
+                    out = ad.linear(x, joined(id(g), [effective[e.name] for e in g.edges]), b)
+                    fused = FusedOutput(out, g.offsets)
+                    pieces = [Columns(fused, k) for k in range(len(g.edges))]
             else:
                 e = g.edges[0]
                 pieces = [ad.edge_apply(g.weight, effective.get(e.name), x)]
@@ -263,4 +294,4 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
             for e, piece in zip(g.edges, pieces):
                 incoming[e.target].append(piece)
 
-    return Run(values=values, params=leaves, depths=plan.history_depth, before=hist)
+    return Run(values=values, params=leaves, depths=plan.history_depth, before=hist, fused=fused_leaves)

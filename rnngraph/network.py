@@ -13,7 +13,8 @@ import numpy as np
 
 from . import autodiff as ad
 from .errors import DataError
-from .executor import run
+from .executor import folded_biases, run
+from .flat import lay_out
 from .graph import folded_graph, node_data, unroll
 from .io import atomic_write
 from .losses import LOSSES, output_loss
@@ -37,6 +38,8 @@ class Network:
     params : dict[str, np.ndarray]
         Every parameter by name, frozen ones too.  Live: writing into an
         array, or assigning a new array of the same shape, changes the model.
+        The parameters of a fused group (an LSTM's four gate weights) are
+        row-block views of one array (``flat``), which the group reads whole.
     plan : Plan
         The schedule the fast executor follows (``print(net.plan.describe())``).
     """
@@ -55,6 +58,9 @@ class Network:
         self.param_info = param_infos(self.graph)
         self.params = init_params(self.graph, self.primitive, spec.seed if seed is None else seed, self.dtype)
         self.plan = make_plan(self.graph)
+        # fused groups' parameters as row blocks of one array each (params holds views)
+        self._flats = lay_out(self.plan, self.graph, self.params, self.param_info,
+                              folded_biases(self.graph, self.plan)[0])
         self.blocks = {n.name: f"{n.name}/h" for n in spec.nodes.values() if n.type}
         # buffers the recurrent loops keep between training steps (see evaluate's keep_values)
         self._workspaces: dict = {}
@@ -112,7 +118,8 @@ class Network:
         block its output ``h`` under the block's name.
         """
         xs, initial, T, B = self._prepare(inputs, initial, steps)
-        result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, initial=initial)
+        result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, initial=initial,
+                     flats=self._flats)
         return self._batch_major({n: v for n, (a, v) in result.values.items()})
 
     def loss_and_grad(self, inputs: dict | None, targets: dict, loss: str | None = None,
@@ -178,7 +185,7 @@ class Network:
         reuse = not keep_values and not trace
         result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, tape=tape,
                      initial=initial, carried=carried, workspace=self._workspaces if reuse else None,
-                     lean=self._lean_nodes(tuple(ys)) if reuse else frozenset())
+                     lean=self._lean_nodes(tuple(ys)) if reuse else frozenset(), flats=self._flats)
         if history:
             result.history   # noqa: B018 - made now: the backward pass may write over values
         terms = []
@@ -197,9 +204,9 @@ class Network:
                 tape.backward(total)
             result.traced = tape.traced
             grads = {}
-            params, leaves = self.params, result.params
+            params, leaves, fused = self.params, result.params, result.fused_grads()
             for name in self._trainable_names():
-                g = leaves[name].grad
+                g = fused[name] if name in fused else leaves[name].grad
                 shape = params[name].shape
                 g = np.zeros_like(params[name]) if g is None else np.asarray(g, self.dtype)
                 grads[name] = g if g.shape == shape else g.reshape(shape)
