@@ -698,8 +698,8 @@ class _Validator:
             fb = body.get("forget_bias", 1.0)
             if not _is_number(fb):
                 self.fail(where + ("forget_bias",), f"forget_bias must be a number, got {fb!r}")
+                ok = False
             elif not self.fits([fb], where + ("forget_bias",)):
-                fb = 1.0
                 ok = False
             elif variant in ("nfg", "cifg") and "forget_bias" in body:
                 self.fail(where + ("forget_bias",), f"variant {variant!r} has no forget-gate bias")
