@@ -26,7 +26,8 @@ class Run:
     """What one execution produced.
 
     values : node -> (A, V) Vars (T, B, size)
-    params : name -> Var (the leaves gradients land on)
+    params : name -> Var, each parameter's leaf; a parameter read through a fused
+        array gets its gradient there instead (``fused_grads``)
     history : node -> ndarray (D, B, size), each node's last D values, for
         carrying state into the next window (truncated BPTT).  Made when first
         read (a training step without truncation never reads it); with a
