@@ -129,17 +129,14 @@ def _weight_grad(kind, g_seq, x_seq):
     return np.asarray(np.vdot(g_seq, x_seq), dtype=g_seq.dtype)
 
 
-def _shifted(seq, hist, delay):
-    """The source as a delay-``delay`` edge reads it over all steps (T, B, n)."""
-    if delay == 0:
-        return seq
-    T, D = seq.shape[0], hist.shape[0]
-    head = hist[D - delay:D - delay + min(delay, T)]
-    return np.concatenate([head, seq[:max(T - delay, 0)]], axis=0)
-
-
-def _multiply_shifted(out, seq, hist, delay) -> None:
-    """``out *= _shifted(seq, hist, delay)`` without making the shifted sequence."""
+def _multiply_in(out, factor) -> None:
+    """``out *= factor`` for a whole-sequence factor (T, B, n), or for a source as a
+    delayed edge reads it, (sequence, history, delay): the history before t = delay,
+    the sequence shifted by delay after (no shifted copy is made)."""
+    if not isinstance(factor, tuple):
+        np.multiply(out, factor, out=out)
+        return
+    seq, hist, delay = factor
     T, D = out.shape[0], hist.shape[0]
     k = min(delay, T)
     np.multiply(out[:k], hist[D - delay:D - delay + k], out=out[:k])
@@ -561,13 +558,14 @@ class _Compiler:
                     folds[j] = None
         return folds
 
-    def fold_factors(self, i: int, V, BS, C, H) -> list:
-        """The other factors of folded node i's product, as whole sequences (T, B, size)
-        (or as (sequence, history, delay) for delayed identity edges)."""
-        P, gi = self.fold_into[i]
-        factors = [BS[P]] if self.has_base[P] else []
+    def product_factors(self, P: int, V, C, H, skip: int | None = None) -> list:
+        """The contributions of product node P's groups but ``skip``, as factors for
+        ``_multiply_in``: whole sequences (T, B, size), or (sequence, history, delay)
+        for delayed identity edges.  Its base's gradient takes them all in; a folded
+        node's derivative all but its own group's (``fold_factors``)."""
+        factors = []
         for gj, lo, hi in self.contribs[P]:
-            if gj == gi:
+            if gj == skip:
                 continue
             if self.identity[gj]:
                 s, d = self.src[gj], self.groups[gj].delay
@@ -575,6 +573,11 @@ class _Compiler:
             else:
                 factors.append(C[gj] if hi - lo == self.groups[gj].width else C[gj][:, :, lo:hi])
         return factors
+
+    def fold_factors(self, i: int, V, BS, C, H) -> list:
+        """The other factors of folded node i's product: its base and every group but i's."""
+        P, gi = self.fold_into[i]
+        return ([BS[P]] if self.has_base[P] else []) + self.product_factors(P, V, C, H, skip=gi)
 
     # ------------------------------------------------------------------ helpers
     def _pack_slice(self, p: int, lo: int, hi: int) -> str:
@@ -945,16 +948,11 @@ class _Compiler:
         if self.galias[s] is not None:
             self._written.add(s)
             return []                     # its GV is the target's GA: nothing to send
-        if g.delay == 0:
-            if self.fresh[s] and s not in self._written:
-                self._written.add(s)
-                return [f"copyto(GV{s}[t], {gx})"]
-            return [f"add(GV{s}[t], {gx}, out=GV{s}[t])"]
-        earlier = self._earlier(gi)
-        if self._assigns_delayed(s) and s not in self._written_before:
-            self._written_before.add(s)
-            return [f"copyto({earlier}, {gx})"]
-        return [f"add({earlier}, {gx}, out={earlier})"]
+        first = self._first_writer(gi)
+        if first is not None:
+            return [f"copyto({first}, {gx})"]
+        dst = f"GV{s}[t]" if g.delay == 0 else self._earlier(gi)
+        return [f"add({dst}, {gx}, out={dst})"]
 
     def _identity_backward(self, i: int, gi: int, lo: int) -> list[str]:
         """An identity edge's gradient goes straight to its source (no buffer)."""
@@ -1218,10 +1216,7 @@ class _BackwardBuffers:
                 _DERIVATIVES[act](AP[p][:, :, lo:hi], VP[p][:, :, lo:hi], self.DERP[p][:, :, lo:hi])
         for i in self.folded:
             for factor in prog.fold_factors(i, V, BS, C, H):
-                if isinstance(factor, tuple):
-                    _multiply_shifted(self.DER[i], *factor)
-                else:
-                    np.multiply(self.DER[i], factor, out=self.DER[i])
+                _multiply_in(self.DER[i], factor)
 
 
 def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = (),
@@ -1356,9 +1351,8 @@ class _VjpPlan:
         self.gc_packed = [(gi, prog.packed_group[gi]) for gi in range(len(groups)) if prog.packed_group[gi] is not None]
         self.gc_direct = [(gi, prog.index[groups[gi].edges[0].target]) for gi in range(len(groups))
                           if prog.packed_group[gi] is None and prog.direct[gi]]
-        self.products = [(k, i, [(prog.src[gi], groups[gi].delay) if prog.identity[gi] else (gi, lo, hi)
-                              for gi, lo, hi in prog.contribs[i]])
-                         for k, i in enumerate(cp.base_index) if prog.product[i]]
+        # product nodes with a base: (position among the base gradients, node)
+        self.products = [(k, i) for k, i in enumerate(cp.base_index) if prog.product[i]]
         self.weight_grads = [(gi, groups[gi].weight, prog.src[gi], groups[gi].delay) for gi in cp.weight_groups]
 
 
@@ -1508,15 +1502,10 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
                 tape.traced[n] = GV[i]
 
         grads = [GA[i] for i in cp.base_index]
-        for k, i, factors in vp.products:
+        for k, i in vp.products:
             others = np.ones((T, B, prog.size[i]), dtype)
-            for factor in factors:
-                if len(factor) == 2:   # an identity factor is its source, as the edge reads it
-                    s, delay = factor
-                    others *= _shifted(V[s], H[s], delay)
-                else:
-                    gi, lo, hi = factor
-                    others *= C[gi][:, :, lo:hi]
+            for factor in prog.product_factors(i, V, C, H):
+                _multiply_in(others, factor)
             grads[k] = GA[i] * others
         grads += [GAP[p] for p in cp.based_packs]
         for (gi, kind, s, delay), w in zip(vp.weight_grads, weight_vars):
