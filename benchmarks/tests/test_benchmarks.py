@@ -228,3 +228,17 @@ def test_ab_refuses_a_revision_git_does_not_know(capsys):
     with pytest.raises(SystemExit) as exc:
         ab.main(["HEAD", "--config", "gru,1,2,3,4"])
     assert exc.value.code == 2
+
+
+def test_fingerprint_is_repeatable_and_names_what_changed(tmp_path, capsys):
+    from benchmarks import fingerprint
+    spec = fingerprint.ROOT / "specs" / "elman_temporal_xor.yaml"
+    saved = tmp_path / "before.json"
+    assert fingerprint.main([str(spec), "--epochs", "1", "--out", str(saved)]) == 0
+    assert fingerprint.main([str(spec), "--epochs", "1", "--compare", str(saved)]) == 0
+    assert "bit-identical" in capsys.readouterr().out
+    before = json.loads(saved.read_text())
+    before["elman_temporal_xor.yaml"]["step"]["grads"]["hidden->y"] = "changed"
+    saved.write_text(json.dumps(before))
+    assert fingerprint.main([str(spec), "--epochs", "1", "--compare", str(saved)]) == 1
+    assert "elman_temporal_xor.yaml.step.grads.hidden->y: changed ->" in capsys.readouterr().out
