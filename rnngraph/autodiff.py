@@ -247,11 +247,11 @@ def product(parts: list) -> Var:
 
 def activation(name: str, a: Var) -> Var:
     """``v = f(a)`` for an activation of ``activations.ACTIVATIONS``."""
-    forward, backward = ACTIVATIONS[name]
     if name == "identity":
         return a
-    v = forward(a.value)
-    return apply(v, (a,), lambda g: (backward(g, a.value, v),))
+    f = ACTIVATIONS[name]
+    v = f.forward(a.value)
+    return apply(v, (a,), lambda g: (f.vjp(g, a.value, v),))
 
 
 # --------------------------------------------------------------------------- linear algebra
@@ -395,7 +395,7 @@ def sum_all(x: Var) -> Var:
 
 
 def _sigmoid(a):
-    return ACTIVATIONS["sigmoid"][0](a)
+    return ACTIVATIONS["sigmoid"].forward(a)
 
 
 def bce_with_logits(a: Var, y: np.ndarray) -> Var:

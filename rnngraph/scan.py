@@ -50,39 +50,18 @@ from .activations import ACTIVATIONS
 from . import autodiff as ad
 from .autodiff import Var, _tape_of
 
-# activations whose derivative is elementwise: d f / d a from (a, v), whole sequence at once,
-# written into `out` (no temporaries: at large sizes every extra pass over (T, B, n) costs)
-def _sigmoid_derivative(a, v, out):
-    np.subtract(1.0, v, out=out)
-    np.multiply(out, v, out=out)
+# the compiler's tables, derived from each activation's one definition (activations.py):
+# whole-sequence derivatives written into `out` (no temporaries: at large sizes every extra
+# pass over (T, B, n) costs), per-step derivatives from the value (large sequences: no
+# (T, B, n) derivative array, and the step's rows are in cache), in-place forward calls
+_DERIVATIVES = {name: f.derivative for name, f in ACTIVATIONS.items() if f.derivative is not None}
+_ZERO_DERIVATIVE = tuple(name for name, f in ACTIVATIONS.items() if f.zero_derivative)
+_STEP_DERIVATIVES = {name: f.step_derivative for name, f in ACTIVATIONS.items() if f.from_value is not None}
+_INPLACE = {name: list(f.in_place) for name, f in ACTIVATIONS.items() if f.in_place}
+# activations whose derivative needs only the value v (or nothing): their pre-activation
+# can share v's buffer when no one reads it
+LEAN_ACTIVATIONS = frozenset(name for name, f in ACTIVATIONS.items() if f.needs_only_value)
 
-
-def _tanh_derivative(a, v, out):
-    np.multiply(v, v, out=out)
-    np.subtract(1.0, out, out=out)
-
-
-_DERIVATIVES = {
-    "sigmoid": _sigmoid_derivative,
-    "tanh": _tanh_derivative,
-    "relu": lambda a, v, out: np.greater(a, 0, out=out, casting="unsafe"),
-    "leaky_relu": lambda a, v, out: np.copyto(out, np.where(a > 0, 1.0, 0.01)),
-    "softplus": lambda a, v, out: np.copyto(out, ACTIVATIONS["sigmoid"][0](a)),
-    "exp": lambda a, v, out: np.copyto(out, v),
-    "square": lambda a, v, out: np.multiply(a, 2.0, out=out),
-}
-_ZERO_DERIVATIVE = ("sign", "step")
-
-# The same derivatives computed per step inside the backward loop, from the step's values:
-# (lines writing d f / d a into scratch `d`, the expression to multiply dL/dv by).  Large
-# sequences use these: no (T, B, n) derivative array, and the step's rows are in cache.
-_STEP_DERIVATIVES = {
-    "sigmoid": lambda v, d: ([f"subtract(K1, {v}, out={d})", f"multiply({d}, {v}, out={d})"], d),
-    "tanh": lambda v, d: ([f"multiply({v}, {v}, out={d})", f"subtract(K1, {d}, out={d})"], d),
-    "exp": lambda v, d: ([], v),
-    # v = max(a, 0): sign(v) is 1 exactly where a > 0, else 0 (so lean relu needs no a)
-    "relu": lambda v, d: ([f"sign({v}, out={d})"], d),
-}
 # A stage whose sequences (T x B x all its nodes' sizes) take at least this many bytes is
 # laid out for memory: derivatives per step, and in a training step each pack's hoisted
 # input becomes its pre-activation buffer.  Well below it the extra per-step ops and views
@@ -94,19 +73,9 @@ LARGE_STAGE_BYTES = 4 << 20
 # a rolling node computes it a row at a time, others write it into their dL/dv buffer
 DEFERRED = 2
 
-# forward activations written as in-place ufunc calls on the step's views `a` and `v`
-_INPLACE = {
-    "tanh": ["tanh(a, out=v)"],
-    # sigmoid(a) = (1 + tanh(a/2)) / 2: no exp overflow, no temporaries
-    "sigmoid": ["multiply(a, KH, out=v)", "tanh(v, out=v)", "multiply(v, KH, out=v)", "add(v, KH, out=v)"],
-    "relu": ["maximum(a, K0, out=v)"],
-    "one_minus": ["subtract(K1, a, out=v)"],
-    "exp": ["exp(a, out=v)"],
-    "square": ["multiply(a, a, out=v)"],
-}
 # Constants the loops use, as 0-d arrays of the run's dtype: a Python float in a
 # ufunc call is converted on every call, which at small sizes costs as much as the op.
-_CONSTANT_NAMES = ("KH", "K1", "K0")
+_CONSTANT_NAMES = ("HALF", "ONE", "ZERO")
 _CONSTANT_VALUES = (0.5, 1.0, 0.0)
 
 
@@ -461,8 +430,8 @@ class _Compiler:
         self.fold_into = self._find_folds() if fold and not step_derivatives else [None] * n_nodes
         self.forward = self._forward_loop()
         self.backward = self._backward_loop()
-        self.F = [ACTIVATIONS[a][0] for a in self.act]        # forward functions, for the generic path
-        self.FV = [ACTIVATIONS[a][1] for a in self.act]       # and their VJPs
+        self.F = [ACTIVATIONS[a].forward for a in self.act]        # forward functions, for the generic path
+        self.FV = [ACTIVATIONS[a].vjp for a in self.act]       # and their VJPs
         self._lean: dict = {}
         self._transient: dict = {}
         self.total_size = sum(self.size)
@@ -839,7 +808,7 @@ class _Compiler:
             step = self._step_derivative(p, lo, hi)
             if act == "one_minus":
                 # 0 - g, not negative(): numpy 2.4.6's in-place negative is wrong at some strides
-                out = [f"subtract(K0, GVP{p}{sl}, out=GAP{p}{sl})"]
+                out = [f"subtract(ZERO, GVP{p}{sl}, out=GAP{p}{sl})"]
             elif step is not None:
                 out = step[0] + [f"multiply(GVP{p}{sl}, {step[1]}, out=GAP{p}{sl})"]
             else:
@@ -862,7 +831,7 @@ class _Compiler:
             elif act == "identity":
                 out.append("copyto(ga, gv)")
             elif act == "one_minus":
-                out.append("subtract(K0, gv, out=ga)")   # not negative(): wrong at some strides in numpy 2.4.6
+                out.append("subtract(ZERO, gv, out=ga)")   # not negative(): wrong at some strides in numpy 2.4.6
             elif act in _ZERO_DERIVATIVE:
                 out.append("ga.fill(0)")
             elif self.step_der[i]:
@@ -1075,9 +1044,6 @@ class _Compiler:
         return not (self.direct[gi] or self.identity[gi] or self.packed_group[gi] is not None)
 
 
-# activations whose derivative needs only the value v (or nothing): their pre-activation
-# can share v's buffer when no one reads it (relu: v > 0 exactly where a > 0)
-LEAN_ACTIVATIONS = frozenset({"identity", "sigmoid", "tanh", "exp", "relu", "one_minus"} | set(_ZERO_DERIVATIVE))
 
 
 class _Ring:

@@ -186,7 +186,7 @@ def check_trace(text, nodes, T=4, B=2, seed=0, entries=3, eps=1e-6):
         attrs = net.graph.nodes[n]
         assert attrs["combine"] == "sum" and attrs["activation"] != "softmax", n
         a, v = values[n][0].value, values[n][1].value                         # (T, B, size)
-        fprime = ACTIVATIONS[attrs["activation"]][1](np.ones_like(a), a, v)
+        fprime = ACTIVATIONS[attrs["activation"]].vjp(np.ones_like(a), a, v)
         data = _expanded(text)
         data["nodes"] = {"probe": {"role": "input", "size": attrs["size"]}, **data["nodes"]}
         data["edges"].append({"from": "probe", "to": n, "weight": "identity"})
