@@ -199,18 +199,20 @@ class _Loop:
     """
 
     def __init__(self, name: str, args: list[str], preamble: list[str], body: list[str], reverse: bool,
-                 per_call_root: re.Pattern):
+                 per_call_root: re.Pattern, naming: "_Naming"):
         names: dict = {}
+        used: set = set()
 
         def local(match) -> str:
             expr = match.group(0)
             if expr not in names:
-                names[expr] = f"_v{len(names)}"
+                names[expr] = naming.view(expr, used)
             return names[expr]
-        body = [_DELAYED.sub(local, line) for line in body]
-        body = [_STEP_VIEW.sub(local, line) for line in body]
-        body = [_OUT_KEYWORD.sub(r"\1(\2, \3)", line) for line in body]
-        if any(re.search(r"\bt\b", line) for line in body):
+        code = [not line.startswith("#") for line in body]
+        body = [_DELAYED.sub(local, line) if c else line for line, c in zip(body, code)]
+        body = [_STEP_VIEW.sub(local, line) if c else line for line, c in zip(body, code)]
+        body = [_OUT_KEYWORD.sub(r"\1(\2, \3)", line) if c else line for line, c in zip(body, code)]
+        if any(re.search(r"\bt\b", line) for line, c in zip(body, code) if c):
             raise AssertionError(f"scan {name}: a step index is left in the loop body: {body}")
         cached = [(e, n) for e, n in names.items() if not per_call_root.search(e)]
         per_call = [(e, n) for e, n in names.items() if per_call_root.search(e)]
@@ -219,21 +221,23 @@ class _Loop:
 
         def builder(fname, views):
             items = "".join(f"{e}, " for e, _ in views)
-            return [f"def {fname}({signature}):", *preamble, f"    return [({items}) for t in {steps}]"]
+            text = [f"    return [({items}) for t in {steps}]"]
+            return [f"def {fname}({signature}):", *_bindings_used(preamble, text), *text]
 
         def target(views):
-            return "(" + "".join(f"{n}, " for _, n in views) + ")"
+            return "(" + "".join(f"\n            {n}," for _, n in views) + "\n        )"
         if cached and per_call:
             header = f"    for {target(cached)}, {target(per_call)} in zip(CV, PV):"
         elif cached or per_call:
             header = f"    for {target(cached or per_call)} in {'CV' if cached else 'PV'}:"
         else:
             header = "    for _ in range(T):"
-        loop = [f"def {name}({signature}, CV, PV):", *preamble, header] + ["        " + b for b in body or ["pass"]]
+        body = [header] + ["        " + b for b in body or ["pass"]]
+        loop = [f"def {name}({signature}, CV, PV):", *_bindings_used(preamble, body), *body]
         self.has_cached, self.has_per_call = bool(cached), bool(per_call)
-        self.cached_views = _compile(builder("cached_views", cached), "cached_views")
-        self.call_views = _compile(builder("call_views", per_call), "call_views")
-        self.run = _compile(loop, name)
+        self.cached_views = _compile(naming.rename(builder("cached_views", cached)), "cached_views")
+        self.call_views = _compile(naming.rename(builder("call_views", per_call)), "call_views")
+        self.run = _compile(naming.rename(loop), name)
         self.source = self.run.source
 
     def __call__(self, args: tuple, cached=None):
@@ -244,6 +248,107 @@ class _Loop:
         per_call = self.call_views(*args) if self.has_per_call else None
         self.run(*args, cached, per_call)
 
+
+def _bindings_used(preamble: list[str], text: list[str]) -> list[str]:
+    """The preamble's bindings (``A0 = A[0]; V0 = V[0]`` ...) that ``text`` reads."""
+    used = set(re.findall(r"\b\w+\b", "\n".join(text)))
+    out = []
+    for line in preamble:
+        kept = [b for b in line.strip().split("; ")
+                if any(name.strip() in used for name in b.split(" = ")[0].split(","))]
+        if kept:
+            out.append("    " + "; ".join(kept))
+    return out
+
+
+class _Naming:
+    """Readable names for the generated loops: every buffer after its node, pack or
+    edge group (``a_hidden``, ``W_lstm_h_to_lstm_i_g_f_o``, ``dv_context``), and every
+    per-step view after what it shows (``v_context_t_minus_1``, ``a_lstm_i_t``).
+
+    The compiler writes code with short indexed tokens (``A3``, ``WT2``, ``GAP0``),
+    which its rewriting rules match; ``rename`` turns them into these names last.
+    Names are made from node names with every character but ``[A-Za-z0-9_]``
+    replaced, so they are identifiers whatever a spec calls its nodes."""
+
+    # token prefix -> name prefix, for node (i), group (g) and pack (p) indices
+    NODE = {"A": "a", "V": "v", "BS": "base", "H": "hist", "D": "depth", "F": "f", "GV": "dv", "GA": "da",
+            "GH": "dhist", "DER": "fprime", "GAX": "da_out", "TP": "tmp", "DN": "fprime_row", "GVX": "dv_out",
+            "GVW": "dv_out_w", "GVT": "dv_out_row"}
+    GROUP = {"W": "W", "WT": "WT", "C": "c", "GC": "dc", "TMP": "tmp"}
+    PACK = {"AP": "a", "VP": "v", "BSP": "base", "GVP": "dv", "GAP": "da", "DERP": "fprime", "DS": "fprime_row",
+            "SC": "scale", "SF": "shift", "DM": "dscale", "DC": "dshift"}
+    _TOKEN = re.compile(r"\b([A-Z]+)(\d+)(?:_(\d+)_(\d+))?\b")
+
+    def __init__(self, nodes: list, groups: list, packs: list):
+        self.group_members = [list(zip((e.target for e in g.edges), g.offsets, g.offsets[1:])) for g in groups]
+        self.pack_members = [[(nodes[i], lo, hi) for i, lo, hi in members] for _, members, _ in packs]
+        self.names, used = {}, set()
+        tables = [(self.NODE, [_identifier(n) for n in nodes]),
+                  (self.GROUP, [f"{_identifier(g.source)}_to_{self.parts([e.target for e in g.edges])}"
+                                for g in groups]),
+                  (self.PACK, [self.parts([n for n, _, _ in members]) for members in self.pack_members])]
+        for prefixes, names in tables:
+            for token, kind in prefixes.items():
+                for k, name in enumerate(names):
+                    self.names[f"{token}{k}"] = _unique(f"{kind}_{name}", used)
+        self.taken = frozenset(self.names.values())
+
+    @staticmethod
+    def parts(nodes: list) -> str:
+        """``lstm/i, lstm/g`` -> ``lstm_i_g``: one block's parts under its name once."""
+        blocks = {n.rpartition("/")[0] for n in nodes}
+        if len(nodes) > 1 and len(blocks) == 1 and "" not in blocks:
+            return _identifier(blocks.pop()) + "_" + "_".join(_identifier(n.rpartition("/")[2]) for n in nodes)
+        return "_".join(_identifier(n) for n in nodes)
+
+    def _token(self, match) -> str:
+        name = self.names.get(f"{match.group(1)}{match.group(2)}")
+        if name is None:
+            return match.group(0)
+        return name if match.group(3) is None else f"{name}_{match.group(3)}_{match.group(4)}"
+
+    def rename(self, lines: list[str]) -> list[str]:
+        """``lines`` with every token replaced by its name (comments as they are)."""
+        return [line if line.lstrip().startswith("#") else self._TOKEN.sub(self._token, line) for line in lines]
+
+    def view(self, expr: str, used: set) -> str:
+        """A name, new in ``used``, for a per-step view ``expr``: what it shows, at step t or t - d."""
+        delayed = re.match(r"\((G?V\d+)\[t - (\d+)\]", expr)
+        if delayed:
+            name = f"{self.names[delayed.group(1)]}_t_minus_{delayed.group(2)}"
+        else:
+            root = re.match(r"([A-Z]+)(\d+)\[t\](?:\[:, (\d+):(\d+)\])?", expr)
+            prefix, k = root.group(1), int(root.group(2))
+            name = self.names[f"{prefix}{k}"]
+            members = self.pack_members[k] if prefix in self.PACK else \
+                self.group_members[k] if prefix in self.GROUP else None
+            if members is not None and root.group(3) is not None:   # some columns: the members they hold
+                lo, hi = int(root.group(3)), int(root.group(4))
+                inside = [n for n, mlo, mhi in members if lo <= mlo and mhi <= hi]
+                name = name.split("_", 1)[0] + "_" + (self.parts(inside) if inside else f"{lo}_{hi}")
+            name += "_t"
+            if expr.endswith("[:, None]"):
+                name += "_col"
+            elif expr.endswith(")"):
+                name += "_blocks"
+        name = _unique(name, used | self.taken)
+        used.add(name)
+        return name
+
+
+def _identifier(name: str) -> str:
+    return re.sub(r"\W", "_", name, flags=re.ASCII)
+
+
+def _unique(name: str, used: set) -> str:
+    """``name``, or ``name_2``, ``name_3``... the first not in ``used`` (which it joins, when a set)."""
+    found, k = name, 2
+    while found in used:
+        found, k = f"{name}_{k}", k + 1
+    if isinstance(used, set):
+        used.add(found)
+    return found
 
 # the numpy functions the loops call, without the __array_function__ dispatcher where
 # there is one (np.dot, np.copyto): ~0.25 us a call, a third of a small np.dot; the loops
@@ -428,6 +533,7 @@ class _Compiler:
         self.per_call_root = _PER_CALL_ROOT if not new_roots else re.compile(
             _PER_CALL_ROOT.pattern + "|" + r"\b(" + "|".join(sorted(new_roots)) + r")\b")
         self.fold_into = self._find_folds() if fold and not step_derivatives else [None] * n_nodes
+        self.naming = _Naming(self.nodes, self.groups, self.packs)
         self.forward = self._forward_loop()
         self.backward = self._backward_loop()
         self.F = [ACTIVATIONS[a].forward for a in self.act]        # forward functions, for the generic path
@@ -627,13 +733,39 @@ class _Compiler:
         body = []
         for gi, g in enumerate(self.groups):
             if g.delay > 0:
-                body += self._run_group(gi)
+                body += self._commented(self._edge_note(gi), self._run_group(gi))
         for i in range(len(self.nodes)):
-            body += self._node_forward(i)
+            body += self._commented(self._node_note(i), self._node_forward(i))
             for gi in self.consumers[i]:
                 if self.groups[gi].delay == 0:
-                    body += self._run_group(gi)
-        return _Loop("forward", self.FORWARD_ARGS, lines, body, reverse=False, per_call_root=self.per_call_root)
+                    body += self._commented(self._edge_note(gi), self._run_group(gi))
+        return _Loop("forward", self.FORWARD_ARGS, lines, body, reverse=False, per_call_root=self.per_call_root,
+                     naming=self.naming)
+
+    # ------------------------------------------------------------------ provenance
+    @staticmethod
+    def _commented(note: str, lines: list[str]) -> list[str]:
+        """``lines`` under a comment saying what part of the graph they compute (none
+        for no lines).  Names are stripped to ``[\\w/]`` so no spec text becomes code."""
+        if not lines:
+            return lines
+        return ["# " + re.sub(r"[^\w/ ,()\-:=+*.>]", "_", note, flags=re.ASCII)] + lines
+
+    def _edge_note(self, gi: int) -> str:
+        g = self.groups[gi]
+        when = f"(t - {g.delay})" if g.delay else "(t)"
+        targets = ", ".join(e.target for e in g.edges)
+        return f"{g.weight} {g.source}{when} -> {targets}" + (" (one fused GEMM)" if len(g.edges) > 1 else "")
+
+    def _node_note(self, i: int) -> str:
+        combine = "product" if self.product[i] else "sum"
+        run = self.run_of[i]
+        if run is None or run[3] != i:
+            return f"{self.nodes[i]}(t) = {self.act[i]}({combine} of its inputs)"
+        members = sorted((j for j, r in enumerate(self.run_of) if r is not None and r[3] == i),
+                         key=lambda j: self.pack_of[j][1])      # activated together, in column order
+        acts = "/".join(dict.fromkeys(self.act[j] for j in members))
+        return f"{', '.join(self.nodes[j] for j in members)}(t) = {acts}(their pre-activations, in one pass)"
 
     def _node_forward(self, i: int) -> list[str]:
         out = []
@@ -704,14 +836,15 @@ class _Compiler:
         for i in reversed(range(len(self.nodes))):
             for gi in self.consumers[i]:
                 if self.groups[gi].delay == 0:
-                    body += self._send(gi)
-            body += self._node_backward(i)
+                    body += self._commented("back through " + self._edge_note(gi), self._send(gi))
+            body += self._commented(f"dL/da of {self.nodes[i]}(t)", self._node_backward(i))
         for gi, g in enumerate(self.groups):
             if g.delay > 0:
-                body += self._send(gi)
+                body += self._commented("back through " + self._edge_note(gi), self._send(gi))
         lines += [f"    {self._scratch_name(p, lo, hi)} = DS[{p}][:, {lo}:{hi}]" for p, lo, hi in sorted(self._scratch)]
         body = self._merge_folds(body)
-        return _Loop("backward", self.BACKWARD_ARGS, lines, body, reverse=True, per_call_root=self.per_call_root)
+        return _Loop("backward", self.BACKWARD_ARGS, lines, body, reverse=True, per_call_root=self.per_call_root,
+                     naming=self.naming)
 
     def _gv_name(self, i: int) -> str:
         """The buffer holding node i's dL/dv (through gradient aliases)."""
@@ -763,7 +896,7 @@ class _Compiler:
                     written.clear()
                 block.append((carrier, m))
                 written.add(dst)
-            elif not _BINDING.match(line):
+            elif not _BINDING.match(line) and not line.startswith("# "):   # a comment: as if not there
                 flush()
                 written.clear()
                 out.append(line)
