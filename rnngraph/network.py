@@ -212,6 +212,33 @@ class Network:
                 grads[name] = g if g.shape == shape else g.reshape(shape)
         return float(total.value), grads, result
 
+    def describe(self, source: bool = False, T: int = 5, batch: int = 2) -> str:
+        """The schedule (``plan.describe()``); with ``source``, for each time loop also
+        what the loop compiler decided and why (its layout) and the forward and
+        backward loops it generated, as a training step on ``batch`` sequences of
+        ``T`` steps runs them (the layout depends on their size).  Compiles on a
+        network built afresh from the spec, so this one is left as it was."""
+        text = [self.plan.describe()]
+        if not source:
+            return text[0]
+        from .gradcheck import random_problem
+        from .scan import compiled_loops
+        fresh = Network(self.spec, dtype=self.dtype)
+        inputs, targets, initial, loss = random_problem(fresh, T=T, B=batch)
+        cast = lambda d: {k: v.astype(self.dtype) for k, v in d.items()}   # noqa: E731
+        fresh.evaluate(cast(inputs), cast(targets), loss=loss, initial=cast(initial), steps=T,
+                       targets_any_node=not fresh.output_nodes, keep_values=False)
+        for k, stage in enumerate(fresh.plan.stages):
+            if stage.kind != "recurrent":
+                continue
+            for forward, backward in compiled_loops(stage):
+                layout = backward.layout(forward) if backward is not None else forward.layout()
+                text += ["", f"time loop {k} over {', '.join(stage.nodes)} (T = {T}, batch {batch}, {self.dtype})",
+                         str(layout), "", forward.forward.source]
+                if backward is not None:
+                    text += ["", backward.backward.source]
+        return "\n".join(text)
+
     def _lean_nodes(self, observed: tuple) -> frozenset:
         """Nodes whose pre-activation no loss on ``observed`` reads (one frozenset
         per set of targets, so the loops' caches keyed by it hit)."""

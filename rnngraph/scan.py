@@ -43,6 +43,7 @@ hold a node's values at times ``-D .. -1``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -188,6 +189,29 @@ _OUT_KEYWORD = re.compile(r"\b(multiply|add|subtract|tanh|exp|sign)\((.*), out=(
 _UFUNCS = ("matmul", "dot", "multiply", "add", "subtract", "tanh", "maximum", "exp", "copyto", "sign")
 
 
+@dataclass
+class LoopLayout:
+    """What the loop compiler decided for one recurrent stage, and why: a row per
+    node, per edge group run inside the loop and per pack (fused pre-activations),
+    each ``(what, [reasons])``.  ``str()`` prints it."""
+
+    nodes: list
+    groups: list
+    packs: list
+    large: bool
+
+    def __str__(self) -> str:
+        lines = ["layout for " + ("large sequences (memory first)" if self.large else "small sequences (fewest calls)")]
+        for title, rows in (("nodes", self.nodes), ("edges run each step", self.groups), ("packs", self.packs)):
+            if rows:
+                lines.append(f"  {title}:")
+                for k, (what, why) in enumerate(rows):
+                    label = f"pack {k}: {what}" if title == "packs" else what
+                    lines.append(f"    {label}")
+                    lines += [f"      - {reason}" for reason in why]
+        return "\n".join(lines)
+
+
 class _Loop:
     """One compiled time loop (forward or backward) and the per-step views it reads.
 
@@ -212,7 +236,10 @@ class _Loop:
         body = [_DELAYED.sub(local, line) if c else line for line, c in zip(body, code)]
         body = [_STEP_VIEW.sub(local, line) if c else line for line, c in zip(body, code)]
         body = [_OUT_KEYWORD.sub(r"\1(\2, \3)", line) if c else line for line, c in zip(body, code)]
-        if any(re.search(r"\bt\b", line) for line, c in zip(body, code) if c):
+        body = _without_dead_bindings(body)
+        body = [line for k, line in enumerate(body)       # no comment over nothing
+                if not (line.startswith("# ") and (k + 1 == len(body) or body[k + 1].startswith("# ")))]
+        if any(re.search(r"\bt\b", line) for line in body if not line.startswith("#")):
             raise AssertionError(f"scan {name}: a step index is left in the loop body: {body}")
         cached = [(e, n) for e, n in names.items() if not per_call_root.search(e)]
         per_call = [(e, n) for e, n in names.items() if per_call_root.search(e)]
@@ -247,6 +274,35 @@ class _Loop:
             cached = self.cached_views(*args) if self.has_cached else None
         per_call = self.call_views(*args) if self.has_per_call else None
         self.run(*args, cached, per_call)
+
+
+_LOCAL = re.compile(r"^(a|v|gv|ga) = (\w+)$")     # a loop body's names for the step's current node
+
+
+def _without_dead_bindings(body: list[str]) -> list[str]:
+    """``body`` without the bindings of ``a``, ``v``, ``gv``, ``ga`` that nothing reads
+    before the name is bound again (the emitters bind them for lines that may not come).
+    A name read at the top of the body before any binding stays live across steps."""
+    def reads(line):
+        return set() if line.startswith("#") else set(re.findall(r"\b(a|v|gv|ga)\b", line))
+    live, bound = set(), set()
+    for line in body:
+        match = _LOCAL.match(line)
+        live |= (reads(line) if not match else {match.group(2)} & {"a", "v", "gv", "ga"}) - bound
+        if match:
+            bound.add(match.group(1))
+    out = []
+    for line in reversed(body):
+        match = _LOCAL.match(line)
+        if match:
+            if match.group(1) not in live:
+                continue
+            live.discard(match.group(1))
+            live |= {match.group(2)} & {"a", "v", "gv", "ga"}
+        else:
+            live |= reads(line)
+        out.append(line)
+    return out[::-1]
 
 
 def _bindings_used(preamble: list[str], text: list[str]) -> list[str]:
@@ -406,6 +462,7 @@ class _Compiler:
         self.act = [graph.nodes[n]["activation"] for n in self.nodes]
         self.product = [graph.nodes[n]["combine"] == "product" for n in self.nodes]
         self.has_base = has_base
+        self.large = step_derivatives      # laid out for memory (see LARGE_STAGE_BYTES)
         self.ext_a = ext_a or (False,) * n_nodes
         self.ext_v = ext_v or (False,) * n_nodes
         # nodes whose activation's derivative the backward loop computes per step (see
@@ -541,6 +598,74 @@ class _Compiler:
         self._lean: dict = {}
         self._transient: dict = {}
         self.total_size = sum(self.size)
+
+    def layout(self, forward: "_Compiler | None" = None) -> "LoopLayout":
+        """What this compilation decided, per node, edge group and pack, and why;
+        ``forward``: the compilation whose forward loop ran with it, where that is
+        another (it alone knows which packs come prescaled)."""
+        prescaled = (forward or self).prescaled
+        nodes = self.nodes
+        packs = []
+        for p, (gi, members, with_base) in enumerate(self.packs):
+            why = [f"one pre-activation buffer for {', '.join(nodes[i] for i, _, _ in members)} (the columns of "
+                   f"their fused GEMM), so the GEMM{' and the bias add are' if with_base else ' is'} one call a step"]
+            if self.mixed[p]:
+                why.append("sigmoid and tanh columns activated and differentiated in one pass each")
+            if p in prescaled:
+                why.append("sigmoid columns of its weights and base come halved, saving a call a step "
+                           "(exact: a power of two)")
+            if p in self.seeded:
+                why.append("its hoisted input array is its pre-activation buffer (large stage, training step)")
+            if p in self.recycled:
+                why.append("each step's dL/da is written over its values, which nothing reads again")
+            packs.append((", ".join(nodes[i] for i, _, _ in members), why))
+        node_rows = []
+        for i, n in enumerate(nodes):
+            why = []
+            if self.has_base[i]:
+                why.append("its edges from outside the loop arrive as one array computed before the loop (hoisted)")
+            if self.pack_of[i] is not None:
+                p, lo, hi = self.pack_of[i]
+                why.append(f"pre-activation is columns {lo}:{hi} of pack {p}")
+            if self.alias[i] is not None:
+                why.append(f"a(t) is {nodes[self.alias[i]]}'s value (one identity input at delay 0): no copy")
+            if any(self.direct[gi] for gi, _, _ in self.contribs[i]):
+                why.append("its one per-step GEMM writes straight into a(t)")
+            if i in self.seeded_nodes:
+                why.append("its hoisted input array is its pre-activation buffer (large stage, training step)")
+            if self.galias[i] is not None:
+                why.append(f"dL/dv is {nodes[self.galias[i]]}'s dL/da (one identity consumer at delay 0): no copy")
+            elif self.fresh[i]:
+                why.append("dL/dv(t) is written by its first same-step consumer: no zeroing, no add")
+            if self.rolling[i]:
+                why.append("dL/dv lives in two rows used in turn (needed at t and t + 1 only)")
+            if self.transient[i]:
+                why.append("its value is needed only at its own step")
+            if self.fold_into[i] is not None:
+                why.append(f"the other factors of {nodes[self.fold_into[i][0]]} are multiplied into its derivative "
+                           f"before the loop, and that product writes its dL/da")
+            elif self.step_der[i]:
+                why.append("derivative computed in the loop from the step's value (large stage)")
+            elif self.act[i] in _DERIVATIVES:
+                why.append("derivative computed for the whole sequence before the backward loop")
+            if self.ext_v[i] or self.ext_a[i]:
+                why.append("takes a gradient from outside the loop (a loss or a later stage)")
+            node_rows.append((f"{n}: {self.act[i]}, {'product' if self.product[i] else 'sum'}", why))
+        group_rows = []
+        for gi, g in enumerate(self.groups):
+            if self.identity[gi]:
+                why = ["no op: its target reads the source's buffer in place"]
+            elif self.packed_group[gi] is not None:
+                why = [f"one GEMM a step into pack {self.packed_group[gi]}"]
+            elif self.direct[gi]:
+                why = [f"one {'GEMM' if g.weight == 'dense' else 'multiply'} a step straight into "
+                       f"{g.edges[0].target}'s a(t)"]
+            else:
+                why = ["one op a step into a row of its own"]
+            if self.keep[gi]:
+                why.append("its output is kept for every step: a product needs it again in the backward pass")
+            group_rows.append((self._edge_note(gi), why))
+        return LoopLayout(nodes=node_rows, groups=group_rows, packs=packs, large=self.large)
 
     def transient_indices(self, stage, lean: frozenset) -> frozenset:
         """The transient nodes (indices) that are in ``lean`` (names: no loss reads them)
@@ -1624,3 +1749,16 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
 
     tape.record(outputs, tuple(inputs), vjp)
     return dict(zip(nodes, zip(A_vars, V_vars)))
+
+
+def compiled_loops(stage) -> list:
+    """The (forward compilation, backward compilation) pairs ``scan`` has made for
+    ``stage`` so far, in the order made: a network built afresh and run once has one."""
+    found = []
+    for calls in stage.__dict__.get("_calls", {}).values():
+        for cp in calls.plans.values():
+            for vp in cp.vjps.values():
+                found.append((cp.probe, vp.prog))
+            if not cp.vjps:
+                found.append((cp.probe, None))
+    return found
