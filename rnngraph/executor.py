@@ -18,7 +18,7 @@ import numpy as np
 from . import autodiff as ad
 from .errors import DataError
 from .graph import node_data
-from .scan import Columns, FusedOutput, scan
+from .engine.compile.runtime import Columns, FusedOutput, scan
 
 
 @dataclass
@@ -167,7 +167,7 @@ def histories(graph, plan, leaves: dict, T: int, B: int, dtype, initial: dict | 
 
 def _constant_history(graph, n, value, depth, B, size, dtype) -> np.ndarray:
     """A fixed initial value broadcast to (depth, B, size), made once per shape
-    (np.broadcast_to costs several us; this runs every step).  Read-only."""
+    (np.broadcast_to costs as much as a small op, and this runs every step).  Read-only."""
     cache = graph.graph.setdefault("_constant_histories", {})
     key = (n, depth, B, size, np.dtype(dtype).str)   # a built graph never changes its init values
     h = cache.get(key)

@@ -222,7 +222,7 @@ class Network:
         if not source:
             return text[0]
         from .gradcheck import random_problem
-        from .scan import compiled_loops
+        from .engine.compile.runtime import compiled_loops
         fresh = Network(self.spec, dtype=self.dtype)
         inputs, targets, initial, loss = random_problem(fresh, T=T, B=batch)
         cast = lambda d: {k: v.astype(self.dtype) for k, v in d.items()}   # noqa: E731
@@ -232,7 +232,7 @@ class Network:
             if stage.kind != "recurrent":
                 continue
             for forward, backward in compiled_loops(stage):
-                layout = backward.layout(forward) if backward is not None else forward.layout()
+                layout = backward.report(forward) if backward is not None else forward.report()
                 text += ["", f"time loop {k} over {', '.join(stage.nodes)} (T = {T}, batch {batch}, {self.dtype})",
                          str(layout), "", forward.forward.source]
                 if backward is not None:

@@ -27,9 +27,9 @@ SPECS = sorted(Path(__file__).resolve().parent.parent.joinpath("specs").glob("*.
 def stage_layout(request):
     """Every test here runs twice: with the small stages' loop layout (activation
     derivatives for the whole sequence before the backward loop) and with the one of
-    stages above scan.LARGE_STAGE_BYTES (derivatives per step inside it; in a training
+    stages above runtime.LARGE_STAGE_BYTES (derivatives per step inside it; in a training
     step, packs seeded by their hoisted input).  test_scan_layouts imports it too."""
-    from rnngraph import scan
+    from rnngraph.engine.compile import runtime as scan
     with pytest.MonkeyPatch.context() as mp:
         if request.param == "large-stage":
             mp.setattr(scan, "LARGE_STAGE_BYTES", 0)

@@ -1,4 +1,4 @@
-"""The layouts of the compiled time loops (rnngraph/scan.py) on graphs chosen to reach them.
+"""The layouts of the compiled time loops (rnngraph/engine/compile/) on graphs chosen to reach them.
 
 Each recurrent stage compiles into a loop with fast paths that depend on the
 graph's shape: packs (the targets of one fused dense group, activated as one
@@ -33,7 +33,7 @@ import yaml
 
 import rnngraph as rg
 from rnngraph import autodiff as ad
-from rnngraph import scan as scan_module
+from rnngraph.engine.compile import runtime as scan_module
 from rnngraph.activations import ACTIVATIONS
 from rnngraph.gradcheck import random_problem
 from rnngraph.reference import reference_forward, reference_loss_and_grad, reference_values
@@ -568,7 +568,7 @@ def test_large_lstm_gradients_written_over_the_gate_values(extra, monkeypatch):
     """A large stage writes each step's dL/da of the gates over their values, unless a
     gate's value is read after the loop: here i and g are factors of ig = i * g * (W x),
     whose base's gradient needs them once the loop is done."""
-    from rnngraph import scan
+    from rnngraph.engine.compile import runtime as scan
     monkeypatch.setattr(scan, "LARGE_STAGE_BYTES", 0)
     text = hand_lstm(extra=extra)
     check(text, T=5, B=3)
@@ -586,7 +586,7 @@ def test_transient_nodes_keep_no_sequence_only_where_nothing_reads_it(case):
 def test_large_stages_take_their_packs_buffer_from_the_hoisted_input(monkeypatch):
     """In a training step of a large stage the fused input GEMM's output is the pack's
     pre-activation buffer: the workspace keeps none, and the loop adds h(t-1) W^T to it."""
-    from rnngraph import scan
+    from rnngraph.engine.compile import runtime as scan
     monkeypatch.setattr(scan, "LARGE_STAGE_BYTES", 0)
     net = build(hand_lstm())
     inputs, targets, initial, loss = random_problem(net, T=3, B=2)
@@ -630,7 +630,7 @@ OWNED_CASES = {"dense-edge-and-bias": ("", "m", ""), "identity-from-the-input": 
 
 @pytest.mark.parametrize("case", list(OWNED_CASES))
 def test_only_a_base_array_of_the_nodes_own_becomes_its_buffer(case, monkeypatch):
-    from rnngraph import scan
+    from rnngraph.engine.compile import runtime as scan
     monkeypatch.setattr(scan, "LARGE_STAGE_BYTES", 0)
     h_bias, source, weight = OWNED_CASES[case]
     text = OWNED_BASE.format(h_bias=h_bias, source=source, weight=weight)
@@ -712,13 +712,13 @@ def test_a_deferred_gradient_is_added_to_another_as_an_array():
 # ----------------------------------------------------------------------------- folds
 
 # A node whose one consumer is an identity edge into a product takes the product's other
-# factors into its derivative before the backward loop (scan._Compiler._find_folds).
+# factors into its derivative before the backward loop (layout.Layout._find_folds).
 # Here a's product p has three other factors: its hoisted input (a base), a kept dense
 # group output (h -> p, fused with h -> a and h -> b) and b one step earlier (a delayed
 # identity edge: the history at t = 0).  p has an activation of its own, so its dL/da
 # is not its dL/dv.  (h starts at 0.5: from 0, p and all after it would stay 0.)  b is
 # read one step later only: its dL/dv(t - 1) is written outright by step t
-# (scan._Compiler._first_writer), not added to a zeroed row.
+# (codegen.LoopWriter._first_writer), not added to a zeroed row.
 FOLDS = """
 rnngraph: 1
 name: folds
