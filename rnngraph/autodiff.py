@@ -167,7 +167,7 @@ def unbroadcast(g, shape):
     if g.shape == shape:
         return g
     lead = g.ndim - len(shape)
-    if lead:   # np.add.reduce is what ndarray.sum calls, without its Python wrapper 
+    if lead:   # np.add.reduce is what ndarray.sum calls, without its Python wrapper
         g = np.add.reduce(g, axis=tuple(range(lead)))
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
     if axes:

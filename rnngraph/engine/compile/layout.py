@@ -60,24 +60,126 @@ DEFERRED = 2
 
 
 @dataclass
-class LoopLayout:
-    """What the loop compiler decided for one recurrent stage, and why: a row per
-    node, per edge group run inside the loop and per pack (fused pre-activations),
-    each ``(what, [reasons])``.  ``str()`` prints it."""
+class NodeLayout:
+    """Where one node of a time loop keeps its values and gradients, and the work saved."""
 
-    nodes: list
-    groups: list
-    packs: list
-    large: bool
+    name: str
+    activation: str
+    combine: str
+    hoisted: bool = False                 # its edges from outside the loop arrive as one array
+    pack: int | None = None               # its pre-activation is columns of this pack
+    columns: tuple | None = None          # (lo, hi) in the pack
+    activated_with: tuple = ()            # pack members activated by the same calls, itself included
+    direct: bool = False                  # its one per-step group writes straight into a(t)
+    alias_of: str | None = None           # a(t) is that node's value
+    seeded: bool = False                  # its hoisted input array is its a buffer
+    gradient_alias_of: str | None = None  # its dL/dv is that node's dL/da
+    fresh: bool = False                   # dL/dv(t) written by its first same-step consumer
+    rolling: bool = False                 # dL/dv in two rows used in turn
+    transient: bool = False               # its value is needed at its own step only
+    folded_into: str | None = None        # that product's other factors are in its derivative
+    derivative: str = ""                  # "per step", "whole sequence" or "" (none needed, or folded)
+    outside_gradient: str | None = None   # "deferred" (g @ W of a readout), "array", or None
+    gradient_read_after: bool = False     # its dL/da is read after the loop (keeps every step)
+
+    def reasons(self) -> list[str]:
+        why = []
+        if self.hoisted:
+            why.append("its edges from outside the loop arrive as one array computed before the loop (hoisted)")
+        if self.pack is not None:
+            why.append(f"pre-activation is columns {self.columns[0]}:{self.columns[1]} of pack {self.pack}")
+        if len(self.activated_with) > 1:
+            why.append(f"activated with {', '.join(n for n in self.activated_with if n != self.name)} "
+                       f"by the same calls")
+        if self.alias_of:
+            why.append(f"a(t) is {self.alias_of}'s value (one identity input at delay 0): no copy")
+        if self.direct:
+            why.append("its one per-step GEMM writes straight into a(t)")
+        if self.seeded:
+            why.append("its hoisted input array is its pre-activation buffer (large stage, training step)")
+        if self.gradient_alias_of:
+            why.append(f"dL/dv is {self.gradient_alias_of}'s dL/da (one identity consumer at delay 0): no copy")
+        elif self.fresh:
+            why.append("dL/dv(t) is written by its first same-step consumer: no zeroing, no add")
+        if self.rolling:
+            why.append("dL/dv lives in two rows used in turn (needed at t and t + 1 only)")
+        if self.transient:
+            why.append("its value is needed only at its own step")
+        if self.folded_into:
+            why.append(f"the other factors of {self.folded_into} are multiplied into its derivative "
+                       f"before the loop, and that product writes its dL/da")
+        elif self.derivative == "per step":
+            why.append("derivative computed in the loop from the step's value (large stage)")
+        elif self.derivative == "whole sequence":
+            why.append("derivative computed for the whole sequence before the backward loop")
+        if self.outside_gradient:
+            why.append("takes a gradient from outside the loop (a loss or a later stage)"
+                       + (", as g @ W of a dense readout" if self.outside_gradient == "deferred" else ""))
+        return why
+
+
+@dataclass
+class PackLayout:
+    """The targets of a fused dense group sharing one pre-activation buffer."""
+
+    members: tuple                        # node names, in column order
+    with_base: bool
+    mixed: bool = False                   # sigmoid and tanh columns, one pass each
+    prescaled: bool = False               # sigmoid columns of its weights and base come halved
+    seeded: bool = False                  # its hoisted input array is its buffer
+    recycled: bool = False                # each step's dL/da written over its values
+
+    def reasons(self) -> list[str]:
+        why = [f"one pre-activation buffer for {', '.join(self.members)} (the columns of their fused GEMM), "
+               f"so the GEMM{' and the bias add are' if self.with_base else ' is'} one call a step"]
+        if self.mixed:
+            why.append("sigmoid and tanh columns activated and differentiated in one pass each")
+        if self.prescaled:
+            why.append("sigmoid columns of its weights and base come halved, saving a call a step "
+                       "(exact: a power of two)")
+        if self.seeded:
+            why.append("its hoisted input array is its pre-activation buffer (large stage, training step)")
+        if self.recycled:
+            why.append("each step's dL/da is written over its values, which nothing reads again")
+        return why
+
+
+@dataclass
+class GroupLayout:
+    """An edge group run each step: how, and whether its output is kept."""
+
+    edges: str                            # what it computes, e.g. "dense h(t - 1) -> i, g, f, o"
+    how: str
+    kept: bool = False                    # its output kept for every step (a product reads it again)
+
+    def reasons(self) -> list[str]:
+        return [self.how] + (["its output is kept for every step: a product needs it again in the backward pass"]
+                             if self.kept else [])
+
+
+@dataclass
+class LoopLayout:
+    """What the loop compiler decided for one recurrent stage, and why: per node,
+    per edge group run inside the loop and per pack.  ``str()`` prints it."""
+
+    large: bool                           # laid out for memory rather than for the fewest calls
+    nodes: list                           # NodeLayout, in the loop's step order
+    groups: list                          # GroupLayout
+    packs: list                           # PackLayout
+
+    def node(self, name: str) -> NodeLayout:
+        return next(n for n in self.nodes if n.name == name)
 
     def __str__(self) -> str:
         lines = ["layout for " + ("large sequences (memory first)" if self.large else "small sequences (fewest calls)")]
-        for title, rows in (("nodes", self.nodes), ("edges run each step", self.groups), ("packs", self.packs)):
+        sections = [("nodes", [(f"{n.name}: {n.activation}, {n.combine}", n.reasons()) for n in self.nodes]),
+                    ("edges run each step", [(g.edges, g.reasons()) for g in self.groups]),
+                    ("packs", [(f"pack {k}: {', '.join(p.members)}", p.reasons()) for k, p in enumerate(self.packs)])]
+        for title, rows in sections:
             if rows:
                 lines.append(f"  {title}:")
-                for k, (what, why) in enumerate(rows):
-                    label = f"pack {k}: {what}" if title == "packs" else what
-                    lines.append(f"    {label}")
+                for what, why in rows:
+                    lines.append(f"    {what}")
                     lines += [f"      - {reason}" for reason in why]
         return "\n".join(lines)
 
@@ -234,73 +336,51 @@ class Layout:
         self._transient: dict = {}
         self.total_size = sum(self.size)
 
-    def report(self, forward: "Layout | None" = None) -> "LoopLayout":
+    def report(self, forward: "Layout | None" = None) -> LoopLayout:
         """What this compilation decided, per node, edge group and pack, and why;
         ``forward``: the compilation whose forward loop ran with it, where that is
         another (it alone knows which packs come prescaled)."""
         prescaled = (forward or self).prescaled
         nodes = self.nodes
-        packs = []
-        for p, (gi, members, with_base) in enumerate(self.packs):
-            why = [f"one pre-activation buffer for {', '.join(nodes[i] for i, _, _ in members)} (the columns of "
-                   f"their fused GEMM), so the GEMM{' and the bias add are' if with_base else ' is'} one call a step"]
-            if self.mixed[p]:
-                why.append("sigmoid and tanh columns activated and differentiated in one pass each")
-            if p in prescaled:
-                why.append("sigmoid columns of its weights and base come halved, saving a call a step "
-                           "(exact: a power of two)")
-            if p in self.seeded:
-                why.append("its hoisted input array is its pre-activation buffer (large stage, training step)")
-            if p in self.recycled:
-                why.append("each step's dL/da is written over its values, which nothing reads again")
-            packs.append((", ".join(nodes[i] for i, _, _ in members), why))
+        packs = [PackLayout(members=tuple(nodes[i] for i, _, _ in sorted(members, key=lambda m: m[1])),
+                            with_base=with_base, mixed=self.mixed[p], prescaled=p in prescaled,
+                            seeded=p in self.seeded, recycled=p in self.recycled)
+                 for p, (gi, members, with_base) in enumerate(self.packs)]
         node_rows = []
         for i, n in enumerate(nodes):
-            why = []
-            if self.has_base[i]:
-                why.append("its edges from outside the loop arrive as one array computed before the loop (hoisted)")
-            if self.pack_of[i] is not None:
-                p, lo, hi = self.pack_of[i]
-                why.append(f"pre-activation is columns {lo}:{hi} of pack {p}")
-            if self.alias[i] is not None:
-                why.append(f"a(t) is {nodes[self.alias[i]]}'s value (one identity input at delay 0): no copy")
-            if any(self.direct[gi] for gi, _, _ in self.contribs[i]):
-                why.append("its one per-step GEMM writes straight into a(t)")
-            if i in self.seeded_nodes:
-                why.append("its hoisted input array is its pre-activation buffer (large stage, training step)")
-            if self.galias[i] is not None:
-                why.append(f"dL/dv is {nodes[self.galias[i]]}'s dL/da (one identity consumer at delay 0): no copy")
-            elif self.fresh[i]:
-                why.append("dL/dv(t) is written by its first same-step consumer: no zeroing, no add")
-            if self.rolling[i]:
-                why.append("dL/dv lives in two rows used in turn (needed at t and t + 1 only)")
-            if self.transient[i]:
-                why.append("its value is needed only at its own step")
-            if self.fold_into[i] is not None:
-                why.append(f"the other factors of {nodes[self.fold_into[i][0]]} are multiplied into its derivative "
-                           f"before the loop, and that product writes its dL/da")
-            elif self.step_der[i]:
-                why.append("derivative computed in the loop from the step's value (large stage)")
-            elif self.act[i] in DERIVATIVES:
-                why.append("derivative computed for the whole sequence before the backward loop")
-            if self.ext_v[i] or self.ext_a[i]:
-                why.append("takes a gradient from outside the loop (a loss or a later stage)")
-            node_rows.append((f"{n}: {self.act[i]}, {'product' if self.product[i] else 'sum'}", why))
-        group_rows = []
+            run = self.run_of[i]
+            together = [j for j, r in enumerate(self.run_of) if run is not None and r is not None and r[3] == run[3]]
+            fold = self.fold_into[i]
+            node_rows.append(NodeLayout(
+                name=n, activation=self.act[i], combine="product" if self.product[i] else "sum",
+                hoisted=bool(self.has_base[i]),
+                pack=self.pack_of[i][0] if self.pack_of[i] is not None else None,
+                columns=tuple(self.pack_of[i][1:]) if self.pack_of[i] is not None else None,
+                activated_with=tuple(nodes[j] for j in sorted(together, key=lambda j: self.pack_of[j][1])),
+                direct=any(self.direct[gi] for gi, _, _ in self.contribs[i]),
+                alias_of=nodes[self.alias[i]] if self.alias[i] is not None else None,
+                seeded=i in self.seeded_nodes,
+                gradient_alias_of=nodes[self.galias[i]] if self.galias[i] is not None else None,
+                fresh=self.fresh[i], rolling=self.rolling[i], transient=self.transient[i],
+                folded_into=nodes[fold[0]] if fold is not None else None,
+                derivative="" if fold is not None else "per step" if self.step_der[i] else
+                "whole sequence" if self.act[i] in DERIVATIVES else "",
+                outside_gradient="deferred" if self.ext_v[i] == DEFERRED else
+                "array" if self.ext_v[i] or self.ext_a[i] else None,
+                gradient_read_after=self.ga_after[i]))
+        groups = []
         for gi, g in enumerate(self.groups):
             if self.identity[gi]:
-                why = ["no op: its target reads the source's buffer in place"]
+                how = "no op: its target reads the source's buffer in place"
             elif self.packed_group[gi] is not None:
-                why = [f"one GEMM a step into pack {self.packed_group[gi]}"]
+                how = f"one GEMM a step into pack {self.packed_group[gi]}"
             elif self.direct[gi]:
-                why = [f"one {'GEMM' if g.weight == 'dense' else 'multiply'} a step straight into "
-                       f"{g.edges[0].target}'s a(t)"]
+                how = (f"one {'GEMM' if g.weight == 'dense' else 'multiply'} a step straight into "
+                       f"{g.edges[0].target}'s a(t)")
             else:
-                why = ["one op a step into a row of its own"]
-            if self.keep[gi]:
-                why.append("its output is kept for every step: a product needs it again in the backward pass")
-            group_rows.append((self.edge_note(gi), why))
-        return LoopLayout(nodes=node_rows, groups=group_rows, packs=packs, large=self.large)
+                how = "one op a step into a row of its own"
+            groups.append(GroupLayout(edges=self.edge_note(gi), how=how, kept=self.keep[gi]))
+        return LoopLayout(large=self.large, nodes=node_rows, groups=groups, packs=packs)
 
     def transient_indices(self, stage, lean: frozenset) -> frozenset:
         """The transient nodes (indices) that are in ``lean`` (names: no loss reads them)
