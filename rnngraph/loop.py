@@ -123,7 +123,7 @@ def _trace_values(tape, first_record: int, V: dict) -> None:
     for n, steps in V.items():
         def collect(grads, n=n, steps=steps):
             grads = grads if len(steps) > 1 else [grads]     # a record of one output is handed its grad alone
-            tape.traced[n] = np.stack([np.zeros_like(v.value) if g is None else ad.dense(g)
+            tape.traced[n] = np.stack([np.zeros_like(v.value) if g is None else g
                                        for g, v in zip(grads, steps)])
             return ()
         tape.records.insert(first_record, (tuple(steps), (), collect))

@@ -56,6 +56,11 @@ def compare_engines(spec, T=4, B=2, seed=0, fd_entries=4):
                                        err_msg=f"gradient of {name} (reference)")
             np.testing.assert_allclose(grads_got[name], grads_fast[name], rtol=1e-8, atol=1e-10,
                                        err_msg=f"gradient of {name} (compiled)")
+    if simple.output_nodes:    # dL/dv(t) of every node (a tracing tape)
+        want = compiled.backward_trace(inputs, targets, loss=loss, initial=initial, steps=T)
+        got = simple.backward_trace(inputs, targets, loss=loss, initial=initial, steps=T)
+        for n in got:
+            np.testing.assert_allclose(got[n], want[n], rtol=1e-8, atol=1e-12, err_msg=f"dL/dv of {n}")
     if fd_entries:
         for check in gradcheck(simple, T=T, B=B, seed=seed, max_entries=fd_entries):
             assert check.ok, f"{check.name}: finite differences disagree (abs {check.max_abs:.2e})"
@@ -71,7 +76,7 @@ def test_every_spec_simple_equals_reference_compiled_and_finite_differences(path
         compare_engines(spec, T=4, B=2, fd_entries=4)
 
 
-@settings(max_examples=int(os.environ.get("RG_RANDOM_GRAPHS", 30)), deadline=None,
+@settings(max_examples=int(os.environ.get("RG_RANDOM_GRAPHS", 60)), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(random_specs(), st.integers(1, 5), st.integers(0, 2 ** 16))
 def test_random_graphs_simple_equals_reference_compiled_and_finite_differences(data, T, seed):
