@@ -42,6 +42,8 @@ class Network:
         row-block views of one array (``flat``), which the group reads whole.
     plan : Plan
         The schedule the fast executor follows (``print(net.plan.describe())``).
+    engine : str
+        How recurrent loops run, ``"compiled"`` or ``"simple"`` (see ``build``).
     """
 
     def __init__(self, spec: Spec, seed: int | None = None, dtype=None, engine: str = "compiled"):
