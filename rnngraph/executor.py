@@ -2,8 +2,9 @@
 
 ``run`` computes every node's pre-activation and value over all steps.
 Time-parallel stages and sequence edges are whole-sequence array ops; each
-recurrent stage is one ``scan``.  With a ``Tape``, everything needed for
-``Tape.backward`` is recorded; without one, nothing is.
+recurrent stage is one ``scan`` (``loop.simple_scan`` with ``engine="simple"``).
+With a ``Tape``, everything needed for ``Tape.backward`` is recorded; without
+one, nothing is.
 
 All arrays here are time-major: ``(T, B, size)``.
 """
