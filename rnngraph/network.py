@@ -13,7 +13,7 @@ import numpy as np
 
 from . import autodiff as ad
 from .errors import DataError
-from .executor import folded_biases, run
+from .executor import ENGINES, folded_biases, run
 from .flat import lay_out
 from .graph import folded_graph, node_data, unroll
 from .io import atomic_write
@@ -42,9 +42,14 @@ class Network:
         row-block views of one array (``flat``), which the group reads whole.
     plan : Plan
         The schedule the fast executor follows (``print(net.plan.describe())``).
+    engine : str
+        How recurrent loops run, ``"compiled"`` or ``"simple"`` (see ``build``).
     """
 
-    def __init__(self, spec: Spec, seed: int | None = None, dtype=None):
+    def __init__(self, spec: Spec, seed: int | None = None, dtype=None, engine: str = "compiled"):
+        if engine not in ENGINES:
+            raise DataError(f"engine: unknown engine {engine!r}{suggest(engine, ENGINES)}; known: {', '.join(ENGINES)}")
+        self.engine = engine     # how recurrent loops run (executor.ENGINES); every engine computes the same
         self.spec = spec
         self.primitive = spec.expanded()
         self.dtype = np.dtype(dtype or spec.dtype)
@@ -119,7 +124,7 @@ class Network:
         """
         xs, initial, T, B = self._prepare(inputs, initial, steps)
         result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, initial=initial,
-                     flats=self._flats)
+                     flats=self._flats, engine=self.engine)
         return self._batch_major({n: v for n, (a, v) in result.values.items()})
 
     def loss_and_grad(self, inputs: dict | None, targets: dict, loss: str | None = None,
@@ -185,7 +190,8 @@ class Network:
         reuse = not keep_values and not trace
         result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, tape=tape,
                      initial=initial, carried=carried, workspace=self._workspaces if reuse else None,
-                     lean=self._lean_nodes(tuple(ys)) if reuse else frozenset(), flats=self._flats)
+                     lean=self._lean_nodes(tuple(ys)) if reuse else frozenset(), flats=self._flats,
+                     engine=self.engine)
         if history:
             result.history   # noqa: B018 - made now: the backward pass may write over values
         terms = []
@@ -452,10 +458,12 @@ def _first_bad(arr: np.ndarray) -> tuple:
     return tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
 
 
-def build(spec: Spec, seed: int | None = None, dtype=None) -> Network:
+def build(spec: Spec, seed: int | None = None, dtype=None, engine: str = "compiled") -> Network:
     """Build a ``Network`` from a spec; ``seed`` overrides the spec's for init,
-    ``dtype`` its ``dtype`` (``"float64"`` for gradient checks)."""
-    return Network(spec, seed=seed, dtype=dtype)
+    ``dtype`` its ``dtype`` (``"float64"`` for gradient checks).  ``engine`` says how
+    recurrent loops run: ``"compiled"`` (generated loops, fast) or ``"simple"`` (a
+    plain per-step loop, ``engine/loop.py``, readable); both compute the same."""
+    return Network(spec, seed=seed, dtype=dtype, engine=engine)
 
 
 def _hopfield_methods():
