@@ -201,10 +201,6 @@ def mul(a: Var, b: Var) -> Var:
                             unbroadcast(g * a.value, b.shape) if b.needs_grad else None))
 
 
-def neg(a: Var) -> Var:
-    return apply(-a.value, (a,), lambda g: (-g,))
-
-
 def scale(a: Var, c: float) -> Var:
     """``c * a`` for a constant number ``c``."""
     return apply(a.value * c, (a,), lambda g: (g * c,))
@@ -387,11 +383,6 @@ def weighted_mean(values: Var, weights: np.ndarray | None, count: float) -> Var:
         return apply(out, (values,), lambda g: (np.full(values.shape, g / count, dtype=dtype),))
     out = np.asarray((values.value * w).sum() / count, dtype=dtype)
     return apply(out, (values,), lambda g: (g * w / count,))
-
-
-def sum_all(x: Var) -> Var:
-    shape, dtype = x.shape, x.value.dtype
-    return apply(np.asarray(x.value.sum(), dtype=dtype), (x,), lambda g: (np.broadcast_to(g, shape).astype(dtype),))
 
 
 def _sigmoid(a):
