@@ -42,7 +42,7 @@ def bench(net, T: int = 50, B: int = 16, repeat: int = 20, seed: int = 0) -> dic
         results[steps] = _time(step, repeat)
         if steps == T:
             fwd = _time(lambda: net.forward(inputs, initial=initial, steps=steps), repeat)
-            net._workspaces.clear()   # the peak counts the buffers a training step keeps between steps
+            net.program.release_workspaces()   # the peak counts the buffers a training step keeps between steps
             tracemalloc.start()
             step()
             _, peak = tracemalloc.get_traced_memory()

@@ -18,7 +18,6 @@ import numpy as np
 
 from . import autodiff as ad
 from .errors import DataError
-from .graph import node_data
 from .engine.compile.runtime import Columns, FusedOutput, scan
 from .engine.loop import simple_scan
 
@@ -70,21 +69,16 @@ class Run:
         return carried
 
 
-def weight_vars(graph, params: dict, tape) -> tuple[dict, dict]:
+def weight_vars(program, params: dict, tape) -> tuple[dict, dict]:
     """Leaf Vars for every parameter, and each edge's effective weight (its
     constraints applied as ops, so gradients respect them)."""
     if tape is None:
         leaves = {name: ad.const(value) for name, value in params.items()}
     else:
-        trainable = _trainable_names(graph)
+        trainable = program.trainable
         leaves = {name: tape.param(value) if name in trainable else ad.const(value) for name, value in params.items()}
-    weighted = graph.graph.get("_weighted_edges")
-    if weighted is None:   # walking networkx's edge views every step costs more than the small ops here
-        weighted = graph.graph["_weighted_edges"] = [(key, data["param"], tuple(data["constraints"]))
-                                                     for _, _, key, data in graph.edges(keys=True, data=True)
-                                                     if data["param"] is not None]
     effective = {}
-    for key, param, constraints in weighted:
+    for key, param, constraints in program.weighted_edges:
         w = leaves[param]
         if "symmetric" in constraints:
             w = ad.symmetric(w)
@@ -94,56 +88,20 @@ def weight_vars(graph, params: dict, tape) -> tuple[dict, dict]:
     return leaves, effective
 
 
-def folded_biases(graph, plan) -> tuple[dict, frozenset]:
-    """Biases a dense sequence group adds in its GEMM (``ad.linear``'s ``b``): those
-    of targets that take their whole hoisted input from this group alone (sum nodes,
-    one sequence contribution), when every target of the group does.  Returns
-    (id(group) -> [bias name or None per edge], the nodes whose bias is so added)."""
-    found = plan.__dict__.get("_folded_biases")
-    if found is None:
-        data = node_data(graph)
-        groups, biased = {}, set()
-        for g in plan.sequence_groups:
-            targets = [e.target for e in g.edges]
-            names = [data[t]["bias"] for t in targets]
-            if (g.weight == "dense" and any(names) and len(set(targets)) == len(targets)
-                    and all(data[t]["combine"] == "sum" and len(plan.consumers.get(t, ())) == 1 for t in targets)):
-                groups[id(g)] = names
-                biased.update(t for t, name in zip(targets, names) if name)
-        found = plan.__dict__["_folded_biases"] = (groups, frozenset(biased))
-    return found
-
-
-def _trainable_names(graph) -> set:
-    trainable = graph.graph.get("_trainable")
-    if trainable is None:
-        trainable = set()
-        for u, v, key, data in graph.edges(keys=True, data=True):
-            if data["param"] and data["trainable"]:
-                trainable.add(data["param"])
-        for n, data in graph.nodes(data=True):
-            if data["bias"] and data["bias_trainable"]:
-                trainable.add(data["bias"])
-            if data["init"].trainable:
-                trainable.add(f"{n}.init")
-        graph.graph["_trainable"] = trainable
-    return trainable
-
-
-def histories(graph, plan, leaves: dict, T: int, B: int, dtype, initial: dict | None,
+def histories(program, leaves: dict, T: int, B: int, dtype, initial: dict | None,
               carried: dict | None) -> dict:
     """node -> Var (D, B, size): the values a node shows at times -D .. -1.
 
     ``carried`` (from a previous window) wins over ``initial`` (B, size),
     which wins over the node's ``init``."""
-    fixed = plan.__dict__.setdefault("_fixed_histories", {})   # (B, dtype) -> the histories of fixed inits
+    fixed = program.fixed_histories
     if not carried and not initial:
         found = fixed.get((B, dtype))
         if found is not None:
             return found
     out = {}
-    data = node_data(graph)
-    for n, depth in plan.history_depth.items():
+    data = program.nodes
+    for n, depth in program.plan.history_depth.items():
         if depth == 0:
             continue
         size = data[n]["size"]
@@ -163,7 +121,7 @@ def histories(graph, plan, leaves: dict, T: int, B: int, dtype, initial: dict | 
         elif init.trainable:
             out[n] = ad.broadcast(leaves[f"{n}.init"], (depth, B, size))
         else:
-            out[n] = ad.const(_constant_history(graph, n, init.value, depth, B, size, dtype))
+            out[n] = ad.const(_constant_history(program, n, init.value, depth, B, size, dtype))
     if not carried and not initial and all(data[n]["init"].kind != "input" and not data[n]["init"].trainable
                                            for n in out):
         # every history is a read-only constant: the same Vars serve every call (no tape holds them)
@@ -171,45 +129,43 @@ def histories(graph, plan, leaves: dict, T: int, B: int, dtype, initial: dict | 
     return out
 
 
-def _constant_history(graph, n, value, depth, B, size, dtype) -> np.ndarray:
+def _constant_history(program, n, value, depth, B, size, dtype) -> np.ndarray:
     """A fixed initial value broadcast to (depth, B, size), made once per shape
     (np.broadcast_to costs as much as a small op, and this runs every step).  Read-only."""
-    cache = graph.graph.setdefault("_constant_histories", {})
     key = (n, depth, B, size, np.dtype(dtype).str)   # a built graph never changes its init values
-    h = cache.get(key)
+    h = program.constant_histories.get(key)
     if h is None:
-        h = cache[key] = np.broadcast_to(np.asarray(value, dtype=dtype), (depth, B, size))
+        h = program.constant_histories[key] = np.broadcast_to(np.asarray(value, dtype=dtype), (depth, B, size))
     return h
 
 
-def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
-        initial: dict | None = None, carried: dict | None = None, workspace: dict | None = None,
-        lean: frozenset = frozenset(), flats: dict | None = None, engine: str = "compiled") -> Run:
-    """Execute ``plan`` over ``T`` steps for a batch of ``B``.
+def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
+        initial: dict | None = None, carried: dict | None = None, reuse: bool = False,
+        lean: frozenset = frozenset(), engine: str = "compiled") -> Run:
+    """Execute ``program.plan`` over ``T`` steps for a batch of ``B``.
 
     inputs : input node -> ndarray (T, B, size), time-major, already checked.
     initial : node -> (B, size) initial states overriding ``init``.
     carried : node -> (D, B, size) histories from a previous window.
-    workspace, lean : passed to every ``scan`` (buffers kept between calls; nodes
-        whose pre-activations no one reads).  With a workspace, the values of
-        recurrent nodes are valid until the next call.
-    flats : the fused groups' parameters laid out as one array each (``flat.lay_out``):
-        a group whose members ``params`` still holds as those views reads the array as
-        one leaf (``Run.fused`` says which), instead of concatenating them.
+    reuse : the recurrent loops keep their buffers in ``program.workspaces`` between
+        calls: the values of recurrent nodes are then valid until the next call.
+    lean : nodes whose pre-activations no one reads (passed to every ``scan``).
+    A fused group whose members ``params`` still holds as views of its array
+    (``program.flats``, see ``flat.lay_out``) reads the array as one leaf (``Run.fused``
+    says which), instead of concatenating them.
     engine : one of ``ENGINES``: ``"simple"`` runs recurrent stages by ``loop.simple_scan``
         (workspace and lean then go unused).
     """
     dtype = np.dtype(dtype)
-    flats = flats or {}
+    graph, plan, flats, data = program.graph, program.plan, program.flats, program.nodes
     fused_leaves = []      # (leaf Var, Flat) of the fused arrays read as leaves
-    leaves, effective = weight_vars(graph, params, tape)
-    hist = histories(graph, plan, leaves, T, B, dtype, initial, carried)
+    leaves, effective = weight_vars(program, params, tape)
+    hist = histories(program, leaves, T, B, dtype, initial, carried)
     values: dict = {}
-    incoming: dict = {n: [] for n in graph.nodes}   # node -> contributions of sequence edges (Vars, Columns)
+    incoming: dict = {n: [] for n in data}   # node -> contributions of sequence edges (Vars, Columns)
     fresh: set = set()     # ids of contributions whose array is new and read by their one target alone
-    data = node_data(graph)
 
-    group_biases, biased = folded_biases(graph, plan)
+    group_biases, biased = program.folded_biases
 
     def bias_of(n):
         name = data[n]["bias"]
@@ -281,7 +237,8 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
                 based = {n: base_and_owner(n, deferred=True) for n in stage.nodes}
                 base = {n: b for n, (b, _) in based.items()}
                 owned = frozenset(n for n, (_, own) in based.items() if own)
-                values.update(scan(stage, graph, base, weights, stage_hist, T, B, dtype, workspace, lean, owned))
+                values.update(scan(stage, graph, base, weights, stage_hist, T, B, dtype, program.stages[id(stage)],
+                                   reuse, lean, owned))
         for g in stage.produces:
             source = values[g.source][1]
             x = ad.shift(source, g.delay, hist[g.source]) if g.delay else source

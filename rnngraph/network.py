@@ -13,9 +13,10 @@ import numpy as np
 
 from . import autodiff as ad
 from .errors import DataError
-from .executor import ENGINES, folded_biases, run
+from .engine.program import Program
+from .executor import ENGINES, run
 from .flat import lay_out
-from .graph import folded_graph, node_data, unroll
+from .graph import folded_graph, unroll
 from .io import atomic_write
 from .losses import LOSSES, output_loss
 from .params import init_params, param_infos, project
@@ -63,12 +64,15 @@ class Network:
         self.param_info = param_infos(self.graph)
         self.params = init_params(self.graph, self.primitive, spec.seed if seed is None else seed, self.dtype)
         self.plan = make_plan(self.graph)
+        self.program = Program(self.graph, self.plan)
         # fused groups' parameters as row blocks of one array each (params holds views)
-        self._flats = lay_out(self.plan, self.graph, self.params, self.param_info,
-                              folded_biases(self.graph, self.plan)[0])
+        self.program.flats = lay_out(self.plan, self.graph, self.params, self.param_info,
+                                     self.program.folded_biases[0])
         self.blocks = {n.name: f"{n.name}/h" for n in spec.nodes.values() if n.type}
-        # buffers the recurrent loops keep between training steps (see evaluate's keep_values)
-        self._workspaces: dict = {}
+        nodes = self.program.nodes
+        self._roles = {role: tuple(n for n, d in nodes.items() if d["role"] == role)
+                       for role in ("input", "hidden", "output")}
+        self._trainable = tuple(name for name, info in self.param_info.items() if info.trainable)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -80,11 +84,8 @@ class Network:
         return list(self._role_nodes("output"))
 
     def _role_nodes(self, role: str) -> tuple:
-        """The nodes of ``role``, in graph order (the folded graph never changes after build)."""
-        cache = self.__dict__.setdefault("_roles", {})
-        if role not in cache:
-            cache[role] = tuple(n for n, d in node_data(self.graph).items() if d["role"] == role)
-        return cache[role]
+        """The nodes of ``role``, in graph order."""
+        return self._roles[role]
 
     @property
     def trainable(self) -> list:
@@ -92,13 +93,10 @@ class Network:
         return list(self._trainable_names())
 
     def _trainable_names(self) -> tuple:
-        found = self.__dict__.get("_trainable")    # param_info never changes after build
-        if found is None:
-            found = self._trainable = tuple(name for name, info in self.param_info.items() if info.trainable)
-        return found
+        return self._trainable
 
     def size(self, node: str) -> int:
-        return node_data(self.graph)[self.blocks.get(node, node)]["size"]
+        return self.program.nodes[self.blocks.get(node, node)]["size"]
 
     def unroll(self, T: int, initial: bool = False):
         """The time-indexed DAG over ``T`` steps (``graph.unroll``)."""
@@ -123,8 +121,8 @@ class Network:
         block its output ``h`` under the block's name.
         """
         xs, initial, T, B = self._prepare(inputs, initial, steps)
-        result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, initial=initial,
-                     flats=self._flats, engine=self.engine)
+        result = run(self.program, self._checked_params(), xs, T, B, self.dtype, initial=initial,
+                     engine=self.engine)
         return self._batch_major({n: v for n, (a, v) in result.values.items()})
 
     def loss_and_grad(self, inputs: dict | None, targets: dict, loss: str | None = None,
@@ -188,16 +186,16 @@ class Network:
         ys, ws = self._prepare_targets(targets, mask, T, B, targets_any_node)
         tape = ad.Tape(trace=trace) if want_grads else None
         reuse = not keep_values and not trace
-        result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, tape=tape,
-                     initial=initial, carried=carried, workspace=self._workspaces if reuse else None,
-                     lean=self._lean_nodes(tuple(ys)) if reuse else frozenset(), flats=self._flats,
+        result = run(self.program, self._checked_params(), xs, T, B, self.dtype, tape=tape,
+                     initial=initial, carried=carried, reuse=reuse,
+                     lean=self._lean_nodes(tuple(ys)) if reuse else frozenset(),
                      engine=self.engine)
         if history:
             result.history   # noqa: B018 - made now: the backward pass may write over values
         terms = []
         for n, y in ys.items():
             a, v = result.values[n]
-            term = output_loss(kind, a, v, y, ws.get(n), node_data(self.graph)[n]["activation"], from_values=trace)
+            term = output_loss(kind, a, v, y, ws.get(n), self.program.nodes[n]["activation"], from_values=trace)
             if term is not None:
                 terms.append(term)
         if not terms:
@@ -228,7 +226,6 @@ class Network:
         if not source:
             return text[0]
         from .gradcheck import random_problem
-        from .engine.compile.runtime import compiled_loops
         fresh = Network(self.spec, dtype=self.dtype)
         inputs, targets, initial, loss = random_problem(fresh, T=T, B=batch)
         cast = lambda d: {k: v.astype(self.dtype) for k, v in d.items()}   # noqa: E731
@@ -237,7 +234,7 @@ class Network:
         for k, stage in enumerate(fresh.plan.stages):
             if stage.kind != "recurrent":
                 continue
-            for forward, backward in compiled_loops(stage):
+            for forward, backward in fresh.program.loops(stage):
                 layout = backward.report(forward) if backward is not None else forward.report()
                 text += ["", f"time loop {k} over {', '.join(stage.nodes)} (T = {T}, batch {batch}, {self.dtype})",
                          str(layout), "", forward.forward.source]
@@ -248,10 +245,10 @@ class Network:
     def _lean_nodes(self, observed: tuple) -> frozenset:
         """Nodes whose pre-activation no loss on ``observed`` reads (one frozenset
         per set of targets, so the loops' caches keyed by it hit)."""
-        cache = self.__dict__.setdefault("_lean_cache", {})
-        if observed not in cache:
-            cache[observed] = frozenset(self.graph.nodes) - set(observed)
-        return cache[observed]
+        lean = self.program.lean
+        if observed not in lean:
+            lean[observed] = frozenset(self.graph.nodes) - set(observed)
+        return lean[observed]
 
     # ------------------------------------------------------------------ parameters
     def save(self, path) -> None:
@@ -395,7 +392,7 @@ class Network:
     def _check_work(self, T: int, B: int) -> None:
         units = self.__dict__.get("_units")
         if units is None:
-            units = self._units = sum(d["size"] for d in node_data(self.graph).values())
+            units = self._units = sum(d["size"] for d in self.program.nodes.values())
         need = 4 * T * B * units * self.dtype.itemsize     # A, V and their gradients per node
         if need > MAX_WORK_BYTES:
             raise DataError(f"running {B} sequences of {T} steps would need about {need / 1024 ** 3:.1f} GiB "

@@ -23,8 +23,8 @@ def reference_values(net, inputs=None, initial=None, steps=None, tape=None, targ
     ``targets`` only tell the batch size where nothing else does."""
     xs, initial, T, B = net._prepare(inputs, initial, steps, targets=targets)
     graph = net.graph
-    leaves, effective = weight_vars(graph, net._checked_params(), tape)
-    hist = histories(graph, net.plan, leaves, T, B, net.dtype, initial, None)
+    leaves, effective = weight_vars(net.program, net._checked_params(), tape)
+    hist = histories(net.program, leaves, T, B, net.dtype, initial, None)
     dag = net.unroll(T)
     A, V = {}, {}
     for vertex in nx.topological_sort(dag):

@@ -33,7 +33,6 @@ import yaml
 
 import rnngraph as rg
 from rnngraph import autodiff as ad
-from rnngraph.engine.compile.runtime import compiled_loops
 from rnngraph.activations import ACTIVATIONS
 from rnngraph.gradcheck import random_problem
 from rnngraph.reference import reference_forward, reference_loss_and_grad, reference_values
@@ -793,9 +792,9 @@ def test_a_prescaled_pack_gives_the_same_numbers_exactly(stage_layout):
     inputs, targets, initial, loss = random_problem(net, T=5, B=3)
     kept = net.evaluate(inputs, targets, loss=loss, initial=initial, steps=5)
     (recurrent,) = [s for s in net.plan.stages if s.kind == "recurrent"]
-    assert not any(forward.prescaled for forward, _ in compiled_loops(recurrent))
+    assert not any(forward.prescaled for forward, _ in net.program.loops(recurrent))
     lean = net.evaluate(inputs, targets, loss=loss, initial=initial, steps=5, keep_values=False)
-    assert any(forward.prescaled for forward, _ in compiled_loops(recurrent))
+    assert any(forward.prescaled for forward, _ in net.program.loops(recurrent))
     assert lean[0] == kept[0]
     for name in kept[1]:
         np.testing.assert_array_equal(lean[1][name], kept[1][name], err_msg=name)
@@ -820,7 +819,7 @@ def _programs(net, T=2, B=2):
     """The (forward, backward) compiled loops of each time loop after one loss_and_grad."""
     inputs, targets, initial, loss = random_problem(net, T=T, B=B)
     net.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=T)
-    return [pair for s in net.plan.stages if s.kind == "recurrent" for pair in compiled_loops(s)]
+    return [pair for s in net.plan.stages if s.kind == "recurrent" for pair in net.program.loops(s)]
 
 
 def _layouts(net, T=2, B=2):

@@ -28,7 +28,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import autodiff as ad
-from ..graph import node_data
 
 
 def simple_scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dtype) -> dict:
@@ -53,7 +52,7 @@ def simple_scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: 
     -------
     dict node -> (A, V): Vars of shape (T, B, size), pre-activation and value.
     """
-    data = node_data(graph)
+    data = dict(graph.nodes(data=True))
     if T == 0:
         return {n: (_empty(B, data[n]["size"], dtype),) * 2 for n in stage.nodes}
     tape = ad._tape_of([*weights.values(), *hist.values(), *(b for b in base.values() if b is not None)])

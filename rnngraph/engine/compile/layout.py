@@ -332,8 +332,9 @@ class Layout:
         self.recycled = frozenset(p for p in seeded if all(
             self.fresh[i] and i not in read_after for i, _, _ in self.packs[p][1]))
         self.fold_into = self._find_folds() if fold and not step_derivatives else [None] * n_nodes
-        self._lean: dict = {}
-        self._transient: dict = {}
+        self._lean: dict = {}            # lean names -> indices
+        self._transient: dict = {}       # lean names -> transient indices
+        self._scales: dict = {}          # dtype -> pack_scales
         self.total_size = sum(self.size)
 
     def report(self, forward: "Layout | None" = None) -> LoopLayout:
@@ -498,10 +499,9 @@ class Layout:
         """Per pack, the rows of a mixed sigmoid/tanh pack, else None: (scale, shift)
         for the activation (1/2 and 1/2 on sigmoid columns, 1 and 0 on tanh ones) and
         (DM, DC) for its derivative (1 and 0 on sigmoid columns, 0 and 1 on tanh ones)."""
-        cache = self.__dict__.setdefault("_scales", {})
-        if dtype not in cache:
-            cache[dtype] = self._pack_scale_rows(dtype)
-        return cache[dtype]
+        if dtype not in self._scales:
+            self._scales[dtype] = self._pack_scale_rows(dtype)
+        return self._scales[dtype]
 
     def _pack_scale_rows(self, dtype) -> list:
         rows = []

@@ -11,7 +11,7 @@ records one VJP that runs the loop backward (BPTT).  At step ``t``
 
 Each stage is laid out (``layout``) and its loops written (``codegen``) once
 per pattern of call (which nodes have a base, which take gradients from
-outside, small or large); here the ``Program`` gets its buffers, whole-
+outside, small or large); here the ``CompiledLoop`` gets its buffers, whole-
 sequence work is done around the loops (derivatives, folds, weight
 gradients as one GEMM per group after the backward loop) and a training
 step's workspace keeps buffers and per-step views from one call to the
@@ -131,7 +131,7 @@ def _pack_base(parts: list, spans: list, width: int, dtype) -> tuple[Var, bool]:
     return ad.concat([_var(b) for b in parts], axis=-1), True
 
 
-class Program(Layout):
+class CompiledLoop(Layout):
     """A stage's layout with its loops written and compiled (``forward``,
     ``backward``; their ``.source`` is printable) and the buffers they need."""
 
@@ -245,7 +245,7 @@ class _BackwardBuffers:
     DERP), group gradients (GC), history gradients (GH) and per-step scratch
     (TMP, TP).  ``reset`` readies them for a call; a workspace reuses them."""
 
-    def __init__(self, prog: Program, T, B, dtype, H, AP, trace: bool):
+    def __init__(self, prog: CompiledLoop, T, B, dtype, H, AP, trace: bool):
         n_nodes, groups = len(prog.nodes), prog.groups
         self.prog = prog
         # a recycled pack's dL/dv is one row and its dL/da goes into its values' buffer (reset)
@@ -343,7 +343,7 @@ class _BackwardBuffers:
         for derivative, i in self.node_derivatives:
             derivative(A[i], V[i], self.DER[i])
         for p, lo, hi, act in prog.der_spans:
-            if act == "mixed":   # see Program.__init__
+            if act == "mixed":   # see CompiledLoop.__init__
                 _, _, dm, dc = prog.pack_scales(self.DERP[p].dtype)[p]
                 np.subtract(dm, VP[p], out=self.DERP[p])
                 np.multiply(self.DERP[p], VP[p], out=self.DERP[p])
@@ -355,16 +355,28 @@ class _BackwardBuffers:
                 _multiply_in(self.DER[i], factor)
 
 
-def _compiled(stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = (),
+class StageCache:
+    """What ``scan`` keeps for one recurrent stage of one network between calls:
+    its ``_Calls`` by pattern of bases, every loop compiled for it by signature, and
+    the workspaces of training steps (buffers kept from one call to the next).
+    The network's ``engine.program.Program`` holds one per recurrent stage."""
+
+    def __init__(self):
+        self.calls: dict = {}        # has_base -> _Calls
+        self.compiled: dict = {}     # signature -> CompiledLoop
+        self.workspaces: dict = {}   # (signature, T, B) -> _Workspace, the most recently used last
+
+
+def _compiled(cache: StageCache, stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = (),
               step_derivatives: bool = False, seeded: frozenset = frozenset(),
               seeded_nodes: frozenset = frozenset(), fold: bool = False,
-              prescaled: frozenset = frozenset()) -> Program:
-    cache = stage.__dict__.setdefault("_compiled", {})
-    key = (id(graph), has_base, ext_a, ext_v, step_derivatives, seeded, seeded_nodes, fold, prescaled)
-    if key not in cache:
-        cache[key] = Program(stage, graph, has_base, ext_a, ext_v, step_derivatives, seeded, seeded_nodes, fold,
-                               prescaled)
-    return cache[key]
+              prescaled: frozenset = frozenset()) -> CompiledLoop:
+    key = (has_base, ext_a, ext_v, step_derivatives, seeded, seeded_nodes, fold, prescaled)
+    found = cache.compiled.get(key)
+    if found is None:
+        found = cache.compiled[key] = CompiledLoop(stage, graph, has_base, ext_a, ext_v, step_derivatives, seeded,
+                                                   seeded_nodes, fold, prescaled)
+    return found
 
 
 class _Workspace:
@@ -384,8 +396,7 @@ class _Workspace:
 WORKSPACES_PER_STAGE = 2   # e.g. full batches and the last, smaller one
 
 
-def _workspace(store: dict, stage, key: tuple, make) -> _Workspace:
-    per_stage = store.setdefault(id(stage), {})
+def _workspace(per_stage: dict, key: tuple, make) -> _Workspace:
     ws = per_stage.pop(key, None)
     if ws is None:
         ws = _Workspace(make())
@@ -401,22 +412,19 @@ class _Calls:
     and a ``_CallPlan`` per signature.  At small sizes a step is mostly Python
     bookkeeping, so a call looks its decisions up here rather than making them."""
 
-    def __init__(self, stage, graph, has_base: tuple):
-        self.probe = _compiled(stage, graph, has_base, (False,) * len(stage.nodes))
+    def __init__(self, cache: StageCache, stage, graph, has_base: tuple):
+        self.cache = cache
+        self.probe = _compiled(cache, stage, graph, has_base, (False,) * len(stage.nodes))
         self.pack_parts = [(gi, [stage.nodes[i] for i, _, _ in members], [(lo, hi) for _, lo, hi in members],
                             self.probe.groups[gi].width, with_base)
                            for gi, members, with_base in self.probe.packs]
         self.plans: dict = {}
 
 
-def _calls(stage, graph, has_base: tuple) -> _Calls:
-    per_stage = stage.__dict__.get("_calls")
-    if per_stage is None:
-        per_stage = stage.__dict__["_calls"] = {}
-    key = (id(graph), has_base)
-    found = per_stage.get(key)
+def _calls(cache: StageCache, stage, graph, has_base: tuple) -> _Calls:
+    found = cache.calls.get(has_base)
     if found is None:
-        found = per_stage[key] = _Calls(stage, graph, has_base)
+        found = cache.calls[has_base] = _Calls(cache, stage, graph, has_base)
     return found
 
 
@@ -446,9 +454,10 @@ class _CallPlan:
             p for p, (gi, members, with_base) in enumerate(probe.packs)
             if probe.mixed[p] and all(i in self.lean_idx for i, _, _ in members) and (not with_base or owns[p]))
         if large or prescaled:
-            probe = _compiled(stage, graph, has_base, (False,) * len(nodes), (), large, seeded, seeded_nodes,
+            probe = _compiled(calls.cache, stage, graph, has_base, (False,) * len(nodes), (), large, seeded,
+                              seeded_nodes,
                               prescaled=prescaled)
-        self.stage, self.graph, self.probe, self.large = stage, graph, probe, large
+        self.stage, self.graph, self.cache, self.probe, self.large = stage, graph, calls.cache, probe, large
         self.has_base, self.transient, self.seeded, self.seeded_nodes = has_base, transient, seeded, seeded_nodes
         groups = probe.groups
         self.base_nodes = [n for i, n in enumerate(nodes) if has_base[i] and probe.pack_of[i] is None]
@@ -478,7 +487,7 @@ class _VjpPlan:
 
     def __init__(self, cp: _CallPlan, ext_a: tuple, ext_v: tuple, trace: bool):
         # a trace reports every node's dL/dv, which folded nodes never hold
-        prog = _compiled(cp.stage, cp.graph, cp.has_base, ext_a, ext_v, cp.large, cp.seeded, cp.seeded_nodes,
+        prog = _compiled(cp.cache, cp.stage, cp.graph, cp.has_base, ext_a, ext_v, cp.large, cp.seeded, cp.seeded_nodes,
                          fold=not trace)
         self.prog = prog
         self.any_ext_a = any(ext_a)
@@ -492,8 +501,8 @@ class _VjpPlan:
         self.weight_grads = [(gi, groups[gi].weight, prog.src[gi], groups[gi].delay) for gi in cp.weight_groups]
 
 
-def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dtype,
-         workspace: dict | None = None, lean: frozenset = frozenset(), owned: frozenset = frozenset()):
+def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dtype, cache: StageCache,
+         reuse: bool = False, lean: frozenset = frozenset(), owned: frozenset = frozenset()):
     """Run ``stage`` for ``T`` steps.
 
     Parameters
@@ -507,17 +516,19 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
         The (fused) weight of each inner group; absent for identity groups.
     hist : node -> Var (D, B, size)
         Values before t = 0 of nodes read by delayed inner edges.
-    workspace : dict, optional
-        Where buffers are kept between calls.  With it, the returned values
-        are overwritten by the next call with the same (T, B, dtype): only
-        for callers that are done with them by then (a training step).
+    cache : StageCache
+        What this stage keeps between calls: its compiled loops and workspaces.
+    reuse : bool
+        Keep the buffers in a workspace between calls.  The returned values are
+        then overwritten by the next call with the same (T, B, dtype): only for
+        callers that are done with them by then (a training step).
     lean : node names whose pre-activation no one reads; where their
         activation allows (``LEAN_ACTIVATIONS``), their returned A is their V.
-        With a workspace, lean nodes that nothing after the stage reads and
-        that the loop needs only at their own step (``Program.transient``)
+        With ``reuse``, lean nodes that nothing after the stage reads and
+        that the loop needs only at their own step (``CompiledLoop.transient``)
         keep no sequence at all: their returned values are not their values.
     owned : node names whose base array is theirs alone (new, read by no one else
-        and by no VJP): with a workspace, a large stage writes into it.
+        and by no VJP): with ``reuse``, a large stage writes into it.
 
     Returns
     -------
@@ -525,16 +536,16 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     """
     nodes = stage.nodes
     has_base = tuple([base.get(n) is not None for n in nodes])
-    calls = _calls(stage, graph, has_base)
+    calls = _calls(cache, stage, graph, has_base)
     pack_bases = [_pack_base([base[n] for n in names], spans, width, dtype) if with_base else (None, False)
                   for _, names, spans, width, with_base in calls.pack_parts]
     owns = tuple([own for _, own in pack_bases])
     large = T * B * dtype.itemsize * calls.probe.total_size >= LARGE_STAGE_BYTES
-    key = (owns, large, dtype, lean, owned, workspace is not None)
+    key = (owns, large, dtype, lean, owned, reuse)
     cp = calls.plans.get(key)
     if cp is None:
         cp = calls.plans[key] = _CallPlan(stage, graph, calls, has_base, owns, large, dtype, lean, owned,
-                                          workspace is not None, hist)
+                                          reuse, hist)
     probe = cp.probe
     groups = probe.groups
     base_vars = [_var(base[n]) for n in cp.base_nodes]
@@ -546,8 +557,8 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     for p, scale in cp.prescale:
         np.multiply(BSP[p], scale, out=BSP[p])
     ws = None
-    if workspace is not None:
-        ws = _workspace(workspace, stage, (cp.workspace_key, T, B),
+    if reuse:
+        ws = _workspace(cache.workspaces, (cp.workspace_key, T, B),
                         lambda: probe.forward_buffers(T, B, dtype, cp.lean_idx, cp.transient))
         A, V, AP, VP, C = ws.forward
         if cp.seeded or cp.seeded_nodes:
@@ -663,15 +674,14 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
     return dict(zip(nodes, zip(A_vars, V_vars)))
 
 
-def compiled_loops(stage) -> list:
-    """The (forward compilation, backward compilation) pairs ``scan`` has made for
-    ``stage`` so far, in the order made: a network built afresh and run once has one."""
+def compiled_loops(cache: StageCache) -> list:
+    """The (forward compilation, backward compilation or None) pairs ``scan`` has made
+    for a stage so far, in the order made: a network built afresh and run once has one."""
     found = []
-    for calls in stage.__dict__.get("_calls", {}).values():
+    for calls in cache.calls.values():
         for cp in calls.plans.values():
             for vp in cp.vjps.values():
                 found.append((cp.probe, vp.prog))
             if not cp.vjps:
                 found.append((cp.probe, None))
     return found
-
