@@ -110,14 +110,14 @@ def _contribution(edge, w, v) -> ad.Var:
 # --------------------------------------------------------------------------- what the caller passes
 
 def _array(where: str, value, shape: tuple, dtype) -> np.ndarray:
-    """``value`` as an array of ``dtype`` whose shape matches ``shape`` (None: any length)."""
+    """``value`` as an array of ``dtype`` whose shape matches ``shape``: its ints
+    exactly, its names (``"batch"``) any length."""
     try:
         arr = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{where}: not a numeric array ({exc})") from None
-    if arr.ndim != len(shape) or any(want is not None and got != want for got, want in zip(arr.shape, shape)):
-        expected = tuple("?" if s is None else s for s in shape)
-        raise DataError(f"{where}: expected shape {expected}, got {arr.shape}".replace("'?'", "?"))
+    if arr.ndim != len(shape) or any(isinstance(want, int) and got != want for got, want in zip(arr.shape, shape)):
+        raise DataError(f"{where}: expected shape ({', '.join(map(str, shape))}), got {arr.shape}")
     return arr
 
 
@@ -138,7 +138,7 @@ def _problem(net, inputs, initial, steps, targets):
     if not isinstance(inputs, dict) or set(inputs) != set(names):
         got = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
         raise DataError(f"inputs: expected a dict with exactly the input nodes {names}, got {got}")
-    xs = {n: _array(f"inputs[{n!r}]", inputs[n], (None, None, spec.nodes[n].size), dtype) for n in names}
+    xs = {n: _array(f"inputs[{n!r}]", inputs[n], ("batch", "time", spec.nodes[n].size), dtype) for n in names}
     if len({x.shape[:2] for x in xs.values()}) > 1:
         raise DataError(f"inputs: (batch, time) differ: {({n: x.shape[:2] for n, x in xs.items()})}")
     B, T = next(iter(xs.values())).shape[:2] if xs else (None, None)
@@ -156,7 +156,7 @@ def _problem(net, inputs, initial, steps, targets):
     for key, value in (initial or {}).items():
         if key not in spec.nodes and key not in blocks:
             raise DataError(f"initial: unknown node {key!r}")
-        arr = _array(f"initial[{key!r}]", value, (None, spec.nodes[blocks.get(key, [key])[0]].size), dtype)
+        arr = _array(f"initial[{key!r}]", value, ("batch", spec.nodes[blocks.get(key, [key])[0]].size), dtype)
         for n in blocks.get(key, [key]):
             if key == n or n not in (initial or {}):     # a node's own entry wins over its block's
                 states[n] = arr
