@@ -203,6 +203,9 @@ def random_specs(draw):
             kinds = ["dense"] + (["diagonal", "scalar", "identity"] if sizes[src] == sizes[n] else [])
             kind = draw(st.sampled_from(kinds))
             edge = {"from": src, "to": n, "delay": delay, "weight": kind}
+            if kind == "dense" and sizes[src] == sizes[n] and draw(st.integers(0, 3)) == 0:
+                edge["constraint"] = draw(st.sampled_from(["symmetric", "zero_diagonal",
+                                                           ["symmetric", "zero_diagonal"]]))
             if kind != "identity":
                 edge["init"] = "uniform(-0.9, 0.9)"
                 if draw(st.integers(0, 4)) == 0:
@@ -221,6 +224,10 @@ def random_specs(draw):
 def test_random_graphs_fast_equals_reference_and_finite_differences(data, T, seed, every_initial):
     spec = rg.parse_spec(yaml.safe_dump(data, sort_keys=False))
     net = rg.build(spec, seed=seed)
+    rng = np.random.default_rng(seed)
+    for name, info in net.param_info.items():
+        if info.constraints:   # off the constraint set: a run applies the constraints itself
+            net.params[name] += rng.uniform(-0.3, 0.3, size=info.shape)
     compare(net, T=T, B=2, seed=seed, fd_entries=3, every_initial=every_initial)
 
 
