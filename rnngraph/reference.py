@@ -184,6 +184,7 @@ def reference_values(net, inputs=None, initial=None, steps=None, tape=None, targ
     edges = {e.name: e for e in spec.edges}
     incoming = {n: [e for e in spec.edges if e.target == n] for n in spec.nodes}
     weights = {e.name: _weight(e, leaves) for e in spec.edges}
+    biases = {n: leaves[f"{n}.bias"] for n, node in spec.nodes.items() if _bias(node, incoming[n])}
     states = {}
 
     def initial_state(s) -> ad.Var:
@@ -222,8 +223,8 @@ def reference_values(net, inputs=None, initial=None, steps=None, tape=None, targ
             a = ad.const(np.zeros((B, node.size), dtype))
             for c in parts:
                 a = ad.add(a, c)
-            if _bias(node, incoming[n]):
-                a = ad.add(a, leaves[f"{n}.bias"])
+            if n in biases:
+                a = ad.add(a, biases[n])
         A[vertex], V[vertex] = a, ad.activation(node.activation, a)
     out = {}
     for n, node in spec.nodes.items():
@@ -303,7 +304,7 @@ def reference_loss_and_grad(net, inputs, targets, loss=None, initial=None, mask=
     tape = ad.Tape()
     values, leaves = reference_values(net, inputs, initial, steps, tape=tape, targets=targets)
     spec, dtype = net.primitive, net.dtype
-    T, B = (values[next(iter(spec.nodes))][1].shape[:2])
+    T, B = values[next(iter(spec.nodes))][1].shape[:2]
     blocks = {b: f"{b}/h" for b in _block_states(net)}
     mask = mask or {}
     terms = []
