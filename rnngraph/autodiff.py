@@ -201,6 +201,10 @@ def mul(a: Var, b: Var) -> Var:
                             unbroadcast(g * a.value, b.shape) if b.needs_grad else None))
 
 
+def neg(a: Var) -> Var:
+    return apply(-a.value, (a,), lambda g: (-g,))
+
+
 def scale(a: Var, c: float) -> Var:
     """``c * a`` for a constant number ``c``."""
     return apply(a.value * c, (a,), lambda g: (g * c,))
@@ -420,6 +424,12 @@ def cross_entropy_on_probs(v: Var, y: np.ndarray, eps: float = 1e-12) -> Var:
     value = -(y * np.log(p)).sum(axis=-1)
     inside = v.value > eps
     return apply(value, (v,), lambda g: (-g[..., None] * y * inside / p,))
+
+
+def sum_all(x: Var) -> Var:
+    """The sum of every element, 0-d."""
+    shape, dtype = x.shape, x.value.dtype
+    return apply(np.asarray(x.value.sum(), dtype=dtype), (x,), lambda g: (np.broadcast_to(g, shape).astype(dtype),))
 
 
 def squared_error(v: Var, y: np.ndarray) -> Var:

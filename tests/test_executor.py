@@ -36,8 +36,13 @@ def stage_layout(request):
         yield request.param
 
 
-def compare(net, T=4, B=2, seed=0, fd_entries=4):
+def compare(net, T=4, B=2, seed=0, fd_entries=4, every_initial=False):
+    """``every_initial``: pass an initial state for every node, so that ``initial``
+    overrides fixed and trainable inits too (not only supplies ``init: input``)."""
     inputs, targets, initial, loss = random_problem(net, T=T, B=B, seed=seed)
+    if every_initial:
+        rng = np.random.default_rng(seed + 3)
+        initial = {n: rng.normal(size=(B, net.size(n))) for n in net.graph.nodes}
     any_node = not net.output_nodes
     fast = net.forward(inputs, initial=initial, steps=T)
     ref = reference_forward(net, inputs, initial=initial, steps=T)
@@ -112,6 +117,12 @@ def test_every_spec_fast_equals_reference_and_finite_differences(path):
         compare(net, T=3, B=1, fd_entries=3)
     else:
         compare(net, T=4, B=2, fd_entries=6)
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_every_spec_with_initial_states_for_every_node_fast_equals_reference(path):
+    net = rg.build(rg.load_spec(path), dtype="float64")
+    compare(net, T=3, B=2, fd_entries=0, every_initial=True)
 
 
 def check_training_path(net, inputs, targets, initial, loss, T, B, seed, loss_ref, grads_ref):
@@ -193,6 +204,9 @@ def random_specs(draw):
             kinds = ["dense"] + (["diagonal", "scalar", "identity"] if sizes[src] == sizes[n] else [])
             kind = draw(st.sampled_from(kinds))
             edge = {"from": src, "to": n, "delay": delay, "weight": kind}
+            if kind == "dense" and sizes[src] == sizes[n] and draw(st.integers(0, 3)) == 0:
+                edge["constraint"] = draw(st.sampled_from(["symmetric", "zero_diagonal",
+                                                           ["symmetric", "zero_diagonal"]]))
             if kind != "identity":
                 edge["init"] = "uniform(-0.9, 0.9)"
                 if draw(st.integers(0, 4)) == 0:
@@ -207,11 +221,15 @@ def random_specs(draw):
 # RG_RANDOM_GRAPHS=1500 python -m pytest tests/test_executor.py -k random_graphs: a longer hunt
 @settings(max_examples=int(os.environ.get("RG_RANDOM_GRAPHS", 60)), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(random_specs(), st.integers(1, 5), st.integers(0, 2 ** 16))
-def test_random_graphs_fast_equals_reference_and_finite_differences(data, T, seed):
+@given(random_specs(), st.integers(1, 5), st.integers(0, 2 ** 16), st.booleans())
+def test_random_graphs_fast_equals_reference_and_finite_differences(data, T, seed, every_initial):
     spec = rg.parse_spec(yaml.safe_dump(data, sort_keys=False))
     net = rg.build(spec, seed=seed)
-    compare(net, T=T, B=2, seed=seed, fd_entries=3)
+    rng = np.random.default_rng(seed)
+    for name, info in net.param_info.items():
+        if info.constraints:   # off the constraint set: a run applies the constraints itself
+            net.params[name] += rng.uniform(-0.3, 0.3, size=info.shape)
+    compare(net, T=T, B=2, seed=seed, fd_entries=3, every_initial=every_initial)
 
 
 @settings(max_examples=25, deadline=None)
