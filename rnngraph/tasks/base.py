@@ -298,10 +298,14 @@ class Task:
         world, seeds = self._draw(p, rng)
         return self._finish(p, world, seeds, split)
 
-    def generate_splits(self, params: dict | None, rng) -> tuple[TaskData, TaskData]:
-        """``(train, eval)``: the same as ``generate`` twice from one Generator state."""
+    def generate_splits(self, params: dict | None, rng, world: Any = None) -> tuple[TaskData, TaskData]:
+        """``(train, eval)``: the same as ``generate`` twice from one Generator state.
+
+        ``world``, when given, is used instead of drawing one (what a data
+        file supplies: ``patterns``' memories, as documented by the task)."""
         p = self.validate(params)
-        world, seeds = self._draw(p, rng)
+        drawn, seeds = self._draw(p, rng)
+        world = drawn if world is None else world
         return self._finish(p, world, seeds, "train"), self._finish(p, world, seeds, "eval")
 
     def metrics(self, outputs, data: TaskData) -> dict[str, float]:
