@@ -69,6 +69,8 @@ def path(name: str, value) -> str:
         raise ArgumentError(f"{name}: expected a file path (str or os.PathLike), got {_got(value)}")
     if not text:
         raise DataError(f"{name}: the path is empty")
+    if "\0" in text:
+        raise DataError(f"{name}: the path {text!r} holds a NUL character, which no file name can")
     return text
 
 
