@@ -7,6 +7,7 @@ only here.
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -145,11 +146,14 @@ class Network:
 
         Raises DataError (ArgumentError for a wrong type) naming the argument:
         unknown or missing nodes, wrong shapes, NaN or infinite values in the
-        arrays or in ``net.params``, mask values outside [0, 1].
+        arrays or in ``net.params``, mask values outside [0, 1].  A loss
+        that overflows with finite parameters is returned as it is (inf or nan).
         """
-        self._finite_params()
-        loss_value, grads, _ = self.evaluate(inputs, targets, loss=loss, initial=initial, mask=mask,
-                                             steps=steps, want_grads=True, keep_values=False, history=False)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss_value, grads, _ = self.evaluate(inputs, targets, loss=loss, initial=initial, mask=mask,
+                                                 steps=steps, want_grads=True, keep_values=False, history=False)
+        if not math.isfinite(loss_value):   # a NaN or infinite parameter makes the loss so: name it
+            self._finite_params()
         return loss_value, grads
 
     def backward_trace(self, inputs, targets, loss: str | None = None, initial: dict | None = None,
@@ -289,9 +293,12 @@ class Network:
 
     # ------------------------------------------------------------------ checks
     def _finite_params(self) -> dict:
-        """``_checked_params``, and every parameter finite: the public entry
-        points' check (one pass over the parameters; the trainer, which keeps
-        them finite, calls ``evaluate`` without it)."""
+        """``_checked_params``, and every parameter finite (one pass over the
+        parameters).  ``forward`` and ``backward_trace`` check first;
+        ``loss_and_grad`` only when its loss is not finite (a NaN or infinite
+        parameter always makes it so), which costs the training step nothing;
+        the trainer, which keeps the parameters finite, calls ``evaluate``
+        without it."""
         params = self._checked_params()
         for name, value in params.items():
             if not _all_finite(value):
@@ -315,14 +322,18 @@ class Network:
         return params
 
     def _array(self, where: str, value, ndim: int, dtype=None) -> np.ndarray:
-        try:
-            arr = np.asarray(value)
-        except (TypeError, ValueError) as exc:
-            raise ArgumentError(f"{where}: not a numeric array ({exc})") from None
-        if arr.dtype.kind not in "biuf":
-            what = "complex numbers" if arr.dtype.kind == "c" else f"dtype {arr.dtype}"
-            raise ArgumentError(f"{where}: expected an array of real numbers, got {what}")
-        arr = arr.astype(dtype or self.dtype, copy=False)
+        dtype = dtype or self.dtype
+        if type(value) is np.ndarray and value.dtype == dtype:   # the training loop's arrays: nothing to convert
+            arr = value
+        else:
+            try:
+                arr = np.asarray(value)
+            except (TypeError, ValueError) as exc:
+                raise ArgumentError(f"{where}: not a numeric array ({exc})") from None
+            if arr.dtype.kind not in "biuf":
+                what = "complex numbers" if arr.dtype.kind == "c" else f"dtype {arr.dtype}"
+                raise ArgumentError(f"{where}: expected an array of real numbers, got {what}")
+            arr = arr.astype(dtype, copy=False)
         if arr.ndim != ndim:
             layout = "(batch, time, size)" if ndim == 3 else "(batch, size)" if ndim == 2 else "(batch, time)"
             raise DataError(f"{where}: expected a {ndim}-d array {layout}, got shape {arr.shape}")

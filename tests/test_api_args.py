@@ -95,7 +95,6 @@ def test_unroll_initial_is_a_bool(net):
 @pytest.mark.parametrize("name, call", [
     ("inputs", lambda net, x, y: net.forward([x["x"]])),
     ("initial", lambda net, x, y: net.forward(x, initial=[1])),
-    ("inputs", lambda net, x, y: net.forward({1: x["x"]})),
     ("inputs['x']", lambda net, x, y: net.forward({"x": "abc"})),
     ("inputs['x']", lambda net, x, y: net.forward({"x": np.full((B, T, 1), None, dtype=object)})),
     ("inputs['x']", lambda net, x, y: net.forward({"x": x["x"] + 1j})),
@@ -114,6 +113,15 @@ def test_wrong_types_to_the_network(net, name, call):
 
 
 # --------------------------------------------------------------------------- wrong values: DataError
+
+def test_unknown_keys_are_named(net):
+    x, y = data(net)
+    raises(rg.DataError, lambda: net.forward({1: x["x"]}), "unknown input 1", "'x'")
+    raises(rg.DataError, lambda: net.forward({"x": x["x"], "y": x["x"]}), "'y'", "not an input node")
+    raises(rg.DataError, lambda: net.loss_and_grad(x, {"z": y["y"]}), "targets", "'z'")
+    raises(rg.DataError, lambda: net.loss_and_grad(x, y, mask={"x": np.ones((B, T))}), "mask", "'x'")
+    raises(rg.DataError, lambda: net.forward(x, initial={"hiden": np.zeros((B, 4))}), "initial", "'hiden'")
+
 
 def test_nan_in_net_params_is_refused_by_forward_and_loss_and_grad(net):
     x, y = data(net)

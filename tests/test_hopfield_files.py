@@ -133,7 +133,8 @@ def test_an_eval_file_is_refused(tmp_path):
     spec = (tmp_path / "net.yaml").read_text().replace("n_eval: 40", "eval_file: patterns.npz")
     (tmp_path / "net.yaml").write_text(spec)
     r = rnngraph("run", "net.yaml", "--out", "out", "--quiet", cwd=tmp_path)
-    assert r.returncode == 2 and "eval_file" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "a Hopfield network reads only `file`" in r.stderr and "eval_file" in r.stderr, r.stderr
 
 
 def test_patterns_with_gradient_training_point_at_the_storage_rules(tmp_path):
