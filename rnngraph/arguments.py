@@ -84,6 +84,15 @@ def mapping(name: str, value, expected: str) -> dict:
     return value
 
 
+def overrides(name: str, value) -> dict:
+    """``--set``-style overrides: None or a dict of dotted key paths (str) to values."""
+    value = mapping(name, value, "{dotted key path: value}")
+    for key in value:
+        if not isinstance(key, str):
+            raise ArgumentError(f"{name}: keys are dotted key paths such as 'train.epochs', got {_got(key)}")
+    return value
+
+
 def array(name: str, value, dtype=np.float64, shape: str = "", ndim: int | None = None) -> np.ndarray:
     """``value`` as a real numeric array of ``dtype``.
 

@@ -74,7 +74,8 @@ class Experiment:
             self.train_data, self.eval_data, self.task = task_splits(spec, self.net, self.seed)
         else:
             self.train_data, self.eval_data = file_splits(spec, self.net, seed=self.seed)
-            self.task = None if self.train_data.task_data is None else get_task(self.train_data.task_data.extra["task"])
+            made = self.train_data.task_data      # a Hopfield patterns file comes with the patterns task's cues
+            self.task = None if made is None else get_task(made.extra["task"])
         self.config = resolve_config(spec, self.task, epochs=epochs)
         self.trainer = Trainer(self.net, self.config, self.train_data, self.eval_data,
                                metrics=self._metrics, seed=self.seed)

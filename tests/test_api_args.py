@@ -62,6 +62,8 @@ def test_parse_and_load_spec_need_text_and_a_path():
     for path in (None, 3, b"specs/mlp.yaml"):
         raises(TypeError, lambda: rg.load_spec(path), "load_spec", "path")
     raises(TypeError, lambda: rg.parse_spec("rnngraph: 1", overrides=["a=1"]), "overrides", "dict")
+    raises(TypeError, lambda: rg.parse_spec("rnngraph: 1", overrides={1: 2}), "overrides", "dotted key")
+    raises(TypeError, lambda: rg.load_spec(ROOT / "specs/mlp.yaml", overrides={("train", "epochs"): 2}), "overrides")
 
 
 def test_build_and_expand_need_a_spec(spec):
@@ -223,6 +225,8 @@ JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10, 10), st.floats(allow
 CALLS = {
     "parse_spec": lambda net, hop, a: rg.parse_spec(a),
     "load_spec": lambda net, hop, a: rg.load_spec(a),
+    "parse_spec overrides": lambda net, hop, a: rg.parse_spec(net.spec.to_yaml(), overrides=a),
+    "load_spec overrides": lambda net, hop, a: rg.load_spec(ROOT / "specs/mlp.yaml", overrides={"train.epochs": a}),
     "build": lambda net, hop, a: rg.build(a),
     "build seed": lambda net, hop, a: rg.build(net.spec, seed=a),
     "build dtype": lambda net, hop, a: rg.build(net.spec, dtype=a),
