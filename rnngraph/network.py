@@ -100,7 +100,14 @@ class Network:
         return found
 
     def size(self, node: str) -> int:
-        return node_data(self.graph)[self.blocks.get(node, node)]["size"]
+        """The number of units of ``node`` (a primitive node or a block)."""
+        nodes = node_data(self.graph)
+        name = self.blocks.get(node, node) if isinstance(node, str) else None
+        if name not in nodes:
+            if not isinstance(node, str):
+                raise ArgumentError(f"size: expected a node name (str), got {type(node).__name__}")
+            raise DataError(f"size: unknown node {node!r}{suggest(node, list(self.blocks) + list(nodes))}")
+        return nodes[name]["size"]
 
     def unroll(self, T: int, initial: bool = False):
         """The time-indexed DAG over ``T`` steps (``graph.unroll``); ``T`` an int >= 0."""
@@ -412,7 +419,7 @@ class Network:
     def _prepare_targets(self, targets, mask, T, B, any_node=False):
         arg.mapping("targets", targets, "{output node: array (batch, time, size)}")
         if not targets:
-            raise DataError("targets: expected a dict {output node: array (batch, time, size)}, got an empty one")
+            raise DataError("targets: expected a dict {output node: array (batch, time, size)}, got no targets")
         outputs = self._role_nodes("output")
         ys, ws = {}, {}
         for key, value in targets.items():

@@ -123,6 +123,9 @@ def test_unknown_keys_are_named(net):
     raises(rg.DataError, lambda: net.loss_and_grad(x, {"z": y["y"]}), "targets", "'z'")
     raises(rg.DataError, lambda: net.loss_and_grad(x, y, mask={"x": np.ones((B, T))}), "mask", "'x'")
     raises(rg.DataError, lambda: net.forward(x, initial={"hiden": np.zeros((B, 4))}), "initial", "'hiden'")
+    raises(rg.DataError, lambda: net.size("hiden"), "size", "'hiden'", "did you mean 'hidden'")
+    raises(TypeError, lambda: net.size(None), "size", "str")
+    raises(rg.DataError, lambda: net.loss_and_grad(x, None), "targets", "no targets")
 
 
 def test_nan_in_net_params_is_refused_by_forward_and_loss_and_grad(net):
@@ -242,6 +245,7 @@ CALLS = {
     "loss_and_grad mask": lambda net, hop, a: net.loss_and_grad(*data(net), mask=a),
     "loss_and_grad mask y": lambda net, hop, a: net.loss_and_grad(*data(net), mask={"y": a}),
     "unroll": lambda net, hop, a: net.unroll(a),
+    "size": lambda net, hop, a: net.size(a),
     "unroll initial": lambda net, hop, a: net.unroll(2, initial=a),
     "save": lambda net, hop, a: net.save(a),
     "load": lambda net, hop, a: net.load(a),
