@@ -6,14 +6,19 @@
     out = net.forward({"x": x})                    # x: (batch, time, size)
     loss, grads = net.loss_and_grad({"x": x}, {"y": y})
 
+A wrong argument raises the project's errors, never a Python error from
+deep inside: ``DataError`` (a ``ValueError``) for a wrong value,
+``ArgumentError`` (a ``DataError`` and a ``TypeError``) for a wrong type,
+``SpecError`` for an invalid spec.
+
 The package never imports textual: the terminal UI lives in ``tui``.
 """
 
 from .blocks import expand
-from .errors import DataError, RnngraphError, RunError, SpecError, SpecErrors
+from .errors import ArgumentError, DataError, RnngraphError, RunError, SpecError, SpecErrors
 from .network import Network, build
 from .spec import Spec, load_spec, parse_spec
 
-__all__ = ["DataError", "Network", "RnngraphError", "RunError", "Spec", "SpecError", "SpecErrors",
+__all__ = ["ArgumentError", "DataError", "Network", "RnngraphError", "RunError", "Spec", "SpecError", "SpecErrors",
            "build", "expand", "load_spec", "parse_spec"]
 __version__ = "0.1.0"

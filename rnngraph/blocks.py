@@ -156,6 +156,9 @@ def expand(spec: Spec) -> Spec:
     (``X->B/i``, ``X->B/f``, ...; a named edge ``e`` becomes ``e/i``, ...);
     edges ``from:`` a block read ``B/h``.
     """
+    if not isinstance(spec, Spec):
+        from .errors import ArgumentError
+        raise ArgumentError(f"expand: expected a Spec (from rg.load_spec or rg.parse_spec), got {type(spec).__name__}")
     blocks = {n.name: n for n in spec.nodes.values() if n.type}
     if not blocks:
         return spec.with_values(is_expanded=True)

@@ -78,7 +78,7 @@ def cmd_gradcheck(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .gradcheck import gradcheck
+    from .gradcheck import gradcheck, summary
     from .network import build
     from .spec import load_spec
     net = build(load_spec(args.spec), dtype="float64")
@@ -88,17 +88,12 @@ def cmd_gradcheck(args) -> int:
         table.add_column(col)
     for r in results:
         table.add_row(r.name, str(r.checked), f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
-                      "[green]ok[/]" if r.ok else "[red]MISMATCH[/]")
+                      ("[yellow]ok (all zero)[/]" if r.zero else "[green]ok[/]") if r.ok else "[red]MISMATCH[/]")
     console = Console()
     console.print(table)
     bad = [r.name for r in results if not r.ok]
-    if not results:
-        console.print("no trainable parameters: nothing to check")
-    if bad:
-        console.print(f"[red]gradients disagree with finite differences for {', '.join(bad)}[/]")
-        return EXIT_FAILED
-    console.print(f"all {len(results)} parameters agree with finite differences")
-    return EXIT_OK
+    console.print(f"[red]{summary(results)}[/]" if bad else summary(results))
+    return EXIT_FAILED if bad else EXIT_OK
 
 
 class _Usage(Exception):

@@ -206,9 +206,7 @@ def dataset_from_arrays(arrays: dict, net, path: str = "<arrays>") -> Dataset:
                                 f"{net.size(key)}, so expected (N, T, {net.size(key)})")
             (ds.inputs if key in net.input_nodes else ds.targets)[net.blocks.get(key, key)] = arr
         else:
-            from .spec import suggest
-            raise DataError(f"{path}: array {key!r} is not an input or output node of this network"
-                            f"{suggest(key, known)} (arrays: {', '.join(sorted(known))})")
+            raise DataError(_unexpected_array(path, key, arrays, net, known, init_nodes))
     for n in net.input_nodes:
         if n not in ds.inputs:
             raise DataError(f"{path}: missing array {n!r} for input node {n!r} (shape (N, T, {net.size(n)}))")
@@ -220,8 +218,13 @@ def dataset_from_arrays(arrays: dict, net, path: str = "<arrays>") -> Dataset:
             if N is None:
                 N, T = arr.shape[:2]
             elif arr.shape[:2] != (N, T):
+                hint = ""
+                if key in ds.targets and arr.shape[0] == N and arr.shape[1] == 1 and T > 1:
+                    hint = (f"; a target for the last step only still needs all {T} steps: store it at "
+                            f"[:, -1] of an (N, {T}, size) array and set train.loss_on: last (or add "
+                            f"'{key}.mask' (N, {T}), 1 at the last step, with train.loss_on: mask)")
                 raise DataError(f"{path}: array {key!r} has {arr.shape[0]} sequences of {arr.shape[1]} steps, "
-                                f"others have {N} of {T}")
+                                f"others have {N} of {T}{hint}")
     for key, arr in ds.masks.items():
         if key not in ds.targets:
             raise DataError(f"{path}: array '{key}.mask' has no targets {key!r} to mask")
@@ -242,13 +245,86 @@ def dataset_from_arrays(arrays: dict, net, path: str = "<arrays>") -> Dataset:
     return ds
 
 
-def file_splits(spec, net):
-    """(train, eval or None) from ``task: {file:, eval_file:}`` (paths relative to the spec)."""
+def _unexpected_array(path, key, arrays, net, known, init_nodes) -> str:
+    """The message for an array no node of ``net`` reads: the file's arrays
+    and the names this network reads, listed apart."""
+    from .spec import suggest
+    expected = sorted(set(net.input_nodes) | set(net.output_nodes)) + \
+        [f"{n}.mask" for n in net.output_nodes] + [f"{n}.init" for n in sorted(init_nodes)]
+    held = ", ".join(map(repr, sorted(arrays)))
+    reads = ", ".join(map(repr, expected)) or "nothing (it has no input or output nodes)"
+    text = (f"{path}: array {key!r} is not an input or output node of this network{suggest(key, known)} "
+            f"(the file holds {held}; this network reads {reads})")
+    if key in net.graph and np.ndim(arrays[key]) == 2:
+        from .hopfield import memory_edge
+        try:
+            memory_edge(net)
+        except DataError:
+            return text
+        text += "; to store patterns in a Hopfield network, set train.method: hebbian, storkey or pseudoinverse"
+    return text
+
+
+HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")
+HOPFIELD_FILE_NOISE = 0.1   # fraction of units flipped in the cues made from a file's patterns
+
+
+def hopfield_file_splits(path: str, net, seed: int, n_cues: int = 100):
+    """(train, eval) for a Hopfield network from a file of patterns.
+
+    The file holds one array under the state node's name (the memory edge's
+    source), ``(P, size)`` of +-1: the memories to store.  The cues are made
+    from them as the ``patterns`` generator makes its own: ``n_cues`` per
+    split, cue ``i`` memory ``i mod P`` with 10% of its units flipped, drawn
+    from ``seed``.  Both splits carry the generator's ``TaskData``, so the
+    run stores, settles and measures recall exactly as for
+    ``task: {generator: patterns}``."""
+    from .hopfield import state_node
+    from .tasks import get_task
+    try:
+        node = state_node(net)
+    except DataError as exc:
+        raise DataError(f"{path}: a Hopfield storage rule (train.method) reads patterns, but {exc}") from None
+    size = net.size(node)
+    arrays = read_npz(path, "patterns file")
+    want = f"the patterns to store, (P, {size}) of -1 and +1, under the state node's name {node!r}"
+    if node not in arrays:
+        held = ", ".join(map(repr, sorted(arrays))) or "no arrays"
+        raise DataError(f"{path}: missing array {node!r}: {want} (the file holds {held})")
+    others = sorted(k for k in arrays if k != node)
+    if others:
+        raise DataError(f"{path}: array {others[0]!r} is not read by this Hopfield network: its file holds "
+                        f"only {want}")
+    X = arrays[node]
+    if X.ndim != 2 or X.shape[1] != size or X.shape[0] == 0:
+        raise DataError(f"{path}: array {node!r} has shape {X.shape}; expected {want}")
+    X = X.astype(np.float64)
+    if not np.all(np.isin(X, (-1.0, 1.0))):
+        bad = tuple(int(i) for i in np.argwhere(~np.isin(X, (-1.0, 1.0)))[0])
+        raise DataError(f"{path}: array {node!r} holds {X[bad]:g} at index {bad}; patterns are -1 and +1")
+    task = get_task("patterns")
+    params = {"count": X.shape[0], "size": size, "noise": HOPFIELD_FILE_NOISE, "n_train": n_cues,
+              "n_eval": n_cues}
+    train, evald = task.generate_splits(params, np.random.default_rng(seed), world=(X, None, None))
+    return Dataset({}, {}, task_data=train, source=path), Dataset({}, {}, task_data=evald, source=path)
+
+
+def file_splits(spec, net, seed: int | None = None):
+    """(train, eval or None) from ``task: {file:, eval_file:}`` (paths relative to the spec).
+
+    With a Hopfield storage rule as ``train.method`` the file holds patterns
+    (``hopfield_file_splits``; ``seed``, default the spec's, draws the cues)."""
     base = os.path.dirname(os.path.abspath(spec.path)) if spec.path else os.getcwd()
 
     def resolve(key):
         p = spec.task[key]
         return p if os.path.isabs(p) else os.path.join(base, p)
+    if spec.train.get("method") in HOPFIELD_RULES:
+        if "eval_file" in spec.task:
+            raise DataError(f"{resolve('eval_file')}: a Hopfield network reads only `file` (the patterns to "
+                            f"store); its cues are made from them, `n_eval` of them (drop eval_file)")
+        return hopfield_file_splits(resolve("file"), net, spec.seed if seed is None else seed,
+                                    spec.task.get("n_eval", 100))
     try:
         train = load_npz(resolve("file"), net)
         evald = load_npz(resolve("eval_file"), net, "eval file") if "eval_file" in spec.task else None

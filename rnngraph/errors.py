@@ -87,3 +87,12 @@ class DataError(RnngraphError, ValueError):
 
 class RunError(RnngraphError, RuntimeError):
     """A training run failed: it diverged, or a metric missed its threshold."""
+
+
+class ArgumentError(DataError, TypeError):
+    """A Python argument has the wrong type (a string where an array goes, a
+    bool or a float where an integer goes, a list where a dict goes).
+
+    Both a ``DataError`` (so a ``ValueError``) and a ``TypeError``: code that
+    catches either, or the project's ``RnngraphError``, catches it.
+    """

@@ -24,6 +24,7 @@ from .errors import DataError, RunError, SpecError
 from .io import atomic_write, atomic_write_text
 from .network import build
 from .spec import parse_threshold
+from .tasks import get_task
 from .train import Trainer, meets, resolve_config
 
 HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")
@@ -72,8 +73,9 @@ class Experiment:
         if "generator" in spec.task:
             self.train_data, self.eval_data, self.task = task_splits(spec, self.net, self.seed)
         else:
-            self.train_data, self.eval_data = file_splits(spec, self.net)
-            self.task = None
+            self.train_data, self.eval_data = file_splits(spec, self.net, seed=self.seed)
+            made = self.train_data.task_data      # a Hopfield patterns file comes with the patterns task's cues
+            self.task = None if made is None else get_task(made.extra["task"])
         self.config = resolve_config(spec, self.task, epochs=epochs)
         self.trainer = Trainer(self.net, self.config, self.train_data, self.eval_data,
                                metrics=self._metrics, seed=self.seed)

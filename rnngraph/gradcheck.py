@@ -3,6 +3,9 @@
 ``gradcheck(net)`` draws random inputs and targets (float64), computes
 ``loss_and_grad`` and, for every trainable parameter, central differences
 ``(L(p + h) - L(p - h)) / 2h`` on up to ``max_entries`` of its entries.
+``summary(results)`` says what the comparison shows, including when it shows
+nothing: a parameter whose gradient is zero both ways (behind a ``sign`` or
+``step`` activation, say) agrees trivially.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ class ParamCheck:
     max_abs: float        # largest |analytic - numeric|
     max_rel: float        # largest |a - n| / max(|a|, |n|, 1e-8)
     ok: bool
+    zero: bool = False    # analytic and numeric gradients both exactly zero on every entry checked
 
 
 def random_problem(net, T: int = 5, B: int = 3, seed: int = 0):
@@ -69,5 +73,23 @@ def gradcheck(net, T: int = 5, B: int = 3, seed: int = 0, h: float = 1e-6, max_e
         diff = np.abs(analytic - numeric)
         rel = diff / np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), 1e-8)
         ok = bool(np.all(diff <= atol + rtol * np.abs(numeric)))
-        results.append(ParamCheck(name, len(idx), float(diff.max(initial=0.0)), float(rel.max(initial=0.0)), ok))
+        zero = bool(len(idx)) and not np.any(analytic) and not np.any(numeric)
+        results.append(ParamCheck(name, len(idx), float(diff.max(initial=0.0)), float(rel.max(initial=0.0)), ok,
+                                  zero))
     return results
+
+
+def summary(results: list[ParamCheck]) -> str:
+    """One line on what ``gradcheck``'s results show."""
+    if not results:
+        return "no trainable parameters: nothing to check"
+    bad = [r.name for r in results if not r.ok]
+    if bad:
+        return f"gradients disagree with finite differences for {', '.join(bad)}"
+    zero = [r.name for r in results if r.zero]
+    text = f"all {len(results)} parameters agree with finite differences"
+    if zero:
+        which = "every parameter" if len(zero) == len(results) else ", ".join(zero)
+        text += (f"; but for {which} both gradients are exactly zero (no loss gradient reaches it, e.g. "
+                 f"through a sign or step activation), so that agreement is trivially true and checks nothing")
+    return text

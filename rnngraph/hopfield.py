@@ -1,8 +1,9 @@
 """Hopfield networks: storage rules, settling dynamics and energy.
 
 A Hopfield-style network is one whose graph has a square dense delay-1 edge
-with the ``symmetric`` constraint (or, failing that, a square dense delay-1
-self-edge): its *memory edge*.  Discrete nets (Hopfield 1982) have it as a
+with the ``symmetric`` constraint: its *memory edge* (a self-edge is preferred
+when there are several).  ``store``, ``settle`` and ``energy`` refuse any other
+network with a DataError: an Elman net's recurrent weight is not a memory.  Discrete nets (Hopfield 1982) have it as a
 self-edge on a ``sign`` (or ``step``) node; continuous ones (Hopfield 1984),
 written with primitives, have it from the output ``v`` back into the
 integrator ``u``.
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import arguments as arg
 from .errors import DataError
 
 RULES = ("hebbian", "storkey", "pseudoinverse")
@@ -59,29 +61,46 @@ def memory_edge(net):
     candidates = []
     for u, v, key, d in net.graph.edges(keys=True, data=True):
         square = net.graph.nodes[u]["size"] == net.graph.nodes[v]["size"]
-        if d["weight"] == "dense" and d["delay"] >= 1 and square:
-            candidates.append((("symmetric" not in d["constraints"]), u != v, u, v, key))
+        if d["weight"] == "dense" and d["delay"] >= 1 and square and "symmetric" in d["constraints"]:
+            candidates.append((u != v, u, v, key))
     if not candidates:
-        raise DataError("not a Hopfield-style network: it needs a square dense edge with delay 1 "
-                        "(constraint: symmetric) to store patterns in")
+        raise DataError("not a Hopfield-style network: store, settle and energy need a square dense edge "
+                        "with delay 1 and `constraint: symmetric` (the memory); this network has none")
     candidates.sort()
-    _, _, u, v, key = candidates[0]
+    _, u, v, key = candidates[0]
     return u, v, key
 
 
+def state_node(net) -> str:
+    """The node whose values are the network's state: the memory edge's
+    source (``s`` of a discrete net, the outputs ``v`` of a continuous one).
+    A data file holds the patterns under its name."""
+    return memory_edge(net)[0]
+
+
 def _patterns(net, patterns, size) -> np.ndarray:
-    X = np.asarray(patterns, dtype=np.float64)
+    X = arg.array("store: patterns", patterns, shape=f"(P, {size}) of +-1")
     if X.ndim != 2 or X.shape[1] != size:
-        raise DataError(f"patterns: expected shape (P, {size}), got {X.shape}")
+        raise DataError(f"store: patterns: expected shape (P, {size}), got {X.shape}")
+    if X.shape[0] == 0:
+        raise DataError(f"store: patterns: expected at least one pattern, got shape {X.shape}")
     if not np.all(np.isin(X, (-1.0, 1.0))):
-        raise DataError("patterns: every entry must be -1 or +1")
+        bad = tuple(int(i) for i in np.argwhere(~np.isin(X, (-1.0, 1.0)))[0])
+        raise DataError(f"store: patterns: every entry must be -1 or +1, got {X[bad]:g} at index {bad}")
     return X
+
+
+def _states(name: str, value, size: int) -> np.ndarray:
+    """Cues or states: a finite real array (B, size)."""
+    s = arg.array(name, value, shape=f"(B, {size})")
+    if s.ndim != 2 or s.shape[1] != size:
+        raise DataError(f"{name}: expected shape (B, {size}), got {s.shape}")
+    return s
 
 
 def store(net, patterns, rule: str = "hebbian") -> None:
     """Write ``patterns`` (P, N) into the memory edge by ``rule``."""
-    if rule not in RULES:
-        raise DataError(f"unknown storage rule {rule!r}; known: {', '.join(RULES)}")
+    rule = arg.choice("store: rule", rule, RULES)
     u, v, key = memory_edge(net)
     N = net.graph.nodes[u]["size"]
     X = _patterns(net, patterns, N)
@@ -106,10 +125,9 @@ def store(net, patterns, rule: str = "hebbian") -> None:
 def energy(net, states) -> np.ndarray:
     """``E = -1/2 s^T W s - b^T s`` per row of ``states`` (B, N)."""
     u, v, key = memory_edge(net)
+    net._finite_params()
     W = net.params[net.graph.edges[u, v, key]["param"]].astype(np.float64)
-    s = np.asarray(states, dtype=np.float64)
-    if s.ndim != 2 or s.shape[1] != W.shape[1]:
-        raise DataError(f"states: expected shape (B, {W.shape[1]}), got {s.shape}")
+    s = _states("energy: states", states, W.shape[1])
     bias = net.graph.nodes[v]["bias"]
     b = net.params[bias].astype(np.float64) if bias else 0.0
     return -0.5 * np.einsum("bi,ij,bj->b", s, W, s) - s @ (b if bias else np.zeros(W.shape[1]))
@@ -125,15 +143,14 @@ def settle(net, cues, update: str = "async", sweeps: int = 100, seed: int = 0,
     ``cycle``).  Continuous nets: the graph itself runs ``sweeps`` steps from
     the cue (``update`` does not apply).
     """
-    if update not in ("sync", "async"):
-        raise DataError(f"update must be 'sync' or 'async', got {update!r}")
-    if not isinstance(sweeps, (int, np.integer)) or sweeps < 1:
-        raise DataError(f"sweeps must be an integer >= 1, got {sweeps!r}")
+    update = arg.choice("settle: update", update, ("sync", "async"))
+    sweeps = arg.integer("settle: sweeps", sweeps, 1)
+    seed = arg.integer("settle: seed", seed, 0)
+    until_stable = arg.flag("settle: until_stable", until_stable)
     u, v, key = memory_edge(net)
-    cues = np.asarray(cues, dtype=np.float64)
     N = net.graph.nodes[u]["size"]
-    if cues.ndim != 2 or cues.shape[1] != N:
-        raise DataError(f"cues: expected shape (B, {N}), got {cues.shape}")
+    cues = _states("settle: cues", cues, N)
+    net._finite_params()
     if u != v:
         return _settle_graph(net, cues, sweeps, u)
     act = net.graph.nodes[u]["activation"]

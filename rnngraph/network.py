@@ -7,13 +7,15 @@ only here.
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
 
+from . import arguments as arg
 from . import autodiff as ad
-from .errors import DataError
 from .engine.program import Program
+from .errors import ArgumentError, DataError
 from .executor import ENGINES, run
 from .flat import lay_out
 from .graph import folded_graph, unroll
@@ -21,7 +23,7 @@ from .io import atomic_write
 from .losses import LOSSES, output_loss
 from .params import init_params, param_infos, project
 from .plan import make_plan
-from .spec import LARGEST, Spec, out_of_range, suggest
+from .spec import DTYPES, LARGEST, Spec, out_of_range, suggest
 
 MAX_WORK_BYTES = 16 * 1024 ** 3    # refuse a forward/backward that would need more than this
 
@@ -48,12 +50,17 @@ class Network:
     """
 
     def __init__(self, spec: Spec, seed: int | None = None, dtype=None, engine: str = "compiled"):
+        if not isinstance(spec, Spec):
+            hint = ": read it with rg.load_spec(path) first" if isinstance(spec, (str, os.PathLike)) else \
+                " (from rg.load_spec or rg.parse_spec)"
+            raise ArgumentError(f"build: expected a Spec, got {type(spec).__name__}{hint}")
+        seed = arg.seed("build: seed", seed)
         if engine not in ENGINES:
             raise DataError(f"engine: unknown engine {engine!r}{suggest(engine, ENGINES)}; known: {', '.join(ENGINES)}")
         self.engine = engine     # how recurrent loops run (executor.ENGINES); every engine computes the same
         self.spec = spec
         self.primitive = spec.expanded()
-        self.dtype = np.dtype(dtype or spec.dtype)
+        self.dtype = _float_dtype(dtype, spec.dtype)
         if self.dtype.name != spec.dtype and self.dtype.name in LARGEST:
             bad = out_of_range(spec, self.dtype.name)
             if bad:
@@ -96,11 +103,18 @@ class Network:
         return self._trainable
 
     def size(self, node: str) -> int:
-        return self.program.nodes[self.blocks.get(node, node)]["size"]
+        """The number of units of ``node`` (a primitive node or a block)."""
+        nodes = self.program.nodes
+        name = self.blocks.get(node, node) if isinstance(node, str) else None
+        if name not in nodes:
+            if not isinstance(node, str):
+                raise ArgumentError(f"size: expected a node name (str), got {type(node).__name__}")
+            raise DataError(f"size: unknown node {node!r}{suggest(node, list(self.blocks) + list(nodes))}")
+        return nodes[name]["size"]
 
     def unroll(self, T: int, initial: bool = False):
-        """The time-indexed DAG over ``T`` steps (``graph.unroll``)."""
-        return unroll(self.graph, T, initial=initial)
+        """The time-indexed DAG over ``T`` steps (``graph.unroll``); ``T`` an int >= 0."""
+        return unroll(self.graph, arg.integer("unroll: T", T), initial=arg.flag("unroll: initial", initial))
 
     # ------------------------------------------------------------------ running
     def forward(self, inputs: dict | None = None, initial: dict | None = None, steps: int | None = None) -> dict:
@@ -121,7 +135,7 @@ class Network:
         block its output ``h`` under the block's name.
         """
         xs, initial, T, B = self._prepare(inputs, initial, steps)
-        result = run(self.program, self._checked_params(), xs, T, B, self.dtype, initial=initial,
+        result = run(self.program, self._finite_params(), xs, T, B, self.dtype, initial=initial,
                      engine=self.engine)
         return self._batch_major({n: v for n, (a, v) in result.values.items()})
 
@@ -139,9 +153,17 @@ class Network:
         -------
         (loss: float, grads: {parameter: array of the parameter's shape})
         With several outputs the loss is the sum of each output's loss.
+
+        Raises DataError (ArgumentError for a wrong type) naming the argument:
+        unknown or missing nodes, wrong shapes, NaN or infinite values in the
+        arrays or in ``net.params``, mask values outside [0, 1].  A loss
+        that overflows with finite parameters is returned as it is (inf or nan).
         """
-        loss_value, grads, _ = self.evaluate(inputs, targets, loss=loss, initial=initial, mask=mask,
-                                             steps=steps, want_grads=True, keep_values=False, history=False)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss_value, grads, _ = self.evaluate(inputs, targets, loss=loss, initial=initial, mask=mask,
+                                                 steps=steps, want_grads=True, keep_values=False, history=False)
+        if not math.isfinite(loss_value):   # a NaN or infinite parameter makes the loss so: name it
+            self._finite_params()
         return loss_value, grads
 
     def backward_trace(self, inputs, targets, loss: str | None = None, initial: dict | None = None,
@@ -152,6 +174,7 @@ class Network:
         Its norm over units shows where gradients vanish or explode.  Input
         nodes hold data, not values the network computes: their entries are
         zeros (no gradient flows into constants)."""
+        self._finite_params()
         _, _, result = self.evaluate(inputs, targets, loss=loss, initial=initial, mask=mask, steps=steps,
                                      trace=True)
         tape_traced = result.traced
@@ -179,9 +202,7 @@ class Network:
 
         ``Run.history`` (the state to carry into a next window) is taken before
         the backward pass, which may reuse value buffers; ``history=False`` skips it."""
-        kind = loss or self.spec.train.get("loss", "mse")
-        if kind not in LOSSES:
-            raise DataError(f"loss: unknown loss {kind!r}{suggest(kind, LOSSES)}; known: {', '.join(LOSSES)}")
+        kind = self.spec.train.get("loss", "mse") if loss is None else arg.choice("loss", loss, LOSSES)
         xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
         ys, ws = self._prepare_targets(targets, mask, T, B, targets_any_node)
         tape = ad.Tape(trace=trace) if want_grads else None
@@ -252,12 +273,20 @@ class Network:
 
     # ------------------------------------------------------------------ parameters
     def save(self, path) -> None:
-        """Write ``params`` to an ``.npz`` (atomically: the old file or the new, never half)."""
-        path = os.fspath(path)
+        """Write ``params`` to an ``.npz`` (atomically: the old file or the new, never half).
+
+        Raises DataError when ``path`` is a directory or cannot be written."""
+        path = arg.path("save: path", path)
+        if os.path.isdir(path):
+            raise DataError(f"{path}: is a directory; save needs a file name, such as "
+                            f"{os.path.join(path, 'params.npz')}")
 
         def write(fh):
             np.savez(fh, **{name: np.asarray(v) for name, v in self.params.items()})
-        atomic_write(path, write, binary=True)
+        try:
+            atomic_write(path, write, binary=True)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot write the parameter file ({exc.strerror or exc})") from None
 
     def load(self, path) -> "Network":
         """Replace the parameters with those saved at ``path``; returns self.
@@ -265,7 +294,7 @@ class Network:
         Raises DataError naming the file and the parameter when a name is
         missing or unknown, or a shape differs."""
         from .data import read_npz
-        path = os.fspath(path)
+        path = arg.path("load: path", path)
         data = read_npz(path, "parameter file")
         names = set(data)
         missing = [n for n in self.params if n not in names]
@@ -300,6 +329,20 @@ class Network:
                 self.params[name][...] = project(self.params[name], info.constraints)
 
     # ------------------------------------------------------------------ checks
+    def _finite_params(self) -> dict:
+        """``_checked_params``, and every parameter finite (one pass over the
+        parameters).  ``forward`` and ``backward_trace`` check first;
+        ``loss_and_grad`` only when its loss is not finite (a NaN or infinite
+        parameter always makes it so), which costs the training step nothing;
+        the trainer, which keeps the parameters finite, calls ``evaluate``
+        without it."""
+        params = self._checked_params()
+        for name, value in params.items():
+            if not _all_finite(value):
+                raise DataError(f"net.params[{name!r}]: NaN or infinite value at index {_first_bad(value)}; "
+                                f"set it to finite numbers (or rebuild, or net.load a saved file)")
+        return params
+
     def _checked_params(self) -> dict:
         params = self.params
         for name, info in self.param_info.items():
@@ -316,10 +359,18 @@ class Network:
         return params
 
     def _array(self, where: str, value, ndim: int, dtype=None) -> np.ndarray:
-        try:
-            arr = np.asarray(value, dtype=dtype or self.dtype)
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{where}: not a numeric array ({exc})") from None
+        dtype = dtype or self.dtype
+        if type(value) is np.ndarray and value.dtype == dtype:   # the training loop's arrays: nothing to convert
+            arr = value
+        else:
+            try:
+                arr = np.asarray(value)
+            except (TypeError, ValueError) as exc:
+                raise ArgumentError(f"{where}: not a numeric array ({exc})") from None
+            if arr.dtype.kind not in "biuf":
+                what = "complex numbers" if arr.dtype.kind == "c" else f"dtype {arr.dtype}"
+                raise ArgumentError(f"{where}: expected an array of real numbers, got {what}")
+            arr = arr.astype(dtype, copy=False)
         if arr.ndim != ndim:
             layout = "(batch, time, size)" if ndim == 3 else "(batch, size)" if ndim == 2 else "(batch, time)"
             raise DataError(f"{where}: expected a {ndim}-d array {layout}, got shape {arr.shape}")
@@ -327,9 +378,7 @@ class Network:
 
     def _prepare(self, inputs, initial, steps, targets=None):
         """Check inputs and initial states; return time-major inputs, initial, T, B."""
-        inputs = {} if inputs is None else inputs
-        if not isinstance(inputs, dict):
-            raise DataError("inputs: expected a dict {input node: array (batch, time, size)}")
+        inputs = arg.mapping("inputs", inputs, "{input node: array (batch, time, size)}")
         names = self._role_nodes("input")
         for key in inputs:
             if key not in names:
@@ -354,12 +403,11 @@ class Network:
                 raise DataError(f"inputs[{n!r}]: NaN or infinite value at (batch, time, unit) = {_first_bad(arr)}")
             xs[n] = np.ascontiguousarray(arr.transpose(1, 0, 2))
         if steps is not None:
-            if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
-                raise DataError(f"steps: expected an integer >= 0, got {steps!r}")
+            steps = arg.integer("steps", steps)
             if T is not None and steps != T:
                 raise DataError(f"steps={steps} disagrees with the inputs' length T={T}")
             T = int(steps)
-        initial = dict(initial or {})
+        initial = dict(arg.mapping("initial", initial, "{node: array (batch, size)}"))
         for n, value in list(initial.items()):
             node = self.blocks.get(n, n)
             if node not in self.graph:
@@ -399,8 +447,9 @@ class Network:
                             f"(limit {MAX_WORK_BYTES / 1024 ** 3:.0f} GiB); use smaller batches or truncate")
 
     def _prepare_targets(self, targets, mask, T, B, any_node=False):
-        if not isinstance(targets, dict) or not targets:
-            raise DataError("targets: expected a dict {output node: array (batch, time, size)}")
+        arg.mapping("targets", targets, "{output node: array (batch, time, size)}")
+        if not targets:
+            raise DataError("targets: expected a dict {output node: array (batch, time, size)}, got no targets")
         outputs = self._role_nodes("output")
         ys, ws = {}, {}
         for key, value in targets.items():
@@ -412,17 +461,27 @@ class Network:
                                 f"{', '.join(map(repr, outputs)) or 'none'})")
             y = self._array(f"targets[{key!r}]", value, 3)
             if y.shape != (B, T, self.size(node)):
-                raise DataError(f"targets[{key!r}]: expected shape {(B, T, self.size(node))}, got {y.shape}")
+                hint = ""
+                if y.shape[0] == B and y.shape[1] == 1 and T > 1:
+                    hint = (f"; a target for the last step only still needs all {T} steps: put it at "
+                            f"[:, -1] and pass mask={{{key!r}: m}} with m (batch, time) 1 at the last step "
+                            f"(train.loss_on: last does this in a spec)")
+                raise DataError(f"targets[{key!r}]: expected shape {(B, T, self.size(node))}, got {y.shape}{hint}")
             if not _all_finite(y):
                 raise DataError(f"targets[{key!r}]: NaN or infinite value at (batch, time, unit) = {_first_bad(y)}")
             ys[node] = y.transpose(1, 0, 2)   # a view: losses only read it (a copy costs T*B*size)
-        for key, value in (mask or {}).items():
+        for key, value in arg.mapping("mask", mask, "{output node: array (batch, time)}").items():
             node = self.blocks.get(key, key)
             if node not in ys:
                 raise DataError(f"mask: {key!r} has no targets")
             m = self._array(f"mask[{key!r}]", value, 2)
             if m.shape != (B, T):
                 raise DataError(f"mask[{key!r}]: expected shape {(B, T)}, got {m.shape}")
+            if not _all_finite(m):
+                raise DataError(f"mask[{key!r}]: NaN or infinite value at (batch, time) = {_first_bad(m)}")
+            if m.min(initial=0.0) < 0 or m.max(initial=0.0) > 1:
+                raise DataError(f"mask[{key!r}]: values must lie in [0, 1] (1 where the loss counts, 0 where "
+                                f"it does not), got {m.min():g} .. {m.max():g}")
             ws[node] = np.ascontiguousarray(m.T)
         return ys, ws
 
@@ -456,11 +515,26 @@ def _first_bad(arr: np.ndarray) -> tuple:
 
 
 def build(spec: Spec, seed: int | None = None, dtype=None, engine: str = "compiled") -> Network:
-    """Build a ``Network`` from a spec; ``seed`` overrides the spec's for init,
-    ``dtype`` its ``dtype`` (``"float64"`` for gradient checks).  ``engine`` says how
-    recurrent loops run: ``"compiled"`` (generated loops, fast) or ``"simple"`` (a
-    plain per-step loop, ``engine/loop.py``, readable); both compute the same."""
+    """Build a ``Network`` from a spec; ``seed`` (an int >= 0) overrides the
+    spec's for init, ``dtype`` (``"float32"`` or ``"float64"``) its ``dtype``
+    (``"float64"`` for gradient checks).  ``engine`` says how recurrent loops run:
+    ``"compiled"`` (generated loops, fast) or ``"simple"`` (a plain per-step loop,
+    ``engine/loop.py``, readable); both compute the same.  Raises ArgumentError
+    for a wrong type, DataError for a wrong value."""
     return Network(spec, seed=seed, dtype=dtype, engine=engine)
+
+
+def _float_dtype(dtype, default: str) -> np.dtype:
+    """``dtype`` (None for ``default``) as one of the float dtypes networks run in."""
+    if dtype is None:
+        return np.dtype(default)
+    try:
+        found = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"build: dtype: expected one of {', '.join(map(repr, DTYPES))}, got {dtype!r}") from None
+    if found.name not in DTYPES:
+        raise DataError(f"build: dtype: networks run in {' or '.join(DTYPES)}, got {found.name}")
+    return found
 
 
 def _hopfield_methods():

@@ -262,8 +262,12 @@ def load_spec(path, overrides: dict | None = None) -> Spec:
     SpecError
         If the file cannot be read or the spec is invalid; the message reads
         ``file:line:column: where: what``.
+    ArgumentError
+        ``path`` is not a str or os.PathLike, or ``overrides`` not a dict.
     """
-    path = os.fspath(path)
+    from .arguments import overrides as overrides_argument, path as path_argument
+    path = path_argument("load_spec: path", path)
+    overrides_argument("load_spec: overrides", overrides)
     try:
         with open(path, "rb") as fh:
             raw = fh.read(8 * 1024 * 1024 + 1)
@@ -286,7 +290,18 @@ def parse_spec(text: str, path: str | None = None, overrides: dict | None = None
 
     ``overrides`` maps dotted key paths to values applied before validation
     (the CLI's ``--set train.optimizer.lr=0.01``).
+
+    Raises SpecError for an invalid spec, ArgumentError when ``text`` is not
+    a str (or ``path``, ``overrides`` have the wrong type).
     """
+    from .arguments import overrides as overrides_argument, path as path_argument
+    if not isinstance(text, str):
+        from .errors import ArgumentError
+        hint = "; to read a file, use load_spec(path)" if not isinstance(text, bytes) else "; decode it first"
+        raise ArgumentError(f"parse_spec: expected the spec's YAML text as a str, got {type(text).__name__}{hint}")
+    if path is not None:
+        path = path_argument("parse_spec: path", path)
+    overrides_argument("parse_spec: overrides", overrides)
     data, source = load_yaml(text, path)
     if overrides:
         data = apply_overrides(data, overrides, source)

@@ -408,3 +408,24 @@ def test_absurd_generated_data_is_refused_with_an_estimate(tmp_path, spec, setti
     r = run_cli("run", SPECS / spec, "--set", setting, "--out", tmp_path / "out", "--quiet", cwd=tmp_path,
                 timeout=60)
     assert_refused_with_estimate(r)
+
+
+def test_an_unknown_array_lists_the_file_arrays_and_the_expected_names_apart(workdir):
+    arrays = good_arrays()
+    arrays["z"] = np.zeros((N, T, 1))
+    np.savez(workdir / FILE, **arrays)
+    r = run_cli("run", "spec.yaml", "--out", "out", "--quiet", cwd=workdir)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "the file holds 'm.init', 'x', 'y', 'y.mask', 'z'" in r.stderr, r.stderr
+    assert "this network reads 'x', 'y', 'y.mask', 'm.init'" in r.stderr, r.stderr
+
+
+def test_a_one_step_target_beside_longer_inputs_points_at_loss_on_last(workdir):
+    arrays = good_arrays()
+    arrays["y"] = arrays["y"][:, :1]
+    arrays.pop("y.mask")
+    np.savez(workdir / FILE, **arrays)
+    r = run_cli("run", "spec.yaml", "--out", "out", "--quiet", cwd=workdir)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    for phrase in (FILE, "'y'", f"1 steps, others have {N} of {T}", "loss_on: last", "'y.mask'"):
+        assert phrase in r.stderr, f"{phrase!r} not in {r.stderr!r}"

@@ -288,3 +288,12 @@ edges:
     assert r.cycle[0] and not r.converged[0]
     r = net.settle(np.array([[1.0, 1.0]]), update="async", sweeps=10)
     assert r.converged[0]
+
+
+def test_gradcheck_says_when_all_zero_gradients_agree_trivially():
+    out = rnngraph("gradcheck", ROOT / "specs/hopfield_discrete.yaml")     # s->s sits behind a sign activation
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    assert "ok (all zero)" in text and "exactly zero" in text and "trivially true" in text, text
+    out = rnngraph("gradcheck", ROOT / "specs/mlp.yaml")
+    assert out.returncode == 0 and "trivially" not in out.stdout and "agree with finite differences" in out.stdout

@@ -28,10 +28,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 try:  # the project's error types, when the rest of rnngraph is there
+    from rnngraph.errors import ArgumentError as _ArgumentErrorBase
     from rnngraph.errors import DataError as _DataErrorBase
     from rnngraph.errors import SpecError as _SpecErrorBase
 except ImportError:  # pragma: no cover - the subpackage used on its own
     _DataErrorBase = ValueError
+    _ArgumentErrorBase = TypeError
     _SpecErrorBase = None
 
 SPLITS = ("train", "eval")
@@ -73,7 +75,13 @@ else:  # pragma: no cover
 
 
 class TaskDataError(_DataErrorBase):
-    """Arrays given to a task's metrics do not fit its data (a ``DataError``)."""
+    """Arrays given to a task's metrics do not fit its data, or an argument
+    of ``generate``/``metrics`` has a wrong value (a ``DataError``)."""
+
+
+class TaskArgumentError(TaskDataError, _ArgumentErrorBase):
+    """An argument of ``generate``/``metrics`` has the wrong type (a
+    ``TaskDataError`` and a ``TypeError``)."""
 
 
 def suggest(word: str, choices) -> str:
@@ -293,15 +301,20 @@ class Task:
             float64 arrays ``(N, T, size)``.
         """
         if split not in SPLITS:
-            raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
+            kind = TaskDataError if isinstance(split, str) else TaskArgumentError
+            raise kind(f"split must be 'train' or 'eval', got {split!r}")
         p = self.validate(params)
         world, seeds = self._draw(p, rng)
         return self._finish(p, world, seeds, split)
 
-    def generate_splits(self, params: dict | None, rng) -> tuple[TaskData, TaskData]:
-        """``(train, eval)``: the same as ``generate`` twice from one Generator state."""
+    def generate_splits(self, params: dict | None, rng, world: Any = None) -> tuple[TaskData, TaskData]:
+        """``(train, eval)``: the same as ``generate`` twice from one Generator state.
+
+        ``world``, when given, is used instead of drawing one (what a data
+        file supplies: ``patterns``' memories, as documented by the task)."""
         p = self.validate(params)
-        world, seeds = self._draw(p, rng)
+        drawn, seeds = self._draw(p, rng)
+        world = drawn if world is None else world
         return self._finish(p, world, seeds, "train"), self._finish(p, world, seeds, "eval")
 
     def metrics(self, outputs, data: TaskData) -> dict[str, float]:
@@ -321,9 +334,20 @@ class Task:
         Raises
         ------
         TaskDataError (a DataError, so a ValueError)
-            ``outputs`` does not have the shape of ``data.targets``.
+            ``outputs`` does not have the shape of ``data.targets``, or holds
+            something other than real numbers (then a TaskArgumentError, also
+            a TypeError), or ``data`` is not a ``TaskData``.
         """
-        outputs = np.asarray(outputs, dtype=np.float64)
+        if not isinstance(data, TaskData):
+            raise TaskArgumentError(f"data: expected the TaskData that generate returned, "
+                                    f"got {type(data).__name__}")
+        try:
+            raw = np.asarray(outputs)
+        except (TypeError, ValueError) as exc:
+            raise TaskArgumentError(f"outputs of task '{self.name}': not a numeric array ({exc})") from None
+        if raw.dtype.kind not in "biuf":
+            raise TaskArgumentError(f"outputs of task '{self.name}': expected real numbers, got dtype {raw.dtype}")
+        outputs = raw.astype(np.float64)
         outputs = self._check_outputs(outputs, data)
         return {k: float(v) for k, v in self._metrics(outputs, data).items()}
 
@@ -358,10 +382,12 @@ class Task:
 
     def _draw(self, p: dict, rng) -> tuple[Any, np.ndarray]:
         if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+            if rng < 0:
+                raise TaskDataError(f"rng: a seed must be an integer >= 0, got {rng}")
             rng = np.random.default_rng(int(rng))
         if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator or an int seed, "
-                            f"got {type(rng).__name__}")
+            raise TaskArgumentError(f"rng must be a numpy.random.Generator or an int seed, "
+                                    f"got {type(rng).__name__}")
         world = self._world(p, rng)
         seeds = rng.integers(0, 2**63 - 1, size=len(SPLITS))
         return world, seeds

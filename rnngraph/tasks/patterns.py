@@ -20,6 +20,9 @@ class Patterns(Task):
     Construction
         The *memories* (shared by both splits; see "Randomness" in
         ``rnngraph.tasks``): ``count`` patterns of ``size`` units, +-1.
+        They are the task's world, ``(patterns (count, size), shape, names)``;
+        ``generate_splits(params, rng, world=(X, None, None))`` makes cues
+        for given memories ``X`` (a Hopfield spec's data file).
         ``kind: random``: every unit +1 or -1 with probability 1/2.
         ``kind: letters``: the letters A, B, C, ... (the first ``count``)
         as 5x7 dot-matrix bitmaps, +1 on, -1 off, each dot repeated into a
