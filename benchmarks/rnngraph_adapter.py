@@ -3,7 +3,7 @@
 The specs in ``benchmarks/specs/`` are ordinary rnngraph spec files; the
 harness rewrites their sizes and dtype per configuration and passes the text
 to ``rg.parse_spec``. Parameters go in and gradients come out under the names
-SPEC.md section 3/4 gives them:
+docs/spec-format.md ("Parameter names") gives them:
 
 =======  ==========================================================
 canon    rnn name / lstm names (gate blocks i, f, g, o of the rows)

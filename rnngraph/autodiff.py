@@ -291,7 +291,7 @@ def transpose(w: Var) -> Var:
 
 
 def edge_apply(kind: str, w: Var | None, x: Var) -> Var:
-    """An edge's contribution ``W_e(x)`` for its weight kind (SPEC.md semantics)."""
+    """An edge's contribution ``W_e(x)`` for its weight kind (docs/spec-format.md, "Semantics")."""
     if kind == "dense":
         return linear(x, w)
     if kind in ("diagonal", "scalar"):

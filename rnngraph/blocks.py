@@ -1,6 +1,6 @@
 """Blocks are macros: ``lstm`` and ``gru`` nodes expand into primitive nodes.
 
-``expand(spec)`` returns a spec with no blocks (SPEC.md section 3).  Nothing
+``expand(spec)`` returns a spec with no blocks (docs/spec-format.md, "Blocks").  Nothing
 downstream knows what an LSTM is: the expansion below is the whole definition,
 written with the same nodes and edges a user could write by hand.
 

@@ -1,4 +1,4 @@
-"""The ``rnngraph`` command (SPEC.md section 5).
+"""The ``rnngraph`` command (the README lists the commands).
 
 Exit status: 0 success; 1 the run failed (diverged, a metric missed its
 threshold, gradients disagree); 2 bad usage or an invalid spec or data.

@@ -1,4 +1,4 @@
-"""Data for a spec's experiment: built-in generators or ``.npz`` files (SPEC.md section 2).
+"""Data for a spec's experiment: built-in generators or ``.npz`` files (docs/spec-format.md, "Task").
 
 A ``Dataset`` holds arrays keyed by node name, batch-major:
 inputs and targets ``(N, T, size)``, masks ``(N, T)``, initial states

@@ -51,7 +51,7 @@ def lay_out(plan, graph, params: dict, infos: dict, bias_groups: dict) -> dict:
     Flat}`` for the biases a group adds in its GEMM (``bias_groups``: id(group) ->
     bias name per edge, see ``executor.folded_biases``).  A group qualifies when its
     parameters are distinct, unconstrained, alike in ``trainable`` and each used by
-    this one edge only (SPEC.md gives every edge its own parameter; the check keeps
+    this one edge only (the spec format gives every edge its own parameter; the check keeps
     a parameter with other uses, whose gradient has other sources, out)."""
     uses = Counter(data["param"] for _, _, data in graph.edges(data=True) if data["param"] is not None)
     groups = list(plan.sequence_groups) + [g for stage in plan.stages for g in stage.inner]

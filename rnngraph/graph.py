@@ -23,7 +23,7 @@ from .spec import MAX_PARAM_BYTES, Bias, Spec, parse_initializer, _array_shape
 
 
 def resolved_bias(node, incoming) -> Bias | None:
-    """SPEC.md default: a bias for ``sum`` nodes with a dense incoming edge."""
+    """The format's default: a bias for ``sum`` nodes with a dense incoming edge."""
     if node.role == "input" or node.combine == "product" or node.bias is False:
         return None
     if isinstance(node.bias, Bias):

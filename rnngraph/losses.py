@@ -1,4 +1,4 @@
-"""Losses on output sequences (SPEC.md section 4), as autodiff ops.
+"""Losses on output sequences (docs/spec-format.md, "Train"), as autodiff ops.
 
 Each is a mean over the counted targets: every counted element for ``mse``
 and ``bce``, every counted (batch, time) position for ``cross_entropy``.

@@ -1,4 +1,4 @@
-"""``Network``: a built spec with parameters, and the Python API of SPEC.md section 4.
+"""``Network``: a built spec with parameters, and the Python API (README, "Python").
 
 Arrays given to and returned by the API are batch-major ``(B, T, size)``;
 the executor works time-major ``(T, B, size)`` and the conversion happens
@@ -538,7 +538,7 @@ def _float_dtype(dtype, default: str) -> np.dtype:
 
 
 def _hopfield_methods():
-    """``net.store``, ``net.settle``, ``net.energy`` (SPEC.md section 4), from ``hopfield``."""
+    """``net.store``, ``net.settle``, ``net.energy`` (README, "Python"), from ``hopfield``."""
     from . import hopfield
 
     def store(self, patterns, rule: str = "hebbian") -> None:

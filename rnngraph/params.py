@@ -1,4 +1,4 @@
-"""Parameters: their names, shapes and initial values (SPEC.md section 4).
+"""Parameters: their names, shapes and initial values (docs/spec-format.md, "Parameter names").
 
 An edge's parameter is named like the edge (``"x->hidden"``), a bias
 ``"{node}.bias"``, a trainable initial state ``"{node}.init"``.  Shapes:

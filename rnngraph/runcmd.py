@@ -1,5 +1,5 @@
 """``rnngraph run``: train and evaluate a spec, with a progress bar, a summary
-table and the result files (SPEC.md section 5).
+table and the result files (README, "Start here").
 
 Ctrl-C or SIGTERM stops after the current step: the epoch in progress is
 rolled back, a checkpoint and the metrics so far are written, and

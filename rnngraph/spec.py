@@ -1,7 +1,7 @@
 """The spec: a network and its experiment, parsed and validated once, up front.
 
 ``parse_spec(text, path)`` and ``load_spec(path)`` turn YAML into a ``Spec``
-(SPEC.md section 1).  Every mistake a user can make is found here and raised
+(docs/spec-format.md, Part 2).  Every mistake a user can make is found here and raised
 as ``SpecError`` pointing at the YAML that caused it (``SpecErrors`` when there
 are several independent ones).  Nothing downstream re-validates: a ``Spec``
 that exists is a network that can be built.
@@ -65,7 +65,7 @@ EXPECT_RE = re.compile(r"^\s*(<=|>=|<|>|==)\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\
 
 @dataclass(frozen=True)
 class Init:
-    """A node's value before t = 0 (SPEC.md: node ``init``).
+    """A node's value before t = 0 (docs/spec-format.md: node ``init``).
 
     ``kind`` is ``"value"`` (``value``: a number or a list of ``size`` numbers)
     or ``"input"`` (supplied per sample); ``trainable`` makes it the parameter
@@ -146,7 +146,7 @@ class Node:
 
 @dataclass(frozen=True)
 class Edge:
-    """One edge ``source -> target`` read at ``t - delay`` (SPEC.md: edges).
+    """One edge ``source -> target`` read at ``t - delay`` (docs/spec-format.md: edges).
 
     ``init`` is the initializer as written (a number, a string such as
     ``"uniform(-1,1)"``, a nested list, or None for the default);
@@ -191,7 +191,7 @@ class Spec:
     """A validated spec.  ``nodes`` keeps the YAML's order; ``edges`` too.
 
     ``task``, ``train``, ``expect`` and ``dynamics`` are plain dicts with
-    defaults filled in where SPEC.md gives them.  ``source`` locates any key
+    defaults filled in where the format gives them.  ``source`` locates any key
     path in the YAML (``spec.error(path, what)``).
     """
 

@@ -4,8 +4,8 @@
 callback and checks a ``should_stop`` function between steps, so the CLI
 draws a progress bar, the TUI a live plot, and either can stop it.
 
-The configuration is SPEC.md's ``train:`` section with defaults resolved in
-this order: SPEC.md's defaults, then what the task needs
+The configuration is the spec's ``train:`` section with defaults resolved in
+this order: the format's defaults (docs/spec-format.md, "Train"), then what the task needs
 (``task.default_train``), then what the spec says.  Everything random
 (shuffling) comes from one Generator whose state is part of
 ``Trainer.state_dict``, so a resumed run continues exactly.

@@ -1,6 +1,6 @@
 """Bad data files, bad parameter files and absurd sizes are refused clearly.
 
-SPEC.md section 2: a data file is an ``.npz`` holding one ``(N, T, size)``
+docs/spec-format.md ("Task"): a data file is an ``.npz`` holding one ``(N, T, size)``
 array per input and output node (keyed by node name), optionally
 ``"<output>.mask"`` ``(N, T)`` and ``"<node>.init"`` ``(N, size)`` for nodes
 with ``init: input``.  Section 5: exit status 2 for bad input, never a

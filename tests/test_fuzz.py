@@ -1,7 +1,7 @@
 """Fuzzing the spec parser: a mutated spec is refused clearly or it runs.
 
 Every example starts from one of the specs in ``specs/`` and applies a few
-mutations (SPEC.md section 1 is the contract):
+mutations (docs/spec-format.md is the contract):
 
 * structural, on the parsed YAML, which is then dumped back to text: delete a
   key, rename a key (a typo), retype a value (number -> string, list ->

@@ -1,4 +1,4 @@
-"""Numbers worked out by hand for tiny networks (SPEC.md sections 1 and 4).
+"""Numbers worked out by hand for tiny networks (docs/spec-format.md: semantics, losses, parameter names).
 
 Every network here is float64 with its weights written in the spec (edge
 ``init:`` as numbers or lists) or into ``net.params``; the expected values are

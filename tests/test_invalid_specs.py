@@ -4,7 +4,7 @@ Every case is checked twice:
 
 * through the command line: ``rnngraph check FILE`` exits 2, prints
   ``FILE:LINE:`` pointing at the mistake and the key phrase of the message,
-  and never a traceback (SPEC.md sections 4 and 5);
+  and never a traceback (the README's Python and command sections);
 * through the Python API: ``rg.parse_spec(text, path="x.yaml")`` raises
   ``rg.SpecError`` whose ``.path``, ``.line``, ``.column`` and ``.where``
   locate the mistake.

@@ -1,4 +1,4 @@
-"""The equation of one vertex of the unrolled DAG, in the words of SPEC.md.
+"""The equation of one vertex of the unrolled DAG, in the words of docs/spec-format.md.
 
 ``vertex_equation(graph, "hidden", 3)`` gives
 ``hidden@3 = sigmoid(W x@3 + U context@2 + b)`` and a legend saying which

@@ -246,7 +246,7 @@ def _graph_from_yaml(data: Any) -> nx.MultiDiGraph | None:
 
 
 def param_shape(graph: nx.MultiDiGraph, edge: dict, source: str, target: str) -> tuple:
-    """The shape SPEC.md gives an edge's parameter (for display without a net)."""
+    """The shape the spec format gives an edge's parameter (for display without a net)."""
     kind = edge.get("weight", "dense")
     if kind == "dense":
         return (graph.nodes[target]["size"], graph.nodes[source]["size"])

@@ -44,7 +44,7 @@ from .temporal_xor import TemporalXor
 TASKS: dict[str, Task] = {t.name: t for t in (
     TemporalXor(), Adding(), EmbeddedReber(), Copy(), Parity(), Sine(), Anbn(), Patterns(),
     Linear())}
-"""Every built-in task by name, in the order of SPEC section 2."""
+"""Every built-in task by name, in the order docs/tasks.md lists them."""
 
 
 def get_task(name: str) -> Task:
