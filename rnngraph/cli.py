@@ -169,8 +169,13 @@ _EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench]
 
 
 def main(argv=None) -> int:
-    parser = make_parser()
-    args = parser.parse_args(argv)
+    try:   # Ctrl-C while the commands' modules load is an interruption like any other
+        parser = make_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    args.argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     try:
         return args.func(args)
     except SpecError as exc:
