@@ -429,10 +429,8 @@ def _flatten(value, prefix: str = "") -> dict:
 def _check_same_spec(recorded: str, current: str, folder: str, force: bool) -> None:
     """Refuse to resume a run whose spec differs from the checkpoint's, naming
     each differing key; ``force`` lets the keys in SAFE_TO_CHANGE differ."""
-    import yaml
-
     from .errors import DataError
-    old, new = _flatten(yaml.safe_load(recorded)), _flatten(yaml.safe_load(current))
+    old, new = _flatten(_normalized(recorded)), _flatten(_normalized(current))
     keys = [k for k in list(old) + [k for k in new if k not in old] if old.get(k, _MISSING) != new.get(k, _MISSING)]
     keys = [k for k in keys if k != "train.epochs"]
     if not keys:
@@ -453,6 +451,20 @@ def _check_same_spec(recorded: str, current: str, folder: str, force: bool) -> N
 
 
 _MISSING = object()
+
+
+def _normalized(text: str) -> dict:
+    """A spec text as the validated spec's dict (defaults filled in, so that
+    writing a default out is no difference); the raw YAML if it is no longer
+    a valid spec."""
+    import yaml
+
+    from .errors import SpecError
+    from .spec import parse_spec
+    try:
+        return parse_spec(text).to_dict()
+    except SpecError:
+        return yaml.safe_load(text)
 
 
 def _shown(value) -> str:
