@@ -8,7 +8,10 @@
   then finishes with parameters *equal* (``np.array_equal``) to those of an
   uninterrupted run with the same seed and epochs, and the same history.
   The signal is sent at several moments after training starts (the moment
-  the run installs its SIGTERM handler, read from ``/proc/PID/status``).
+  the run takes its folder's lock, read from ``/proc/locks``).
+* SIGINT/SIGTERM before training (while modules load, the spec is read, the
+  data are made): exit 130 with one line, no traceback, nothing written; in a
+  long Hopfield settle: exit 130 within a second.
 * kill -9 at random moments of a process writing ``params.npz`` and
   ``metrics.json`` in a loop (``net.save``, ``rnngraph.io.atomic_write``),
   and of ``rnngraph run`` while it writes its results: every file present is
@@ -86,18 +89,36 @@ def catches_sigterm(pid) -> bool | None:
     return None
 
 
+def holds_lock(pid) -> bool | None:
+    """Whether ``pid`` holds a file lock: ``rnngraph run`` locks its folder
+    as training starts and unlocks it once the results are published (None:
+    the process has exited)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            if any(line.startswith("State:") and "Z" in line.split()[1] for line in fh):
+                return None
+        with open("/proc/locks") as fh:
+            for line in fh:
+                parts = line.replace("->", "").split()
+                if len(parts) > 4 and parts[1] == "FLOCK" and parts[4] == str(pid):
+                    return True
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return False
+
+
 def wait_until(pid, handler: bool, timeout=120) -> bool:
-    """Wait until the SIGTERM handler is installed (``handler``) or restored
-    (``not handler``): training starts / ends.  False if the process exited."""
+    """Wait until training starts (``handler``: the run holds its lock) or
+    the results are published (``not handler``).  False if the process exited."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        state = catches_sigterm(pid)
+        state = holds_lock(pid)
         if state is None:
             return False
         if state == handler:
             return True
         time.sleep(0.002)
-    raise TimeoutError(f"process {pid} never {'installed' if handler else 'restored'} its SIGTERM handler")
+    raise TimeoutError(f"process {pid} never {'started' if handler else 'ended'} training")
 
 
 def load_params(path) -> dict:
@@ -178,7 +199,7 @@ def interrupt(args, out, sig, delay, cwd=None):
         in_training = wait_until(p.pid, handler=True)
         if in_training:
             time.sleep(delay)
-            in_training = catches_sigterm(p.pid) is True
+            in_training = holds_lock(p.pid) is True
             p.send_signal(sig)
         stdout, stderr = p.communicate(timeout=120)
     finally:
@@ -573,6 +594,19 @@ def test_stale_temp_files_do_not_accumulate(tmp_path):
     assert len(stale_temps(target.parent)) <= 1, stale_temps(target.parent)
 
 
+def wait_until_publishing(pid, out: Path, timeout=120) -> bool:
+    """Wait until ``pid`` makes the staging folder it writes its results into
+    (beside ``out``); False if it exited first."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if list(out.parent.glob(f".{out.name}.{pid}.*.staging")):
+            return True
+        if holds_lock(pid) is None:
+            return False
+        time.sleep(0.001)
+    raise TimeoutError(f"process {pid} never wrote its results")
+
+
 def kill_run_while_writing(tmp_path, n: int, seed: int):
     """Run parity to completion into one out dir, then n more runs into the
     same dir, each killed -9 a random 0-40 ms after it starts writing."""
@@ -582,10 +616,10 @@ def kill_run_while_writing(tmp_path, n: int, seed: int):
     assert cli("run", *short, "--out", out, "--quiet").returncode == 0
     hits = 0
     for i in range(n):
-        p = start("run", *short, "--seed", str(i + 1), "--out", out, "--quiet")
+        p = start("run", *short, "--seed", str(i + 1), "--out", out, "--overwrite", "--quiet")
         try:
             assert wait_until(p.pid, handler=True)
-            if wait_until(p.pid, handler=False):       # training over: the writes begin
+            if wait_until_publishing(p.pid, out):       # training over: the writes begin
                 time.sleep(rng.uniform(0.0, 0.04))
                 p.kill()
         finally:
