@@ -116,7 +116,8 @@ class _Signals:
     """SIGINT and SIGTERM during ``rnngraph run``, by phase.
 
     ``startup``: raise KeyboardInterrupt at once (nothing is trained yet, so
-    nothing is lost).  ``training``: set the flag, which the trainer and the
+    nothing is lost; raised inside an extension module's import it can
+    surface as an ImportError, which ``signal`` being set tells apart).  ``training``: set the flag, which the trainer and the
     Hopfield settle poll (they stop after the current step or update); a
     second Ctrl-C raises KeyboardInterrupt, which the trainer treats the same
     way, without waiting for the step.  ``publishing``: set the flag only,
@@ -129,6 +130,7 @@ class _Signals:
 
     def __call__(self, signum, frame):
         if self.phase == "startup":
+            self.signal = signum
             raise KeyboardInterrupt
         again = self.signal is not None
         self.signal = self.signal or signum
@@ -149,7 +151,12 @@ def cmd_run(args) -> int:
     stop = _Signals()
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return _run(args, stop)
+        try:
+            return _run(args, stop)
+        except ImportError:
+            if stop.phase == "startup" and stop.signal is not None:
+                raise KeyboardInterrupt from None
+            raise
     except KeyboardInterrupt:
         print("interrupted before training started; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
