@@ -314,7 +314,10 @@ def _choose_folder(args, spec) -> tuple[str, bool]:
     folder = args.out if args.out is not None else args.resume
     label = "--out " + folder if args.out is not None else folder
     if os.path.lexists(folder):
-        if not os.path.isdir(folder) or os.path.islink(folder):
+        if os.path.islink(folder):
+            raise DataError(f"{label}: is a symbolic link (the results replace the folder whole); "
+                            f"give the folder it points to")
+        if not os.path.isdir(folder):
             raise DataError(f"{label}: exists and is not a folder; give a folder for the results")
         if args.resume is None and not args.overwrite:
             if _holds_run(folder):

@@ -81,11 +81,13 @@ def test_each_run_without_out_gets_a_new_folder(tmp_path):
 
 # --------------------------------------------------------------------------- --out checked before training
 
-@pytest.mark.parametrize("where", ["file", "file/sub", "/dev/null", "others"])
+@pytest.mark.parametrize("where", ["file", "file/sub", "/dev/null", "others", "link"])
 def test_an_out_that_cannot_take_the_results_is_refused_before_training(tmp_path, where):
     (tmp_path / "file").write_text("not a folder\n")
     (tmp_path / "others").mkdir()
     (tmp_path / "others" / "notes.txt").write_text("mine\n")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "empty")
     out = where if where.startswith("/") else str(tmp_path / where)
     r = cli("run", *SHORT, "--out", out, "--quiet", cwd=tmp_path)
     assert r.returncode == 2, r.stderr
@@ -94,6 +96,7 @@ def test_an_out_that_cannot_take_the_results_is_refused_before_training(tmp_path
     assert "wrote" not in r.stdout                      # refused before training, not after
     assert (tmp_path / "file").read_text() == "not a folder\n"
     assert sorted(p.name for p in (tmp_path / "others").iterdir()) == ["notes.txt"]
+    assert (tmp_path / "link").is_symlink() and not any((tmp_path / "empty").iterdir())
 
 
 def test_an_out_holding_a_run_is_refused_unless_overwrite(tmp_path):
