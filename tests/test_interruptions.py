@@ -375,9 +375,10 @@ def test_the_suggested_resume_command_finishes_the_same_run(tmp_path, references
     assert_equal_params(load_params(out / "params.npz"), load_params(references["parity"] / "params.npz"))
 
 
-def test_a_double_ctrl_c_stops_at_once_and_leaves_valid_files(tmp_path):
-    """The second Ctrl-C stops at once (by design): whatever is in the out dir
-    is still complete, and the run says it was interrupted."""
+def test_a_double_ctrl_c_stops_at_once_and_leaves_valid_files(tmp_path, references):
+    """The second Ctrl-C stops at once, without waiting for the step: the
+    epoch is rolled back as for one Ctrl-C and the checkpoint written, so
+    --resume still finishes the same run."""
     out = tmp_path / "out"
     p = start("run", *PARITY, "--out", out, "--quiet")
     assert wait_until(p.pid, handler=True)
@@ -388,6 +389,8 @@ def test_a_double_ctrl_c_stops_at_once_and_leaves_valid_files(tmp_path):
     assert p.returncode == 130, stderr
     assert "Traceback" not in stderr, stderr
     assert_files_valid(out)
+    check_interrupted(out, p.returncode, stderr, 200)
+    resume_and_compare(PARITY, out, references["parity"])
 
 
 SIGNAL_IN_WRITE = """
