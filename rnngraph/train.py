@@ -188,7 +188,8 @@ class Trainer:
         loss = result.get("loss")
         if loss is not None and not math.isfinite(loss):
             which = "evaluation" if self.eval_data is not None else "training-data"
-            raise RunError(f"after epoch {self.epoch}: the {which} loss is {loss}, not finite (diverged); "
+            raise RunError(f"epoch {self.epoch}, after step {self.step}: the {which} loss is {loss}, not finite "
+                           f"(diverged); "
                            f"the network's outputs overflow. Try a smaller learning rate or train.clip")
 
     # ------------------------------------------------------------------ the loop
