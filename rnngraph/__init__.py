@@ -14,10 +14,25 @@ deep inside: ``DataError`` (a ``ValueError``) for a wrong value,
 The package never imports textual: the terminal UI lives in ``tui``.
 """
 
-from .blocks import expand
 from .errors import ArgumentError, DataError, RnngraphError, RunError, SpecError, SpecErrors
-from .network import Network, build
-from .spec import Spec, load_spec, parse_spec
+
+# numpy, networkx and the engine load when first used, so that ``rnngraph.cli`` starts (and
+# can answer Ctrl-C) before anything slow is imported
+_LAZY = {"expand": "blocks", "Network": "network", "build": "network", "Spec": "spec", "load_spec": "spec",
+         "parse_spec": "spec"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rnngraph' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = ["ArgumentError", "DataError", "Network", "RnngraphError", "RunError", "Spec", "SpecError", "SpecErrors",
            "build", "expand", "load_spec", "parse_spec"]

@@ -169,8 +169,22 @@ _EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _registe
 
 
 def main(argv=None) -> int:
-    parser = make_parser()
-    args = parser.parse_args(argv)
+    # Ctrl-C or SIGTERM while the commands' modules load waits for the loading to end (an exception
+    # raised inside an extension module's import can surface as an ImportError), then exits 130
+    import signal
+    signals = []
+    previous = {s: signal.signal(s, lambda signum, frame: signals.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        parser = make_parser()
+        args = parser.parse_args(argv)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if signals:
+        print("interrupted", file=sys.stderr)
+        return 130
+    args.argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     try:
         return args.func(args)
     except SpecError as exc:

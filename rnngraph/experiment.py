@@ -108,8 +108,14 @@ class Experiment:
         status, message = "ok", ""
         report = []
         if self.is_hopfield:
-            metrics = self._run_hopfield()
-            history = [dict(metrics, epoch=1)]
+            from .hopfield import SettleStopped
+            try:
+                metrics = self._run_hopfield(should_stop)
+                history = [dict(metrics, epoch=1)]
+                epochs = 1                 # storing the patterns is the one epoch history.csv records
+            except SettleStopped:
+                metrics, history, epochs = {}, [], 0
+                status, message = "interrupted", "stopped while settling the cues (the patterns are stored)"
         else:
             if resume is not None:
                 self.trainer.load_state_dict(resume)
@@ -121,10 +127,14 @@ class Experiment:
             if self.trainer.stopped == "interrupted":
                 status, message = "interrupted", f"stopped after {self.trainer.epoch} complete epochs"
             history = self.trainer.history
+            self.evaluation_failure = None
             metrics = self._final_metrics()
+            if status == "ok" and self.evaluation_failure:
+                status, message = "failed", self.evaluation_failure
             report = self._reports()
+            epochs = self.trainer.epoch
         self.seconds += time.perf_counter() - start
-        metrics["epochs"] = self.trainer.epoch
+        metrics["epochs"] = epochs
         metrics["seconds"] = round(self.seconds, 3)
         checks = self.check_expectations(metrics) if status == "ok" else []
         if status == "ok" and any(not c[3] for c in checks):
@@ -141,6 +151,10 @@ class Experiment:
         if history:
             metrics["train_loss"] = history[-1]["train_loss"]
         last = self.trainer.evaluate()
+        try:
+            self.trainer.check_evaluation(last)
+        except RunError as exc:
+            self.evaluation_failure = str(exc)
         if "loss" in last:
             metrics["eval_loss" if self.eval_data is not None else "train_loss_final"] = last.pop("loss")
         if "train_loss" not in metrics:   # no epoch ran: report the loss as it stands
@@ -149,7 +163,7 @@ class Experiment:
         metrics.update(last)
         return metrics
 
-    def _run_hopfield(self) -> dict:
+    def _run_hopfield(self, should_stop=None) -> dict:
         data = self.train_data.task_data
         if data is None or "patterns" not in data.extra:
             raise DataError("Hopfield storage rules need the `patterns` task (its memories are what is stored)")
@@ -157,8 +171,9 @@ class Experiment:
         evald = self.eval_data.task_data
         cues = evald.inputs[:, 0, :]
         dyn = {"update": "async", "sweeps": 100, "until_stable": True, **self.spec.dynamics}
-        result = self.net.settle(cues, update=dyn["update"], sweeps=dyn["sweeps"], seed=self.seed,
-                                 until_stable=dyn["until_stable"])
+        from .hopfield import settle
+        result = settle(self.net, cues, update=dyn["update"], sweeps=dyn["sweeps"], seed=self.seed,
+                        until_stable=dyn["until_stable"], should_stop=should_stop)
         metrics = {k: float(v) for k, v in self.task.metrics(result.states[:, None, :], evald).items()}
         if result.discrete:   # Hopfield's theorem: asynchronous updates never raise the energy
             rises = np.diff(result.energy, axis=1) > 1e-9

@@ -133,8 +133,12 @@ def energy(net, states) -> np.ndarray:
     return -0.5 * np.einsum("bi,ij,bj->b", s, W, s) - s @ (b if bias else np.zeros(W.shape[1]))
 
 
+class SettleStopped(Exception):
+    """``settle``'s ``should_stop()`` returned True before the states settled."""
+
+
 def settle(net, cues, update: str = "async", sweeps: int = 100, seed: int = 0,
-           until_stable: bool = True) -> SettleResult:
+           until_stable: bool = True, should_stop=None) -> SettleResult:
     """Run the network's dynamics from ``cues`` (B, N).
 
     Discrete nets (the memory edge is a self-edge): ``async`` updates one unit
@@ -142,6 +146,9 @@ def settle(net, cues, update: str = "async", sweeps: int = 100, seed: int = 0,
     ``sync`` updates all units at once (may end in a 2-cycle, reported in
     ``cycle``).  Continuous nets: the graph itself runs ``sweeps`` steps from
     the cue (``update`` does not apply).
+
+    ``should_stop()``, when given, is asked between updates (discrete nets);
+    when it returns True, settling stops and ``SettleStopped`` is raised.
     """
     update = arg.choice("settle: update", update, ("sync", "async"))
     sweeps = arg.integer("settle: sweeps", sweeps, 1)
@@ -174,6 +181,8 @@ def settle(net, cues, update: str = "async", sweeps: int = 100, seed: int = 0,
     ran = np.zeros(B, int)
     rows = np.arange(B)
     for _ in range(sweeps):
+        if should_stop is not None and should_stop():
+            raise SettleStopped
         before = s.copy()
         if update == "sync":
             new = f(s @ W.T + b)
@@ -181,6 +190,8 @@ def settle(net, cues, update: str = "async", sweeps: int = 100, seed: int = 0,
         else:
             order = np.argsort(rng.random((B, N)), axis=1)        # a random order per cue
             for k in range(N):
+                if should_stop is not None and should_stop():    # a sweep of a large net takes long
+                    raise SettleStopped
                 unit = order[:, k]
                 a = np.einsum("bj,bj->b", W[unit], s) + b[unit]
                 s[rows, unit] = np.where(active, f(a), s[rows, unit])

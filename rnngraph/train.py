@@ -182,13 +182,27 @@ class Trainer:
             result.update(self.metrics_fn(outputs, data))
         return result
 
+    def check_evaluation(self, result: dict) -> None:
+        """Raise RunError when an evaluation's loss is not finite: the network
+        diverged even if every training step stayed finite."""
+        loss = result.get("loss")
+        if loss is not None and not math.isfinite(loss):
+            which = "evaluation" if self.eval_data is not None else "training-data"
+            raise RunError(f"epoch {self.epoch}, after step {self.step}: the {which} loss is {loss}, not finite "
+                           f"(diverged); "
+                           f"the network's outputs overflow. Try a smaller learning rate or train.clip")
+
     # ------------------------------------------------------------------ the loop
     def run(self, callback=None, should_stop=None) -> list[dict]:
         """Train until ``config.epochs`` epochs are done, early stopping says
         so, or ``should_stop()`` returns True (checked after every step).
         ``callback(record)`` receives each epoch's record.  Returns the history.
 
-        Raises RunError when the loss or a gradient stops being finite."""
+        A KeyboardInterrupt during a step stops like ``should_stop``: the
+        epoch in progress is rolled back.
+
+        Raises RunError when the loss, a gradient or an evaluation's loss stops
+        being finite."""
         # overflow on the way to divergence is detected by _check_finite, not printed by numpy
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             return self._run(callback, should_stop)
@@ -204,15 +218,18 @@ class Trainer:
             snapshot = ({k: v.copy() for k, v in self.net.params.items()}, self.state_dict())
             order = self.rng.permutation(N)
             losses, weights = [], []
-            for b in range(0, N, bs):
-                idx = np.sort(order[b:b + bs]) if bs < N else np.arange(N)
-                batch = data.subset(idx) if bs < N else data
-                masks = {n: m[idx] for n, m in self.train_masks.items()} if bs < N else self.train_masks
-                losses.append(self._gradient_step(batch, masks))
-                weights.append(len(idx))
-                if should_stop is not None and should_stop():
-                    self.stopped = "interrupted"
-                    break
+            try:
+                for b in range(0, N, bs):
+                    idx = np.sort(order[b:b + bs]) if bs < N else np.arange(N)
+                    batch = data.subset(idx) if bs < N else data
+                    masks = {n: m[idx] for n, m in self.train_masks.items()} if bs < N else self.train_masks
+                    losses.append(self._gradient_step(batch, masks))
+                    weights.append(len(idx))
+                    if should_stop is not None and should_stop():
+                        self.stopped = "interrupted"
+                        break
+            except KeyboardInterrupt:   # stopped at once, maybe mid-step: the roll-back below undoes it
+                self.stopped = "interrupted"
             if self.stopped == "interrupted":
                 params, state = snapshot
                 for k, v in params.items():
@@ -222,8 +239,10 @@ class Trainer:
             self.epoch += 1
             record = {"epoch": self.epoch, "step": self.step,
                       "train_loss": float(np.average(losses, weights=weights))}
+            checked = {}
             if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
                 evaluation = self.evaluate()
+                checked = dict(evaluation)
                 if "loss" in evaluation and self.eval_data is not None:
                     record["eval_loss"] = evaluation.pop("loss")
                 else:
@@ -232,6 +251,7 @@ class Trainer:
             self.history.append(record)
             if callback is not None:
                 callback(record)
+            self.check_evaluation(checked)   # the epoch is recorded, then a non-finite evaluation ends the run
             if self._early_stop(record):
                 self.stopped = "early_stopping"
                 break
@@ -264,6 +284,8 @@ class Trainer:
                 "rng": np.asarray(json.dumps(self.rng.bit_generator.state)),
                 "history": np.asarray(json.dumps(self.history)),
                 "run_options": np.asarray(json.dumps(getattr(self, "run_options", []))),
+                # the resolved spec the run was made from, compared on resume
+                **({"spec": np.asarray(self.run_spec)} if getattr(self, "run_spec", None) else {}),
                 **{f"optim::{k}": v for k, v in self.optimizer.state_dict().items()}}
 
     def load_state_dict(self, state: dict) -> None:

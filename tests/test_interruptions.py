@@ -8,7 +8,10 @@
   then finishes with parameters *equal* (``np.array_equal``) to those of an
   uninterrupted run with the same seed and epochs, and the same history.
   The signal is sent at several moments after training starts (the moment
-  the run installs its SIGTERM handler, read from ``/proc/PID/status``).
+  the run takes its folder's lock, read from ``/proc/locks``).
+* SIGINT/SIGTERM before training (while modules load, the spec is read, the
+  data are made): exit 130 with one line, no traceback, nothing written; in a
+  long Hopfield settle: exit 130 within a second.
 * kill -9 at random moments of a process writing ``params.npz`` and
   ``metrics.json`` in a loop (``net.save``, ``rnngraph.io.atomic_write``),
   and of ``rnngraph run`` while it writes its results: every file present is
@@ -74,30 +77,36 @@ def start(*args, cwd=None):
                             stderr=subprocess.PIPE, text=True, preexec_fn=_limit_memory, cwd=cwd)
 
 
-def catches_sigterm(pid) -> bool | None:
-    """Whether ``pid`` has a SIGTERM handler installed (None: it has exited)."""
+def holds_lock(pid) -> bool | None:
+    """Whether ``pid`` holds a file lock: ``rnngraph run`` locks its folder
+    as training starts and unlocks it once the results are published (None:
+    the process has exited)."""
     try:
         with open(f"/proc/{pid}/status") as fh:
+            if any(line.startswith("State:") and "Z" in line.split()[1] for line in fh):
+                return None
+        with open("/proc/locks") as fh:
             for line in fh:
-                if line.startswith("SigCgt:"):
-                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+                parts = line.replace("->", "").split()
+                if len(parts) > 4 and parts[1] == "FLOCK" and parts[4] == str(pid):
+                    return True
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return None
+    return False
 
 
 def wait_until(pid, handler: bool, timeout=120) -> bool:
-    """Wait until the SIGTERM handler is installed (``handler``) or restored
-    (``not handler``): training starts / ends.  False if the process exited."""
+    """Wait until training starts (``handler``: the run holds its lock) or
+    the results are published (``not handler``).  False if the process exited."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        state = catches_sigterm(pid)
+        state = holds_lock(pid)
         if state is None:
             return False
         if state == handler:
             return True
         time.sleep(0.002)
-    raise TimeoutError(f"process {pid} never {'installed' if handler else 'restored'} its SIGTERM handler")
+    raise TimeoutError(f"process {pid} never {'started' if handler else 'ended'} training")
 
 
 def load_params(path) -> dict:
@@ -162,6 +171,28 @@ def test_overflowing_update_keeps_the_last_finite_params(tmp_path, spec):
     assert all(np.all(np.isfinite(v)) for v in params.values()), {k: v.ravel()[:3] for k, v in params.items()}
 
 
+def test_a_non_finite_evaluation_loss_is_divergence(tmp_path):
+    """Training stays finite, the evaluation overflows (inputs of 1e30 in
+    float32): the run fails, exit 1, saying the evaluation loss is not finite."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 1, 3)).astype(np.float32)
+    np.savez(tmp_path / "train.npz", x=x, y=x.sum(axis=2, keepdims=True))
+    big = np.full((8, 1, 3), 1e30, dtype=np.float32)
+    np.savez(tmp_path / "eval.npz", x=big, y=np.zeros((8, 1, 1), dtype=np.float32))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("rnngraph: 1\nnodes:\n  x: {role: input, size: 3}\n"
+                    "  y: {role: output, size: 1, activation: identity}\nedges:\n  - {from: x, to: y}\n"
+                    "task: {file: train.npz, eval_file: eval.npz}\n"
+                    "train: {optimizer: {name: sgd, lr: 0.01}, epochs: 2}\n")
+    out = tmp_path / "out"
+    r = cli("run", spec, "--out", out, "--quiet")
+    message = " ".join(r.stderr.split())
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "evaluation loss is inf, not finite" in message, message
+    m = metrics(out)
+    assert m["status"] == "failed" and "evaluation loss" in m["message"] and m["eval_loss"] == "inf", m
+
+
 def test_scientific_notation_in_set(tmp_path):
     r = cli("run", SPECS / "linear_regression.yaml", "--set", "train.optimizer.lr=1e9", "--out", tmp_path / "o",
             "--quiet")
@@ -178,7 +209,7 @@ def interrupt(args, out, sig, delay, cwd=None):
         in_training = wait_until(p.pid, handler=True)
         if in_training:
             time.sleep(delay)
-            in_training = catches_sigterm(p.pid) is True
+            in_training = holds_lock(p.pid) is True
             p.send_signal(sig)
         stdout, stderr = p.communicate(timeout=120)
     finally:
@@ -344,9 +375,10 @@ def test_the_suggested_resume_command_finishes_the_same_run(tmp_path, references
     assert_equal_params(load_params(out / "params.npz"), load_params(references["parity"] / "params.npz"))
 
 
-def test_a_double_ctrl_c_stops_at_once_and_leaves_valid_files(tmp_path):
-    """The second Ctrl-C stops at once (by design): whatever is in the out dir
-    is still complete, and the run says it was interrupted."""
+def test_a_double_ctrl_c_stops_at_once_and_leaves_valid_files(tmp_path, references):
+    """The second Ctrl-C stops at once, without waiting for the step: the
+    epoch is rolled back as for one Ctrl-C and the checkpoint written, so
+    --resume still finishes the same run."""
     out = tmp_path / "out"
     p = start("run", *PARITY, "--out", out, "--quiet")
     assert wait_until(p.pid, handler=True)
@@ -357,6 +389,8 @@ def test_a_double_ctrl_c_stops_at_once_and_leaves_valid_files(tmp_path):
     assert p.returncode == 130, stderr
     assert "Traceback" not in stderr, stderr
     assert_files_valid(out)
+    check_interrupted(out, p.returncode, stderr, 200)
+    resume_and_compare(PARITY, out, references["parity"])
 
 
 SIGNAL_IN_WRITE = """
@@ -364,7 +398,8 @@ import os, signal, sys
 import rnngraph.experiment as ex
 original = ex.Experiment.write
 def write(self, out_dir, outcome):
-    os.kill(os.getpid(), signal.{sig})   # the signal arrives just as training has ended
+    for sig in "{sig}".split(","):
+        os.kill(os.getpid(), getattr(signal, sig))   # the signal arrives just as training has ended
     return original(self, out_dir, outcome)
 ex.Experiment.write = write
 from rnngraph.cli import main
@@ -372,7 +407,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGINT,SIGINT"])
 def test_a_signal_while_writing_results_loses_nothing(tmp_path, references, sig):
     script = tmp_path / "run_with_signal.py"
     script.write_text(SIGNAL_IN_WRITE.format(sig=sig))
@@ -380,8 +415,73 @@ def test_a_signal_while_writing_results_loses_nothing(tmp_path, references, sig)
     r = subprocess.run([sys.executable, str(script), "run", *map(str, PARITY), "--out", str(out), "--quiet"],
                        capture_output=True, text=True, timeout=300, preexec_fn=_limit_memory)
     assert r.returncode in (0, 130), (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr, r.stderr
     assert_equal_params(load_params(out / "params.npz"), load_params(references["parity"] / "params.npz"))
     assert (out / "checkpoint.npz").exists() and metrics(out)["epochs"] == 200
+    with np.load(out / "checkpoint.npz", allow_pickle=False) as ck:    # the set is one run's
+        assert int(ck["epoch"]) == 200
+    assert len(history(out)) == 200
+
+
+# --------------------------------------------------------------------------- start-up and Hopfield settling
+
+def loads_numpy(pid) -> bool:
+    """Whether the process has begun loading numpy (its start-up has reached rnngraph's modules)."""
+    try:
+        with open(f"/proc/{pid}/maps") as fh:
+            return "_multiarray_umath" in fh.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.1, 0.2, 0.3, 0.4])
+def test_ctrl_c_during_start_up_exits_130_without_a_traceback(tmp_path, delay):
+    """While the modules load, the spec is read and the data are made."""
+    out = tmp_path / "out"
+    p = start("run", *PARITY, "--out", out, "--quiet")
+    end = time.monotonic() + 60
+    while not loads_numpy(p.pid) and p.poll() is None and time.monotonic() < end:
+        time.sleep(0.001)
+    time.sleep(delay)
+    before_training = holds_lock(p.pid) is False
+    p.send_signal(signal.SIGINT)
+    _, stderr = p.communicate(timeout=120)
+    assert p.returncode == 130, (p.returncode, stderr)
+    assert "Traceback" not in stderr, stderr
+    if before_training:
+        assert len(stderr.strip().splitlines()) == 1 and "interrupted" in stderr, stderr
+        assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_long_hopfield_settle_stops_within_a_second(tmp_path, sig):
+    out = tmp_path / "out"
+    p = start("run", SPECS / "hopfield_discrete.yaml", "--set", "task.size=600", "--set", "nodes.s.size=600",
+              "--set", "task.count=40", "--set", "task.noise=0.3", "--set", "dynamics.until_stable=false",
+              "--set", "dynamics.sweeps=500", "--set", "expect={}", "--out", out, "--quiet")
+    try:
+        assert wait_until(p.pid, handler=True)
+        time.sleep(0.5)
+        assert holds_lock(p.pid), "the settle ended before the signal"
+        sent = time.monotonic()
+        p.send_signal(sig)
+        _, stderr = p.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 130 and "Traceback" not in stderr, (p.returncode, stderr)
+    assert took < 3, f"took {took:.1f} s to stop"    # the stop, the result files and the exit, on a busy machine
+    assert metrics(out)["status"] == "interrupted" and (out / "params.npz").exists()
+
+
+def test_hopfield_metrics_count_the_epoch_history_records(tmp_path):
+    out = tmp_path / "out"
+    r = cli("run", SPECS / "hopfield_discrete.yaml", "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    rows = history(out)
+    assert metrics(out)["epochs"] == len(rows) == 1 and rows[0]["epoch"] == "1"
 
 
 # --------------------------------------------------------------------------- damaged checkpoints
@@ -573,6 +673,19 @@ def test_stale_temp_files_do_not_accumulate(tmp_path):
     assert len(stale_temps(target.parent)) <= 1, stale_temps(target.parent)
 
 
+def wait_until_publishing(pid, out: Path, timeout=120) -> bool:
+    """Wait until ``pid`` makes the staging folder it writes its results into
+    (beside ``out``); False if it exited first."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if list(out.parent.glob(f".{out.name}.{pid}.*.staging")):
+            return True
+        if holds_lock(pid) is None:
+            return False
+        time.sleep(0.001)
+    raise TimeoutError(f"process {pid} never wrote its results")
+
+
 def kill_run_while_writing(tmp_path, n: int, seed: int):
     """Run parity to completion into one out dir, then n more runs into the
     same dir, each killed -9 a random 0-40 ms after it starts writing."""
@@ -582,10 +695,10 @@ def kill_run_while_writing(tmp_path, n: int, seed: int):
     assert cli("run", *short, "--out", out, "--quiet").returncode == 0
     hits = 0
     for i in range(n):
-        p = start("run", *short, "--seed", str(i + 1), "--out", out, "--quiet")
+        p = start("run", *short, "--seed", str(i + 1), "--out", out, "--overwrite", "--quiet")
         try:
             assert wait_until(p.pid, handler=True)
-            if wait_until(p.pid, handler=False):       # training over: the writes begin
+            if wait_until_publishing(p.pid, out):       # training over: the writes begin
                 time.sleep(rng.uniform(0.0, 0.04))
                 p.kill()
         finally:
