@@ -276,7 +276,10 @@ def load_spec(path, overrides: dict | None = None) -> Spec:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"not UTF-8 text (byte {exc.start})", path=path) from None
+        start = raw.rfind(b"\n", 0, exc.start) + 1
+        column = len(raw[start:exc.start].decode("utf-8", "replace")) + 1
+        raise SpecError(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot start or continue a character",
+                        path=path, line=raw.count(b"\n", 0, exc.start) + 1, column=column) from None
     return parse_spec(text, path=path, overrides=overrides)
 
 
@@ -296,25 +299,33 @@ def parse_spec(text: str, path: str | None = None, overrides: dict | None = None
 def apply_overrides(data, overrides: dict, source: Source):
     """Set ``a.b.c = value`` in the parsed YAML, creating mappings on the way.
 
-    A segment that is an integer indexes a list (``edges.0.delay``)."""
+    A segment that is an integer indexes a list (``edges.0.delay``).  Mistakes
+    in an overridden value are reported at its origin: ``overrides.sources[key]``
+    when ``overrides`` is an ``Overrides`` (the CLI's ``--set``), else ``--set KEY``."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         return data
+    sources = getattr(overrides, "sources", {})
     for dotted, value in overrides.items():
+        origin = sources.get(dotted) or Source(path=f"--set {dotted}")
         parts = dotted.split(".")
         node = data
+        keypath = []
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             if isinstance(node, list):
-                if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
-                    raise SpecError(f"--set {dotted}: {part!r} is not an index of the list "
-                                    f"at {'.'.join(parts[:i]) or 'the top'} (it has {len(node)} items)")
-                part = int(part)
+                if not part.lstrip("-").isdigit() or len(part) > 12 or not -len(node) <= int(part) < len(node):
+                    raise SpecError(f"{part[:20]!r} is not an index of the list at "
+                                    f"{'.'.join(parts[:i]) or 'the top'} (it has {len(node)} items)",
+                                    path=origin.path)
+                part = int(part) % len(node)
             elif not isinstance(node, dict):
-                raise SpecError(f"--set {dotted}: {'.'.join(parts[:i])} is not a mapping")
+                raise SpecError(f"{'.'.join(parts[:i])} is not a mapping", path=origin.path)
+            keypath.append(part)
             if last:
                 node[part] = value
+                source.overrides[tuple(keypath)] = origin
             else:
                 if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
                     node[part] = {}
