@@ -1073,7 +1073,10 @@ class _Validator:
         settings = dict(task.default_train if task is not None else {})
         settings.update(spec.train)
         method = settings.get("method", "bptt")
+        loss = settings.get("loss", "mse")
         if task is None and "generator" in spec.task:   # the generator itself was refused
+            return
+        if not isinstance(method, str) or not isinstance(loss, str):   # refused by train()
             return
         if method in HOPFIELD_METHODS:
             every_epoch = set(task.metric_names if task else ()) | HOPFIELD_METRICS
@@ -1097,7 +1100,6 @@ class _Validator:
                       f"{source} gives {', '.join(sorted(every_epoch))}")
         if method in HOPFIELD_METHODS or method == "none":
             return
-        loss = settings.get("loss", "mse")
         fits = LOSS_ACTIVATIONS.get(loss)
         if fits is None:
             return

@@ -711,6 +711,15 @@ def test_unhashable_task_input_is_a_spec_error(key):
     assert info.value.line is not None and info.value.where == f"task.{key}"
 
 
+@pytest.mark.parametrize("key, value", [("loss", "[mse]"), ("method", "[bptt]"), ("loss", "{a: 1}")])
+def test_unhashable_loss_or_method_is_a_spec_error(key, value):
+    """Found by the fuzzer: the loss/activation check read a list as a loss name."""
+    text = LINEAR.replace("loss: mse" if key == "loss" else "method: bptt", f"{key}: {value}")
+    outcome, _ = run_isolated(("text", text, None))
+    judge(outcome)
+    assert outcome[0] == "spec_error" and f"train.{key}" in outcome[1], outcome
+
+
 def test_early_stopping_metric_must_be_a_string(tmp_path):
     import subprocess
     import sys
