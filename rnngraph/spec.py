@@ -732,8 +732,8 @@ class _Validator:
         for key in body:
             if key not in BLOCK_KEYS or (kind == "gru" and key in ("peepholes", "forget_bias")):
                 allowed = [k for k in BLOCK_KEYS if kind == "lstm" or k not in ("peepholes", "forget_bias")]
-                self.fail(where + (key,), f"unknown key {key!r} for {a_or_an(kind)} {kind} block{suggest(key, allowed)}; "
-                                          f"it takes {', '.join(allowed)}", key=True)
+                self.fail(where + (key,), f"unknown key {key!r} for {a_or_an(kind)} {kind} block"
+                                          f"{suggest(key, allowed)}; it takes {', '.join(allowed)}", key=True)
                 ok = False
         if not NAME_RE.match(name):
             self.fail(where, f"block name {name!r} must not contain '/'", key=True)
@@ -921,8 +921,8 @@ class _Validator:
                                            f"have no incoming edges")
                 continue
             if weight in ("diagonal", "scalar", "identity") and src.size != dst.size:
-                self.fail(where + ("weight",), f"{a_or_an(weight)} {weight} edge needs equal sizes, but {s!r} has size "
-                                               f"{src.size} and {t!r} has size {dst.size} (use dense)")
+                self.fail(where + ("weight",), f"{a_or_an(weight)} {weight} edge needs equal sizes, but {s!r} "
+                                               f"has size {src.size} and {t!r} has size {dst.size} (use dense)")
                 continue
             if constraints and src.size != dst.size:
                 self.fail(where + ("constraint",), f"constraint {', '.join(constraints)} needs a square weight, "
@@ -1096,8 +1096,8 @@ class _Validator:
         es = spec.train.get("early_stopping")
         if isinstance(es, dict) and isinstance(es.get("metric"), str) and es["metric"] not in every_epoch:
             self.fail(("train", "early_stopping", "metric"),
-                      f"metric {es['metric']!r} is not computed at each evaluation{suggest(es['metric'], every_epoch)}: "
-                      f"{source} gives {', '.join(sorted(every_epoch))}")
+                      f"metric {es['metric']!r} is not computed at each evaluation"
+                      f"{suggest(es['metric'], every_epoch)}: {source} gives {', '.join(sorted(every_epoch))}")
         if method in HOPFIELD_METHODS or method == "none":
             return
         fits = LOSS_ACTIVATIONS.get(loss)
