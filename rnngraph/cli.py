@@ -43,8 +43,11 @@ def cmd_check(args) -> int:
             from .network import build
             try:
                 file_splits(spec, build(spec))
-            except DataError as exc:
-                print(f"{path}: task: {exc}", file=sys.stderr)
+            except DataError as exc:   # located at the task key naming the file it is about
+                import os
+                eval_file = spec.task.get("eval_file")
+                key = "eval_file" if eval_file and os.path.basename(eval_file) in str(exc) else "file"
+                _print_spec_error(spec.error(("task", key), str(exc)))
                 status = EXIT_USAGE
                 continue
         count = sum(int(np.prod(info.shape, dtype=np.int64)) for info in param_infos(graph).values())

@@ -28,15 +28,27 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def parse_sets(items: list[str]) -> dict:
-    """``["train.optimizer.lr=0.01"]`` -> ``{"train.optimizer.lr": 0.01}`` (values read as YAML scalars)."""
+    """``["train.optimizer.lr=0.01"]`` -> ``{"train.optimizer.lr": 0.01}``: values read as
+    YAML with the limits of a spec file; each remembers its ``--set`` argument, which
+    messages about it name (an ``Overrides``).
+
+    Raises SpecError, naming the argument, for one that is not KEY=VALUE or whose
+    value is over those limits."""
     from .errors import SpecError
-    from .yamlsource import load_scalar
-    out = {}
+    from .yamlsource import Overrides, Source, load_value
+    out = Overrides()
     for item in items or []:
         key, sep, text = item.partition("=")
+        label = "--set " + (item if len(item) <= 60 else item[:57] + "...")
         if not sep or not key.strip():
-            raise SpecError(f"--set {item!r}: expected KEY=VALUE, such as train.optimizer.lr=0.01")
-        out[key.strip()] = load_scalar(text) if text.strip() else ""
+            raise SpecError("expected KEY=VALUE, such as train.optimizer.lr=0.01", path=label)
+        try:
+            value, source = load_value(text, label) if text.strip() else ("", Source(path=label))
+        except SpecError as exc:   # located at the key set, plus the place inside the value if short
+            inner = exc.where if len(exc.where) <= 40 else ""
+            raise SpecError(exc.what, path=label, where=key.strip() + ("." if inner[:1].isalnum() else "") + inner
+                            ) from None
+        out.set(key.strip(), value, source)
     return out
 
 

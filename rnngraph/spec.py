@@ -58,6 +58,12 @@ OPTIMIZERS = {
 TRAIN_KEYS = ("method", "loss", "optimizer", "epochs", "batch_size", "truncate", "clip",
               "loss_on", "early_stopping", "log_every")
 DYNAMICS_KEYS = ("update", "sweeps", "until_stable")
+HOPFIELD_METHODS = ("hebbian", "storkey", "pseudoinverse")
+HOPFIELD_METRICS = {"energy_increases", "converged", "cycles", "mean_sweeps", "train_loss"}
+# the output activations each loss is defined for (bce reads probabilities, cross_entropy a distribution)
+LOSS_ACTIVATIONS = {"bce": ("sigmoid", "step"), "cross_entropy": ("softmax",)}
+LOSS_NEEDS = {"bce": "output values in [0, 1] (a sigmoid output)",
+              "cross_entropy": "outputs that are a probability distribution (a softmax output)"}
 EXPECT_RE = re.compile(r"^\s*(<=|>=|<|>|==)\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$")
 
 
@@ -280,7 +286,10 @@ def load_spec(path, overrides: dict | None = None) -> Spec:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"not UTF-8 text (byte {exc.start})", path=path) from None
+        start = raw.rfind(b"\n", 0, exc.start) + 1
+        column = len(raw[start:exc.start].decode("utf-8", "replace")) + 1
+        raise SpecError(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot start or continue a character",
+                        path=path, line=raw.count(b"\n", 0, exc.start) + 1, column=column) from None
     return parse_spec(text, path=path, overrides=overrides)
 
 
@@ -311,25 +320,33 @@ def parse_spec(text: str, path: str | None = None, overrides: dict | None = None
 def apply_overrides(data, overrides: dict, source: Source):
     """Set ``a.b.c = value`` in the parsed YAML, creating mappings on the way.
 
-    A segment that is an integer indexes a list (``edges.0.delay``)."""
+    A segment that is an integer indexes a list (``edges.0.delay``).  Mistakes
+    in an overridden value are reported at its origin: ``overrides.sources[key]``
+    when ``overrides`` is an ``Overrides`` (the CLI's ``--set``), else ``--set KEY``."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         return data
+    sources = getattr(overrides, "sources", {})
     for dotted, value in overrides.items():
+        origin = sources.get(dotted) or Source(path=f"--set {dotted}")
         parts = dotted.split(".")
         node = data
+        keypath = []
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             if isinstance(node, list):
-                if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
-                    raise SpecError(f"--set {dotted}: {part!r} is not an index of the list "
-                                    f"at {'.'.join(parts[:i]) or 'the top'} (it has {len(node)} items)")
-                part = int(part)
+                if not part.lstrip("-").isdigit() or len(part) > 12 or not -len(node) <= int(part) < len(node):
+                    raise SpecError(f"{part[:20]!r} is not an index of the list at "
+                                    f"{'.'.join(parts[:i]) or 'the top'} (it has {len(node)} items)",
+                                    path=origin.path)
+                part = int(part) % len(node)
             elif not isinstance(node, dict):
-                raise SpecError(f"--set {dotted}: {'.'.join(parts[:i])} is not a mapping")
+                raise SpecError(f"{'.'.join(parts[:i])} is not a mapping", path=origin.path)
+            keypath.append(part)
             if last:
                 node[part] = value
+                source.overrides[tuple(keypath)] = origin
             else:
                 if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
                     node[part] = {}
@@ -338,9 +355,20 @@ def apply_overrides(data, overrides: dict, source: Source):
 
 
 def suggest(word: str, options) -> str:
-    """`` (did you mean 'x'?)`` when ``word`` is close to one of ``options``."""
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    """`` (did you mean 'x'?)`` when ``word`` is close to one of ``options``
+    (``LSTM`` for ``lstm``: a match but for case comes first)."""
+    options = [str(o) for o in options]
+    same = [o for o in options if o.lower() == str(word).lower()]
+    if same:
+        return f" (did you mean {same[0]!r}?)"
+    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def a_or_an(word: str) -> str:
+    """The article for ``word``: "an" before a vowel, else "a"."""
+    word = str(word).lower()
+    return "an" if word[:1] in "aeiou" or word == "lstm" else "a"   # "an LSTM" is read "an el-..."
 
 
 def one_of(options) -> str:
@@ -435,6 +463,28 @@ def _flat_numbers(value) -> list:
     return [value]
 
 
+MAX_EDGE_NAME = 200
+
+
+def edge_name_problem(name: str) -> str | None:
+    """What makes ``name`` unfit as an edge's name (a member of params.npz), or None.
+
+    A name is printable text of at most ``MAX_EDGE_NAME`` characters, without
+    surrounding spaces or backslashes; ``/`` separates parts (as block expansion
+    does: ``in/i``), none of them empty, ``.`` or ``..``."""
+    if len(name) > MAX_EDGE_NAME:
+        return f"is longer than {MAX_EDGE_NAME} characters"
+    if not name.isprintable():
+        return "holds a control character (such as NUL, a tab or a newline)"
+    if name != name.strip():
+        return "starts or ends with a space"
+    if "\\" in name:
+        return "holds a backslash"
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return "has an empty, '.' or '..' part between slashes"
+    return None
+
+
 def _array_shape(value):
     """Shape of a nested list of numbers, or None when ragged / non-numeric."""
     if _is_number(value):
@@ -455,6 +505,9 @@ class _Validator:
         self.path = path
         self.errors: list[SpecError] = []
         self.dtype = "float32"      # until the spec's own is read
+        self.written: set = set()   # every node name written under nodes:, valid or not
+        self.complete = True        # whether every node written is valid
+        self.task_object = None     # the generator, once task: is checked
 
     def fits(self, values, where) -> bool:
         """Whether every number of ``values`` is finite in the spec's dtype; fails at
@@ -483,7 +536,7 @@ class _Validator:
             raise self.source.error((), "the spec is empty; it needs at least `rnngraph: 1` and `nodes:`")
         if not isinstance(data, dict):
             raise self.source.error((), f"a spec is a mapping of keys (rnngraph, nodes, edges, ...), "
-                                        f"not a {type(data).__name__}")
+                                        f"not {a_or_an(type(data).__name__)} {type(data).__name__}")
         for key in data:
             if key not in TOP_KEYS:
                 self.fail((key,), f"unknown key {key!r}{suggest(key, TOP_KEYS)}", key=True)
@@ -515,14 +568,20 @@ class _Validator:
         train = self.train(data.get("train"))          # independent of the network: always checked
         expect = self.expect(data.get("expect"))
         dynamics = self.dynamics(data.get("dynamics"))
+        # nodes, edges and the task are each checked even when another has mistakes, so that one
+        # pass reports them all; references to a node that is written but invalid are not reported again
         before = len(self.errors)
         nodes = self.nodes(data.get("nodes"))
-        edges = self.edges(data.get("edges", []), nodes) if len(self.errors) == before else []
-        self.raise_if_errors()
+        self.complete = len(self.errors) == before
+        edges = self.edges(data.get("edges", []), nodes)
         spec = Spec(nodes=nodes, edges=edges, name=name, description=description, seed=seed,
                     dtype=dtype, path=self.path, source=self.source, train=train, expect=expect,
                     dynamics=dynamics)
         spec.task = self.task(data.get("task"), spec)
+        if spec.task is not None and self.complete:
+            self.metrics_and_loss(spec)
+        self.raise_if_errors()
+        self.parameter_names(spec.expanded())
         self.raise_if_errors()
         # checks on the primitive network: sizes after expansion, cycles, memory
         from .graph import check_network
@@ -538,6 +597,7 @@ class _Validator:
             self.fail(("nodes",), "nodes must be a non-empty mapping such as `{x: {role: input, size: 1}}`")
             return {}
         nodes = {}
+        self.written = {str(name) for name in raw}
         for name, body in raw.items():
             node = self.node(str(name), body, ("nodes", name))
             if node is not None:
@@ -687,8 +747,8 @@ class _Validator:
         for key in body:
             if key not in BLOCK_KEYS or (kind == "gru" and key in ("peepholes", "forget_bias")):
                 allowed = [k for k in BLOCK_KEYS if kind == "lstm" or k not in ("peepholes", "forget_bias")]
-                self.fail(where + (key,), f"unknown key {key!r} for a {kind} block{suggest(key, allowed)}; "
-                                          f"it takes {', '.join(allowed)}", key=True)
+                self.fail(where + (key,), f"unknown key {key!r} for {a_or_an(kind)} {kind} block"
+                                          f"{suggest(key, allowed)}; it takes {', '.join(allowed)}", key=True)
                 ok = False
         if not NAME_RE.match(name):
             self.fail(where, f"block name {name!r} must not contain '/'", key=True)
@@ -727,6 +787,23 @@ class _Validator:
             return None
         return Node(name=name, size=size, role=role, type=kind, options=tuple(sorted(options.items())),
                     init=init, where=where)
+
+    def parameter_names(self, primitive: Spec) -> None:
+        """Every parameter of the built network has its own name: an edge's ``name``
+        may not be one rnngraph gives to another parameter (``h.bias``, ``h.init``, or
+        what a block's expansion makes, such as ``B/i.bias``), or two parameters
+        would share one array."""
+        taken = {}
+        for node in primitive.nodes.values():
+            for kind in ("bias", "init"):
+                taken[f"{node.name}.{kind}"] = f"the {kind} of node {node.name!r}"
+        for edge in sorted(primitive.edges, key=lambda e: e.named):   # a clash is the named edge's
+            if edge.name in taken and edge.named:   # two unnamed ones: check_network says which edge repeats
+                self.fail(edge.where + ("name",),
+                          f"edge name {edge.name!r} is already {taken[edge.name]}, a parameter rnngraph makes; "
+                          f"choose another name")
+            else:
+                taken[edge.name] = f"the name of edge {edge.source} -> {edge.target}"
 
     # ---- edges
     def edges(self, raw, nodes) -> list:
@@ -784,7 +861,8 @@ class _Validator:
                     self.fail(w, f"`{key}` must name a node, got {n!r}")
                     ok = False
                 elif n not in nodes:
-                    self.fail(w, f"unknown node {n!r}{suggest(n, nodes)}")
+                    if n not in self.written:    # a written but invalid node has its own error
+                        self.fail(w, f"unknown node {n!r}{suggest(n, self.written)}")
                     ok = False
             ends[key] = names
         delay = body.get("delay", 0)
@@ -838,6 +916,11 @@ class _Validator:
         if name is not None and (not isinstance(name, str) or not name.strip()):
             self.fail(where + ("name",), f"name must be a non-empty string, got {name!r}")
             ok = False
+        elif name is not None and edge_name_problem(name):
+            self.fail(where + ("name",), f"edge name {name!r} {edge_name_problem(name)}; a name is printable "
+                                         f"text whose '/'-separated parts are not empty, '.' or '..' (it "
+                                         f"becomes a member path in params.npz)")
+            ok = False
         if not ok:
             return []
         pairs = [(s, t) for s in ends["from"] for t in ends["to"]]
@@ -853,8 +936,8 @@ class _Validator:
                                            f"have no incoming edges")
                 continue
             if weight in ("diagonal", "scalar", "identity") and src.size != dst.size:
-                self.fail(where + ("weight",), f"a {weight} edge needs equal sizes, but {s!r} has size "
-                                               f"{src.size} and {t!r} has size {dst.size} (use dense)")
+                self.fail(where + ("weight",), f"{a_or_an(weight)} {weight} edge needs equal sizes, but {s!r} "
+                                               f"has size {src.size} and {t!r} has size {dst.size} (use dense)")
                 continue
             if constraints and src.size != dst.size:
                 self.fail(where + ("constraint",), f"constraint {', '.join(constraints)} needs a square weight, "
@@ -952,10 +1035,10 @@ class _Validator:
             return dict(raw)
         if has_file:
             for key in raw:
-                if key not in ("file", "eval_file", "n_eval"):
+                if key not in ("file", "eval_file"):
                     self.fail(("task", key), f"unknown key {key!r} for a data-file task (file, eval_file)", key=True)
-            for key in ("file", "eval_file"):
-                if key in raw and (not isinstance(raw[key], str) or not raw[key]):
+            for key in ("file", "eval_file"):   # whether the file exists and fits is for check and run
+                if key in raw and (not isinstance(raw[key], str) or not raw[key] or "\0" in raw[key]):
                     self.fail(("task", key), f"{key} must be a path to an .npz file")
             return dict(raw)
         name = raw["generator"]
@@ -965,7 +1048,11 @@ class _Validator:
                 self.fail(("task", key), f"{key} must name a node, got {raw[key]!r}")
                 return dict(raw)
             if key in raw and raw[key] not in spec.nodes:
-                self.fail(("task", key), f"unknown node {raw[key]!r}{suggest(raw[key], spec.nodes)}")
+                if raw[key] not in self.written:
+                    self.fail(("task", key), f"unknown node {raw[key]!r}{suggest(raw[key], self.written)}")
+            elif key in raw and spec.nodes[raw[key]].role != key:
+                self.fail(("task", key), f"node {raw[key]!r} has role {spec.nodes[raw[key]].role!r}, but the task "
+                                         f"feeds its {key}s to it: add `role: {key}` to node {raw[key]!r}")
         try:
             from .tasks import get_task
         except ImportError:  # the generators are not installed: nothing more to check here
@@ -978,10 +1065,13 @@ class _Validator:
             path = tuple(where.split(".")) if where.split(".")[-1] in raw else ("task",)
             self.fail(path, getattr(exc, "what", str(exc)))
             return dict(raw)
+        self.task_object = task
         n_in, n_out = task.sizes(params)
         for key, role, size in (("input", "input", n_in), ("output", "output", n_out)):
             candidates = [n for n in spec.nodes.values() if n.role == role]
             node = spec.nodes.get(raw.get(key)) if key in raw else (candidates[0] if len(candidates) == 1 else None)
+            if not self.complete and node is None:   # the node may be among the invalid ones
+                continue
             if key not in raw and len(candidates) != 1 and not (name == "patterns"):
                 self.fail(("task",), f"task {name!r} feeds one {role} node, but the network has "
                                      f"{len(candidates)}; say which with `{key}: NODE`")
@@ -990,6 +1080,58 @@ class _Validator:
                           f"task {name!r} with these parameters has {role}s of size {size}, but node "
                           f"{node.name!r} has size {node.size}")
         return {"generator": name, **{k: raw[k] for k in ("input", "output") if k in raw}, **params}
+
+    def metrics_and_loss(self, spec: Spec) -> None:
+        """What a run of ``spec`` computes must be what ``expect:`` and early stopping
+        read, and its loss must suit the output's activation."""
+        task = self.task_object
+        settings = dict(task.default_train if task is not None else {})
+        settings.update(spec.train)
+        method = settings.get("method", "bptt")
+        loss = settings.get("loss", "mse")
+        if task is None and "generator" in spec.task:   # the generator itself was refused
+            return
+        if not isinstance(method, str) or not isinstance(loss, str):   # refused by train()
+            return
+        if method in HOPFIELD_METHODS:
+            every_epoch = set(task.metric_names if task else ()) | HOPFIELD_METRICS
+            final = every_epoch | {"epochs", "seconds"}
+        else:
+            every_epoch = set(task.metric_names if task else ()) | {"train_loss"}
+            if task is not None or "eval_file" in spec.task:
+                every_epoch.add("eval_loss")
+            final = every_epoch | {"epochs", "seconds"}
+            if task is not None and task.name == "linear":
+                final.add("normal_equation_gap")
+        source = f"task {task.name!r}" if task is not None else "a data-file task"
+        for name in spec.expect:
+            if name not in final:
+                self.fail(("expect", name), f"metric {name!r} is not computed{suggest(name, final)}: "
+                                            f"{source} gives {', '.join(sorted(final))}", key=True)
+        es = spec.train.get("early_stopping")
+        if isinstance(es, dict) and isinstance(es.get("metric"), str) and es["metric"] not in every_epoch:
+            self.fail(("train", "early_stopping", "metric"),
+                      f"metric {es['metric']!r} is not computed at each evaluation"
+                      f"{suggest(es['metric'], every_epoch)}: {source} gives {', '.join(sorted(every_epoch))}")
+        if method in HOPFIELD_METHODS or method == "none":
+            return
+        fits = LOSS_ACTIVATIONS.get(loss)
+        if fits is None:
+            return
+        if task is not None:
+            wanted = spec.task.get("output")
+            outputs = [spec.nodes[wanted]] if wanted in spec.nodes else spec.outputs[:1]
+        else:
+            outputs = spec.outputs
+        chosen = "train.loss" if "loss" in spec.train or task is None else f"task {task.name!r}'s loss"
+        for node in outputs:
+            if node.type or node.activation not in fits:
+                what = f"is {a_or_an(node.type)} {node.type} block" if node.type else \
+                    f"has activation {node.activation!r}"
+                where = ("train", "loss") if "loss" in spec.train else node.where + ("activation",)
+                self.fail(where, f"{chosen} is {loss!r}, which needs {LOSS_NEEDS[loss]}, but output node "
+                                 f"{node.name!r} {what}, whose values are not (the loss goes negative or NaN); "
+                                 f"use activation: {fits[0]} on {node.name!r}, or loss: mse")
 
     def expect(self, raw) -> dict:
         raw = self.section(raw, "expect") or {}

@@ -25,9 +25,31 @@ MAX_TEXT_BYTES = 2 * 1024 * 1024   # a spec is a page of YAML; arrays belong in 
 MAX_LINES = 20_000                  # bounds the parse time (PyYAML composes ~10k lines a second)
 MAX_VALUES = 200_000                # values after alias expansion
 MAX_DEPTH = 64
+# an integer beyond float64's range fits nowhere in a spec (every number becomes a float or a count)
+LARGEST_NUMBER = 1.7976931348623157e308
+MAX_INT_DIGITS = 1000               # longer integer text is refused before converting it
 
 # YAML 1.1 (PyYAML) reads 1e-3 and 1.0e9 as strings; YAML 1.2 and every user read them as numbers
 _EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+
+
+class _TooLarge(ValueError):
+    """An integer too large for any place in a spec."""
+
+
+def _construct_int(loader, node):
+    """YAML integers, refusing those beyond float64's range before Python
+    converts huge digit strings (which is slow, and refused past 4,300 digits)."""
+    text = str(node.value)
+    digits = sum(c.isalnum() for c in text)
+    if digits > MAX_INT_DIGITS:
+        raise _TooLarge(f"an integer of {digits:,} digits is too large (numbers in a spec are at most "
+                        f"about 1.8e308)")
+    value = yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    if abs(value) > LARGEST_NUMBER:
+        raise _TooLarge(f"an integer of {len(str(abs(value))):,} digits is too large (numbers in a spec are "
+                        f"at most about 1.8e308)")
+    return value
 
 
 def _loader_class():
@@ -36,23 +58,39 @@ def _loader_class():
     class Loader(base):
         pass
     Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
+    Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
     return Loader
 
 
 _Loader = _loader_class()
 
 
-def load_scalar(text: str):
+def load_value(text: str, label: str) -> tuple[object, "Source"]:
     """A command-line value read as YAML (``0.01``, ``1e-3``, ``[1, 2]``,
-    ``{}``); text that is not valid YAML stays a string."""
+    ``{}``) with the limits of a spec file (size, depth, aliases, numbers);
+    text that is not valid YAML stays a string.  ``label`` (such as
+    ``--set train.epochs=5``) names it in messages.
+
+    Raises SpecError, at ``label``, for a value over those limits."""
     try:
-        loader = _Loader(text)
-        try:
-            return loader.get_single_data()
-        finally:
-            loader.dispose()
-    except (yaml.YAMLError, RecursionError):
-        return text
+        return load_yaml(text, path=label)
+    except SpecError as exc:
+        if exc.what.startswith("YAML"):   # a syntax error: the text itself is the value
+            return text, Source(path=label)
+        raise
+
+class Overrides(dict):
+    """``{"train.optimizer.lr": 0.01, ...}`` (dotted key paths to values), with
+    ``sources[key]``: the ``Source`` of each value, naming where it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.sources: dict = {}
+
+    def set(self, key: str, value, source: "Source") -> None:
+        self[key] = value
+        self.sources[key] = source
+
 
 _CORE_TAGS = {
     "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
@@ -85,6 +123,9 @@ class Source:
     path: str | None = None
     values: dict = field(default_factory=dict)
     keys: dict = field(default_factory=dict)
+    # key path -> Source of a value put there from elsewhere (a --set argument):
+    # mistakes at or under that path are reported at that origin, not in the file
+    overrides: dict = field(default_factory=dict)
 
     def position(self, path: Path, key: bool = False) -> tuple[int | None, int | None]:
         """The (line, column) of ``path``, else of its nearest located ancestor."""
@@ -100,7 +141,12 @@ class Source:
             p = p[:-1]
 
     def error(self, path: Path, what: str, key: bool = False) -> SpecError:
-        """A ``SpecError`` located at ``path``."""
+        """A ``SpecError`` located at ``path`` (or at the ``--set`` that put it there)."""
+        path = tuple(path)
+        for n in range(len(path), 0, -1):
+            origin = self.overrides.get(path[:n])
+            if origin is not None:
+                return SpecError(what, path=origin.path, where=format_where(path))
         line, column = self.position(path, key=key)
         return SpecError(what, path=self.path, line=line, column=column, where=format_where(path))
 
@@ -144,7 +190,8 @@ def load_yaml(text: str, path: str | None = None) -> tuple[object, Source]:
             raise _syntax_error(exc, text, path) from None
         except RecursionError:
             raise SpecError(f"the document is nested more than {MAX_DEPTH} levels deep", path=path) from None
-        if root is None:
+        if root is None:   # an empty document (or only comments): its mistake is at the start
+            source.values[()] = (1, 1)
             return None, source
         budget = [MAX_VALUES]
         return _convert(root, (), loader, source, budget, 0), source
@@ -190,13 +237,13 @@ def _mark(node) -> tuple[int, int]:
 
 
 def _convert(node, path: Path, loader, source: Source, budget: list, depth: int):
+    source.values.setdefault(path, _mark(node))
     budget[0] -= 1
-    if budget[0] < 0:
-        raise source.error((), f"the document expands to more than {MAX_VALUES} values "
-                               "(too large, or aliases that multiply); refusing to load it")
+    if budget[0] < 0:   # located at the value (for an alias, the anchored value) that crossed the limit
+        raise source.error(path, f"the document expands to more than {MAX_VALUES:,} values here "
+                                 "(too large, or aliases that multiply); refusing to load it")
     if depth > MAX_DEPTH:
         raise source.error(path, f"nested more than {MAX_DEPTH} levels deep")
-    source.values.setdefault(path, _mark(node))
     if node.tag not in _CORE_TAGS:
         raise source.error(path, f"tag {node.tag!r} is not allowed: specs are plain data "
                                  "(numbers, strings, lists and mappings)")
@@ -205,6 +252,8 @@ def _convert(node, path: Path, loader, source: Source, budget: list, depth: int)
             return loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             raise source.error(path, f"invalid value: {exc}") from None
+        except _TooLarge as exc:
+            raise source.error(path, str(exc)) from None
     if isinstance(node, SequenceNode):
         return [_convert(item, path + (i,), loader, source, budget, depth + 1)
                 for i, item in enumerate(node.value)]
@@ -219,7 +268,10 @@ def _convert(node, path: Path, loader, source: Source, budget: list, depth: int)
                 line, col = _mark(key_node)
                 raise SpecError("mapping keys must be plain scalars", path=source.path,
                                 line=line, column=col, where=format_where(path))
-            key = loader.construct_object(key_node)
+            try:
+                key = loader.construct_object(key_node)
+            except _TooLarge:
+                key = str(key_node.value)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 line, col = _mark(key_node)
                 raise SpecError("mapping keys must be plain scalars", path=source.path,

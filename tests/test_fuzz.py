@@ -5,23 +5,28 @@ mutations (docs/spec-format.md is the contract):
 
 * structural, on the parsed YAML, which is then dumped back to text: delete a
   key, rename a key (a typo), retype a value (number -> string, list ->
-  number, mapping -> list, ...), negative and huge numbers (``10**12``), break
-  a node reference, insert a delay-0 cycle (edges ``a -> b`` and
-  ``b -> a``), a ``--set`` override;
+  number, mapping -> list, ...), negative and huge numbers (``10**12``, a
+  400-digit integer), break a node reference, insert a delay-0 cycle (edges
+  ``a -> b`` and ``b -> a``), give an edge a name that collides with a
+  parameter rnngraph makes (``h.bias``, ``h.init``, a block part's bias,
+  another edge's name) or cannot be a file member (NUL, ``..``, an absolute
+  path), a ``--set KEY=VALUE`` argument (read by ``parse_sets`` as the CLI
+  does; values include huge integers and aliases: recursive, multiplying,
+  undefined);
 * textual, on the YAML text: delete or duplicate a character, unbalanced
-  brackets, tabs, random characters (control characters included), random
-  bytes (read through ``rg.load_spec`` from a file, so UTF-8 decoding is
-  fuzzed too).
+  brackets, tabs, random characters (control characters included), a number
+  replaced by an integer of 400 or 5000 digits, random bytes (read through
+  ``rg.load_spec`` from a file, so UTF-8 decoding is fuzzed too).
 
 The property: ``rg.parse_spec(text, path=...)`` (or ``rg.load_spec``) either
 
 * raises ``rg.SpecError`` with a line (``.line`` is not None and the message
   starts ``path:line``), or, for the few whole-document problems that have no
   line, with an empty ``.where`` and a message starting with the path and
-  saying what is wrong with the whole file: an empty document, a file over
-  the size limit, bytes that are not UTF-8 (the message gives the byte
-  offset), nesting so deep that the YAML parser's recursion overflows -- and,
-  for ``--set`` overrides, a message starting with ``--set``;
+  saying what is wrong with the whole file: a file over the size limit,
+  nesting so deep that the YAML parser's recursion overflows -- and, for a
+  mistake in a ``--set`` value, at that argument (``.path`` and the message
+  start with ``--set KEY=``);
 * or returns a spec for which ``rg.build(spec)`` succeeds and
   ``net.forward`` runs on small random inputs (inputs for every input node,
   ``initial=`` for every ``init: input`` node, ``steps=`` without inputs);
@@ -48,6 +53,7 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import re
 import resource
 import select
 import signal
@@ -75,9 +81,7 @@ CHILD_HEADROOM = 3 * 1024 ** 3  # bytes of address space a child may add to what
 
 # Whole-document SpecErrors that have no line: (what the message says, why no line)
 NO_LINE_OK = (
-    "the spec is empty",          # nothing to point at
     "file is larger than",        # refused before parsing
-    "not UTF-8 text",             # refused before parsing; says the byte offset
     "nested more than",           # the YAML parser overflowed its stack: no position survives
 )
 
@@ -86,7 +90,8 @@ NO_LINE_OK = (
 KNOWN_CRASHES: dict = {}
 
 HUGE = [-1, 0, -7, 10 ** 12, -10 ** 12, 10 ** 12 + 0.5, 2 ** 31, 2 ** 63, 1e308, -1e308, 1e-300,
-        float("inf"), float("-inf"), float("nan"), 0.5, 10 ** 5, 10 ** 6, 10 ** 6 + 1, 100_001]
+        float("inf"), float("-inf"), float("nan"), 0.5, 10 ** 5, 10 ** 6, 10 ** 6 + 1, 100_001,
+        10 ** 400, -10 ** 400 + 1]
 
 
 # --------------------------------------------------------------------------- running one example
@@ -96,10 +101,12 @@ def _evaluate(payload, workdir: str):
     picklable outcome tuple."""
     import numpy as np
     warnings.filterwarnings("error", category=RuntimeWarning, module=r"rnngraph\..*")
-    kind, content, overrides = payload
+    from rnngraph.runcmd import parse_sets
+    kind, content, sets = payload
     path = os.path.join(workdir, "fuzzed.yaml")
     stage = "parse"
     try:
+        overrides = parse_sets(sets) if sets else None   # as `rnngraph run --set KEY=VALUE` reads them
         if kind == "bytes":
             with open(path, "wb") as fh:
                 fh.write(content)
@@ -242,13 +249,15 @@ def judge(outcome, path_hint: str = "fuzzed.yaml", has_overrides: bool = False, 
     assert errors
     for line, column, where, what, formatted, path in errors:
         assert what and what.strip(), f"empty message: {formatted!r}"
-        if line is not None:
+        if path and path.startswith("--set "):
+            assert has_overrides, formatted
+            assert formatted.startswith(f"{path}: "), formatted
+            tally("refused: SpecError at the --set argument")
+        elif line is not None:
             assert isinstance(line, int) and line >= 1, formatted
             assert path and path.endswith(path_hint), formatted
             assert formatted.startswith(f"{path}:{line}"), formatted
             tally("refused: SpecError with a line")
-        elif has_overrides and what.startswith("--set"):
-            tally("refused: --set error (no line)")
         else:
             assert where == "", f"an error at {where!r} has no line: {formatted!r}"
             assert path and formatted.startswith(f"{path}: "), formatted
@@ -400,18 +409,52 @@ def m_cycle(draw, data):
     return f"cycle {a} <-> {b} (named={named})"
 
 
+BOMB = "{" + ", ".join(["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [
+    f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]) + "}"
+SET_VALUES = [repr(v) if isinstance(v, float) else str(v) for v in HUGE] + [
+    "1" + "0" * 400, "-" + "9" * 5000, "[1, " + "7" * 5000 + "]", "", "abc", "null", "[]", "{}", "[1, 2]",
+    "{a: 1}", "true", ".inf", ".nan", "1e-3", "&a [*a, *a]", "&a [1, *a]", "&a {k: *a}", BOMB, "*nosuch",
+    "[&a 1, *a, *a]", "{a: &x [1, 2], b: *x}", "!!python/object/apply:os.system [echo]", "a: b: c", "[" * 200]
+
+
 def m_override(draw, data):
-    """A ``--set KEY=VALUE`` (applied by parse_spec(overrides=...)), not a change of the data."""
+    """A ``--set KEY=VALUE`` argument (read by parse_sets), not a change of the data."""
     paths = [p for p, _ in walk(data) if p]
     base = list(draw(st.sampled_from(paths))) if paths else []
-    extra = draw(st.sampled_from([[], ["x"], ["0"], ["-1"], ["99"], [""], ["a", "b"]]))
+    extra = draw(st.sampled_from([[], ["x"], ["0"], ["-1"], ["99"], [""], ["a", "b"], ["9" * 30]]))
     key = ".".join(str(p) for p in base + extra)
-    value = draw(st.sampled_from(HUGE + ["", "abc", None, [], {}, [1, 2], {"a": 1}, True]))
+    value = draw(st.sampled_from(SET_VALUES))
     return key, value
 
 
+def _edges(data):
+    edges = data.get("edges") if isinstance(data, dict) else None
+    return edges if isinstance(edges, list) else []
+
+
+def m_param_name(draw, data):
+    """Name an edge like a parameter rnngraph makes, or like no file member can be."""
+    edges = [e for e in _edges(data) if isinstance(e, dict)]
+    if not edges:
+        return "param_name: no edges"
+    edge = draw(st.sampled_from(edges))
+    nodes = data["nodes"] if _node_names(data) else {}
+    names = [str(n) for n in nodes] or ["x"]
+    blocks = [str(n) for n, b in nodes.items() if isinstance(b, dict) and "type" in b] or names
+    other = [str(e["name"]) for e in edges if isinstance(e.get("name"), str)] + \
+        [f"{e.get('from')}->{e.get('to')}" for e in edges]
+    new = draw(st.sampled_from([
+        f"{draw(st.sampled_from(names))}.bias", f"{draw(st.sampled_from(names))}.init",
+        f"{draw(st.sampled_from(blocks))}/i.bias", f"{draw(st.sampled_from(blocks))}/h.init",
+        f"{draw(st.sampled_from(blocks))}/x->i", draw(st.sampled_from(other)),
+        "a\0b", "../../evil", "/etc/passwd", "a/./b", "a//b", "tab\tname", " padded ", "back\\slash",
+        "n" * 300, "ok/name"]))
+    edge["name"] = new
+    return f"param_name -> {new!r}"
+
+
 STRUCTURAL = {"delete_key": m_delete_key, "rename_key": m_rename_key, "retype": m_retype,
-              "number": m_number, "break_ref": m_break_ref, "cycle": m_cycle}
+              "number": m_number, "break_ref": m_break_ref, "cycle": m_cycle, "param_name": m_param_name}
 
 
 def t_delete_char(draw, text):
@@ -464,8 +507,19 @@ def t_garbage_chars(draw, text):
     return text[:i] + junk + text[i + n:], f"garbage {junk!r} at {i} (replacing {n})"
 
 
+def t_huge_int(draw, text):
+    """A number of the text replaced by an integer of 400 or 5000 digits."""
+    spans = [m.span() for m in re.finditer(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])", text)]
+    if not spans:
+        return text, "huge int: no number"
+    i, j = draw(st.sampled_from(spans))
+    digits = draw(st.sampled_from([400, 5000]))
+    sign = draw(st.sampled_from(["", "-"]))
+    return text[:i] + sign + "9" * digits + text[j:], f"number at {i} -> {sign}{digits} digits"
+
+
 TEXTUAL = {"delete_char": t_delete_char, "duplicate_char": t_duplicate_char, "bracket": t_bracket,
-           "tab": t_tab, "garbage_chars": t_garbage_chars}
+           "tab": t_tab, "garbage_chars": t_garbage_chars, "huge_int": t_huge_int}
 
 
 @st.composite
@@ -480,8 +534,8 @@ def mutated_specs(draw):
     overrides = None
     if draw(st.sampled_from(range(10))) == 7:
         key, value = m_override(draw, data)
-        overrides = {key: value}
-        log.append(f"--set {key}={value!r}")
+        overrides = [f"{key}={value}"]
+        log.append(f"--set {key}={value[:200]}")
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True) if structural \
         else TEXTS[name]
     textual = draw(st.lists(st.sampled_from(sorted(TEXTUAL)), max_size=2 if structural else 3,
@@ -603,8 +657,8 @@ LAUGHS = "rnngraph: 1\na: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     ("rnngraph: 1\nnodes: " + "[" * 100_000, False),
     ("rnngraph: 1\nnodes: " + "{a: " * 5000 + "1" + "}" * 5000, False),
     (LAUGHS, True),
-    ("", False),
-    ("# only a comment\n", False),
+    ("", True),
+    ("# only a comment\n", True),
     ("rnngraph: 1\n---\nrnngraph: 1\n", True),
     ("- rnngraph: 1\n", True),
 ], ids=["deep-brackets", "deep-braces", "billion-laughs", "empty", "comment-only", "two-documents", "a-list"])
@@ -657,6 +711,15 @@ def test_unhashable_task_input_is_a_spec_error(key):
     assert info.value.line is not None and info.value.where == f"task.{key}"
 
 
+@pytest.mark.parametrize("key, value", [("loss", "[mse]"), ("method", "[bptt]"), ("loss", "{a: 1}")])
+def test_unhashable_loss_or_method_is_a_spec_error(key, value):
+    """Found by the fuzzer: the loss/activation check read a list as a loss name."""
+    text = LINEAR.replace("loss: mse" if key == "loss" else "method: bptt", f"{key}: {value}")
+    outcome, _ = run_isolated(("text", text, None))
+    judge(outcome)
+    assert outcome[0] == "spec_error" and f"train.{key}" in outcome[1], outcome
+
+
 def test_early_stopping_metric_must_be_a_string(tmp_path):
     import subprocess
     import sys
@@ -693,3 +756,15 @@ def test_a_spec_at_the_size_limit_is_refused_within_seconds():
     seconds = time.perf_counter() - start
     at_limit = seconds * min(MAX_TEXT_BYTES / len(text.encode()), MAX_LINES / 5_000)
     assert at_limit < 10, f"{len(text) / 1e3:.0f} kB took {seconds:.2f} s: about {at_limit:.0f} s at the limit"
+
+
+# --------------------------------------------------------------------------- --set values, every one
+
+@pytest.mark.parametrize("value", SET_VALUES, ids=[f"v{i}" for i in range(len(SET_VALUES))])
+@pytest.mark.parametrize("key", ["train.optimizer.lr", "edges.0.init", "expect", "task.n_train"])
+def test_every_set_value_is_refused_at_its_argument_or_runs(key, value):
+    """Each ``--set`` value of the fuzzer, on keys of different kinds: a number, an
+    initializer (lists allowed), a mapping, a task parameter."""
+    outcome, seconds = run_isolated(("text", TEXTS["linear_regression.yaml"], [f"{key}={value}"]))
+    judge(outcome, has_overrides=True)
+    assert seconds < 10, f"{seconds:.1f} s"

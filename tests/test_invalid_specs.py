@@ -16,6 +16,7 @@ so the expected line number is read from the text, not counted by hand.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -230,8 +231,8 @@ CASES = [
          "unsupported format version '1'", where="rnngraph"),
     case("not-a-mapping", "- rnngraph: 1   # <-\n- nodes: {}\n",
          "a spec is a mapping", where=""),
-    case("empty-file", "", "empty", where="", line=None),
-    case("only-a-comment", "# my network, to do\n", "empty", where="", line=None),
+    case("empty-file", "", "empty", where="", line=1),
+    case("only-a-comment", "# my network, to do\n", "empty", where="", line=1),
     case("yaml-syntax-error", spec().replace("activation: tanh}", "activation: tanh]   # <-"),
          "YAML syntax error", where="", col_of="]"),
     case("tab-indentation", "rnngraph: 1\nnodes:\n\tx: {role: input, size: 2}   # <-\n",
@@ -279,6 +280,64 @@ CASES = [
          "unknown parameter 'length'", where="task.length"),
     case("task-input-typo", spec(tail="task:\n  generator: adding\n  input: xx   # <-\n"),
          "unknown node 'xx'", where="task.input"),
+    case("not-a-mapping-article", "42   # <-\n", "not an int", where=""),
+    case("block-type-case", spec(nodes="  b: {type: LSTM, size: 3}   # <-\n"),
+         "unknown block type 'LSTM'", "did you mean 'lstm'", where="nodes.b.type", col_of="LSTM"),
+    case("identity-edge-article", spec(edges="  - {from: hidden, to: y, weight: identity}   # <-\n"),
+         "an identity edge needs equal sizes", where="edges[3].weight"),
+    # ---------------------------------------------------------------- numbers too large for any place
+    case("int-400-digits-lr", spec(tail="train: {optimizer: {name: sgd, lr: " + "1" + "0" * 400 + "}}   # <-\n"),
+         "401 digits is too large", where="train.optimizer.lr", col_of="10000"),
+    case("int-400-digits-init", spec(edges="  - {from: y, to: hidden, delay: 1, init: -" + "9" * 400 + "}   # <-\n"),
+         "400 digits is too large", where="edges[3].init", col_of="-999"),
+    case("int-400-digits-expect", spec(tail="expect: {train_loss: " + "1" + "0" * 400 + "}   # <-\n"),
+         "401 digits is too large", where="expect.train_loss"),
+    case("int-400-digits-task", spec(tail="task: {generator: adding, T: " + "1" + "0" * 400 + "}   # <-\n"),
+         "401 digits is too large", where="task.T"),
+    case("int-5000-digits", spec(tail="seed: " + "7" * 5000 + "   # <-\n"),
+         "5,000 digits is too large", where="seed", col_of="777"),
+    # ---------------------------------------------------------------- what a run would compute
+    case("expect-metric-typo", spec(tail="task: {generator: adding}\nexpect: {acuracy: \">= 0.9\"}   # <-\n"),
+         "metric 'acuracy' is not computed", "did you mean 'accuracy'", "task 'adding' gives", "mse",
+         where="expect.acuracy", col_of="acuracy"),
+    case("early-stopping-metric-unknown",
+         spec(tail="task: {generator: adding}\ntrain:\n  early_stopping: {metric: recall, patience: 3}   # <-\n"),
+         "metric 'recall' is not computed at each evaluation", where="train.early_stopping.metric",
+         col_of="recall"),
+    case("task-input-not-an-input",
+         spec(nodes="  z: {size: 2}\n", edges="  - {from: z, to: hidden}\n",
+              tail="task:\n  generator: adding\n  input: z   # <-\n"),
+         "node 'z' has role 'hidden'", "add `role: input`", where="task.input", col_of="z"),
+    case("bce-on-identity-output", spec(tail="task: {generator: adding}\ntrain: {loss: bce}   # <-\n"),
+         "train.loss is 'bce'", "output node 'y' has activation 'identity'", "activation: sigmoid",
+         where="train.loss", col_of="bce"),
+    case("cross-entropy-on-sigmoid-output",
+         spec(tail="task: {generator: adding}\ntrain: {loss: cross_entropy}   # <-\n").replace(
+             "y: {role: output, size: 1}", "y: {role: output, size: 1, activation: sigmoid}"),
+         "'cross_entropy'", "has activation 'sigmoid'", "activation: softmax", where="train.loss"),
+    # ---------------------------------------------------------------- edge names
+    case("edge-name-is-a-bias", spec(edges="  - {from: x, to: y, name: hidden.bias}   # <-\n"),
+         "edge name 'hidden.bias' is already the bias of node 'hidden'", where="edges[3].name",
+         col_of="hidden.bias"),
+    case("edge-name-is-an-init", spec(edges="  - {from: y, to: hidden, delay: 1, name: hidden.init}   # <-\n"),
+         "already the init of node 'hidden'", where="edges[3].name"),
+    case("scalar-edge-named-its-targets-bias",
+         spec(edges="  - {from: y, to: y, delay: 1, weight: scalar, name: y.bias}   # <-\n"),
+         "already the bias of node 'y'", where="edges[3].name"),
+    case("edge-name-is-a-block-part-bias",
+         spec(nodes="  B: {type: lstm, size: 2}\n",
+              edges="  - {from: x, to: B}\n  - {from: B, to: y, name: B/i.bias}   # <-\n"),
+         "already the bias of node 'B/i'", where="edges[4].name"),
+    case("edge-name-is-a-named-block-edge",
+         spec(nodes="  B: {type: gru, size: 2}\n",
+              edges="  - {from: x, to: B, name: in}\n  - {from: B, to: y, name: in/z}   # <-\n"),
+         "edge name 'in/z' is already the name of edge x -> B/z", where="edges[4].name"),
+    case("edge-name-nul", spec(edges="  - {from: x, to: y, name: \"a\\0b\"}   # <-\n"),
+         "control character", where="edges[3].name"),
+    case("edge-name-dot-dot", spec(edges="  - {from: x, to: y, name: ../../evil}   # <-\n"),
+         "'..' part", where="edges[3].name"),
+    case("edge-name-absolute", spec(edges="  - {from: x, to: y, name: /etc/w}   # <-\n"),
+         "empty", where="edges[3].name"),
 ]
 
 
@@ -372,10 +431,10 @@ def test_parse_spec_without_path():
 def test_non_utf8_file(tmp_path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes(b"rnngraph: 1\ndescription: caf\xe9\nnodes: {x: {size: 1}}\n")
-    assert_refused(run_check(str(path)), str(path), None, ("not UTF-8",))
+    assert_refused(run_check(str(path)), str(path), 2, ("not UTF-8", "0xe9"))
     with pytest.raises(rg.SpecError, match="not UTF-8") as info:
         rg.load_spec(path)
-    assert info.value.path == str(path)
+    assert (info.value.path, info.value.line, info.value.column) == (str(path), 2, 17)
 
 
 def test_directory(tmp_path):
@@ -436,6 +495,8 @@ def test_billion_laughs_refused_quickly(tmp_path):
     result = run_check(str(path))
     assert time.perf_counter() - start < 10.0     # interpreter start-up included
     assert_refused(result, str(path), None, ("expands to more than",))
+    # located at a value of the key whose aliases crossed the limit
+    assert re.search(r"lol\.yaml:\d+:\d+: a\d(\[\d\])+: the document expands", result.stderr), result.stderr
 
 
 def _limit_memory():   # 1 GiB of address space: enough to import numpy, not to allocate a huge net
@@ -545,3 +606,139 @@ def test_building_in_a_narrower_dtype_refuses_numbers_it_cannot_hold():
                          "  m: {type: lstm, size: 2, forget_bias: 1.0e+200}\nedges:\n  - {from: x, to: m}\n")
     with pytest.raises(rg.DataError, match=r"nodes\.m/f\.bias\.init = 1e\+200"):
         rg.build(lstm, dtype="float32")
+
+
+# -------------------------------------------------------------------- one pass finds every independent mistake
+
+THREE_KINDS = """\
+rnngraph: 1
+nodes:
+  x: {role: input, size: 2}
+  h: {size: 3, activaton: tanh}
+  y: {role: output, size: 1}
+edges:
+  - {from: x, to: h}
+  - {from: h, to: yy}
+  - {from: x, to: y, weight: diagonal}
+task: {generator: parity}
+"""
+
+
+def test_node_edge_and_size_mistakes_reported_together(tmp_path):
+    """A node key typo, an edge naming a missing node, a diagonal edge between
+    different sizes and a task whose input size differs from the input node: one
+    check reports all four (an edge to the mistyped node is not reported again)."""
+    path = tmp_path / "three.yaml"
+    path.write_text(THREE_KINDS)
+    result = run_check(str(path))
+    assert_refused(result, str(path), None, ())
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(": ")[0] for line in lines] == [f"{path}:3:26", f"{path}:4:16", f"{path}:8:19",
+                                                        f"{path}:9:30"], result.stderr
+    assert "activaton" in lines[1] and "'yy'" in lines[2] and "diagonal" in lines[3] and "parity" in lines[0]
+
+
+# -------------------------------------------------------------------- data-file tasks
+
+def test_file_task_unknown_key_is_refused(tmp_path):
+    np = pytest.importorskip("numpy")
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 3, 2)), y=np.zeros((2, 3, 1)))
+    path = tmp_path / "f.yaml"
+    path.write_text(spec(tail="task: {file: d.npz, n_eval: 5}   # <-\n"))
+    result = run_check(str(path))
+    assert_refused(result, str(path), 10, ("unknown key 'n_eval'", "file, eval_file"))
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_check_locates_a_missing_data_file_at_its_key(tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text(spec(tail="task:\n  file: d.npz\n  eval_file: no_such_eval.npz\n"))
+    np = pytest.importorskip("numpy")
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 3, 2)), y=np.zeros((2, 3, 1)))
+    result = run_check(str(path))
+    assert_refused(result, str(path), 12, ("task.eval_file", "no_such_eval.npz", "not found"))
+
+
+def test_check_locates_data_file_that_does_not_fit_at_its_key(tmp_path):
+    np = pytest.importorskip("numpy")
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 3, 5)), y=np.zeros((2, 3, 1)))
+    path = tmp_path / "f.yaml"
+    path.write_text(spec(tail="task:\n  file: d.npz\n"))
+    result = run_check(str(path))
+    assert_refused(result, str(path), 11, ("task.file", "array 'x' has shape (2, 3, 5)"))
+
+
+def test_file_task_expect_reads_only_what_it_computes():
+    text = spec(tail="task: {file: specs_data.npz}\nexpect: {eval_loss: \"< 1\"}\n")
+    with pytest.raises(rg.SpecError, match="metric 'eval_loss' is not computed.*a data-file task gives"):
+        rg.parse_spec(text, path="x.yaml")
+
+
+def test_every_task_declares_the_metrics_it_computes():
+    """``metric_names`` (what check compares expect: with) is what ``metrics`` returns."""
+    np = pytest.importorskip("numpy")
+    from rnngraph.tasks import TASKS
+    small = {"n_train": 3, "n_eval": 3}
+    for name, task in TASKS.items():
+        params = {k: v for k, v in small.items() if k in task.defaults}
+        _, evald = task.generate_splits(params, 0)
+        computed = task.metrics(np.zeros_like(evald.targets), evald)
+        assert set(computed) == set(task.metric_names), name
+
+
+# -------------------------------------------------------------------- --set values: the limits of a spec file
+
+RUNNABLE = spec(tail="task: {generator: adding, T: 10, n_train: 4, n_eval: 2}\ntrain: {epochs: 1}\n")
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "rnngraph.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=60, cwd=cwd)
+
+
+def _refused_at_set(result, argument, *phrases):
+    out = result.stdout + result.stderr
+    assert "Traceback" not in out, out
+    assert result.returncode == 2, out
+    assert result.stderr.startswith(f"--set {argument}"), result.stderr
+    for phrase in phrases:
+        assert phrase in result.stderr, (phrase, result.stderr)
+
+
+@pytest.mark.parametrize("setting, phrases", [
+    ("train.optimizer.lr=1" + "0" * 400, ("train.optimizer.lr", "401 digits is too large")),
+    ("train.epochs=" + "9" * 5000, ("train.epochs", "5,000 digits is too large")),
+    ("edges.0.init=&a [*a, *a]", ("edges.0.init", "nested more than 64 levels")),
+    ("train.optimizer={name: sgd, lr: 1" + "0" * 400 + "}", ("train.optimizer.lr", "too large")),
+    ("train.foo=1", ("train.foo: unknown train key 'foo'",)),
+    ("edges.0.to=hiden", ("edges[0].to: unknown node 'hiden'", "did you mean 'hidden'")),
+    ("edges.9.delay=1", ("'9' is not an index of the list at edges",)),
+    ("expect={acuracy: '> 0.5'}", ("expect.acuracy", "is not computed")),
+], ids=["int-400", "int-5000", "recursive-alias", "int-400-nested", "unknown-key", "node-typo", "bad-index",
+        "metric"])
+def test_set_mistakes_name_the_set_argument(tmp_path, setting, phrases):
+    (tmp_path / "s.yaml").write_text(RUNNABLE)
+    result = run_cli("run", "s.yaml", "--quiet", "--out", "out", "--set", setting, cwd=tmp_path)
+    shown = setting if len(setting) <= 60 else setting[:57] + "..."
+    _refused_at_set(result, shown, *phrases)
+    assert "s.yaml:" not in result.stderr      # the mistake is in the argument, not in the file
+    assert not (tmp_path / "out").exists()     # refused before training
+
+
+def test_set_alias_bomb_refused_quickly(tmp_path):
+    (tmp_path / "s.yaml").write_text(RUNNABLE)
+    levels = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    start = time.perf_counter()
+    result = run_cli("run", "s.yaml", "--quiet", "--out", "out", "--set", "expect={" + ", ".join(levels) + "}",
+                     cwd=tmp_path)
+    assert time.perf_counter() - start < 10.0
+    _refused_at_set(result, "expect=", "expands to more than")
+
+
+def test_set_value_that_is_not_yaml_stays_text(tmp_path):
+    """`--set description=a: b: c` is not valid YAML: it is the text itself, as before."""
+    text = spec()
+    from rnngraph.runcmd import parse_sets
+    parsed = rg.parse_spec(text, path="x.yaml", overrides=parse_sets(["description=a: b: c"]))
+    assert parsed.description == "a: b: c"

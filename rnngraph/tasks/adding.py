@@ -51,6 +51,7 @@ class Adding(Task):
     params = (Param("T", "int", 50, "minimal sequence length", low=10),
               *n_params(1000, 500))
     _default_train = {"loss": "mse", "loss_on": "mask", "batch_size": 50}
+    metric_names = ('accuracy', 'mse')
 
     def _sizes(self, p):
         return 2, 1

@@ -56,6 +56,7 @@ class Anbn(Task):
               Param("n_eval_max", "int", 20, "largest n in evaluation", low=1),
               *n_params(100, 20))
     _default_train = {"loss": "bce", "loss_on": "mask", "batch_size": 10}
+    metric_names = ('accuracy', 'full_accuracy', 'max_correct_n')
 
     def _sizes(self, p):
         return 4, 4

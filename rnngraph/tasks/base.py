@@ -221,6 +221,7 @@ class Task:
     name: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     _default_train: ClassVar[dict] = {}
+    metric_names: ClassVar[tuple[str, ...]] = ()   # the keys of what ``metrics`` returns
 
     # ---- public API
 

@@ -49,6 +49,7 @@ class Copy(Task):
               Param("symbols", "int", 4, "alphabet size", low=2),
               *n_params(1000, 200))
     _default_train = {"loss": "cross_entropy", "loss_on": "mask", "batch_size": 50}
+    metric_names = ('accuracy', 'sequence_accuracy')
 
     def _sizes(self, p):
         return p["symbols"] + 2, p["symbols"]

@@ -82,6 +82,7 @@ class Linear(Task):
               Param("noise", "float", 0.1, "standard deviation of the noise", low=0.0),
               *n_params(100, 100))
     _default_train = {"loss": "mse", "loss_on": "all", "batch_size": 32}
+    metric_names = ('mse',)
 
     @staticmethod
     def normal_equation(X, y):

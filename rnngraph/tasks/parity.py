@@ -38,6 +38,7 @@ class Parity(Task):
     name = "parity"
     params = (Param("length", "int", 8, "bits per sequence", low=1), *n_params(1000, 500))
     _default_train = {"loss": "bce", "loss_on": "last", "batch_size": 50}
+    metric_names = ('accuracy',)
 
     def _sizes(self, p):
         return 1, 1

@@ -70,6 +70,7 @@ class Patterns(Task):
               Param("n_cues", "int", None, "number of cues in each split (overrides both)",
                     low=1, optional=True))
     _default_train = {"method": "hebbian"}
+    metric_names = ('recall', 'overlap', 'bit_error')
 
     def _check(self, p):
         if p["kind"] == "random":

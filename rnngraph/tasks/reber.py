@@ -91,6 +91,7 @@ class EmbeddedReber(Task):
     name = "embedded_reber"
     params = n_params(256, 256)
     _default_train = {"loss": "bce", "loss_on": "mask", "batch_size": 16}
+    metric_names = ('accuracy', 'penultimate_accuracy', 'step_accuracy', 'topk_accuracy')
 
     def _sizes(self, p):
         return 7, 7

@@ -53,6 +53,7 @@ class Sine(Task):
                     low=0.0, low_open=True, high=0.5),
               *n_params(200, 100))
     _default_train = {"loss": "mse", "loss_on": "all", "batch_size": 20}
+    metric_names = ('mse',)
 
     def _check(self, p):
         if p["freq_min"] > p["freq_max"]:

@@ -43,6 +43,7 @@ class TemporalXor(Task):
     params = (Param("length", "int", 3000, "bits in each stream", low=3),
               *n_params(1, 1))
     _default_train = {"loss": "bce", "loss_on": "all", "batch_size": 1}
+    metric_names = ('third_bit_error', 'other_bit_error', 'rms_error')
 
     def _sizes(self, p):
         return 1, 1
