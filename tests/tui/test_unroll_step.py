@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 from textual.widgets import Input, OptionList
 
 from tui.app import RnnGraphApp
+from tui.layout import unrolled_layout
 from tui.model import analyse, has_engine
 from tui.stepping import Trace
 from tui.widgets.graph_canvas import GraphCanvas
@@ -193,3 +196,32 @@ async def test_backward_mode_on_an_lstm_keeps_the_gradient():
         hidden = other.grad_norms["hidden"]
         # far more of the final error reaches t = 0 through the cell than through tanh(U h)
         assert cell[0] / cell.max() > 1e3 * hidden[0] / hidden.max()
+
+
+async def test_typing_t_quickly_settles_on_the_last_value(monkeypatch):
+    """2, 20, 200 typed in a row: the screen settles on T = 200 after a few layouts."""
+    import tui.screens.unroll as unroll
+    layouts = []
+
+    def counted(*args, **kwargs):
+        layouts.append(args[1])
+        return unrolled_layout(*args, **kwargs)
+
+    monkeypatch.setattr(unroll, "unrolled_layout", counted)
+    app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(pilot, app)
+        screen = app.screen
+        box = screen.query_one("#unroll-steps", Input)
+        layouts.clear()
+        for value in ("2", "20", "200"):
+            box.value = value
+        await asyncio.wait_for(settle(pilot, app), 10)
+        seen = set()
+        for _ in range(5):                 # still 200 a while later: nothing writes T back
+            await pilot.pause(0.1)
+            seen.add((box.value, screen.steps))
+        assert seen == {("200", 200)}
+        assert len(layouts) <= 3, f"{len(layouts)} layouts for three values of T"
+        assert str(screen.query_one("#unroll-window").render()).strip().endswith("of 200")

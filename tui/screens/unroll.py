@@ -21,6 +21,8 @@ from ..widgets.graph_canvas import GraphCanvas
 
 WINDOW = 6        # time steps drawn at once when T is larger than FULL
 FULL = 8          # up to this many steps, draw them all
+MAX_STEPS = 10_000
+TYPING_PAUSE = 0.25  # seconds without a key in the T box before T follows what it holds
 
 
 def _vid(vertex) -> str:
@@ -171,8 +173,10 @@ class UnrollScreen(Screen):
             self.start = max(0, steps - self.window)
         if self._ready:
             box = self.query_one("#unroll-steps", Input)
-            if box.value != str(steps):
-                box.value = str(steps)
+            if box.value != str(steps) and not self._typing:
+                # a T from the keys (+/-): shown in the box without reading it back as typed
+                with box.prevent(Input.Changed):
+                    box.value = str(steps)
         self._refresh()
 
     def watch_start(self, start: int) -> None:
@@ -182,17 +186,39 @@ class UnrollScreen(Screen):
         self.selected = None
         self._refresh()
 
-    @on(Input.Submitted, "#unroll-steps")
+    _typed_timer = None   # applies the T being typed once the typing pauses
+
+    @property
+    def _typing(self) -> bool:
+        return self._typed_timer is not None
+
     @on(Input.Changed, "#unroll-steps")
-    def _steps_typed(self, event) -> None:
+    def _steps_typed(self, event: Input.Changed) -> None:
+        """Typing in the T box: T follows once the typing pauses (Enter applies at once)."""
+        if self._typed_timer is not None:
+            self._typed_timer.stop()
+        self._typed_timer = self.set_timer(TYPING_PAUSE, self._apply_typed_steps)
+
+    @on(Input.Submitted, "#unroll-steps")
+    def _steps_submitted(self) -> None:
+        self._apply_typed_steps()
+        box = self.query_one("#unroll-steps", Input)
+        if box.value != str(self.steps):      # not a valid T: show the T drawn
+            with box.prevent(Input.Changed):
+                box.value = str(self.steps)
+        self.query_one(GraphCanvas).focus()
+
+    def _apply_typed_steps(self) -> None:
+        """Set T from what the box holds now (a number from 1 to MAX_STEPS; else T stays)."""
+        if self._typed_timer is not None:
+            self._typed_timer.stop()
+            self._typed_timer = None
         try:
-            value = int(event.value)
+            value = int(self.query_one("#unroll-steps", Input).value)
         except ValueError:
             return
-        if 1 <= value <= 10_000:
+        if 1 <= value <= MAX_STEPS:
             self.steps = value
-        if isinstance(event, Input.Submitted):
-            self.query_one(GraphCanvas).focus()
 
     def action_steps(self, delta: int) -> None:
         self.steps = max(1, self.steps + delta)
