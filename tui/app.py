@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 from typing import Iterable
 
 from textual import work
@@ -40,6 +41,7 @@ __all__ = ["RnnGraphApp", "run"]
 
 DEBOUNCE = 0.3  # seconds of quiet typing before the spec is validated again
 BACKUP_DELAY = 1.0  # seconds of quiet typing before unsaved edits are backed up
+SIGNAL_GRACE = 3.0  # seconds the app has to quit after SIGTERM/SIGHUP before it is ended
 
 SCREEN_NOTES = {
     "edit": "Type YAML on the left; it is checked as you type and the problems are listed "
@@ -223,17 +225,62 @@ class RnnGraphApp(App):
         self.push_screen(RestoreDialog(self.document.name, path, self.document.saved, text), answered)
 
     def _flush_on_signals(self) -> None:
-        """SIGTERM and SIGHUP (a closed terminal) back up the edits, then quit."""
+        """SIGTERM and SIGHUP (a closed terminal) back up the edits, then quit.
+
+        The handler runs in the main thread between two Python instructions, whatever
+        the event loop is busy with: it asks the app to quit through the loop and, in
+        case the app still runs ``SIGNAL_GRACE`` seconds later, a timer thread backs up
+        the edits and ends the process.
+        """
+        loop = asyncio.get_running_loop()
+
+        def handler(signum, frame) -> None:
+            self._end_after_grace()
+            try:
+                loop.call_soon_threadsafe(self._terminated)
+            except RuntimeError:    # the loop has closed: the app is ending anyway
+                pass
+
         try:
-            loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGHUP):
-                loop.add_signal_handler(sig, self._terminated)
-        except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+                self._signal_handlers[sig] = signal.signal(sig, handler)
+        except (ValueError, AttributeError, OSError):
             pass   # no signals here (another platform, or not the main thread)
+
+    _signal_handlers: dict = {}
+
+    def on_unmount(self) -> None:
+        for sig, previous in self._signal_handlers.items():
+            signal.signal(sig, previous)
+        self._signal_handlers = {}
+
+    def _end_after_grace(self) -> None:
+        if self._hard_exit is not None:
+            return
+        self._hard_exit = threading.Timer(SIGNAL_GRACE, self._end_now)
+        self._hard_exit.daemon = True       # a clean exit in time does not wait for it
+        self._hard_exit.start()
+
+    _hard_exit: threading.Timer | None = None
+
+    def _end_now(self) -> None:
+        """The app did not quit after a signal: back up, give the terminal back, exit 1."""
+        try:
+            if not self._offering_backup and self.spec_text != self.document.saved:
+                self.document.write_backup(self.spec_text)
+        except OSError:
+            pass
+        try:
+            if self._driver is not None:
+                self._driver.stop_application_mode()
+        except Exception:   # the terminal may be gone (SIGHUP): exit all the same
+            pass
+        os._exit(1)
 
     def _terminated(self) -> None:
         self.write_backup()
-        self.exit(1)
+        self.workers.cancel_all()
+        self.exit(return_code=1)
 
     @property
     def good_analysis(self) -> Analysis | None:

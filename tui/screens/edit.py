@@ -19,7 +19,7 @@ from ..dialogs.confirm import ConfirmDialog
 from ..dialogs.forms import BlockForm, EdgeForm, NodeForm
 from ..layout import folded_layout
 from ..model import Analysis
-from ..widgets.graph_canvas import GraphCanvas
+from ..widgets.graph_canvas import GraphCanvas, Stale, draw_in_worker
 from ..widgets.inspector import inspect_node
 from ..widgets.problems import ProblemList
 from ..widgets.spec_editor import SpecEditor
@@ -195,14 +195,16 @@ class EditScreen(Screen):
     @work(thread=True, exclusive=True, group="folded-layout")
     def _layout_worker(self, graph, collapse: bool, token: int) -> None:
         try:
-            layout, message = folded_layout(graph, collapse=collapse), ""
-        except Exception as err:  # a layout bug must not end the app: say so instead
-            layout, message = None, f"(cannot draw this graph: {type(err).__name__}: {err})"
-        self.app.call_from_thread(self._laid_out, layout, message, token)
+            drawn = draw_in_worker(
+                lambda checkpoint: folded_layout(graph, collapse=collapse, checkpoint=checkpoint),
+                lambda: token == self._layout_token)
+        except Stale:
+            return
+        self.app.call_from_thread(self._laid_out, *drawn, token)
 
-    def _laid_out(self, layout, message: str, token: int) -> None:
+    def _laid_out(self, layout, picture, message: str, token: int) -> None:
         if token == self._layout_token:
-            self.query_one(GraphCanvas).show(layout, message)
+            self.query_one(GraphCanvas).show(layout, message, picture)
 
     def watch_collapse_blocks(self, collapse: bool) -> None:
         if self._ready and self.drawn is not None:

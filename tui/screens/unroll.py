@@ -17,7 +17,7 @@ from ..widgets.mode_bar import ModeBar
 from ..equations import vertex_equation
 from ..layout import collapse_blocks, unrolled_layout, vertex_label
 from ..model import Analysis
-from ..widgets.graph_canvas import GraphCanvas
+from ..widgets.graph_canvas import GraphCanvas, Stale, draw_in_worker
 
 WINDOW = 6        # time steps drawn at once when T is larger than FULL
 FULL = 8          # up to this many steps, draw them all
@@ -145,16 +145,19 @@ class UnrollScreen(Screen):
     @work(thread=True, exclusive=True, group="unroll-layout")
     def _layout(self, graph, steps: int, start: int, window: int, token: int) -> None:
         try:
-            layout, message = unrolled_layout(graph, steps, start=start, window=window), ""
-        except Exception as err:  # a layout bug must not end the app: say so instead
-            layout, message = None, f"(cannot draw this graph: {type(err).__name__}: {err})"
-        self.app.call_from_thread(self._laid_out, layout, message, token)
+            drawn = draw_in_worker(
+                lambda checkpoint: unrolled_layout(graph, steps, start=start, window=window,
+                                                   checkpoint=checkpoint),
+                lambda: token == self._layout_token)
+        except Stale:
+            return
+        self.app.call_from_thread(self._laid_out, *drawn, token)
 
-    def _laid_out(self, layout, message: str, token: int) -> None:
+    def _laid_out(self, layout, picture, message: str, token: int) -> None:
         if token != self._layout_token:
             return
         canvas = self.query_one(GraphCanvas)
-        canvas.show(layout, message)
+        canvas.show(layout, message, picture)
         if layout is None:
             return
         if self.selected is not None and self.selected in layout.vertices:
@@ -163,9 +166,8 @@ class UnrollScreen(Screen):
     def _fill_vertices(self, graph, stop: int) -> None:
         options = self.query_one("#vertex-list", OptionList)
         options.clear_options()
-        for t in range(self.start, stop):
-            for n in graph.nodes:
-                options.add_option(Option(Text(vertex_label(n, t)), id=_vid((n, t))))
+        options.add_options([Option(Text(vertex_label(n, t)), id=_vid((n, t)))
+                             for t in range(self.start, stop) for n in graph.nodes])
 
     # -- controls --------------------------------------------------------------------
     def watch_steps(self, steps: int) -> None:
