@@ -54,8 +54,9 @@ class EditScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__(id="edit-screen")
-        self.data: dict = {}          # the YAML as last parsed (what the tables show)
+        self.data: dict = {}          # the YAML the tables show (the picture's version)
         self.drawn: Analysis | None = None   # the analysis the picture was drawn from
+        self.tabled: Analysis | None = None  # the analysis the tables were filled from
 
     # -- layout ----------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -136,19 +137,21 @@ class EditScreen(Screen):
             return
         self.query_one(ProblemList).show(analysis.problems)
         self.editor.mark_errors({p.line - 1 for p in analysis.problems if p.line})
-        try:
-            data = yaml.safe_load(analysis.text)
-        except (yaml.YAMLError, RecursionError):   # listed as a problem already
-            data = None
-        if isinstance(data, dict):
-            self.data = data
-            self._fill_tables()
-        # the picture: the last valid version, kept while the text has problems
+        # the picture and the tables: the last valid version, kept while the text has problems
         stale = self.app.picture_is_stale
-        canvas = self.query_one(GraphCanvas)
-        canvas.set_class(stale, "stale")
-        canvas.border_title = "last valid version (the text has problems)" if stale else None
+        for view in (self.query_one(GraphCanvas), self.query_one("#edit-tabs", TabbedContent)):
+            view.set_class(stale, "stale")
+            view.border_title = "last valid version (the text has problems)" if stale else None
         shown = self.app.picture_analysis
+        if shown is not self.tabled:
+            self.tabled = shown
+            try:
+                data = yaml.safe_load(shown.text)
+            except (yaml.YAMLError, RecursionError):   # listed as a problem already
+                data = None
+            if isinstance(data, dict):
+                self.data = data
+                self._fill_tables()
         if shown is not self.drawn:
             self.drawn = shown
             self._relayout(shown)
@@ -299,6 +302,14 @@ class EditScreen(Screen):
                 self._apply(yamledit.add_edge, result)
         self.app.push_screen(EdgeForm(list(self._spec_nodes())), done)
 
+    def _rows_are_old(self) -> bool:
+        """The tables show the last valid version, not the text: say so (F9/F10 refuse)."""
+        if self.app.picture_is_stale:
+            self.notify("the tables show the last valid version: fix the problems in the text "
+                        "first (or undo, Ctrl+Z)", severity="warning")
+            return True
+        return False
+
     def _target(self):
         """What F9/F10 act on: the row of the active table."""
         tabs = self.query_one(TabbedContent)
@@ -313,6 +324,8 @@ class EditScreen(Screen):
 
     @on(Button.Pressed, "#edit-selected")
     def action_edit_selected(self) -> None:
+        if self._rows_are_old():
+            return
         target = self._target()
         if target is None:
             self.notify("select a node or an edge first", severity="warning")
@@ -337,6 +350,8 @@ class EditScreen(Screen):
 
     @on(Button.Pressed, "#remove-selected")
     def action_remove_selected(self) -> None:
+        if self._rows_are_old():
+            return
         target = self._target()
         if target is None:
             self.notify("select a node or an edge first", severity="warning")
