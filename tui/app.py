@@ -47,12 +47,13 @@ SCREEN_NOTES = {
     "edit": "Type YAML on the left; it is checked as you type and the problems are listed "
             "under it (Enter on one jumps to its line).  Esc leaves the editor; then Tab "
             "moves between the panes (problems, buttons, picture, tabs, tables).  While the text has problems the "
-            "picture shows the last valid version.  Forms: F6 node, F7 edge, F8 block; F9 "
+            "picture and the tables show the last valid version.  Forms: F6 node, F7 edge, F8 block; F9 "
             "changes and F10 removes the row selected in the Nodes or Edges tab.  Unsaved "
             "edits are backed up as you type and offered again after a crash.",
     "unroll": "The network unrolled in time: one column band per step.  T sets the number "
-              "of steps, [ and ] move the window shown, c draws blocks as boxes or as their "
-              "gates; choose a vertex in the list to read its equation.",
+              "of steps (applied when typing pauses, or on Enter), [ and ] move the window "
+              "shown, c draws blocks as boxes or as their gates; choose a vertex in the list "
+              "to read its equation.",
     "step": "One sample of the spec's data, step by step.  Forward: → moves to the next "
             "step.  b switches to backward: the norm of dLoss/dvalue per node and step, "
             "from the last step; ← moves the backward pass one step earlier.  A strip "
