@@ -242,13 +242,15 @@ class RnnGraphApp(App):
             except RuntimeError:    # the loop has closed: the app is ending anyway
                 pass
 
+        previous = {}
         try:
             for sig in (signal.SIGTERM, signal.SIGHUP):
-                self._signal_handlers[sig] = signal.signal(sig, handler)
+                previous[sig] = signal.signal(sig, handler)
         except (ValueError, AttributeError, OSError):
             pass   # no signals here (another platform, or not the main thread)
+        self._signal_handlers = previous
 
-    _signal_handlers: dict = {}
+    _signal_handlers: dict = {}   # signal -> the handler to put back when the app ends
 
     def on_unmount(self) -> None:
         for sig, previous in self._signal_handlers.items():

@@ -21,7 +21,7 @@ from ..widgets.graph_canvas import GraphCanvas, Stale, draw_in_worker
 
 WINDOW = 6        # time steps drawn at once when T is larger than FULL
 FULL = 8          # up to this many steps, draw them all
-MAX_STEPS = 10_000
+MAX_STEPS = 10_000  # the largest T the box takes
 TYPING_PAUSE = 0.25  # seconds without a key in the T box before T follows what it holds
 
 
