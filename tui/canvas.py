@@ -113,7 +113,7 @@ class _Canvas:
         out = []
         codes = np.where(self.chars != 0, self.chars, _LUT[self.dirs])
         for y in range(self.height):
-            if checkpoint is not None and y % 16 == 0:
+            if checkpoint is not None and y % 4 == 0:
                 checkpoint()
             string = codes[y].tobytes().decode("utf-32-le")
             ids = self.style_ids[y]
@@ -134,7 +134,7 @@ def render_layout(layout: Layout, selected=None,
     canvas = _Canvas(max(layout.width, 1), max(layout.height, 1))
     vs = layout.vertices
     for i, (u, v, kind) in enumerate(layout.segments):
-        if checkpoint is not None and i % 256 == 0:
+        if checkpoint is not None and i % 64 == 0:
             checkpoint()
         a, b = vs[u], vs[v]
         if b.layer != a.layer + 1:
@@ -151,7 +151,9 @@ def render_layout(layout: Layout, selected=None,
         canvas.hline(tx, end, b.port, style)
         if not b.is_dummy:
             canvas.put(b.x - 1, b.port, "▶", style)
-    for v in vs.values():
+    for i, v in enumerate(vs.values()):
+        if checkpoint is not None and i % 256 == 0:
+            checkpoint()
         if v.is_dummy:
             continue
         style = STYLES.get(v.kind, STYLES["label"])

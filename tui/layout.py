@@ -205,12 +205,16 @@ def _layered(vertices: dict, edges: list, order_key=None, sweeps: int = 4,
     keyed = sorted(vertices.values(), key=lambda v: (order_key(v) if order_key else 0))
     for v in keyed:
         layers[v.layer].append(v.id)
+    if checkpoint is not None:
+        checkpoint()
 
     preds = {vid: [] for vid in vertices}
     succs = {vid: [] for vid in vertices}
     for u, v, _ in segments:
         preds[v].append(u)
         succs[u].append(v)
+    if checkpoint is not None:
+        checkpoint()
 
     pos = {}
     for layer in layers:

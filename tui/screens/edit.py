@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import yaml
 from rich.text import Text
 from textual import on, work
@@ -94,6 +95,7 @@ class EditScreen(Screen):
     _ready = False   # set once mounted: watchers fire before that
 
     def on_mount(self) -> None:
+        self._loop = asyncio.get_running_loop()   # the UI loop layout workers give way to
         self._ready = True
         self.query_one("#edge-table", DataTable).add_columns(
             "#", "from", "to", "delay", "weight", "trainable", "name")
@@ -200,7 +202,7 @@ class EditScreen(Screen):
         try:
             drawn = draw_in_worker(
                 lambda checkpoint: folded_layout(graph, collapse=collapse, checkpoint=checkpoint),
-                lambda: token == self._layout_token)
+                lambda: token == self._layout_token, self._loop)
         except Stale:
             return
         self.app.call_from_thread(self._laid_out, *drawn, token)

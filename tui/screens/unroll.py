@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import networkx as nx
 from rich.text import Text
 from textual import on, work
@@ -99,6 +100,7 @@ class UnrollScreen(Screen):
     _ready = False   # set once mounted: watchers fire before that
 
     def on_mount(self) -> None:
+        self._loop = asyncio.get_running_loop()   # the UI loop layout workers give way to
         self._ready = True
         self.watch(self.app, "analysis", self._analysis_changed)
         self.query_one(GraphCanvas).focus()
@@ -148,7 +150,7 @@ class UnrollScreen(Screen):
             drawn = draw_in_worker(
                 lambda checkpoint: unrolled_layout(graph, steps, start=start, window=window,
                                                    checkpoint=checkpoint),
-                lambda: token == self._layout_token)
+                lambda: token == self._layout_token, self._loop)
         except Stale:
             return
         self.app.call_from_thread(self._laid_out, *drawn, token)

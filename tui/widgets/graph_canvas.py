@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Callable
 
@@ -18,25 +19,48 @@ from ..canvas import STYLES, render_layout
 from ..layout import Checkpoint, Layout
 
 
+YIELD_EVERY = 0.005   # seconds a layout worker works before it lets the UI thread catch up
+YIELD_WAIT = 0.05     # the longest it waits for the UI thread each time
+
+
 class Stale(Exception):
     """The picture being computed is wanted no more (a newer one was asked for)."""
 
 
-def draw_in_worker(compute: Callable[[Checkpoint], Layout], wanted: Callable[[], bool]):
+def draw_in_worker(compute: Callable[[Checkpoint], Layout], wanted: Callable[[], bool],
+                   loop: asyncio.AbstractEventLoop):
     """Lay out and draw a picture inside a thread worker, giving way to the UI.
 
     ``compute(checkpoint)`` returns the ``Layout``; the checkpoint, called often by
-    the layout and the drawing, lets the UI thread run and raises ``Stale`` once
-    the worker is cancelled or ``wanted()`` is false.  Returns ``(layout, picture,
+    the layout and the drawing, raises ``Stale`` once the worker is cancelled or
+    ``wanted()`` is false, and every ``YIELD_EVERY`` seconds of work waits (up to
+    ``YIELD_WAIT``) until the UI's event ``loop`` has run a callback: a UI thread
+    that is busy, or waiting for the GIL, goes first.  Returns ``(layout, picture,
     message)`` for ``GraphCanvas.show``; the message says why there is no layout
     when the computation failed.  Raises ``Stale``.
     """
     worker = get_current_worker()
+    ran = [time.monotonic()]
+    beat = [0.0]
+
+    def tick() -> None:
+        beat[0] = time.monotonic()
 
     def checkpoint() -> None:
-        time.sleep(0)            # give up the GIL: keys and repaints go first
         if worker.is_cancelled or not wanted():
             raise Stale
+        now = time.monotonic()
+        if now - ran[0] < YIELD_EVERY:
+            return
+        try:
+            loop.call_soon_threadsafe(tick)
+        except RuntimeError:          # the loop has closed: the app is ending
+            raise Stale from None
+        while beat[0] < now and time.monotonic() - now < YIELD_WAIT:
+            time.sleep(0.001)
+            if worker.is_cancelled:
+                raise Stale
+        ran[0] = time.monotonic()
 
     try:
         layout = compute(checkpoint)
