@@ -62,32 +62,6 @@ class _Canvas:
             self._styles.append(style)
         return sid
 
-    def hline(self, x0, x1, y, style):
-        if x0 > x1:
-            x0, x1 = x1, x0
-        if not 0 <= y < self.height:
-            return
-        lo, hi = max(x0, 0), min(x1, self.width - 1)
-        if lo > hi:
-            return
-        row = self.dirs[y]
-        row[max(x0 + 1, lo):hi + 1] |= W
-        row[lo:min(x1, hi + 1)] |= E
-        self.style_ids[y, lo:hi + 1] = self._sid(style)
-
-    def vline(self, x, y0, y1, style):
-        if y0 > y1:
-            y0, y1 = y1, y0
-        if not 0 <= x < self.width:
-            return
-        lo, hi = max(y0, 0), min(y1, self.height - 1)
-        if lo > hi:
-            return
-        col = self.dirs[:, x]
-        col[max(y0 + 1, lo):hi + 1] |= N
-        col[lo:min(y1, hi + 1)] |= S
-        self.style_ids[lo:hi + 1, x] = self._sid(style)
-
     def put(self, x, y, text, style):
         if not 0 <= y < self.height or not text:
             return
@@ -124,6 +98,68 @@ class _Canvas:
         return out
 
 
+# the ops of _draw_ops: a horizontal line (y, x0, x1), a vertical one (x, y0, y1), a
+# character (x, y, code); each with a style id last
+_H, _V, _P = 0, 1, 2
+
+
+def _expand(lo, hi):
+    """For intervals ``lo[i]..hi[i]`` (inclusive): each cell's interval and position."""
+    counts = hi - lo + 1
+    which = np.repeat(np.arange(len(lo)), counts)
+    starts = np.cumsum(counts) - counts
+    return which, lo[which] + np.arange(counts.sum()) - starts[which]
+
+
+def _last_per_cell(flat, seq):
+    """Indices of the last write (highest ``seq``) to each cell of ``flat``."""
+    order = np.lexsort((seq, flat))
+    keep = np.ones(len(order), dtype=bool)
+    keep[:-1] = flat[order][1:] != flat[order][:-1]
+    return order[keep]
+
+
+def _draw_ops(canvas: "_Canvas", ops: list) -> None:
+    """Draw ``ops`` (all at once, with the result of drawing them one by one in order).
+
+    A line adds to each cell it crosses the directions it leaves that cell in, so
+    joins and crossings get the right character; the last op to touch a cell gives
+    it its style (and a character op its character).  Cells off the canvas are skipped.
+    """
+    if not ops:
+        return
+    table = np.array(ops, dtype=np.int64)
+    seq_all = np.arange(len(table))
+    kind, p, q, r, sid = table.T
+    height, width = canvas.height, canvas.width
+    ys, xs, bits, seqs, sids = [], [], [], [], []
+    for k, (on_low, on_high) in ((_H, (W, E)), (_V, (N, S))):
+        sel = kind == k
+        lo, hi = np.minimum(q[sel], r[sel]), np.maximum(q[sel], r[sel])
+        which, along = _expand(lo, hi)
+        fixed = p[sel][which]
+        cell_bits = (np.where(along > lo[which], on_low, 0)
+                     | np.where(along < hi[which], on_high, 0)).astype(np.uint8)
+        y, x = (fixed, along) if k == _H else (along, fixed)
+        ys.append(y), xs.append(x), bits.append(cell_bits)
+        seqs.append(seq_all[sel][which]), sids.append(sid[sel][which])
+    sel = kind == _P
+    ys.append(q[sel]), xs.append(p[sel]), bits.append(np.zeros(sel.sum(), dtype=np.uint8))
+    seqs.append(seq_all[sel]), sids.append(sid[sel])
+    y, x, bit, seq, style = (np.concatenate(a) for a in (ys, xs, bits, seqs, sids))
+    inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+    y, x, bit, seq, style = y[inside], x[inside], bit[inside], seq[inside], style[inside]
+    np.bitwise_or.at(canvas.dirs, (y, x), bit)
+    flat = y * width + x
+    last = _last_per_cell(flat, seq)
+    canvas.style_ids.flat[flat[last]] = style[last]
+    chars = sel[seq]
+    if chars.any():
+        cflat, cseq = flat[chars], seq[chars]
+        last = _last_per_cell(cflat, cseq)
+        canvas.chars.flat[cflat[last]] = r[cseq[last]]
+
+
 def render_layout(layout: Layout, selected=None,
                   checkpoint: Callable[[], None] | None = None) -> list[Text]:
     """The picture as one ``Text`` per row; ``selected`` is drawn reversed.
@@ -133,24 +169,28 @@ def render_layout(layout: Layout, selected=None,
     """
     canvas = _Canvas(max(layout.width, 1), max(layout.height, 1))
     vs = layout.vertices
+    ops = []   # the edges' lines and arrowheads, drawn at once by _draw_ops
     for i, (u, v, kind) in enumerate(layout.segments):
-        if checkpoint is not None and i % 64 == 0:
+        if checkpoint is not None and i % 256 == 0:
             checkpoint()
         a, b = vs[u], vs[v]
         if b.layer != a.layer + 1:
             continue
-        style = STYLES.get(kind, STYLES["edge"])
+        sid = canvas._sid(STYLES.get(kind, STYLES["edge"]))
         li = a.layer
         sx = layout.layer_x[li] if a.is_dummy else a.x + a.w
         if a.is_dummy:
-            canvas.hline(layout.layer_x[li], layout.channel_x[li], a.port, style)
+            ops.append((_H, a.port, layout.layer_x[li], layout.channel_x[li], sid))
         tx = layout.tracks.get((li, v), layout.channel_x[li])   # no track: a straight run
-        canvas.hline(sx, tx, a.port, style)
-        canvas.vline(tx, a.port, b.port, style)
+        ops.append((_H, a.port, sx, tx, sid))
+        ops.append((_V, tx, a.port, b.port, sid))
         end = layout.layer_x[li + 1] if b.is_dummy else b.x - 1
-        canvas.hline(tx, end, b.port, style)
+        ops.append((_H, b.port, tx, end, sid))
         if not b.is_dummy:
-            canvas.put(b.x - 1, b.port, "▶", style)
+            ops.append((_P, b.x - 1, b.port, ord("▶"), sid))
+    if checkpoint is not None:
+        checkpoint()
+    _draw_ops(canvas, ops)
     for i, v in enumerate(vs.values()):
         if checkpoint is not None and i % 256 == 0:
             checkpoint()
