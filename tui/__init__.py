@@ -11,11 +11,14 @@ keys; the footer shows the main ones; Ctrl+P opens the command palette;
 Ctrl+S saves; Ctrl+N starts from a template; Ctrl+Q quits (asking first
 when there are unsaved edits).
 
-Reliability: while the text has problems the pictures keep the last valid
-version and the problems are listed; no edit ends the app.  Unsaved edits
-are backed up (``.<name>.rnngraph-backup`` beside the spec, or under
-``~/.local/state/rnngraph``) a second after typing stops and on
-SIGTERM/SIGHUP; the next start offers to restore them.
+Reliability: while the text has problems the pictures and the Edit screen's
+tables keep the last valid version (framed as such) and the problems are
+listed; no edit ends the app.  Pictures are laid out and drawn in worker
+threads that stop as soon as a newer picture is asked for, so keys are
+answered meanwhile.  Unsaved edits are backed up (``.<name>.rnngraph-backup``
+beside the spec, or under ``~/.local/state/rnngraph``) a second after typing
+stops and on SIGTERM/SIGHUP, which end the app (within a few seconds
+whatever it is doing); the next start offers to restore them.
 
 Layout:
 

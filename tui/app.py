@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 from typing import Iterable
 
 from textual import work
@@ -40,17 +41,19 @@ __all__ = ["RnnGraphApp", "run"]
 
 DEBOUNCE = 0.3  # seconds of quiet typing before the spec is validated again
 BACKUP_DELAY = 1.0  # seconds of quiet typing before unsaved edits are backed up
+SIGNAL_GRACE = 3.0  # seconds the app has to quit after SIGTERM/SIGHUP before it is ended
 
 SCREEN_NOTES = {
     "edit": "Type YAML on the left; it is checked as you type and the problems are listed "
             "under it (Enter on one jumps to its line).  Esc leaves the editor; then Tab "
             "moves between the panes (problems, buttons, picture, tabs, tables).  While the text has problems the "
-            "picture shows the last valid version.  Forms: F6 node, F7 edge, F8 block; F9 "
+            "picture and the tables show the last valid version.  Forms: F6 node, F7 edge, F8 block; F9 "
             "changes and F10 removes the row selected in the Nodes or Edges tab.  Unsaved "
             "edits are backed up as you type and offered again after a crash.",
     "unroll": "The network unrolled in time: one column band per step.  T sets the number "
-              "of steps, [ and ] move the window shown, c draws blocks as boxes or as their "
-              "gates; choose a vertex in the list to read its equation.",
+              "of steps (applied when typing pauses, or on Enter), [ and ] move the window "
+              "shown, c draws blocks as boxes or as their gates; choose a vertex in the list "
+              "to read its equation.",
     "step": "One sample of the spec's data, step by step.  Forward: → moves to the next "
             "step.  b switches to backward: the norm of dLoss/dvalue per node and step, "
             "from the last step; ← moves the backward pass one step earlier.  A strip "
@@ -223,17 +226,64 @@ class RnnGraphApp(App):
         self.push_screen(RestoreDialog(self.document.name, path, self.document.saved, text), answered)
 
     def _flush_on_signals(self) -> None:
-        """SIGTERM and SIGHUP (a closed terminal) back up the edits, then quit."""
+        """SIGTERM and SIGHUP (a closed terminal) back up the edits, then quit.
+
+        The handler runs in the main thread between two Python instructions, whatever
+        the event loop is busy with: it asks the app to quit through the loop and, in
+        case the app still runs ``SIGNAL_GRACE`` seconds later, a timer thread backs up
+        the edits and ends the process.
+        """
+        loop = asyncio.get_running_loop()
+
+        def handler(signum, frame) -> None:
+            self._end_after_grace()
+            try:
+                loop.call_soon_threadsafe(self._terminated)
+            except RuntimeError:    # the loop has closed: the app is ending anyway
+                pass
+
+        previous = {}
         try:
-            loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGHUP):
-                loop.add_signal_handler(sig, self._terminated)
-        except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+                previous[sig] = signal.signal(sig, handler)
+        except (ValueError, AttributeError, OSError):
             pass   # no signals here (another platform, or not the main thread)
+        self._signal_handlers = previous
+
+    _signal_handlers: dict = {}   # signal -> the handler to put back when the app ends
+
+    def on_unmount(self) -> None:
+        for sig, previous in self._signal_handlers.items():
+            signal.signal(sig, previous)
+        self._signal_handlers = {}
+
+    def _end_after_grace(self) -> None:
+        if self._hard_exit is not None:
+            return
+        self._hard_exit = threading.Timer(SIGNAL_GRACE, self._end_now)
+        self._hard_exit.daemon = True       # a clean exit in time does not wait for it
+        self._hard_exit.start()
+
+    _hard_exit: threading.Timer | None = None
+
+    def _end_now(self) -> None:
+        """The app did not quit after a signal: back up, give the terminal back, exit 1."""
+        try:
+            if not self._offering_backup and self.spec_text != self.document.saved:
+                self.document.write_backup(self.spec_text)
+        except OSError:
+            pass
+        try:
+            if self._driver is not None:
+                self._driver.stop_application_mode()
+        except Exception:   # the terminal may be gone (SIGHUP): exit all the same
+            pass
+        os._exit(1)
 
     def _terminated(self) -> None:
         self.write_backup()
-        self.exit(1)
+        self.workers.cancel_all()
+        self.exit(return_code=1)
 
     @property
     def good_analysis(self) -> Analysis | None:

@@ -2,15 +2,19 @@
 
 Edges are routed orthogonally: out of the source's right side, along the
 source's row to the target's track in the channel after the source's layer,
-along the track to the target's row, and into the target with an arrowhead.
+along the track to the target's row, and into the target with an arrowhead
+(straight across when source and target share a row).
 Cells remember which directions lines leave them in, so joins and crossings
 get the right box-drawing character.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
+import numpy as np
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 
 from .layout import Layout
 
@@ -37,45 +41,36 @@ STYLES = {
 }
 
 
+_LUT = np.array([ord(_LINE.get(d, "┼")) for d in range(16)], dtype=np.uint32)
+
+
 class _Canvas:
+    """A grid of cells: line directions, written characters (0: none) and style ids (0: none)."""
+
     def __init__(self, width: int, height: int):
         self.width, self.height = width, height
-        self.dirs = [[0] * width for _ in range(height)]
-        self.chars: list[list[str | None]] = [[None] * width for _ in range(height)]
-        self.styles: list[list[Style | None]] = [[None] * width for _ in range(height)]
+        self.dirs = np.zeros((height, width), dtype=np.uint8)
+        self.chars = np.zeros((height, width), dtype=np.uint32)
+        self.style_ids = np.zeros((height, width), dtype=np.uint16)
+        self._styles: list[Style | None] = [None]
+        self._ids: dict[int, int] = {}
 
-    def _ok(self, x, y):
-        return 0 <= x < self.width and 0 <= y < self.height
-
-    def hline(self, x0, x1, y, style):
-        if x0 > x1:
-            x0, x1 = x1, x0
-        for x in range(x0, x1 + 1):
-            if not self._ok(x, y):
-                continue
-            if x > x0:
-                self.dirs[y][x] |= W
-            if x < x1:
-                self.dirs[y][x] |= E
-            self.styles[y][x] = style
-
-    def vline(self, x, y0, y1, style):
-        if y0 > y1:
-            y0, y1 = y1, y0
-        for y in range(y0, y1 + 1):
-            if not self._ok(x, y):
-                continue
-            if y > y0:
-                self.dirs[y][x] |= N
-            if y < y1:
-                self.dirs[y][x] |= S
-            self.styles[y][x] = style
+    def _sid(self, style: Style) -> int:
+        sid = self._ids.get(id(style))
+        if sid is None:
+            sid = self._ids[id(style)] = len(self._styles)
+            self._styles.append(style)
+        return sid
 
     def put(self, x, y, text, style):
-        for i, ch in enumerate(text):
-            if self._ok(x + i, y):
-                self.chars[y][x + i] = ch
-                self.styles[y][x + i] = style
+        if not 0 <= y < self.height or not text:
+            return
+        lo, hi = max(x, 0), min(x + len(text), self.width)
+        if lo >= hi:
+            return
+        codes = np.frombuffer(text[lo - x:hi - x].encode("utf-32-le"), dtype=np.uint32)
+        self.chars[y, lo:hi] = codes
+        self.style_ids[y, lo:hi] = self._sid(style)
 
     def box(self, x, y, w, h, lines, style, dashed=False):
         hz, vt = ("┄", "┆") if dashed else ("─", "│")
@@ -88,48 +83,117 @@ class _Canvas:
             pad = (w - 2 - len(line)) // 2
             self.put(x + 1 + pad, top + i, line, style)
 
-    def lines(self) -> list[Text]:
+    def lines(self, checkpoint: Callable[[], None] | None = None) -> list[Text]:
         out = []
+        codes = np.where(self.chars != 0, self.chars, _LUT[self.dirs])
         for y in range(self.height):
-            text = Text(no_wrap=True, overflow="crop")
-            run, run_style = [], None
-            for x in range(self.width):
-                ch = self.chars[y][x]
-                if ch is None:
-                    ch = _LINE.get(self.dirs[y][x], "┼")
-                style = self.styles[y][x]
-                if style is not run_style and run:
-                    text.append("".join(run), run_style)
-                    run = []
-                run_style = style
-                run.append(ch)
-            if run:
-                text.append("".join(run), run_style)
-            out.append(text)
+            if checkpoint is not None and y % 4 == 0:
+                checkpoint()
+            string = codes[y].tobytes().decode("utf-32-le")
+            ids = self.style_ids[y]
+            cuts = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist(), self.width]
+            spans = [Span(a, b, self._styles[ids[a]]) for a, b in zip(cuts, cuts[1:])
+                     if ids[a]]
+            out.append(Text(string, no_wrap=True, overflow="crop", spans=spans))
         return out
 
 
-def render_layout(layout: Layout, selected=None) -> list[Text]:
-    """The picture as one ``Text`` per row; ``selected`` is drawn reversed."""
+# the ops of _draw_ops: a horizontal line (y, x0, x1), a vertical one (x, y0, y1), a
+# character (x, y, code); each with a style id last
+_H, _V, _P = 0, 1, 2
+
+
+def _expand(lo, hi):
+    """For intervals ``lo[i]..hi[i]`` (inclusive): each cell's interval and position."""
+    counts = hi - lo + 1
+    which = np.repeat(np.arange(len(lo)), counts)
+    starts = np.cumsum(counts) - counts
+    return which, lo[which] + np.arange(counts.sum()) - starts[which]
+
+
+def _last_per_cell(flat, seq):
+    """Indices of the last write (highest ``seq``) to each cell of ``flat``."""
+    order = np.lexsort((seq, flat))
+    keep = np.ones(len(order), dtype=bool)
+    keep[:-1] = flat[order][1:] != flat[order][:-1]
+    return order[keep]
+
+
+def _draw_ops(canvas: "_Canvas", ops: list) -> None:
+    """Draw ``ops`` (all at once, with the result of drawing them one by one in order).
+
+    A line adds to each cell it crosses the directions it leaves that cell in, so
+    joins and crossings get the right character; the last op to touch a cell gives
+    it its style (and a character op its character).  Cells off the canvas are skipped.
+    """
+    if not ops:
+        return
+    table = np.array(ops, dtype=np.int64)
+    seq_all = np.arange(len(table))
+    kind, p, q, r, sid = table.T
+    height, width = canvas.height, canvas.width
+    ys, xs, bits, seqs, sids = [], [], [], [], []
+    for k, (on_low, on_high) in ((_H, (W, E)), (_V, (N, S))):
+        sel = kind == k
+        lo, hi = np.minimum(q[sel], r[sel]), np.maximum(q[sel], r[sel])
+        which, along = _expand(lo, hi)
+        fixed = p[sel][which]
+        cell_bits = (np.where(along > lo[which], on_low, 0)
+                     | np.where(along < hi[which], on_high, 0)).astype(np.uint8)
+        y, x = (fixed, along) if k == _H else (along, fixed)
+        ys.append(y), xs.append(x), bits.append(cell_bits)
+        seqs.append(seq_all[sel][which]), sids.append(sid[sel][which])
+    sel = kind == _P
+    ys.append(q[sel]), xs.append(p[sel]), bits.append(np.zeros(sel.sum(), dtype=np.uint8))
+    seqs.append(seq_all[sel]), sids.append(sid[sel])
+    y, x, bit, seq, style = (np.concatenate(a) for a in (ys, xs, bits, seqs, sids))
+    inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+    y, x, bit, seq, style = y[inside], x[inside], bit[inside], seq[inside], style[inside]
+    np.bitwise_or.at(canvas.dirs, (y, x), bit)
+    flat = y * width + x
+    last = _last_per_cell(flat, seq)
+    canvas.style_ids.flat[flat[last]] = style[last]
+    chars = sel[seq]
+    if chars.any():
+        cflat, cseq = flat[chars], seq[chars]
+        last = _last_per_cell(cflat, cseq)
+        canvas.chars.flat[cflat[last]] = r[cseq[last]]
+
+
+def render_layout(layout: Layout, selected=None,
+                  checkpoint: Callable[[], None] | None = None) -> list[Text]:
+    """The picture as one ``Text`` per row; ``selected`` is drawn reversed.
+
+    ``checkpoint`` is called now and then; an exception it raises stops the drawing
+    (a picture nobody waits for any more).
+    """
     canvas = _Canvas(max(layout.width, 1), max(layout.height, 1))
     vs = layout.vertices
-    for u, v, kind in layout.segments:
+    ops = []   # the edges' lines and arrowheads, drawn at once by _draw_ops
+    for i, (u, v, kind) in enumerate(layout.segments):
+        if checkpoint is not None and i % 256 == 0:
+            checkpoint()
         a, b = vs[u], vs[v]
         if b.layer != a.layer + 1:
             continue
-        style = STYLES.get(kind, STYLES["edge"])
+        sid = canvas._sid(STYLES.get(kind, STYLES["edge"]))
         li = a.layer
         sx = layout.layer_x[li] if a.is_dummy else a.x + a.w
         if a.is_dummy:
-            canvas.hline(layout.layer_x[li], layout.channel_x[li], a.port, style)
-        tx = layout.tracks[(li, v)]
-        canvas.hline(sx, tx, a.port, style)
-        canvas.vline(tx, a.port, b.port, style)
+            ops.append((_H, a.port, layout.layer_x[li], layout.channel_x[li], sid))
+        tx = layout.tracks.get((li, v), layout.channel_x[li])   # no track: a straight run
+        ops.append((_H, a.port, sx, tx, sid))
+        ops.append((_V, tx, a.port, b.port, sid))
         end = layout.layer_x[li + 1] if b.is_dummy else b.x - 1
-        canvas.hline(tx, end, b.port, style)
+        ops.append((_H, b.port, tx, end, sid))
         if not b.is_dummy:
-            canvas.put(b.x - 1, b.port, "▶", style)
-    for v in vs.values():
+            ops.append((_P, b.x - 1, b.port, ord("▶"), sid))
+    if checkpoint is not None:
+        checkpoint()
+    _draw_ops(canvas, ops)
+    for i, v in enumerate(vs.values()):
+        if checkpoint is not None and i % 256 == 0:
+            checkpoint()
         if v.is_dummy:
             continue
         style = STYLES.get(v.kind, STYLES["label"])
@@ -138,4 +202,4 @@ def render_layout(layout: Layout, selected=None) -> list[Text]:
         canvas.box(v.x, v.y, v.w, v.h, v.lines, style, dashed=v.kind == "ghost")
     for x, text in layout.headers:
         canvas.put(x, 0, text, STYLES["header"])
-    return canvas.lines()
+    return canvas.lines(checkpoint)

@@ -21,7 +21,7 @@ imports Textual.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Hashable
+from typing import Callable, Hashable
 
 import networkx as nx
 
@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 BOX_PAD = 1  # blank cells between a box's border and its label
+
+Checkpoint = Callable[[], None]
 
 
 @dataclass
@@ -167,17 +169,22 @@ def vertex_label(node, t: int) -> str:
 
 # -- the layered layout itself ---------------------------------------------------
 
-def _layered(vertices: dict, edges: list, order_key=None, sweeps: int = 4) -> Layout:
+def _layered(vertices: dict, edges: list, order_key=None, sweeps: int = 4,
+             checkpoint: Checkpoint | None = None) -> Layout:
     """Split long edges, order layers, assign coordinates.
 
     ``vertices`` maps id -> Vertex (``layer`` set); ``edges`` is a list of
-    ``(u, v, style)`` with ``layer(u) < layer(v)``.
+    ``(u, v, style)`` with ``layer(u) < layer(v)``.  ``checkpoint`` is called
+    now and then (once per layer and sweep at least); an exception it raises
+    ends the layout.
     """
     vertices = dict(vertices)
     segments = []
     seen = set()
     dummy = 0
-    for u, v, style in edges:
+    for i, (u, v, style) in enumerate(edges):
+        if checkpoint is not None and i % 256 == 0:
+            checkpoint()
         if (u, v) in seen:
             continue
         seen.add((u, v))
@@ -198,12 +205,16 @@ def _layered(vertices: dict, edges: list, order_key=None, sweeps: int = 4) -> La
     keyed = sorted(vertices.values(), key=lambda v: (order_key(v) if order_key else 0))
     for v in keyed:
         layers[v.layer].append(v.id)
+    if checkpoint is not None:
+        checkpoint()
 
     preds = {vid: [] for vid in vertices}
     succs = {vid: [] for vid in vertices}
     for u, v, _ in segments:
         preds[v].append(u)
         succs[u].append(v)
+    if checkpoint is not None:
+        checkpoint()
 
     pos = {}
     for layer in layers:
@@ -212,6 +223,8 @@ def _layered(vertices: dict, edges: list, order_key=None, sweeps: int = 4) -> La
 
     def sweep(layer_range, neighbours):
         for li in layer_range:
+            if checkpoint is not None:
+                checkpoint()
             layer = layers[li]
             def key(vid):
                 ns = neighbours[vid]
@@ -241,15 +254,17 @@ def _layered(vertices: dict, edges: list, order_key=None, sweeps: int = 4) -> La
             v.h = box_h
     row = box_h + 1
 
-    # tracks: one vertical track per target in each channel
+    # tracks: one vertical track per target in each channel, for the targets reached
+    # from another row (a segment that stays in its row runs straight through)
     tracks = {}
     track_count = [0] * n_layers
-    targets_by_channel = [[] for _ in range(n_layers)]
+    targets_by_channel = [{} for _ in range(n_layers)]
     for u, v, _ in segments:
-        li = vertices[u].layer
-        if v not in targets_by_channel[li]:
-            targets_by_channel[li].append(v)
+        if pos[u] != pos[v]:
+            targets_by_channel[vertices[u].layer][v] = None
     for li in range(n_layers):
+        if checkpoint is not None:
+            checkpoint()
         targets = sorted(targets_by_channel[li], key=lambda vid: pos[vid])
         for i, vid in enumerate(targets):
             tracks[(li, vid)] = i
@@ -277,8 +292,12 @@ def _layered(vertices: dict, edges: list, order_key=None, sweeps: int = 4) -> La
                   height=height)
 
 
-def folded_layout(graph: nx.MultiDiGraph, *, collapse: bool = False) -> Layout:
-    """The folded graph, feedback edges drawn from ghost vertices ``s[t-d]``."""
+def folded_layout(graph: nx.MultiDiGraph, *, collapse: bool = False,
+                  checkpoint: Checkpoint | None = None) -> Layout:
+    """The folded graph, feedback edges drawn from ghost vertices ``s[t-d]``.
+
+    ``checkpoint``: see ``unrolled_layout``.
+    """
     if collapse:
         graph = collapse_blocks(graph)
     layer = node_layers(graph)
@@ -312,12 +331,18 @@ def folded_layout(graph: nx.MultiDiGraph, *, collapse: bool = False) -> Layout:
             return (order.get(vx.id[1], 0), 1)
         return (order.get(vx.id, 0), 0)
 
-    return _layered(vertices, edges, order_key=key)
+    return _layered(vertices, edges, order_key=key, checkpoint=checkpoint)
 
 
 def unrolled_layout(graph: nx.MultiDiGraph, steps: int, *, start: int = 0,
-                    window: int | None = None, collapse: bool = False) -> Layout:
-    """The DAG unrolled for ``steps`` steps; columns ``start`` .. ``start+window-1``."""
+                    window: int | None = None, collapse: bool = False,
+                    checkpoint: Checkpoint | None = None) -> Layout:
+    """The DAG unrolled for ``steps`` steps; columns ``start`` .. ``start+window-1``.
+
+    ``checkpoint`` (no arguments) is called every so often while the layout is
+    computed; an exception it raises ends the computation and propagates (the
+    caller's way to drop a layout nobody waits for any more).
+    """
     if collapse:
         graph = collapse_blocks(graph)
     base = node_layers(graph)
@@ -353,7 +378,7 @@ def unrolled_layout(graph: nx.MultiDiGraph, steps: int, *, start: int = 0,
             return (order.get(vx.id[1], 0), -vx.id[2])
         return (order.get(vx.id[0], 0), 0)
 
-    layout = _layered(vertices, edges, order_key=key, sweeps=2)
+    layout = _layered(vertices, edges, order_key=key, sweeps=2, checkpoint=checkpoint)
     for t in range(start, stop):
         first = 1 + (t - start) * span - (0 if ghosts else 1)
         if first < len(layout.layer_x):

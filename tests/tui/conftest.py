@@ -35,10 +35,17 @@ def elman(tmp_path) -> Path:
 
 
 async def settle(pilot, app, rounds: int = 3) -> None:
-    """Let debounced validation and layout workers finish."""
+    """Let debounced validation and layout workers finish (a replaced worker is cancelled)."""
+    from textual.worker import WorkerCancelled
+
     for _ in range(rounds):
         await pilot.pause(0.35)
-        await app.workers.wait_for_complete()
+        while True:
+            try:
+                await app.workers.wait_for_complete()
+                break
+            except WorkerCancelled:
+                continue
         await pilot.pause()
 
 

@@ -325,3 +325,34 @@ async def test_f2_to_f5_switch_screens_question_mark_shows_keys_and_the_footer_t
         rows = app.screen.rows
         assert ("→", "Step") in rows and ("←", "Back") in rows and ("f4", "Step screen") in rows
         await pilot.press("escape")
+
+
+def _rows(app, table_id: str) -> list[list[str]]:
+    table = app.screen.query_one(table_id, DataTable)
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def test_while_the_yaml_is_wrong_tables_and_picture_show_the_last_valid_graph(elman):
+    app = RnnGraphApp(str(elman))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        valid_edges, valid_nodes = _rows(app, "#edge-table"), _rows(app, "#node-table")
+        assert ["2", "hidden", "context", "0", "identity", "—", ""] in valid_edges
+        text = app.spec_text.replace("{from: hidden, to: context, weight: identity}",
+                                     "{from: hidden, to: nowhere, weight: identity}")
+        app.screen.set_text(text)
+        await settle(pilot, app)
+        assert any("nowhere" in p.what for p in app.analysis.problems)
+        assert _rows(app, "#edge-table") == valid_edges       # the graph the picture shows
+        assert _rows(app, "#node-table") == valid_nodes
+        tabs = app.screen.query_one("#edit-tabs", TabbedContent)
+        canvas = app.screen.query_one("#folded-graph", GraphCanvas)
+        assert tabs.has_class("stale") and canvas.has_class("stale")
+        assert "last valid" in str(tabs.border_title)
+        await pilot.press("f10")                 # a row of the old version: not applied to the text
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDialog) and app.spec_text == text
+        app.screen.set_text(text.replace("nowhere", "context") + "# fixed\n")
+        await settle(pilot, app)
+        assert app.analysis.ok and not tabs.has_class("stale")
+        assert _rows(app, "#edge-table") == valid_edges

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from tui import yamledit
@@ -135,6 +136,31 @@ edges:
         render_layout(folded_layout(analysis.graph, collapse=collapse))
         render_layout(unrolled_layout(analysis.graph, 50, start=20, window=6, collapse=collapse))
     assert time.perf_counter() - began < 10.0
+
+
+def test_a_checkpoint_that_raises_stops_the_layout_and_the_drawing():
+    """The layout worker's way to drop a picture nobody waits for any more."""
+    analysis = analyse(spec_path("lstm_adding.yaml").read_text())
+
+    class Enough(Exception):
+        pass
+
+    calls = []
+
+    def checkpoint():
+        calls.append(None)
+        if len(calls) > 1:
+            raise Enough
+
+    with pytest.raises(Enough):
+        unrolled_layout(analysis.graph, 50, start=20, window=6, checkpoint=checkpoint)
+    calls.clear()
+    with pytest.raises(Enough):
+        folded_layout(analysis.graph, checkpoint=checkpoint)
+    layout = unrolled_layout(analysis.graph, 50, start=20, window=6)
+    calls.clear()
+    with pytest.raises(Enough):
+        render_layout(layout, checkpoint=checkpoint)
 
 
 def test_invalid_yaml_is_a_problem_not_an_exception():

@@ -130,3 +130,78 @@ def test_edits_survive_a_killed_app(tmp_path):
         _keys(session, "C-q")
     finally:
         _tmux("kill-session", "-t", session, check=False)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pid(session: str) -> int:
+    return int(_tmux("display-message", "-p", "-t", session, "#{pane_pid}").stdout.strip())
+
+
+def _ends_after(session: str, sig: int, timeout: float) -> None:
+    """Send ``sig`` to the app; it must end (its tmux session with it) within ``timeout`` s."""
+    os.kill(_pid(session), sig)
+    deadline = time.monotonic() + timeout
+    while _tmux("has-session", "-t", session, check=False).returncode == 0:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app ignored {signal.Signals(sig).name}:\n"
+                                 + _capture(session))
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc for CPU time")
+def test_typing_two_digits_into_t_settles_and_sigterm_ends_the_app(tmp_path):
+    spec = tmp_path / "elman.yaml"
+    spec.write_text(spec_path("elman_temporal_xor.yaml").read_text())
+    session = _start(spec)
+    try:
+        _wait_for(session, "context[t-1]")
+        _keys(session, "F3")
+        _wait_for(session, "hidden@2")
+        _keys(session, "Tab", "Tab")          # from the picture round to the T box
+        time.sleep(0.5)
+        _keys(session, "12")                  # both digits in one write, as fast as it gets
+        _wait_for(session, "of 12")
+        time.sleep(1.0)
+        pid = _pid(session)
+        used = _cpu_seconds(pid)
+        time.sleep(2.0)
+        used = _cpu_seconds(pid) - used
+        screen = _capture(session)
+        assert "T = 12" in screen and "steps 0..5 of 12" in screen
+        assert used < 1.0, f"the app kept busy after T was typed: {used:.2f} s of CPU in 2 s"
+        _ends_after(session, signal.SIGTERM, 10)
+    finally:
+        _tmux("kill-session", "-t", session, check=False)
+
+
+def _chain_spec(hidden: int) -> str:
+    """``hidden`` tanh layers in a row, each with its own recurrence: a large unrolled DAG."""
+    lines = ["rnngraph: 1", "nodes:", "  x: {role: input, size: 1}"]
+    edges = []
+    for i in range(hidden):
+        lines.append(f"  h{i}: {{size: 64, activation: tanh}}")
+        edges += [f"  - {{from: {'x' if i == 0 else f'h{i - 1}'}, to: h{i}}}",
+                  f"  - {{from: h{i}, to: h{i}, delay: 1}}"]
+    lines.append("  y: {role: output, size: 1, activation: identity}")
+    edges.append(f"  - {{from: h{hidden - 1}, to: y}}")
+    return "\n".join([*lines, "edges:", *edges]) + "\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_ends_the_app_while_a_large_graph_is_laid_out(tmp_path, sig):
+    spec = tmp_path / "chain.yaml"
+    spec.write_text(_chain_spec(69))
+    session = _start(spec)
+    try:
+        _wait_for(session, "chain.yaml")
+        _keys(session, "F3")                  # 71 nodes unrolled: seconds of layout
+        _wait_for(session, "T = 5")
+        _ends_after(session, sig, 6)
+    finally:
+        _tmux("kill-session", "-t", session, check=False)

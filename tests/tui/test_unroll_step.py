@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 from textual.widgets import Input, OptionList
 
 from tui.app import RnnGraphApp
+from tui.layout import unrolled_layout
 from tui.model import analyse, has_engine
 from tui.stepping import Trace
 from tui.widgets.graph_canvas import GraphCanvas
@@ -193,3 +196,79 @@ async def test_backward_mode_on_an_lstm_keeps_the_gradient():
         hidden = other.grad_norms["hidden"]
         # far more of the final error reaches t = 0 through the cell than through tanh(U h)
         assert cell[0] / cell.max() > 1e3 * hidden[0] / hidden.max()
+
+
+async def test_typing_t_quickly_settles_on_the_last_value(monkeypatch):
+    """2, 20, 200 typed in a row: the screen settles on T = 200 after a few layouts."""
+    import tui.screens.unroll as unroll
+    layouts = []
+
+    def counted(*args, **kwargs):
+        layouts.append(args[1])
+        return unrolled_layout(*args, **kwargs)
+
+    monkeypatch.setattr(unroll, "unrolled_layout", counted)
+    app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(pilot, app)
+        screen = app.screen
+        box = screen.query_one("#unroll-steps", Input)
+        layouts.clear()
+        for value in ("2", "20", "200"):
+            box.value = value
+        await asyncio.wait_for(settle(pilot, app), 10)
+        seen = set()
+        for _ in range(5):                 # still 200 a while later: nothing writes T back
+            await pilot.pause(0.1)
+            seen.add((box.value, screen.steps))
+        assert seen == {("200", 200)}
+        assert len(layouts) <= 3, f"{len(layouts)} layouts for three values of T"
+        assert str(screen.query_one("#unroll-window").render()).strip().endswith("of 200")
+
+
+def _chain_spec(hidden: int) -> str:
+    """``hidden`` tanh layers in a row, each with its own recurrence: a large unrolled DAG."""
+    nodes = ["  x: {role: input, size: 1}"]
+    edges = []
+    source = "x"
+    for i in range(hidden):
+        nodes.append(f"  h{i}: {{size: 64, activation: tanh}}")
+        edges += [f"  - {{from: {source}, to: h{i}}}", f"  - {{from: h{i}, to: h{i}, delay: 1}}"]
+        source = f"h{i}"
+    nodes.append("  y: {role: output, size: 1, activation: identity}")
+    edges.append(f"  - {{from: {source}, to: y}}")
+    return "\n".join(["rnngraph: 1", "nodes:", *nodes, "edges:", *edges]) + "\n"
+
+
+async def test_keys_are_answered_while_a_large_graph_is_laid_out():
+    """71 nodes unrolled: the UI thread is never held up for long, and a key opens its dialog."""
+    from textual import events
+    from tui.dialogs.help import HelpDialog
+
+    app = RnnGraphApp(text=_chain_spec(69))
+    assert len(app.analysis.graph) == 71
+    async with app.run_test(size=SIZE):
+        # keys posted as the terminal sends them: Pilot.press would wait for the layout
+        app.post_message(events.Key("f3", None))
+        loop = asyncio.get_running_loop()
+        began = last = loop.time()
+        longest, asked, answered, shown = 0.0, None, None, None
+        while shown is None or last - shown < 0.5:        # the layout, then its first repaints
+            await asyncio.sleep(0.02)
+            now = loop.time()
+            longest, last = max(longest, now - last), now
+            if asked is None and now - began > 0.2:
+                asked = now
+                app.post_message(events.Key("f1", None))
+            if answered is None and isinstance(app.screen, HelpDialog):
+                answered = now
+            canvas = app.get_screen_stack("unroll")[0].query_one(GraphCanvas) \
+                if app.current_mode == "unroll" else None
+            if shown is None and canvas is not None and canvas.layout_data is not None:
+                shown = now
+        assert now - began < 60, "the layout never ended"
+        # generous bounds for a loaded machine: drawing in the UI thread holds it up 5 s and more
+        assert answered is not None and answered - asked < 2.5
+        assert longest < 2.5, f"the UI thread was held up {longest:.2f} s"
+        assert "h68@0" in "\n".join(canvas.text_lines())

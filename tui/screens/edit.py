@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import yaml
 from rich.text import Text
 from textual import on, work
@@ -19,7 +20,7 @@ from ..dialogs.confirm import ConfirmDialog
 from ..dialogs.forms import BlockForm, EdgeForm, NodeForm
 from ..layout import folded_layout
 from ..model import Analysis
-from ..widgets.graph_canvas import GraphCanvas
+from ..widgets.graph_canvas import GraphCanvas, Stale, draw_in_worker
 from ..widgets.inspector import inspect_node
 from ..widgets.problems import ProblemList
 from ..widgets.spec_editor import SpecEditor
@@ -54,8 +55,9 @@ class EditScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__(id="edit-screen")
-        self.data: dict = {}          # the YAML as last parsed (what the tables show)
+        self.data: dict = {}          # the YAML the tables show (the picture's version)
         self.drawn: Analysis | None = None   # the analysis the picture was drawn from
+        self.tabled: Analysis | None = None  # the analysis the tables were filled from
 
     # -- layout ----------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -93,6 +95,7 @@ class EditScreen(Screen):
     _ready = False   # set once mounted: watchers fire before that
 
     def on_mount(self) -> None:
+        self._loop = asyncio.get_running_loop()   # the UI loop layout workers give way to
         self._ready = True
         self.query_one("#edge-table", DataTable).add_columns(
             "#", "from", "to", "delay", "weight", "trainable", "name")
@@ -136,19 +139,21 @@ class EditScreen(Screen):
             return
         self.query_one(ProblemList).show(analysis.problems)
         self.editor.mark_errors({p.line - 1 for p in analysis.problems if p.line})
-        try:
-            data = yaml.safe_load(analysis.text)
-        except (yaml.YAMLError, RecursionError):   # listed as a problem already
-            data = None
-        if isinstance(data, dict):
-            self.data = data
-            self._fill_tables()
-        # the picture: the last valid version, kept while the text has problems
+        # the picture and the tables: the last valid version, kept while the text has problems
         stale = self.app.picture_is_stale
-        canvas = self.query_one(GraphCanvas)
-        canvas.set_class(stale, "stale")
-        canvas.border_title = "last valid version (the text has problems)" if stale else None
+        for view in (self.query_one(GraphCanvas), self.query_one("#edit-tabs", TabbedContent)):
+            view.set_class(stale, "stale")
+            view.border_title = "last valid version (the text has problems)" if stale else None
         shown = self.app.picture_analysis
+        if shown is not self.tabled:
+            self.tabled = shown
+            try:
+                data = yaml.safe_load(shown.text)
+            except (yaml.YAMLError, RecursionError):   # listed as a problem already
+                data = None
+            if isinstance(data, dict):
+                self.data = data
+                self._fill_tables()
         if shown is not self.drawn:
             self.drawn = shown
             self._relayout(shown)
@@ -195,14 +200,16 @@ class EditScreen(Screen):
     @work(thread=True, exclusive=True, group="folded-layout")
     def _layout_worker(self, graph, collapse: bool, token: int) -> None:
         try:
-            layout, message = folded_layout(graph, collapse=collapse), ""
-        except Exception as err:  # a layout bug must not end the app: say so instead
-            layout, message = None, f"(cannot draw this graph: {type(err).__name__}: {err})"
-        self.app.call_from_thread(self._laid_out, layout, message, token)
+            drawn = draw_in_worker(
+                lambda checkpoint: folded_layout(graph, collapse=collapse, checkpoint=checkpoint),
+                lambda: token == self._layout_token, self._loop)
+        except Stale:
+            return
+        self.app.call_from_thread(self._laid_out, *drawn, token)
 
-    def _laid_out(self, layout, message: str, token: int) -> None:
+    def _laid_out(self, layout, picture, message: str, token: int) -> None:
         if token == self._layout_token:
-            self.query_one(GraphCanvas).show(layout, message)
+            self.query_one(GraphCanvas).show(layout, message, picture)
 
     def watch_collapse_blocks(self, collapse: bool) -> None:
         if self._ready and self.drawn is not None:
@@ -297,6 +304,14 @@ class EditScreen(Screen):
                 self._apply(yamledit.add_edge, result)
         self.app.push_screen(EdgeForm(list(self._spec_nodes())), done)
 
+    def _rows_are_old(self) -> bool:
+        """The tables show the last valid version, not the text: say so (F9/F10 refuse)."""
+        if self.app.picture_is_stale:
+            self.notify("the tables show the last valid version: fix the problems in the text "
+                        "first (or undo, Ctrl+Z)", severity="warning")
+            return True
+        return False
+
     def _target(self):
         """What F9/F10 act on: the row of the active table."""
         tabs = self.query_one(TabbedContent)
@@ -311,6 +326,8 @@ class EditScreen(Screen):
 
     @on(Button.Pressed, "#edit-selected")
     def action_edit_selected(self) -> None:
+        if self._rows_are_old():
+            return
         target = self._target()
         if target is None:
             self.notify("select a node or an edge first", severity="warning")
@@ -335,6 +352,8 @@ class EditScreen(Screen):
 
     @on(Button.Pressed, "#remove-selected")
     def action_remove_selected(self) -> None:
+        if self._rows_are_old():
+            return
         target = self._target()
         if target is None:
             self.notify("select a node or an edge first", severity="warning")

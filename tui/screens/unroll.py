@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import networkx as nx
 from rich.text import Text
 from textual import on, work
@@ -17,10 +18,12 @@ from ..widgets.mode_bar import ModeBar
 from ..equations import vertex_equation
 from ..layout import collapse_blocks, unrolled_layout, vertex_label
 from ..model import Analysis
-from ..widgets.graph_canvas import GraphCanvas
+from ..widgets.graph_canvas import GraphCanvas, Stale, draw_in_worker
 
 WINDOW = 6        # time steps drawn at once when T is larger than FULL
 FULL = 8          # up to this many steps, draw them all
+MAX_STEPS = 10_000  # the largest T the box takes
+TYPING_PAUSE = 0.25  # seconds without a key in the T box before T follows what it holds
 
 
 def _vid(vertex) -> str:
@@ -97,6 +100,7 @@ class UnrollScreen(Screen):
     _ready = False   # set once mounted: watchers fire before that
 
     def on_mount(self) -> None:
+        self._loop = asyncio.get_running_loop()   # the UI loop layout workers give way to
         self._ready = True
         self.watch(self.app, "analysis", self._analysis_changed)
         self.query_one(GraphCanvas).focus()
@@ -143,16 +147,19 @@ class UnrollScreen(Screen):
     @work(thread=True, exclusive=True, group="unroll-layout")
     def _layout(self, graph, steps: int, start: int, window: int, token: int) -> None:
         try:
-            layout, message = unrolled_layout(graph, steps, start=start, window=window), ""
-        except Exception as err:  # a layout bug must not end the app: say so instead
-            layout, message = None, f"(cannot draw this graph: {type(err).__name__}: {err})"
-        self.app.call_from_thread(self._laid_out, layout, message, token)
+            drawn = draw_in_worker(
+                lambda checkpoint: unrolled_layout(graph, steps, start=start, window=window,
+                                                   checkpoint=checkpoint),
+                lambda: token == self._layout_token, self._loop)
+        except Stale:
+            return
+        self.app.call_from_thread(self._laid_out, *drawn, token)
 
-    def _laid_out(self, layout, message: str, token: int) -> None:
+    def _laid_out(self, layout, picture, message: str, token: int) -> None:
         if token != self._layout_token:
             return
         canvas = self.query_one(GraphCanvas)
-        canvas.show(layout, message)
+        canvas.show(layout, message, picture)
         if layout is None:
             return
         if self.selected is not None and self.selected in layout.vertices:
@@ -161,9 +168,8 @@ class UnrollScreen(Screen):
     def _fill_vertices(self, graph, stop: int) -> None:
         options = self.query_one("#vertex-list", OptionList)
         options.clear_options()
-        for t in range(self.start, stop):
-            for n in graph.nodes:
-                options.add_option(Option(Text(vertex_label(n, t)), id=_vid((n, t))))
+        options.add_options([Option(Text(vertex_label(n, t)), id=_vid((n, t)))
+                             for t in range(self.start, stop) for n in graph.nodes])
 
     # -- controls --------------------------------------------------------------------
     def watch_steps(self, steps: int) -> None:
@@ -171,8 +177,10 @@ class UnrollScreen(Screen):
             self.start = max(0, steps - self.window)
         if self._ready:
             box = self.query_one("#unroll-steps", Input)
-            if box.value != str(steps):
-                box.value = str(steps)
+            if box.value != str(steps) and not self._typing:
+                # a T from the keys (+/-): shown in the box without reading it back as typed
+                with box.prevent(Input.Changed):
+                    box.value = str(steps)
         self._refresh()
 
     def watch_start(self, start: int) -> None:
@@ -182,17 +190,39 @@ class UnrollScreen(Screen):
         self.selected = None
         self._refresh()
 
-    @on(Input.Submitted, "#unroll-steps")
+    _typed_timer = None   # applies the T being typed once the typing pauses
+
+    @property
+    def _typing(self) -> bool:
+        return self._typed_timer is not None
+
     @on(Input.Changed, "#unroll-steps")
-    def _steps_typed(self, event) -> None:
+    def _steps_typed(self, event: Input.Changed) -> None:
+        """Typing in the T box: T follows once the typing pauses (Enter applies at once)."""
+        if self._typed_timer is not None:
+            self._typed_timer.stop()
+        self._typed_timer = self.set_timer(TYPING_PAUSE, self._apply_typed_steps)
+
+    @on(Input.Submitted, "#unroll-steps")
+    def _steps_submitted(self) -> None:
+        self._apply_typed_steps()
+        box = self.query_one("#unroll-steps", Input)
+        if box.value != str(self.steps):      # not a valid T: show the T drawn
+            with box.prevent(Input.Changed):
+                box.value = str(self.steps)
+        self.query_one(GraphCanvas).focus()
+
+    def _apply_typed_steps(self) -> None:
+        """Set T from what the box holds now (a number from 1 to MAX_STEPS; else T stays)."""
+        if self._typed_timer is not None:
+            self._typed_timer.stop()
+            self._typed_timer = None
         try:
-            value = int(event.value)
+            value = int(self.query_one("#unroll-steps", Input).value)
         except ValueError:
             return
-        if 1 <= value <= 10_000:
+        if 1 <= value <= MAX_STEPS:
             self.steps = value
-        if isinstance(event, Input.Submitted):
-            self.query_one(GraphCanvas).focus()
 
     def action_steps(self, delta: int) -> None:
         self.steps = max(1, self.steps + delta)
