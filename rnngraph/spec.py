@@ -377,16 +377,31 @@ def one_of(options) -> str:
 
 
 def parse_threshold(text) -> tuple[str, float] | None:
-    """``"< 0.2"`` -> ``("<", 0.2)``; None when it is not of that form."""
+    """``"< 0.2"`` -> ``("<", 0.2)``; None when it is not of that form or its
+    number is not finite (``"> 1e999"`` is no threshold)."""
     if isinstance(text, bool):
         return None
     if isinstance(text, (int, float)):
-        return ("==", float(text))
-    m = EXPECT_RE.match(str(text))
-    return (m.group(1), float(m.group(2))) if m else None
+        op, number = "==", text
+    else:
+        m = EXPECT_RE.match(str(text))
+        if not m:
+            return None
+        op, number = m.group(1), m.group(2)
+    try:
+        bound = float(number)
+    except OverflowError:
+        return None
+    return (op, bound) if math.isfinite(bound) else None
 
 
 # --------------------------------------------------------------------------- validation
+
+def _short(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages about huge values."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
 
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
@@ -1137,7 +1152,8 @@ class _Validator:
         raw = self.section(raw, "expect") or {}
         for key, value in raw.items():
             if parse_threshold(value) is None:
-                self.fail(("expect", key), f"a threshold reads like \"< 0.2\" or \">= 0.95\", got {value!r}")
+                self.fail(("expect", key), f"a threshold reads like \"< 0.2\" or \">= 0.95\" with a finite "
+                                           f"number, got {_short(value)}")
         return dict(raw)
 
     def dynamics(self, raw) -> dict:
