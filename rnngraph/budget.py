@@ -59,7 +59,8 @@ def limit() -> int:
 
 
 def gib(n: float) -> str:
-    return f"{n / 1024 ** 3:.1f} GiB"
+    """``n`` bytes for a message: GiB, or MiB below one GiB."""
+    return f"{n / 1024 ** 3:.1f} GiB" if n >= 1024 ** 3 else f"{n / 1024 ** 2:.0f} MiB"
 
 
 def _shape(net) -> tuple:
