@@ -151,13 +151,14 @@ def _usable_member(path: str, info: zipfile.ZipInfo) -> None:
                         f"numpy.savez_compressed write them)")
 
 
-def npz_headers(path: str, what: str = "data file", limit: int | None = None) -> dict:
+def npz_headers(path: str, what: str = "data file", limit: int | None = None, text: tuple = ()) -> dict:
     """``{array name: (shape, dtype)}`` of an ``.npz``, from its members' headers
     alone (nothing is decompressed beyond them).  DataError naming the file
     and the array when it is not a regular file, not a zip, a member is
     encrypted or compressed in a way not read, not a ``.npy``, holds Python
     objects or non-real numbers, or the arrays together exceed ``limit``
-    bytes (default ``budget.limit()``)."""
+    bytes (default ``budget.limit()``).  The arrays named in ``text`` may
+    also be unicode strings."""
     from . import budget
     limit = budget.limit() if limit is None else limit
     headers, total = {}, 0
@@ -186,7 +187,10 @@ def npz_headers(path: str, what: str = "data file", limit: int | None = None) ->
                                         f"arrays are read")
                     if np.issubdtype(dtype, np.complexfloating):
                         raise DataError(f"{path}: array {key!r} is complex ({dtype}); expected real numbers")
-                    if not (np.issubdtype(dtype, np.number) or dtype == bool):
+                    if key in text:
+                        if dtype.kind != "U":
+                            raise DataError(f"{path}: array {key!r} has dtype {dtype}; expected a string")
+                    elif not (np.issubdtype(dtype, np.number) or dtype == bool):
                         raise DataError(f"{path}: array {key!r} has dtype {dtype}; expected numbers")
                     total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
                     if total > limit:
@@ -201,11 +205,11 @@ def npz_headers(path: str, what: str = "data file", limit: int | None = None) ->
     return headers
 
 
-def read_npz(path: str, what: str = "data file", limit: int | None = None) -> dict:
+def read_npz(path: str, what: str = "data file", limit: int | None = None, text: tuple = ()) -> dict:
     """Every array of an ``.npz``, read only after its header says it is a
     plain numeric array of a sane size (``npz_headers``: nothing is unpickled,
     nothing huge is allocated).  Raises DataError naming the file and the array."""
-    headers = npz_headers(path, what, limit)
+    headers = npz_headers(path, what, limit, text)
     arrays = {}
     try:
         with open_regular(path, what) as fh, zipfile.ZipFile(fh) as archive:
