@@ -117,17 +117,12 @@ def open_regular(path, what: str):
     """``path`` opened for reading in binary, when it is a regular file.
 
     A FIFO, a device (``/dev/zero``), a socket or a directory is refused with
-    a DataError saying what it is instead, without waiting on it or reading it
-    (it is opened non-blocking, then checked)."""
+    a DataError reading ``"{path}: is a FIFO (named pipe), not a regular file;
+    give a {what}"``, without waiting on it or reading it (it is opened
+    non-blocking, then checked).  A file that cannot be opened at all raises
+    the OSError ``open()`` would (FileNotFoundError, PermissionError...)."""
     path = os.fspath(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise DataError(f"{path}: {what} not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, not a {what}") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
@@ -138,6 +133,18 @@ def open_regular(path, what: str):
     if hasattr(os, "O_NONBLOCK"):
         os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
+
+
+def _open_file(path, what: str):
+    """``open_regular``, with a DataError naming the file when it cannot be opened."""
+    try:
+        return open_regular(path, what)
+    except FileNotFoundError:
+        raise DataError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not a {what}") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the {what}: {exc.strerror}") from None
 
 
 def _usable_member(path: str, info: zipfile.ZipInfo) -> None:
@@ -162,7 +169,7 @@ def npz_headers(path: str, what: str = "data file", limit: int | None = None, te
     from . import budget
     limit = budget.limit() if limit is None else limit
     headers, total = {}, 0
-    with open_regular(path, what) as fh:
+    with _open_file(path, what) as fh:
         if not zipfile.is_zipfile(fh):
             raise DataError(f"{path}: not an .npz {what} (it is not a zip archive)")
         fh.seek(0)
@@ -212,7 +219,7 @@ def read_npz(path: str, what: str = "data file", limit: int | None = None, text:
     headers = npz_headers(path, what, limit, text)
     arrays = {}
     try:
-        with open_regular(path, what) as fh, zipfile.ZipFile(fh) as archive:
+        with _open_file(path, what) as fh, zipfile.ZipFile(fh) as archive:
             for key, (shape, dtype) in headers.items():
                 with archive.open(key + ".npy") as mfh:
                     value = np.lib.format.read_array(mfh, allow_pickle=False)

@@ -264,9 +264,12 @@ def load_spec(path, overrides: dict | None = None) -> Spec:
         ``file:line:column: where: what``.
     """
     path = os.fspath(path)
+    from .data import DataError, open_regular
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path, "spec file") as fh:   # a FIFO or a device is refused, not read
             raw = fh.read(8 * 1024 * 1024 + 1)
+    except DataError as exc:
+        raise SpecError(str(exc).removeprefix(f"{path}: "), path=path) from None
     except FileNotFoundError:
         raise SpecError("no such file", path=path) from None
     except IsADirectoryError:
