@@ -30,10 +30,10 @@ DEFAULT_LIMIT = 16 * 1024 ** 3
 
 # bytes kept per value element (one unit of one sequence at one step, of the network's dtype)
 PER_ELEMENT_TRAINING = 5.0      # forward keeping what BPTT needs, then the backward pass
-PER_ELEMENT_FORWARD = 3.5       # forward only (evaluation, ``forward``)
+PER_ELEMENT_FORWARD = 4.5       # forward only (evaluation, ``forward``)
 # bytes per time step of each time loop, and of each node inside one
 PER_LOOP_STEP = 1536
-PER_LOOP_NODE_STEP = 192
+PER_LOOP_NODE_STEP = 768
 
 _SUFFIXES = {"": 1, "B": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 
@@ -59,8 +59,10 @@ def limit() -> int:
 
 
 def gib(n: float) -> str:
-    """``n`` bytes for a message: GiB, or MiB below one GiB."""
-    return f"{n / 1024 ** 3:.1f} GiB" if n >= 1024 ** 3 else f"{n / 1024 ** 2:.0f} MiB"
+    """``n`` bytes for a message: GiB, or MiB below one GiB, or KiB below one MiB."""
+    if n >= 1024 ** 3:
+        return f"{n / 1024 ** 3:.1f} GiB"
+    return f"{n / 1024 ** 2:.0f} MiB" if n >= 1024 ** 2 else f"{n / 1024:.0f} KiB"
 
 
 def _shape(net) -> tuple:

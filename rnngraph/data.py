@@ -234,12 +234,12 @@ def read_npz(path: str, what: str = "data file", limit: int | None = None, text:
     return arrays
 
 
-def check_file_memory(spec, net, headers: dict, eval_headers: dict | None = None) -> None:
+def check_file_memory(spec, net, headers: dict, eval_headers: dict | None = None, path: str = "data") -> None:
     """DataError, before the data files are read, when reading them and training
     on them would need more memory than ``budget.limit()``: their arrays as
-    stored and converted to the network's dtype, a training step over a batch
-    (or a truncation window), and the evaluation (chunks of up to 256
-    sequences, whose outputs are all kept)."""
+    stored and converted to the network's dtype, then the larger of a training
+    step over a batch (or a truncation window) and the evaluation (chunks of up
+    to 256 sequences, whose outputs are all kept)."""
     from . import budget
     from .train import TrainConfig
 
@@ -258,9 +258,11 @@ def check_file_memory(spec, net, headers: dict, eval_headers: dict | None = None
     window = int(train.get("truncate") or 0)
     k = window if 0 < window < T else T
     Ne, Te = evaluated
-    need = (budget.estimate(net, k, bs, data_bytes=data) - budget.estimate(net, 0, 0)
-            + budget.estimate(net, Te, min(Ne, 256), grads=False, kept=Ne))
-    budget.check(need, f"training on {N} sequences of {T} steps in batches of {bs}",
+    # a training step; then the evaluation, its outputs and the training step's value buffers,
+    # which stay allocated for the next epoch
+    need = data + max(budget.estimate(net, k, bs),
+                      budget.estimate(net, Te, min(Ne, 256), grads=False, kept=Ne + bs))
+    budget.check(need, f"{path}: training on its {N} sequences of {T} steps in batches of {bs}",
                  "use smaller batches, shorter sequences or `train: {truncate: K}`")
 
 
@@ -352,9 +354,11 @@ def file_splits(spec, net):
     def resolve(key):
         p = spec.task[key]
         return p if os.path.isabs(p) else os.path.join(base, p)
-    headers = npz_headers(resolve("file"))
-    eval_headers = npz_headers(resolve("eval_file"), "eval file") if "eval_file" in spec.task else None
-    check_file_memory(spec, net, headers, eval_headers)
+    # the arrays' size is part of check_file_memory's estimate, which names what to change
+    headers = npz_headers(resolve("file"), limit=float("inf"))
+    eval_headers = (npz_headers(resolve("eval_file"), "eval file", limit=float("inf"))
+                    if "eval_file" in spec.task else None)
+    check_file_memory(spec, net, headers, eval_headers, resolve("file"))
     train = load_npz(resolve("file"), net)
     evald = load_npz(resolve("eval_file"), net, "eval file") if "eval_file" in spec.task else None
     missing = [n for n in net.output_nodes if n not in train.targets]
