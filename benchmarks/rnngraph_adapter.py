@@ -30,18 +30,6 @@ LSTM_GATES = ("i", "f", "g", "o")  # canonical (PyTorch) order of the row blocks
 HIDDEN = {"rnn": "h", "lstm": "lstm"}
 
 
-def available():
-    """``(True, module)`` when ``import rnngraph`` works and has the API, else ``(False, reason)``."""
-    try:
-        import rnngraph as rg
-    except Exception as e:  # noqa: BLE001 - any failure means "not ready yet"
-        return False, f"import rnngraph failed: {type(e).__name__}: {e}"
-    missing = [n for n in ("parse_spec", "build") if not hasattr(rg, n)]
-    if missing:
-        return False, f"rnngraph has no {', '.join(missing)} yet"
-    return True, rg
-
-
 def spec_text(cell, input_size, hidden_size, output_size, dtype):
     """The YAML of ``specs/<cell>.yaml`` with its sizes and dtype replaced."""
     doc = yaml.safe_load((SPEC_DIR / f"{cell}.yaml").read_text())

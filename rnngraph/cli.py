@@ -179,7 +179,12 @@ def _register_bench(sub):
     register(sub)
 
 
-_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench]
+def _register_plan(sub):
+    from .plancmd import register
+    register(sub)
+
+
+_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan]
 
 
 def main(argv=None) -> int:

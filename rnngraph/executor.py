@@ -2,8 +2,9 @@
 
 ``run`` computes every node's pre-activation and value over all steps.
 Time-parallel stages and sequence edges are whole-sequence array ops; each
-recurrent stage is one ``scan``.  With a ``Tape``, everything needed for
-``Tape.backward`` is recorded; without one, nothing is.
+recurrent stage is one ``scan`` (``loop.simple_scan`` with ``engine="simple"``).
+With a ``Tape``, everything needed for ``Tape.backward`` is recorded; without
+one, nothing is.
 
 All arrays here are time-major: ``(T, B, size)``.
 """
@@ -18,7 +19,12 @@ import numpy as np
 from . import autodiff as ad
 from .errors import DataError
 from .graph import node_data
-from .scan import Columns, FusedOutput, scan
+from .engine.compile.runtime import Columns, FusedOutput, scan
+from .engine.loop import simple_scan
+
+# how a recurrent stage's time loop runs: ``scan.scan`` (generated, fast) or
+# ``loop.simple_scan`` (a plain loop of autodiff ops, readable)
+ENGINES = ("compiled", "simple")
 
 
 @dataclass
@@ -167,7 +173,7 @@ def histories(graph, plan, leaves: dict, T: int, B: int, dtype, initial: dict | 
 
 def _constant_history(graph, n, value, depth, B, size, dtype) -> np.ndarray:
     """A fixed initial value broadcast to (depth, B, size), made once per shape
-    (np.broadcast_to costs several us; this runs every step).  Read-only."""
+    (np.broadcast_to costs as much as a small op, and this runs every step).  Read-only."""
     cache = graph.graph.setdefault("_constant_histories", {})
     key = (n, depth, B, size, np.dtype(dtype).str)   # a built graph never changes its init values
     h = cache.get(key)
@@ -178,7 +184,7 @@ def _constant_history(graph, n, value, depth, B, size, dtype) -> np.ndarray:
 
 def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
         initial: dict | None = None, carried: dict | None = None, workspace: dict | None = None,
-        lean: frozenset = frozenset(), flats: dict | None = None) -> Run:
+        lean: frozenset = frozenset(), flats: dict | None = None, engine: str = "compiled") -> Run:
     """Execute ``plan`` over ``T`` steps for a batch of ``B``.
 
     inputs : input node -> ndarray (T, B, size), time-major, already checked.
@@ -190,6 +196,8 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
     flats : the fused groups' parameters laid out as one array each (``flat.lay_out``):
         a group whose members ``params`` still holds as those views reads the array as
         one leaf (``Run.fused`` says which), instead of concatenating them.
+    engine : one of ``ENGINES``: ``"simple"`` runs recurrent stages by ``loop.simple_scan``
+        (workspace and lean then go unused).
     """
     dtype = np.dtype(dtype)
     flats = flats or {}
@@ -265,11 +273,15 @@ def run(graph, plan, params: dict, inputs: dict, T: int, B: int, dtype, tape=Non
                     continue
                 weights[id(g)] = effective[g.edges[0].name] if len(g.edges) == 1 else \
                     joined(id(g), [effective[e.name] for e in g.edges])
-            based = {n: base_and_owner(n, deferred=True) for n in stage.nodes}
-            base = {n: b for n, (b, _) in based.items()}
-            owned = frozenset(n for n, (_, own) in based.items() if own)
             stage_hist = {n: hist[n] for n in stage.nodes if n in hist}
-            values.update(scan(stage, graph, base, weights, stage_hist, T, B, dtype, workspace, lean, owned))
+            if engine == "simple":
+                base = {n: base_of(n) for n in stage.nodes}
+                values.update(simple_scan(stage, graph, base, weights, stage_hist, T, B, dtype))
+            else:
+                based = {n: base_and_owner(n, deferred=True) for n in stage.nodes}
+                base = {n: b for n, (b, _) in based.items()}
+                owned = frozenset(n for n, (_, own) in based.items() if own)
+                values.update(scan(stage, graph, base, weights, stage_hist, T, B, dtype, workspace, lean, owned))
         for g in stage.produces:
             source = values[g.source][1]
             x = ad.shift(source, g.delay, hist[g.source]) if g.delay else source

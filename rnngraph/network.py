@@ -13,7 +13,7 @@ import numpy as np
 
 from . import autodiff as ad
 from .errors import DataError
-from .executor import folded_biases, run
+from .executor import ENGINES, folded_biases, run
 from .flat import lay_out
 from .graph import folded_graph, node_data, unroll
 from .io import atomic_write
@@ -42,9 +42,14 @@ class Network:
         row-block views of one array (``flat``), which the group reads whole.
     plan : Plan
         The schedule the fast executor follows (``print(net.plan.describe())``).
+    engine : str
+        How recurrent loops run, ``"compiled"`` or ``"simple"`` (see ``build``).
     """
 
-    def __init__(self, spec: Spec, seed: int | None = None, dtype=None):
+    def __init__(self, spec: Spec, seed: int | None = None, dtype=None, engine: str = "compiled"):
+        if engine not in ENGINES:
+            raise DataError(f"engine: unknown engine {engine!r}{suggest(engine, ENGINES)}; known: {', '.join(ENGINES)}")
+        self.engine = engine     # how recurrent loops run (executor.ENGINES); every engine computes the same
         self.spec = spec
         self.primitive = spec.expanded()
         self.dtype = np.dtype(dtype or spec.dtype)
@@ -128,7 +133,7 @@ class Network:
         """
         xs, initial, T, B = self._prepare(inputs, initial, steps)
         result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, initial=initial,
-                     flats=self._flats)
+                     flats=self._flats, engine=self.engine)
         return self._batch_major({n: v for n, (a, v) in result.values.items()})
 
     def loss_and_grad(self, inputs: dict | None, targets: dict, loss: str | None = None,
@@ -194,7 +199,8 @@ class Network:
         reuse = not keep_values and not trace
         result = run(self.graph, self.plan, self._checked_params(), xs, T, B, self.dtype, tape=tape,
                      initial=initial, carried=carried, workspace=self._workspaces if reuse else None,
-                     lean=self._lean_nodes(tuple(ys)) if reuse else frozenset(), flats=self._flats)
+                     lean=self._lean_nodes(tuple(ys)) if reuse else frozenset(), flats=self._flats,
+                     engine=self.engine)
         if history:
             result.history   # noqa: B018 - made now: the backward pass may write over values
         terms = []
@@ -220,6 +226,33 @@ class Network:
                 g = np.zeros_like(params[name]) if g is None else np.asarray(g, self.dtype)
                 grads[name] = g if g.shape == shape else g.reshape(shape)
         return float(total.value), grads, result
+
+    def describe(self, source: bool = False, T: int = 5, batch: int = 2) -> str:
+        """The schedule (``plan.describe()``); with ``source``, for each time loop also
+        what the loop compiler decided and why (its layout) and the forward and
+        backward loops it generated, as a training step on ``batch`` sequences of
+        ``T`` steps runs them (the layout depends on their size).  Compiles on a
+        network built afresh from the spec, so this one is left as it was."""
+        text = [self.plan.describe()]
+        if not source:
+            return text[0]
+        from .gradcheck import random_problem
+        from .engine.compile.runtime import compiled_loops
+        fresh = Network(self.spec, dtype=self.dtype)
+        inputs, targets, initial, loss = random_problem(fresh, T=T, B=batch)
+        cast = lambda d: {k: v.astype(self.dtype) for k, v in d.items()}   # noqa: E731
+        fresh.evaluate(cast(inputs), cast(targets), loss=loss, initial=cast(initial), steps=T,
+                       targets_any_node=not fresh.output_nodes, keep_values=False)
+        for k, stage in enumerate(fresh.plan.stages):
+            if stage.kind != "recurrent":
+                continue
+            for forward, backward in compiled_loops(stage):
+                layout = backward.report(forward) if backward is not None else forward.report()
+                text += ["", f"time loop {k} over {', '.join(stage.nodes)} (T = {T}, batch {batch}, {self.dtype})",
+                         str(layout), "", forward.forward.source]
+                if backward is not None:
+                    text += ["", backward.backward.source]
+        return "\n".join(text)
 
     def _lean_nodes(self, observed: tuple) -> frozenset:
         """Nodes whose pre-activation no loss on ``observed`` reads (one frozenset
@@ -435,10 +468,12 @@ def _first_bad(arr: np.ndarray) -> tuple:
     return tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
 
 
-def build(spec: Spec, seed: int | None = None, dtype=None) -> Network:
+def build(spec: Spec, seed: int | None = None, dtype=None, engine: str = "compiled") -> Network:
     """Build a ``Network`` from a spec; ``seed`` overrides the spec's for init,
-    ``dtype`` its ``dtype`` (``"float64"`` for gradient checks)."""
-    return Network(spec, seed=seed, dtype=dtype)
+    ``dtype`` its ``dtype`` (``"float64"`` for gradient checks).  ``engine`` says how
+    recurrent loops run: ``"compiled"`` (generated loops, fast) or ``"simple"`` (a
+    plain per-step loop, ``engine/loop.py``, readable); both compute the same."""
+    return Network(spec, seed=seed, dtype=dtype, engine=engine)
 
 
 def _hopfield_methods():

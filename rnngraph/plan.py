@@ -156,7 +156,7 @@ def make_plan(graph: nx.MultiDiGraph) -> Plan:
 
     # where each node's value is first read at its own step: an LSTM's i and g feed i*g,
     # f feeds f*c, o feeds h, so fused gate columns go i, g, f, o (i, g and f all take
-    # dL/dc back: see scan._Compiler._merge_folds)
+    # dL/dc back: see engine/compile/codegen.py, LoopWriter._merge_folds)
     first_use = {n: min((rank[v] for _, v, d in graph.out_edges(n, data="delay") if d == 0), default=len(rank))
                  for n in graph.nodes}
 

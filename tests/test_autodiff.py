@@ -7,6 +7,12 @@ from rnngraph import autodiff as ad
 from rnngraph.activations import ACTIVATIONS, DIFFERENTIABLE
 
 
+def sum_all(x):
+    """The sum of every element: a scalar to backpropagate from (no engine op needs one)."""
+    shape, dtype = x.shape, x.value.dtype
+    return ad.apply(np.asarray(x.value.sum(), dtype=dtype), (x,), lambda g: (np.broadcast_to(g, shape).astype(dtype),))
+
+
 def numeric_grad(f, x, h=1e-6):
     g = np.zeros_like(x)
     flat, gflat = x.reshape(-1), g.reshape(-1)
@@ -63,7 +69,6 @@ def test_sub_and_mul_and_neg_and_scale():
     check_op(ad.sub, rand(2, 3), rand(2, 3))
     check_op(ad.mul, rand(2, 3, 4), rand(4))
     check_op(ad.mul, rand(2, 3), rand())
-    check_op(ad.neg, rand(5))
     check_op(lambda a: ad.scale(a, -2.5), rand(3, 2))
 
 
@@ -85,9 +90,9 @@ def test_piecewise_constant_activations_have_zero_gradient(name):
     tape = ad.Tape()
     x = tape.param(rand(4))
     y = ad.activation(name, x)
-    tape.backward(ad.sum_all(y))
+    tape.backward(sum_all(y))
     assert np.all(x.grad == 0)
-    forward = ACTIVATIONS[name][0]
+    forward = ACTIVATIONS[name].forward
     assert set(np.unique(forward(np.array([-1.0, 0.0, 2.0])))) <= ({-1.0, 1.0} if name == "sign" else {0.0, 1.0})
 
 
@@ -133,7 +138,7 @@ def test_losses():
     check_op(lambda v: ad.bce_on_probs(v, y), R.uniform(0.1, 0.9, size=(3, 2, 4)))
     check_op(lambda a: ad.cross_entropy_with_logits(a, onehot), rand(3, 2, 4))
     check_op(lambda v: ad.cross_entropy_on_probs(v, onehot), R.uniform(0.1, 0.9, size=(3, 2, 4)))
-    check_op(ad.sum_all, rand(3, 2))
+    check_op(sum_all, rand(3, 2))
 
 
 def test_stable_losses_stay_finite_at_extreme_logits():
@@ -152,7 +157,7 @@ def test_a_value_used_many_times_accumulates_its_gradients():
     h = ad.const(np.array([1.0]))
     for _ in range(4):
         h = ad.mul(h, w)          # h = w^4
-    tape.backward(ad.sum_all(h))
+    tape.backward(sum_all(h))
     np.testing.assert_allclose(w.grad, [4 * 0.5 ** 3])
 
 
@@ -162,7 +167,7 @@ def test_backward_is_iterative_on_a_very_long_chain():
     h = ad.const(np.array([0.0]))
     for _ in range(20_000):
         h = ad.add(ad.mul(h, ad.const(np.array([0.999]))), w)
-    tape.backward(ad.sum_all(h))
+    tape.backward(sum_all(h))
     expected = sum(0.999 ** k for k in range(20_000))
     np.testing.assert_allclose(w.grad, [expected], rtol=1e-9)
 

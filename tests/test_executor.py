@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rnngraph as rg
+from rnngraph.activations import ACTIVATIONS
 from rnngraph.gradcheck import gradcheck, random_problem
 from rnngraph.reference import reference_forward, reference_loss_and_grad
 
@@ -26,9 +27,9 @@ SPECS = sorted(Path(__file__).resolve().parent.parent.joinpath("specs").glob("*.
 def stage_layout(request):
     """Every test here runs twice: with the small stages' loop layout (activation
     derivatives for the whole sequence before the backward loop) and with the one of
-    stages above scan.LARGE_STAGE_BYTES (derivatives per step inside it; in a training
+    stages above runtime.LARGE_STAGE_BYTES (derivatives per step inside it; in a training
     step, packs seeded by their hoisted input).  test_scan_layouts imports it too."""
-    from rnngraph import scan
+    from rnngraph.engine.compile import runtime as scan
     with pytest.MonkeyPatch.context() as mp:
         if request.param == "large-stage":
             mp.setattr(scan, "LARGE_STAGE_BYTES", 0)
@@ -412,39 +413,38 @@ edges:
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_loop_derivatives_equal_the_activation_vjps(dtype):
-    """The time loops differentiate with whole-sequence derivative arrays written in place;
-    they must equal each activation's VJP (for activations the random graphs leave out too)."""
-    from rnngraph.activations import ACTIVATIONS
-    from rnngraph.scan import _DERIVATIVES
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_every_form_of_an_activation_agrees_with_its_vjp(name, dtype):
+    """Each activation is defined once, in the forms the engine runs: the time loops'
+    in-place forward, its whole-sequence derivative written in place and its per-step
+    derivative from the value alone (relu's kink included: a = 0 has derivative 0) must
+    each equal ``forward`` and ``vjp`` (for activations the random graphs leave out too)."""
+    f = ACTIVATIONS[name]
     a = np.random.default_rng(0).normal(scale=2.0, size=(3, 4, 5)).astype(dtype)
-    for name, derivative in _DERIVATIVES.items():
-        v = ACTIVATIONS[name][0](a).astype(dtype)
-        out = np.full_like(a, np.nan)
-        derivative(a, v, out)
-        expected = ACTIVATIONS[name][1](np.ones_like(a), a, v)
-        np.testing.assert_allclose(out, expected, rtol=1e-6, err_msg=name)
+    a[0, 0, :2] = 0.0
+    v = f.forward(a).astype(dtype)
+    expected = f.vjp(np.ones_like(a), a, v)
+    HALF, ONE, ZERO = (np.array(c, dtype) for c in (0.5, 1.0, 0.0))
+    ufuncs = {k: getattr(np, k) for k in ("multiply", "subtract", "add", "tanh", "exp", "maximum", "sign")}
 
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_per_step_derivatives_equal_the_activation_vjps(dtype):
-    """The lines the backward loop runs per step on large sequences compute each
-    activation's VJP from the value alone (relu's pre-activation included: lean)."""
-    from rnngraph.activations import ACTIVATIONS
-    from rnngraph.scan import _STEP_DERIVATIVES, _constants
-    a = np.random.default_rng(1).normal(scale=2.0, size=(4, 5)).astype(dtype)
-    a[0, :2] = 0.0                                   # relu's kink: a = 0 has derivative 0
-    KH, K1, K0 = _constants(dtype)
-    for name, template in _STEP_DERIVATIVES.items():
-        v = ACTIVATIONS[name][0](a).astype(dtype)
-        d = np.full_like(a, np.nan)
-        lines, factor = template("v", "d")
+    def run(lines, **arrays):
         for line in lines:
-            eval(line, {**{k: getattr(np, k) for k in ("multiply", "subtract", "sign")},
-                        "KH": KH, "K1": K1, "K0": K0, "v": v, "d": d})
-        got = {"v": v, "d": d}[factor]
-        expected = ACTIVATIONS[name][1](np.ones_like(a), a, v)
-        np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=name)
+            eval(line, {**ufuncs, "HALF": HALF, "ONE": ONE, "ZERO": ZERO, **arrays})
+    if f.in_place:
+        out = np.full_like(a, np.nan)
+        run(f.in_place, a=a.copy(), v=out)
+        np.testing.assert_allclose(out, v, rtol=1e-6, atol=1e-7, err_msg=f"{name} in place")
+    if f.derivative is not None:
+        out = np.full_like(a, np.nan)
+        f.derivative(a, v, out)
+        np.testing.assert_allclose(out, expected, rtol=1e-6, err_msg=f"{name} derivative")
+    if f.from_value is not None:
+        d = np.full_like(a, np.nan)
+        lines, factor = f.step_derivative("v", "d")
+        run(lines, v=v, d=d)
+        np.testing.assert_allclose({"v": v, "d": d}[factor], expected, rtol=1e-6, err_msg=f"{name} from value")
+    if f.zero_derivative:
+        assert not expected.any()
 
 
 RECYCLED_AND_CARRIED = """

@@ -1,4 +1,4 @@
-"""The layouts of the compiled time loops (rnngraph/scan.py) on graphs chosen to reach them.
+"""The layouts of the compiled time loops (rnngraph/engine/compile/) on graphs chosen to reach them.
 
 Each recurrent stage compiles into a loop with fast paths that depend on the
 graph's shape: packs (the targets of one fused dense group, activated as one
@@ -33,7 +33,7 @@ import yaml
 
 import rnngraph as rg
 from rnngraph import autodiff as ad
-from rnngraph import scan as scan_module
+from rnngraph.engine.compile.runtime import compiled_loops
 from rnngraph.activations import ACTIVATIONS
 from rnngraph.gradcheck import random_problem
 from rnngraph.reference import reference_forward, reference_loss_and_grad, reference_values
@@ -186,7 +186,7 @@ def check_trace(text, nodes, T=4, B=2, seed=0, entries=3, eps=1e-6):
         attrs = net.graph.nodes[n]
         assert attrs["combine"] == "sum" and attrs["activation"] != "softmax", n
         a, v = values[n][0].value, values[n][1].value                         # (T, B, size)
-        fprime = ACTIVATIONS[attrs["activation"]][1](np.ones_like(a), a, v)
+        fprime = ACTIVATIONS[attrs["activation"]].vjp(np.ones_like(a), a, v)
         data = _expanded(text)
         data["nodes"] = {"probe": {"role": "input", "size": attrs["size"]}, **data["nodes"]}
         data["edges"].append({"from": "probe", "to": n, "weight": "identity"})
@@ -568,12 +568,12 @@ def test_large_lstm_gradients_written_over_the_gate_values(extra, monkeypatch):
     """A large stage writes each step's dL/da of the gates over their values, unless a
     gate's value is read after the loop: here i and g are factors of ig = i * g * (W x),
     whose base's gradient needs them once the loop is done."""
-    from rnngraph import scan
+    from rnngraph.engine.compile import runtime as scan
     monkeypatch.setattr(scan, "LARGE_STAGE_BYTES", 0)
     text = hand_lstm(extra=extra)
     check(text, T=5, B=3)
-    for c in _loops(build(text)):
-        assert c.recycled == (frozenset({0}) if not extra else frozenset()) or not c.seeded
+    for layout in _layouts(build(text)):
+        assert [p.recycled for p in layout.packs] == [not extra] or not any(p.seeded for p in layout.packs)
 
 
 @pytest.mark.parametrize("case", list(TRANSIENT_CASES))
@@ -585,24 +585,17 @@ def test_transient_nodes_keep_no_sequence_only_where_nothing_reads_it(case):
 
 def test_large_stages_take_their_packs_buffer_from_the_hoisted_input(monkeypatch):
     """In a training step of a large stage the fused input GEMM's output is the pack's
-    pre-activation buffer: the workspace keeps none, and the loop adds h(t-1) W^T to it."""
-    from rnngraph import scan
+    pre-activation buffer (the loop adds h(t-1) W^T to it), and the gates' dL/da is then
+    written over it (recycled); a small stage keeps a buffer of its own between steps."""
+    from rnngraph.engine.compile import runtime as scan
     monkeypatch.setattr(scan, "LARGE_STAGE_BYTES", 0)
-    net = build(hand_lstm())
-    inputs, targets, initial, loss = random_problem(net, T=3, B=2)
-    net.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=3)
-    (ws,) = [w for per_stage in net._workspaces.values() for w in per_stage.values()]
-    assert ws.forward[2] == [None]                                 # AP: no buffer of its own
-    (loop,) = [s for s in net.plan.stages if s.kind == "recurrent"]
-    assert {c.seeded for c in loop.__dict__["_compiled"].values()} >= {frozenset({0})}
-    # the gates' dL/da went into that array (recycled), and the workspace lets go of it
-    (bufs,) = ws.backward.values()
-    assert bufs.prog.recycled == {0} and bufs.GAP == [None] and bufs.GVP[0].strides[0] == 0
+    check(hand_lstm(), T=3, B=2)
+    (layout,) = _layouts(build(hand_lstm()), T=3)
+    assert layout.large and layout.packs[0].seeded and layout.packs[0].recycled
+    assert "its hoisted input array is its pre-activation buffer" in str(layout)
     monkeypatch.setattr(scan, "LARGE_STAGE_BYTES", 1 << 60)
-    net = build(hand_lstm())
-    net.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=3)
-    (ws,) = [w for per_stage in net._workspaces.values() for w in per_stage.values()]
-    assert ws.forward[2][0].shape == (3, 2, 8)                     # small stage: AP kept between steps
+    (layout,) = _layouts(build(hand_lstm()), T=3)
+    assert not layout.large and not layout.packs[0].seeded and not layout.packs[0].recycled
 
 
 # h = tanh(base + U h(t-1)), its base made three ways: a dense edge from m with a bias
@@ -630,7 +623,7 @@ OWNED_CASES = {"dense-edge-and-bias": ("", "m", ""), "identity-from-the-input": 
 
 @pytest.mark.parametrize("case", list(OWNED_CASES))
 def test_only_a_base_array_of_the_nodes_own_becomes_its_buffer(case, monkeypatch):
-    from rnngraph import scan
+    from rnngraph.engine.compile import runtime as scan
     monkeypatch.setattr(scan, "LARGE_STAGE_BYTES", 0)
     h_bias, source, weight = OWNED_CASES[case]
     text = OWNED_BASE.format(h_bias=h_bias, source=source, weight=weight)
@@ -641,9 +634,8 @@ def test_only_a_base_array_of_the_nodes_own_becomes_its_buffer(case, monkeypatch
     net.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=5)
     for k in inputs:
         np.testing.assert_array_equal(inputs[k], before[k])       # the caller's data untouched
-    (loop,) = [s for s in net.plan.stages if s.kind == "recurrent"]
-    seeded = set().union(*(c.seeded_nodes for c in loop.__dict__["_compiled"].values()))
-    assert seeded == ({0} if case == "dense-edge-and-bias" else set())
+    seeded = {n.name for layout in _layouts(net, T=5, B=3) for n in layout.nodes if n.seeded}
+    assert seeded == ({"h"} if case == "dense-edge-and-bias" else set())
 
 
 # m = W x + U n(t-1) feeds k = m, which feeds n = tanh(k), each by one identity edge at the
@@ -671,9 +663,9 @@ train: {loss: bce}
 
 def test_a_gradient_read_after_the_loop_through_aliases_keeps_every_step():
     check(ALIAS_CHAIN_TO_A_ROW, T=5, B=3)
-    for c in _loops(build(ALIAS_CHAIN_TO_A_ROW)):
-        assert names(c, c.galias) == {"m": "k", "k": "n"}
-        assert c.ga_after == [True, True, True]
+    for layout in _layouts(build(ALIAS_CHAIN_TO_A_ROW)):
+        assert gradient_aliases(layout) == {"m": "k", "k": "n"}
+        assert [n.gradient_read_after for n in layout.nodes] == [True, True, True]
 
 
 # Dense readouts of loop nodes hand the loop their dL/dv as g @ W (ad.Deferred), which the
@@ -691,8 +683,8 @@ def test_dense_readouts_give_the_loop_their_gradient_deferred(case):
     check(text, T=5, B=3)
     check_float32(text, T=5, B=3)
     deferred = set()
-    for c in _loops(build(text)):
-        deferred |= {c.nodes[i] for i, kind in enumerate(c.ext_v) if kind == scan_module.DEFERRED}
+    for layout in _layouts(build(text)):
+        deferred |= {n.name for n in layout.nodes if n.outside_gradient == "deferred"}
     assert deferred == ({"h"} if case == "node" else {"h", "i"})
 
 
@@ -712,13 +704,13 @@ def test_a_deferred_gradient_is_added_to_another_as_an_array():
 # ----------------------------------------------------------------------------- folds
 
 # A node whose one consumer is an identity edge into a product takes the product's other
-# factors into its derivative before the backward loop (scan._Compiler._find_folds).
+# factors into its derivative before the backward loop (layout.Layout._find_folds).
 # Here a's product p has three other factors: its hoisted input (a base), a kept dense
 # group output (h -> p, fused with h -> a and h -> b) and b one step earlier (a delayed
 # identity edge: the history at t = 0).  p has an activation of its own, so its dL/da
 # is not its dL/dv.  (h starts at 0.5: from 0, p and all after it would stay 0.)  b is
 # read one step later only: its dL/dv(t - 1) is written outright by step t
-# (scan._Compiler._first_writer), not added to a zeroed row.
+# (codegen.LoopWriter._first_writer), not added to a zeroed row.
 FOLDS = """
 rnngraph: 1
 name: folds
@@ -758,10 +750,7 @@ train: {loss: bce}
 def _folded(net) -> dict:
     """Folded node -> its product, in the loops that fold (the backward loop of a
     training step; none in large stages, whose derivatives are taken per step)."""
-    found = {}
-    for c in _loops(net):
-        found.update({c.nodes[i]: c.nodes[f[0]] for i, f in enumerate(c.fold_into) if f is not None})
-    return found
+    return {n.name: n.folded_into for layout in _layouts(net) for n in layout.nodes if n.folded_into}
 
 
 def test_a_folded_node_takes_its_products_other_factors(stage_layout):
@@ -779,15 +768,15 @@ def test_an_lstm_block_steps_back_in_seven_calls(stage_layout):
     net = build(LSTM_BLOCK)
     if stage_layout == "large-stage":
         assert _folded(net) == {}
-        (loop,) = [c for c in _loops(net) if any(c.ext_v)]
+        ((_, loop),) = _programs(net)
         calls = [line.strip() for line in loop.backward.source.split(":\n")[-1].splitlines()
                  if re.match(r"\s+\w+\(", line)]
         # the gates' derivative, sigmoid and tanh columns alike, in one pass of three calls
-        assert [c.split("(")[0] for c in calls if "DM0" in c or "DC0" in c] == ["subtract", "add"], calls
+        assert [c.split("(")[0] for c in calls if "dscale_lstm" in c or "dshift_lstm" in c] == ["subtract", "add"], calls
         return
     assert _folded(net) == {"lstm/i": "lstm/ig", "lstm/g": "lstm/ig", "lstm/f": "lstm/fc", "lstm/o": "lstm/h",
                             "lstm/tc": "lstm/h"}
-    (loop,) = [c for c in _loops(net) if any(c.fold_into)]
+    ((_, loop),) = _programs(net)
     body = loop.backward.source.split(" in CV:\n")[1].splitlines()
     calls = [line.strip() for line in body if re.match(r"\s+\w+\(", line)]
     assert len(calls) == 7, calls
@@ -804,9 +793,9 @@ def test_a_prescaled_pack_gives_the_same_numbers_exactly(stage_layout):
     inputs, targets, initial, loss = random_problem(net, T=5, B=3)
     kept = net.evaluate(inputs, targets, loss=loss, initial=initial, steps=5)
     (recurrent,) = [s for s in net.plan.stages if s.kind == "recurrent"]
-    assert not any(c.prescaled for c in recurrent.__dict__["_compiled"].values())
+    assert not any(forward.prescaled for forward, _ in compiled_loops(recurrent))
     lean = net.evaluate(inputs, targets, loss=loss, initial=initial, steps=5, keep_values=False)
-    assert any(c.prescaled for c in recurrent.__dict__["_compiled"].values())
+    assert any(forward.prescaled for forward, _ in compiled_loops(recurrent))
     assert lean[0] == kept[0]
     for name in kept[1]:
         np.testing.assert_array_equal(lean[1][name], kept[1][name], err_msg=name)
@@ -821,57 +810,55 @@ def test_fused_columns_follow_where_their_targets_are_first_used():
         assert [e.target for e in group.edges] == order and group.offsets == [0, 3, 6, 9, 12]
 
 
-def names(c, table):
-    """A compiled loop's layout table by node name (index -> node or value)."""
-    return {c.nodes[i]: (c.nodes[j] if isinstance(j, int) else j) for i, j in enumerate(table) if j is not None}
+def gradient_aliases(layout) -> dict:
+    return {n.name: n.gradient_alias_of for n in layout.nodes if n.gradient_alias_of}
 
 
 # ----------------------------------------------------------------------------- preconditions
 
-def _loops(net):
-    """The compiled loops (scan's private _Compiler objects) after one loss_and_grad."""
-    inputs, targets, initial, loss = random_problem(net, T=2, B=2)
-    net.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=2)
-    return [c for s in net.plan.stages if s.kind == "recurrent" for c in s.__dict__["_compiled"].values()]
+def _programs(net, T=2, B=2):
+    """The (forward, backward) compiled loops of each time loop after one loss_and_grad."""
+    inputs, targets, initial, loss = random_problem(net, T=T, B=B)
+    net.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=T)
+    return [pair for s in net.plan.stages if s.kind == "recurrent" for pair in compiled_loops(s)]
+
+
+def _layouts(net, T=2, B=2):
+    """What the loop compiler decided for each time loop (the layout ``rnngraph plan --source`` prints)."""
+    return [backward.report(forward) for forward, backward in _programs(net, T, B)]
 
 
 def test_the_specs_here_take_the_layouts_they_test():
-    def names(c, table):
-        return {c.nodes[i]: (c.nodes[j] if isinstance(j, int) else j) for i, j in enumerate(table) if j is not None}
+    def run_members(layout):
+        return {n.name for n in layout.nodes if n.activated_with}
 
-    for c in _loops(build(hand_lstm())):
-        assert c.mixed == [True]                                   # one pack, sigmoid/tanh mixed, one run
-        assert {c.nodes[i] for i, _, _ in c.packs[0][1]} == {"i", "f", "g", "o"}
-        assert set(names(c, c.run_of)) == {"i", "f", "g", "o"}
-        assert names(c, c.galias) == {"ig": "c", "fc": "c"}         # c itself is read at t + 1
-        assert names(c, c.alias) == {"tc": "c"}
-    for c in _loops(build(hand_lstm(i="identity"))):
-        assert not any(c.run_of)                                   # identity breaks the run
-    for c in _loops(build(hand_lstm(extra="  - {from: c, to: g, delay: 1, weight: diagonal}"))):
-        assert c.run_of[c.index["g"]] is None                       # g has a second input
-    for c in _loops(build(ALIASES.format(u_role="", s_act="identity", extra=""))):
-        assert names(c, c.galias) == {"u": "s", "w": "s"}
-    for c in _loops(build(ALIASES.format(u_role=", role: output", s_act="identity", extra=""))):
-        assert "u" not in names(c, c.galias) or not c.ext_v[c.index["u"]]
-    for c in _loops(build(ALIASES.format(u_role="", s_act="identity",
-                                         extra="  - {from: u, to: w, delay: 1, weight: diagonal}"))):
-        assert names(c, c.galias) == {"w": "s"}
-    for c in _loops(build(CHAIN)):
-        assert names(c, c.galias) == {"h": "m1", "m1": "m2", "m2": "m3", "m3": "k"} or c.ext_v[c.index["m2"]]
-    for c in _loops(build(SAME_STEP_PACK)):
-        assert c.mixed == [True] and set(names(c, c.run_of)) == {"p", "q", "r"}
-    for c in _loops(build(hand_lstm())):
-        assert {c.nodes[i] for i, t in enumerate(c.transient) if t} == {"ig", "fc"}
+    for layout in _layouts(build(hand_lstm())):
+        assert [p.mixed for p in layout.packs] == [True]          # one pack, sigmoid/tanh mixed, one run
+        assert set(layout.packs[0].members) == {"i", "f", "g", "o"}
+        assert run_members(layout) == {"i", "f", "g", "o"}
+        assert gradient_aliases(layout) == {"ig": "c", "fc": "c"}   # c itself is read at t + 1
+        assert {n.name: n.alias_of for n in layout.nodes if n.alias_of} == {"tc": "c"}
+        assert {n.name for n in layout.nodes if n.transient} == {"ig", "fc"}
+    for layout in _layouts(build(hand_lstm(i="identity"))):
+        assert not run_members(layout)                             # identity breaks the run
+    for layout in _layouts(build(hand_lstm(extra="  - {from: c, to: g, delay: 1, weight: diagonal}"))):
+        assert not layout.node("g").activated_with                 # g has a second input
+    for layout in _layouts(build(ALIASES.format(u_role="", s_act="identity", extra=""))):
+        assert gradient_aliases(layout) == {"u": "s", "w": "s"}
+    for layout in _layouts(build(ALIASES.format(u_role=", role: output", s_act="identity", extra=""))):
+        assert "u" not in gradient_aliases(layout)                 # its dL/dv also comes from the loss
+    for layout in _layouts(build(ALIASES.format(u_role="", s_act="identity",
+                                                extra="  - {from: u, to: w, delay: 1, weight: diagonal}"))):
+        assert gradient_aliases(layout) == {"w": "s"}
+    for layout in _layouts(build(CHAIN)):
+        assert (gradient_aliases(layout) == {"h": "m1", "m1": "m2", "m2": "m3", "m3": "k"}
+                or layout.node("m2").outside_gradient)
+    for layout in _layouts(build(SAME_STEP_PACK)):
+        assert [p.mixed for p in layout.packs] == [True] and run_members(layout) == {"p", "q", "r"}
     for case, expected in (("transient", {"m"}), ("factor-of-a-product", {"q"}), ("read-one-step-later", {"k"}),
                            ("read-outside-the-loop", {"m"}), ("an-output", {"m"})):
-        for c in _loops(build(transient_spec(case))):
-            assert {c.nodes[i] for i, t in enumerate(c.transient) if t} == expected, case
-    net = build(transient_spec("transient"))
-    inputs, targets, initial, loss = random_problem(net, T=3, B=2)
-    net.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=3)
-    (ws,) = [w for per_stage in net._workspaces.values() for w in per_stage.values()]
-    (loop,) = [s for s in net.plan.stages if s.kind == "recurrent"]
-    m = ws.forward[1][loop.nodes.index("m")]
-    assert m.strides[0] == 0                                       # one row for every step
-    for c in _loops(build(without_fast_paths(hand_lstm()))):
-        assert not any(c.run_of) and not any(c.galias) and not any(c.alias)
+        for layout in _layouts(build(transient_spec(case))):
+            assert {n.name for n in layout.nodes if n.transient} == expected, case
+    for layout in _layouts(build(without_fast_paths(hand_lstm()))):
+        assert not run_members(layout) and not gradient_aliases(layout)
+        assert not any(n.alias_of for n in layout.nodes)

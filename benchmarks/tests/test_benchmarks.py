@@ -136,10 +136,8 @@ def test_spec_text_sets_sizes_and_dtype(cell):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_rnngraph_column_agrees_when_available(cell):
-    ok, rg = rnngraph_adapter.available()
-    if not ok:
-        pytest.skip(rg)
+def test_rnngraph_column_agrees_with_the_numpy_step(cell):
+    import rnngraph as rg
     params = numpy_bptt.init_params(cell, 3, 4, 2, seed=4)
     x, y = numpy_bptt.make_data(2, 5, 3, 2, seed=4)
     ref_loss, ref = numpy_bptt.make(cell, params, np.float64).loss_and_grad(x, y)
@@ -228,3 +226,17 @@ def test_ab_refuses_a_revision_git_does_not_know(capsys):
     with pytest.raises(SystemExit) as exc:
         ab.main(["HEAD", "--config", "gru,1,2,3,4"])
     assert exc.value.code == 2
+
+
+def test_fingerprint_is_repeatable_and_names_what_changed(tmp_path, capsys):
+    from benchmarks import fingerprint
+    spec = fingerprint.ROOT / "specs" / "elman_temporal_xor.yaml"
+    saved = tmp_path / "before.json"
+    assert fingerprint.main([str(spec), "--epochs", "1", "--out", str(saved)]) == 0
+    assert fingerprint.main([str(spec), "--epochs", "1", "--compare", str(saved)]) == 0
+    assert "bit-identical" in capsys.readouterr().out
+    before = json.loads(saved.read_text())
+    before["elman_temporal_xor.yaml"]["step"]["grads"]["hidden->y"] = "changed"
+    saved.write_text(json.dumps(before))
+    assert fingerprint.main([str(spec), "--epochs", "1", "--compare", str(saved)]) == 1
+    assert "elman_temporal_xor.yaml.step.grads.hidden->y: changed ->" in capsys.readouterr().out
