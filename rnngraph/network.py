@@ -354,8 +354,8 @@ class Network:
                             f"{self.size(missing[0])}))")
         xs, T, B = {}, None, None
         for n in names:
-            shape = np.shape(inputs[n])
-            if len(shape) == 3:   # refused by its size before it is converted or copied
+            shape = getattr(inputs[n], "shape", None)
+            if isinstance(shape, tuple) and len(shape) == 3:   # an array: refused by its size before it is copied
                 self._check_work(shape[1], shape[0])
             arr = self._array(f"inputs[{n!r}]", inputs[n], 3)
             if arr.shape[2] != self.size(n):
