@@ -128,7 +128,7 @@ def open_regular(path, what: str):
         os.close(fd)
         kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
                 else "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
-                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+                else "a socket" if stat.S_ISSOCK(mode) else "a special file")
         raise DataError(f"{path}: is {kind}, not a regular file; give a {what}")
     if hasattr(os, "O_NONBLOCK"):
         os.set_blocking(fd, True)
