@@ -354,10 +354,8 @@ def file_splits(spec, net):
     def resolve(key):
         p = spec.task[key]
         return p if os.path.isabs(p) else os.path.join(base, p)
-    # the arrays' size is part of check_file_memory's estimate, which names what to change
-    headers = npz_headers(resolve("file"), limit=float("inf"))
-    eval_headers = (npz_headers(resolve("eval_file"), "eval file", limit=float("inf"))
-                    if "eval_file" in spec.task else None)
+    headers = npz_headers(resolve("file"))
+    eval_headers = npz_headers(resolve("eval_file"), "eval file") if "eval_file" in spec.task else None
     check_file_memory(spec, net, headers, eval_headers, resolve("file"))
     train = load_npz(resolve("file"), net)
     evald = load_npz(resolve("eval_file"), net, "eval file") if "eval_file" in spec.task else None
