@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from .errors import DataError
 
 ENV_LIMIT = "RNNGRAPH_MEMORY_LIMIT"
@@ -87,7 +89,8 @@ def estimate(net, T: int, B: int, *, grads: bool = True, data_bytes: float = 0, 
     itemsize = net.dtype.itemsize
     factor = PER_ELEMENT_TRAINING if grads else PER_ELEMENT_FORWARD
     per_step = B * computed * itemsize * factor + loops * PER_LOOP_STEP + loop_nodes * PER_LOOP_NODE_STEP
-    params = sum(p.size for p in net.params.values()) * itemsize * (4 if grads else 1)
+    # np.size: a user may have assigned a plain number to a parameter
+    params = sum(np.size(p) for p in net.params.values()) * itemsize * (4 if grads else 1)
     return float(data_bytes) + float(T) * per_step + params + float(kept) * T * every * itemsize
 
 
