@@ -26,8 +26,14 @@ def _time(fn, repeat: int) -> np.ndarray:
 
 
 def bench(net, T: int = 50, B: int = 16, repeat: int = 20, seed: int = 0) -> dict:
-    """Timings (seconds) and peak memory (bytes) of one training step."""
-    from .gradcheck import random_problem
+    """Timings (seconds) and peak memory (bytes) of one training step.
+
+    Raises DataError, before allocating, when the step over ``2 T`` steps
+    would need more memory than ``budget.limit()``."""
+    from . import budget
+    from .gradcheck import problem_bytes, random_problem
+    budget.check(budget.estimate(net, 2 * T, B, data_bytes=2 * problem_bytes(net, 2 * T, B)),
+                 f"timing {B} sequences of up to {2 * T} steps", "use fewer steps (-T) or a smaller batch (--batch)")
 
     def problem(steps):
         inputs, targets, initial, loss = random_problem(net, T=steps, B=B, seed=seed)
@@ -55,11 +61,12 @@ def bench(net, T: int = 50, B: int = 16, repeat: int = 20, seed: int = 0) -> dic
 
 
 def register(sub) -> None:
+    from .cli import at_least
     p = sub.add_parser("bench", help="time one training step (forward + BPTT + all gradients) of a spec")
     p.add_argument("spec", metavar="SPEC")
-    p.add_argument("-T", type=int, default=50, help="time steps (default 50)")
-    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
-    p.add_argument("--repeat", type=int, default=20, help="timed repetitions (default 20)")
+    p.add_argument("-T", type=at_least(1), default=50, help="time steps (default 50)")
+    p.add_argument("--batch", type=at_least(1), default=16, help="batch size (default 16)")
+    p.add_argument("--repeat", type=at_least(1), default=20, help="timed repetitions (default 20)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="override the spec's dtype")
     p.set_defaults(func=cmd_bench)
 
@@ -68,12 +75,8 @@ def cmd_bench(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .errors import DataError
     from .network import build
     from .spec import load_spec
-    for name in ("T", "batch", "repeat"):
-        if getattr(args, name) < 1:
-            raise DataError(f"--{name} must be >= 1")
     net = build(load_spec(args.spec), dtype=args.dtype)
     r = bench(net, T=args.T, B=args.batch, repeat=args.repeat)
     table = Table(title=f"{args.spec}: one training step, T={r['T']}, batch={r['batch']}, {net.dtype}, "

@@ -42,12 +42,9 @@ def cmd_check(args) -> int:
             from .data import file_splits
             from .network import build
             try:
-                file_splits(spec, build(spec))
-            except DataError as exc:   # located at the task key naming the file it is about
-                import os
-                eval_file = spec.task.get("eval_file")
-                key = "eval_file" if eval_file and os.path.basename(eval_file) in str(exc) else "file"
-                _print_spec_error(spec.error(("task", key), str(exc)))
+                file_splits(spec, build(spec))   # a file that does not fit: a SpecError at its task key
+            except SpecError as exc:
+                _print_spec_error(exc)
                 status = EXIT_USAGE
                 continue
         count = sum(int(np.prod(info.shape, dtype=np.int64)) for info in param_infos(graph).values())
@@ -103,6 +100,20 @@ class _Usage(Exception):
     pass
 
 
+def at_least(low: int):
+    """An argparse ``type``: an integer >= ``low``; anything else is a usage
+    error (argparse prints the usage and exits 2)."""
+    def integer(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return integer
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnngraph", description="Recurrent neural networks as YAML graphs.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -118,15 +129,15 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("unroll", help="print the time-indexed DAG")
     p.add_argument("spec", metavar="SPEC")
-    p.add_argument("-T", type=int, required=True, help="number of time steps")
+    p.add_argument("-T", type=at_least(0), required=True, help="number of time steps")
     p.add_argument("--format", choices=("text", "dot", "mermaid", "json"), default="text")
     p.set_defaults(func=cmd_unroll)
 
     p = sub.add_parser("gradcheck", help="compare the engine's gradients with finite differences")
     p.add_argument("spec", metavar="SPEC")
-    p.add_argument("-T", type=int, default=5, help="time steps (default 5)")
-    p.add_argument("--batch", type=int, default=3, help="batch size (default 3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-T", type=at_least(1), default=5, help="time steps (default 5)")
+    p.add_argument("--batch", type=at_least(1), default=3, help="batch size (default 3)")
+    p.add_argument("--seed", type=at_least(0), default=0)
     p.set_defaults(func=cmd_gradcheck)
 
     for register in _EXTRA_COMMANDS:

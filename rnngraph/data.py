@@ -9,6 +9,7 @@ the array and what was expected.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -16,8 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import DataError
-
-MAX_DATA_BYTES = 4 * 1024 ** 3   # data larger than this is refused before it is allocated
+from .io import open_regular
 
 
 @dataclass
@@ -99,8 +99,9 @@ def _steps(name: str, p: dict) -> float:
     return 1
 
 
-def check_generated_size(task, params: dict, limit: int = MAX_DATA_BYTES) -> None:
-    """Refuse, before generating, data that would not fit in memory."""
+def check_generated_size(task, params: dict) -> None:
+    """Refuse, before generating, data that would not fit in memory (``budget.limit()``)."""
+    from . import budget
     n_in, n_out = task.sizes(params)
     if task.name == "patterns":
         n = params.get("n_cues") or (params.get("n_train", 0) + params.get("n_eval", 0))
@@ -110,55 +111,138 @@ def check_generated_size(task, params: dict, limit: int = MAX_DATA_BYTES) -> Non
     else:
         n = params.get("n_train", 0) + params.get("n_eval", 0)
         need = n * _steps(task.name, params) * (n_in + n_out + 1) * 8.0 * 2
-    if need > limit:
-        raise DataError(f"task {task.name!r} with these parameters would generate about {need / 1024 ** 3:.1f} GiB "
-                        f"of data (limit {limit / 1024 ** 3:.0f} GiB); use smaller sizes")
+    budget.check(need, f"task {task.name!r} with these parameters generating its data", "use smaller sizes")
 
 
-
-def read_npz(path: str, what: str = "data file", limit: int = MAX_DATA_BYTES) -> dict:
-    """Every array of an ``.npz``, read only after its header says it is a
-    plain numeric array of a sane size (nothing is unpickled, nothing huge is
-    allocated).  Raises DataError naming the file and the array."""
-    if not os.path.exists(path):
-        raise DataError(f"{path}: {what} not found")
-    if os.path.isdir(path):
-        raise DataError(f"{path}: is a directory, not an .npz {what}")
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{path}: not an .npz {what} (it is not a zip archive)")
-    arrays, total = {}, 0
+def _open_file(path, what: str):
+    """``open_regular``, with a DataError naming the file when it cannot be opened."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            for member in archive.namelist():
-                key = member[:-4] if member.endswith(".npy") else member
-                if not member.endswith(".npy"):
-                    raise DataError(f"{path}: member {member!r} is not a .npy array")
-                with archive.open(member) as fh:
-                    try:
-                        version = np.lib.format.read_magic(fh)
-                        header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                  else np.lib.format.read_array_header_2_0)
-                        shape, _, dtype = header(fh)
-                    except ValueError as exc:
-                        raise DataError(f"{path}: array {key!r} is not a .npy array ({exc})") from None
-                if dtype.hasobject:
-                    raise DataError(f"{path}: array {key!r} holds Python objects (a pickle); only numeric "
-                                    f"arrays are read")
-                if np.issubdtype(dtype, np.complexfloating):
-                    raise DataError(f"{path}: array {key!r} is complex ({dtype}); expected real numbers")
-                if not (np.issubdtype(dtype, np.number) or dtype == bool):
-                    raise DataError(f"{path}: array {key!r} has dtype {dtype}; expected numbers")
-                total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-                if total > limit:
-                    raise DataError(f"{path}: array {key!r} of shape {shape} ({dtype}) would need "
-                                    f"{total / 1024 ** 3:.1f} GiB (more than {limit / 1024 ** 3:.0f} GiB)")
-                with archive.open(member) as fh:
-                    arrays[key] = np.lib.format.read_array(fh, allow_pickle=False)
+        return open_regular(path, what)
+    except FileNotFoundError:
+        raise DataError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not a {what}") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+
+
+def _usable_member(path: str, info: zipfile.ZipInfo) -> None:
+    """DataError when a zip member cannot be read by this reader."""
+    if info.flag_bits & 0x1:
+        raise DataError(f"{path}: member {info.filename!r} is encrypted; save the arrays unencrypted "
+                        f"(numpy.savez or numpy.savez_compressed)")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise DataError(f"{path}: member {info.filename!r} uses zip compression method {info.compress_type}, "
+                        f"which is not read (only stored or deflated members, as numpy.savez and "
+                        f"numpy.savez_compressed write them)")
+
+
+def npz_headers(path: str, what: str = "data file", limit: int | None = None, text: tuple = ()) -> dict:
+    """``{array name: (shape, dtype)}`` of an ``.npz``, from its members' headers
+    alone (nothing is decompressed beyond them).  DataError naming the file
+    and the array when it is not a regular file, not a zip, a member is
+    encrypted or compressed in a way not read, not a ``.npy``, holds Python
+    objects or non-real numbers, or the arrays together exceed ``limit``
+    bytes (default ``budget.limit()``).  The arrays named in ``text`` may
+    also be unicode strings."""
+    from . import budget
+    limit = budget.limit() if limit is None else limit
+    headers, total = {}, 0
+    with _open_file(path, what) as fh:
+        if not zipfile.is_zipfile(fh):
+            raise DataError(f"{path}: not an .npz {what} (it is not a zip archive)")
+        fh.seek(0)
+        try:
+            with zipfile.ZipFile(fh) as archive:
+                for info in archive.infolist():
+                    member = info.filename
+                    key = member[:-4] if member.endswith(".npy") else member
+                    if not member.endswith(".npy"):
+                        raise DataError(f"{path}: member {member!r} is not a .npy array")
+                    _usable_member(path, info)
+                    with archive.open(info) as mfh:
+                        try:
+                            version = np.lib.format.read_magic(mfh)
+                            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                      else np.lib.format.read_array_header_2_0)
+                            shape, _, dtype = header(mfh)
+                        except ValueError as exc:
+                            raise DataError(f"{path}: array {key!r} is not a .npy array ({exc})") from None
+                    if dtype.hasobject:
+                        raise DataError(f"{path}: array {key!r} holds Python objects (a pickle); only numeric "
+                                        f"arrays are read")
+                    if np.issubdtype(dtype, np.complexfloating):
+                        raise DataError(f"{path}: array {key!r} is complex ({dtype}); expected real numbers")
+                    if key in text:
+                        if dtype.kind != "U":
+                            raise DataError(f"{path}: array {key!r} has dtype {dtype}; expected a string")
+                    elif not (np.issubdtype(dtype, np.number) or dtype == bool):
+                        raise DataError(f"{path}: array {key!r} has dtype {dtype}; expected numbers")
+                    total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                    if total > limit:
+                        raise DataError(f"{path}: array {key!r} of shape {shape} ({dtype}) would need "
+                                        f"{budget.gib(total)} when read (limit {budget.gib(limit)}; set "
+                                        f"{budget.ENV_LIMIT} to change it)")
+                    headers[key] = (shape, dtype)
+        except DataError:
+            raise
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
+            raise DataError(f"{path}: damaged .npz {what} ({type(exc).__name__}: {exc})") from None
+    return headers
+
+
+def read_npz(path: str, what: str = "data file", limit: int | None = None, text: tuple = ()) -> dict:
+    """Every array of an ``.npz``, read only after its header says it is a
+    plain numeric array of a sane size (``npz_headers``: nothing is unpickled,
+    nothing huge is allocated).  Raises DataError naming the file and the array."""
+    headers = npz_headers(path, what, limit, text)
+    arrays = {}
+    try:
+        with _open_file(path, what) as fh, zipfile.ZipFile(fh) as archive:
+            for key, (shape, dtype) in headers.items():
+                with archive.open(key + ".npy") as mfh:
+                    value = np.lib.format.read_array(mfh, allow_pickle=False)
+                if value.shape != tuple(shape) or value.dtype != dtype:
+                    raise DataError(f"{path}: array {key!r} changed while it was read")
+                arrays[key] = value
     except DataError:
         raise
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, MemoryError) as exc:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, NotImplementedError, RuntimeError,
+            MemoryError) as exc:
         raise DataError(f"{path}: damaged .npz {what} ({type(exc).__name__}: {exc})") from None
     return arrays
+
+
+def check_file_memory(spec, net, headers: dict, eval_headers: dict | None = None, path: str = "data") -> None:
+    """DataError, before the data files are read, when reading them and training
+    on them would need more memory than ``budget.limit()``: their arrays as
+    stored and converted to the network's dtype, then the larger of a training
+    step over a batch (or a truncation window) and the evaluation (chunks of up
+    to 256 sequences, whose outputs are all kept)."""
+    from . import budget
+    from .train import TrainConfig
+
+    def sizes(found):
+        data = sum(float(np.prod(shape, dtype=np.float64)) * (dtype.itemsize + net.dtype.itemsize)
+                   for shape, dtype in found.values())
+        nt = next((shape[:2] for shape, dtype in found.values() if len(shape) == 3), (1, 1))
+        return data, int(nt[0]), int(nt[1])
+    data, N, T = sizes(headers)
+    evaluated = (N, T)
+    if eval_headers:
+        more, *evaluated = sizes(eval_headers)
+        data += more
+    train = spec.train or {}
+    bs = max(1, min(int(train.get("batch_size") or TrainConfig.batch_size), N))
+    window = int(train.get("truncate") or 0)
+    k = window if 0 < window < T else T
+    Ne, Te = evaluated
+    # a training step; then the evaluation, its outputs and the training step's value buffers,
+    # which stay allocated for the next epoch
+    need = data + max(budget.estimate(net, k, bs),
+                      budget.estimate(net, Te, min(Ne, 256), grads=False, kept=Ne + bs))
+    budget.check(need, f"{path}: training on its {N} sequences of {T} steps in batches of {bs}",
+                 "use smaller batches, shorter sequences or `train: {truncate: K}`")
 
 
 def load_npz(path: str, net, what: str = "data file") -> Dataset:
@@ -313,25 +397,47 @@ def file_splits(spec, net, seed: int | None = None):
     """(train, eval or None) from ``task: {file:, eval_file:}`` (paths relative to the spec).
 
     With a Hopfield storage rule as ``train.method`` the file holds patterns
-    (``hopfield_file_splits``; ``seed``, default the spec's, draws the cues)."""
+    (``hopfield_file_splits``; ``seed``, default the spec's, draws the cues).
+    A file that cannot be read or does not fit the network is a ``SpecError``
+    at the ``task`` key that names it, with the file's own message."""
     base = os.path.dirname(os.path.abspath(spec.path)) if spec.path else os.getcwd()
 
     def resolve(key):
         p = spec.task[key]
         return p if os.path.isabs(p) else os.path.join(base, p)
+    has_eval = "eval_file" in spec.task
     if spec.train.get("method") in HOPFIELD_RULES:
-        if "eval_file" in spec.task:
-            raise DataError(f"{resolve('eval_file')}: a Hopfield network reads only `file` (the patterns to "
-                            f"store); its cues are made from them, `n_eval` of them (drop eval_file)")
-        return hopfield_file_splits(resolve("file"), net, spec.seed if seed is None else seed,
-                                    spec.task.get("n_eval", 100))
-    try:
+        if has_eval:
+            with _located(spec, "eval_file"):
+                raise DataError(f"{resolve('eval_file')}: a Hopfield network reads only `file` (the patterns to "
+                                f"store); its cues are made from them, `n_eval` of them (drop eval_file)")
+        with _located(spec, "file"):
+            return hopfield_file_splits(resolve("file"), net, spec.seed if seed is None else seed,
+                                        spec.task.get("n_eval", 100))
+    with _located(spec, "file"):
+        headers = npz_headers(resolve("file"))
+    eval_headers = None
+    if has_eval:
+        with _located(spec, "eval_file"):
+            eval_headers = npz_headers(resolve("eval_file"), "eval file")
+    with _located(spec, "file"):
+        check_file_memory(spec, net, headers, eval_headers, resolve("file"))
         train = load_npz(resolve("file"), net)
-        evald = load_npz(resolve("eval_file"), net, "eval file") if "eval_file" in spec.task else None
-    except DataError as exc:
-        raise exc
-    missing = [n for n in net.output_nodes if n not in train.targets]
-    if missing:
-        shapes = ", ".join(f"{n!r} (N, T, {net.size(n)})" for n in missing)
-        raise DataError(f"{resolve('file')}: missing the target array of output {shapes}")
+        missing = [n for n in net.output_nodes if n not in train.targets]
+        if missing:
+            shapes = ", ".join(f"{n!r} (N, T, {net.size(n)})" for n in missing)
+            raise DataError(f"{resolve('file')}: missing the target array of output {shapes}")
+    evald = None
+    if has_eval:
+        with _located(spec, "eval_file"):
+            evald = load_npz(resolve("eval_file"), net, "eval file")
     return train, evald
+
+
+@contextlib.contextmanager
+def _located(spec, key: str):
+    """A ``DataError`` about the file at ``task.<key>`` becomes a ``SpecError`` there."""
+    try:
+        yield
+    except DataError as exc:
+        raise spec.error(("task", key), str(exc)) from None

@@ -44,9 +44,25 @@ def random_problem(net, T: int = 5, B: int = 3, seed: int = 0):
     return inputs, targets, initial, loss
 
 
+def problem_bytes(net, T: int, B: int) -> float:
+    """Bytes of ``random_problem``'s arrays (float64)."""
+    nodes = net.graph.nodes
+    outputs = net.output_nodes or [n for n in nodes if nodes[n]["role"] != "input"]
+    units = (sum(net.size(n) for n in net.input_nodes) * T + sum(net.size(n) for n in outputs) * T
+             + sum(net.size(n) for n in nodes if nodes[n]["init"].kind == "input"))
+    return float(B) * units * 8
+
+
 def gradcheck(net, T: int = 5, B: int = 3, seed: int = 0, h: float = 1e-6, max_entries: int = 40,
               rtol: float = 1e-5, atol: float = 1e-7) -> list[ParamCheck]:
-    """Check ``net`` (built with dtype float64) parameter by parameter."""
+    """Check ``net`` (built with dtype float64) parameter by parameter.
+
+    Raises DataError, before allocating, when the problem would need more
+    memory than ``budget.limit()``."""
+    from . import budget
+    budget.check(budget.estimate(net, T, B, data_bytes=problem_bytes(net, T, B)),
+                 f"checking gradients over {B} sequences of {T} steps",
+                 "use fewer steps (-T) or a smaller batch (--batch)")
     inputs, targets, initial, loss = random_problem(net, T, B, seed)
     any_node = not net.output_nodes
 

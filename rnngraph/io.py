@@ -1,4 +1,8 @@
-"""Writing files so that nothing is ever half-written.
+"""Reading only regular files, and writing files so that nothing is ever half-written.
+
+``open_regular`` opens a file for reading only when it is a regular file: a
+FIFO or a device given where a file belongs is refused, never waited on or
+read without end.
 
 ``atomic_write`` writes to a temporary file in the same directory, flushes
 and fsyncs it, then renames it over the target: a reader (or a crash) sees
@@ -20,7 +24,10 @@ import errno
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
+
+from .errors import DataError
 
 
 def atomic_write(path: str, write, binary: bool = False) -> None:
@@ -216,3 +223,25 @@ class FolderLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def open_regular(path, what: str):
+    """``path`` opened for reading in binary, when it is a regular file.
+
+    A FIFO, a device (``/dev/zero``), a socket or a directory is refused with
+    a DataError reading ``"{path}: is a FIFO (named pipe), not a regular file;
+    give a {what}"``, without waiting on it or reading it (it is opened
+    non-blocking, then checked).  A file that cannot be opened at all raises
+    the OSError ``open()`` would (FileNotFoundError, PermissionError...)."""
+    path = os.fspath(path)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+                else "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a special file")
+        raise DataError(f"{path}: is {kind}, not a regular file; give a {what}")
+    if hasattr(os, "O_NONBLOCK"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")

@@ -25,7 +25,7 @@ from .params import init_params, param_infos, project
 from .plan import make_plan
 from .spec import DTYPES, LARGEST, Spec, out_of_range, suggest
 
-MAX_WORK_BYTES = 16 * 1024 ** 3    # refuse a forward/backward that would need more than this
+MAX_UNROLLED = 1_000_000    # vertices + arcs of the largest networkx graph ``unroll`` builds
 
 
 class Network:
@@ -113,8 +113,17 @@ class Network:
         return nodes[name]["size"]
 
     def unroll(self, T: int, initial: bool = False):
-        """The time-indexed DAG over ``T`` steps (``graph.unroll``); ``T`` an int >= 0."""
-        return unroll(self.graph, arg.integer("unroll: T", T), initial=arg.flag("unroll: initial", initial))
+        """The time-indexed DAG over ``T`` steps (``graph.unroll``); ``T`` an int >= 0.
+
+        Raises DataError when it would have more than ``MAX_UNROLLED`` vertices
+        and arcs (a networkx graph that size takes gigabytes and minutes)."""
+        T = arg.integer("unroll: T", T)
+        size = self.graph.number_of_nodes() * (T + 1) + self.graph.number_of_edges() * T
+        if size > MAX_UNROLLED:
+            raise DataError(f"unroll(T={T}): the unrolled graph would have about {size:,} vertices and arcs "
+                            f"(at most {MAX_UNROLLED:,} are built as a networkx graph); use a smaller T, or "
+                            f"`rnngraph unroll SPEC -T N --format json|dot|mermaid` for a file")
+        return unroll(self.graph, T, initial=arg.flag("unroll: initial", initial))
 
     # ------------------------------------------------------------------ running
     def forward(self, inputs: dict | None = None, initial: dict | None = None, steps: int | None = None) -> dict:
@@ -391,6 +400,9 @@ class Network:
                             f"{self.size(missing[0])}))")
         xs, T, B = {}, None, None
         for n in names:
+            shape = getattr(inputs[n], "shape", None)
+            if isinstance(shape, tuple) and len(shape) == 3:   # an array: refused by its size before it is copied
+                self._check_work(shape[1], shape[0])
             arr = self._array(f"inputs[{n!r}]", inputs[n], 3)
             if arr.shape[2] != self.size(n):
                 raise DataError(f"inputs[{n!r}]: node {n!r} has size {self.size(n)}, got arrays of size "
@@ -438,13 +450,11 @@ class Network:
         return xs, initial, T, B
 
     def _check_work(self, T: int, B: int) -> None:
-        units = self.__dict__.get("_units")
-        if units is None:
-            units = self._units = sum(d["size"] for d in self.program.nodes.values())
-        need = 4 * T * B * units * self.dtype.itemsize     # A, V and their gradients per node
-        if need > MAX_WORK_BYTES:
-            raise DataError(f"running {B} sequences of {T} steps would need about {need / 1024 ** 3:.1f} GiB "
-                            f"(limit {MAX_WORK_BYTES / 1024 ** 3:.0f} GiB); use smaller batches or truncate")
+        """DataError, before anything is allocated, when running ``B`` sequences
+        of ``T`` steps would need more memory than ``budget.limit()``."""
+        from . import budget
+        budget.check(budget.estimate(self, T, B), f"running {B} sequences of {T} steps",
+                     "use smaller batches or fewer steps (or truncate)")
 
     def _prepare_targets(self, targets, mask, T, B, any_node=False):
         arg.mapping("targets", targets, "{output node: array (batch, time, size)}")

@@ -74,26 +74,69 @@ def _without_epochs(options: list[str]) -> list[str]:
 
 
 def read_checkpoint(path: str) -> dict:
-    """A checkpoint.npz's contents; DataError naming the file when it is
-    missing, damaged, or not a checkpoint."""
-    import zipfile
-
+    """A checkpoint.npz's contents, every field checked; DataError naming the
+    file and the field when it is missing, not a regular file, damaged, or not
+    a checkpoint.  Array headers are checked before anything is allocated."""
+    from .data import read_npz
     from .errors import DataError
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         raise DataError(f"{path}: no checkpoint to resume from")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            state = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: damaged checkpoint ({exc})") from None
+    state = read_npz(path, "checkpoint", text=("rng", "history", "run_options"))
     missing = [k for k in ("epoch", "step", "rng", "history") if k not in state]
     if missing or not any(k.startswith("param::") for k in state):
-        raise DataError(f"{path}: not an rnngraph checkpoint (missing {', '.join(missing) or 'parameters'})")
+        what = ", ".join(f"field {k!r}" for k in missing) or "parameters ('param::...')"
+        raise DataError(f"{path}: not an rnngraph checkpoint (missing {what})")
+
+    def bad(field, problem):
+        return DataError(f"{path}: damaged checkpoint: field {field!r} {problem}")
+
+    def text(field):
+        value = state[field]
+        if value.shape != ():
+            raise bad(field, f"has shape {value.shape}; expected one JSON string")
+        try:
+            return json.loads(str(value))
+        except ValueError:
+            raise bad(field, "is not valid JSON") from None
+
+    def counter(field):
+        value = state[field]
+        if value.shape != () or not np.issubdtype(value.dtype, np.integer) or int(value) < 0:
+            raise bad(field, f"is {value!r}; expected an integer >= 0")
+    for field in ("epoch", "step", "optim::steps"):
+        if field in state:
+            counter(field)
+    rng = text("rng")
     try:
-        json.loads(str(state["rng"]))
-        json.loads(str(state["history"]))
-    except ValueError:
-        raise DataError(f"{path}: damaged checkpoint (its random state or history cannot be read)") from None
+        np.random.default_rng().bit_generator.state = rng
+    except (TypeError, ValueError, KeyError, OverflowError):
+        raise bad("rng", "is not the state of numpy's default random generator") from None
+    history = text("history")
+    if not isinstance(history, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("epoch"), int) and
+            all(isinstance(v, (int, float, str)) or v is None for v in r.values()) for r in history):
+        raise bad("history", "is not a list of epoch records ({\"epoch\": N, ...})")
+    if "run_options" in state:
+        options = text("run_options")
+        if (not isinstance(options, list) or len(options) % 2 or not all(isinstance(o, str) for o in options)
+                or not set(options[::2]) <= {"--set", "--epochs", "--seed"}
+                or not all(v.isdigit() for f, v in zip(options[::2], options[1::2]) if f != "--set")):
+            raise bad("run_options", "is not a list of --set/--epochs/--seed options")
+    for key, value in state.items():
+        if key.startswith(("param::", "optim::")) and key != "optim::steps":
+            if value.dtype == bool or not np.issubdtype(value.dtype, np.number):
+                raise bad(key, f"has dtype {value.dtype}; expected numbers")
+            if not np.all(np.isfinite(value)):
+                raise bad(key, "holds NaN or infinite values")
+        if key.startswith("optim::") and key != "optim::steps":
+            name = key[len("optim::"):].rsplit("::", 1)[0]
+            param = state.get(f"param::{name}")
+            if param is None or param.shape != value.shape:
+                raise bad(key, f"has shape {value.shape}; expected the shape of parameter {name!r} "
+                               f"{None if param is None else param.shape}")
+        elif not key.startswith(("param::", "optim::")) and key not in ("epoch", "step", "rng", "history",
+                                                                         "run_options"):
+            raise bad(key, "is not a field of an rnngraph checkpoint")
     return state
 
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field, replace
 import yaml
 
 from .activations import ACTIVATIONS
-from .errors import SpecError, SpecErrors
+from .errors import DataError, SpecError, SpecErrors
+from .io import open_regular
 from .yamlsource import Source, format_where, load_yaml
 
 FORMAT_VERSION = 1
@@ -275,8 +276,10 @@ def load_spec(path, overrides: dict | None = None) -> Spec:
     path = path_argument("load_spec: path", path)
     overrides_argument("load_spec: overrides", overrides)
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path, "spec file") as fh:   # a FIFO or a device is refused, not read
             raw = fh.read(8 * 1024 * 1024 + 1)
+    except DataError as exc:
+        raise SpecError(str(exc).removeprefix(f"{path}: "), path=path) from None
     except FileNotFoundError:
         raise SpecError("no such file", path=path) from None
     except IsADirectoryError:
@@ -1049,9 +1052,25 @@ class _Validator:
             self.fail(("task",), "task needs exactly one of `generator: NAME` or `file: data.npz`")
             return dict(raw)
         if has_file:
+            # a storage rule reads patterns from the file and makes n_eval cues from them, as the
+            # patterns generator does (and reports its metrics)
+            stores = spec.train.get("method") in HOPFIELD_METHODS
+            known = ("file", "n_eval") if stores else ("file", "eval_file")
             for key in raw:
-                if key not in ("file", "eval_file"):
-                    self.fail(("task", key), f"unknown key {key!r} for a data-file task (file, eval_file)", key=True)
+                if stores and key == "eval_file":
+                    self.fail(("task", key), "a Hopfield network reads only `file` (the patterns to store); its "
+                                             "cues are made from them, `n_eval` of them (drop eval_file)", key=True)
+                elif key == "n_eval" and not stores:
+                    self.fail(("task", key), "n_eval (cues made from the file's patterns) is for a storage rule: "
+                                             "train.method: hebbian, storkey or pseudoinverse", key=True)
+                elif key not in known:
+                    kind = "a data-file task with a storage rule" if stores else "a data-file task"
+                    self.fail(("task", key), f"unknown key {key!r} for {kind} ({', '.join(known)})", key=True)
+            if "n_eval" in raw and (not _is_int(raw["n_eval"]) or raw["n_eval"] < 1):
+                self.fail(("task", "n_eval"), f"n_eval must be an integer >= 1, got {_short(raw['n_eval'])}")
+            if stores:
+                from .tasks import get_task
+                self.task_object = get_task("patterns")
             for key in ("file", "eval_file"):   # whether the file exists and fits is for check and run
                 if key in raw and (not isinstance(raw[key], str) or not raw[key] or "\0" in raw[key]):
                     self.fail(("task", key), f"{key} must be a path to an .npz file")

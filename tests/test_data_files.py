@@ -20,6 +20,7 @@ regression fails the test instead of swapping the machine.
 from __future__ import annotations
 
 import io
+import os
 import pathlib
 import re
 import resource
@@ -103,6 +104,20 @@ def zip_bytes(members: dict) -> bytes:
                 value = b.getvalue()
             z.writestr(name, value)
     return bio.getvalue()
+
+
+def patched_zip(data: bytes, flag: int = 0, method: int | None = None) -> bytes:
+    """``data`` (a zip) with ``flag`` set in every member's flags (1: encrypted)
+    and, when given, its compression method replaced (9: deflate64)."""
+    b = bytearray(data)
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):   # local and central headers
+        i = b.find(signature)
+        while i >= 0:
+            b[i + flags_at] |= flag
+            if method is not None:
+                b[i + flags_at + 2:i + flags_at + 4] = method.to_bytes(2, "little")
+            i = b.find(signature, i + 4)
+    return bytes(b)
 
 
 def forged_npy(shape, descr="<f8") -> bytes:
@@ -219,6 +234,10 @@ DATA_CASES = [
     pytest.param(raw(zip_bytes({"readme.txt": b"hello"})), [FILE, "readme.txt"], id="zip-not-npz"),
     pytest.param(_member_not_npy, [FILE, "'x'"], id="zip-member-not-npy"),
     pytest.param(_forged, [FILE, "'x'", "GiB"], id="header-declares-terabytes"),
+    pytest.param(lambda m: patched_zip(npz_bytes(good_arrays()), flag=1), [FILE, "'x.npy'", "encrypted"],
+                 id="encrypted-member"),
+    pytest.param(lambda m: patched_zip(npz_bytes(good_arrays()), method=9), [FILE, "'x.npy'", "compression"],
+                 id="deflate64-member"),
 ]
 
 
@@ -242,6 +261,37 @@ def test_a_missing_or_directory_data_file(workdir):
     (workdir / FILE).mkdir()
     r = run_cli("run", "spec.yaml", "--out", "out", "--quiet", cwd=workdir)
     assert r.returncode == 2 and "Traceback" not in r.stderr and FILE in r.stderr, r.stderr
+
+
+# --------------------------------------------------------------------------- files that are not files
+
+def not_a_file(kind, tmp_path):
+    """A FIFO (nothing ever writes to it) or a device that never ends."""
+    if kind == "fifo":
+        path = tmp_path / "pipe"
+        os.mkfifo(path)
+        return path, "FIFO"
+    return pathlib.Path("/dev/zero"), "character device"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("role", ["data file", "eval file", "--init", "spec (run)", "spec (check)", "spec (tui)"])
+def test_a_fifo_or_device_is_refused_without_reading_it(workdir, kind, role):
+    path, named = not_a_file(kind, workdir)
+    np.savez(workdir / "train.npz", **good_arrays())
+    args = ["run", "spec.yaml", "--out", "out", "--quiet"]
+    if role == "data file":
+        (workdir / "spec.yaml").write_text(SPEC.replace("file: train.npz", f"file: {path}"))
+    elif role == "eval file":
+        (workdir / "spec.yaml").write_text(SPEC.replace("file: train.npz", f"file: train.npz, eval_file: {path}"))
+    elif role == "--init":
+        args += ["--init", path]
+    else:
+        args = {"spec (run)": ["run", path], "spec (check)": ["check", path], "spec (tui)": ["tui", path]}[role]
+    r = run_cli(*args, cwd=workdir, timeout=30)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert str(path) in r.stderr and named in r.stderr and "not a regular file" in r.stderr, r.stderr
+    assert not (workdir / "out").exists()
 
 
 def test_a_bad_eval_file_is_named(workdir):

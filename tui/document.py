@@ -14,6 +14,7 @@ newer than the file and differs from it.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -82,7 +83,8 @@ class Document:
     @classmethod
     def open(cls, path: str | None) -> "Document":
         if path and os.path.exists(path):
-            with open(path, encoding="utf-8") as handle:
+            from rnngraph.io import open_regular   # a FIFO or a device is refused, not read
+            with io.TextIOWrapper(open_regular(path, "spec file"), encoding="utf-8") as handle:
                 return cls(path=path, saved=handle.read())
         return cls(path=path, saved="")
 

@@ -27,6 +27,8 @@ class Program:
     nodes : {node: attribute dict}
         The graph's node attributes (a plain dict: networkx's views cost a
         lookup each, dozens of times a step).
+    sizes : (units computed, units of every node, time loops, nodes inside them)
+        What a call's memory scales with (``budget.estimate``).
     trainable : frozenset of str
         The parameters training changes.
     weighted_edges : list of (edge key, parameter name, constraints)
@@ -53,6 +55,9 @@ class Program:
         self.weighted_edges = [(key, data["param"], tuple(data["constraints"]))
                                for _, _, key, data in graph.edges(keys=True, data=True) if data["param"] is not None]
         self.folded_biases = _folded_biases(self.nodes, plan)
+        loops = [s for s in plan.stages if s.kind == "recurrent"]
+        self.sizes = (sum(d["size"] for d in self.nodes.values() if d["role"] != "input"),
+                      sum(d["size"] for d in self.nodes.values()), len(loops), sum(len(s.nodes) for s in loops))
         self.flats: dict = {}
         self.constant_histories: dict = {}
         self.fixed_histories: dict = {}
