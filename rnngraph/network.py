@@ -301,7 +301,8 @@ class Network:
         """Replace the parameters with those saved at ``path``; returns self.
 
         Raises DataError naming the file and the parameter when a name is
-        missing or unknown, or a shape differs."""
+        missing or unknown, a shape differs, or a value is not a finite number
+        this network's dtype can hold."""
         from .data import read_npz
         path = arg.path("load: path", path)
         data = read_npz(path, "parameter file")
@@ -325,6 +326,11 @@ class Network:
                 raise DataError(f"{path}: parameter {name!r} has dtype {value.dtype}, not numbers")
             if not np.all(np.isfinite(value)):
                 raise DataError(f"{path}: parameter {name!r} holds NaN or infinite values")
+            largest = np.finfo(self.dtype).max
+            if value.size and np.max(np.abs(value)) > largest:
+                raise DataError(f"{path}: parameter {name!r} holds {np.max(np.abs(value)):.4g}, too large for "
+                                f"{self.dtype.name} (largest magnitude {largest:.4g}); build in float64 "
+                                f"(dtype: float64) or use other parameters")
             loaded[name] = value
         for name, value in loaded.items():
             self.params[name][...] = value

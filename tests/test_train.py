@@ -251,6 +251,20 @@ def test_init_continues_from_saved_parameters(tmp_path):
     assert mb["eval_loss"] == pytest.approx(ma["eval_loss"])
 
 
+def test_init_values_the_dtype_cannot_hold_are_refused(tmp_path):
+    """--init of a float64 file with 1e300 into a float32 network: exit 2 naming the
+    file and the parameter, before training (not inf weights and a 'diverged' run)."""
+    spec = ROOT / "specs/elman_temporal_xor.yaml"
+    net = rg.build(rg.load_spec(spec))
+    params = {k: np.asarray(v, np.float64) for k, v in net.params.items()}
+    params["x->hidden"] = np.full_like(params["x->hidden"], 1e300)
+    np.savez(tmp_path / "big.npz", **params)
+    out = rnngraph("run", spec, "--init", tmp_path / "big.npz", "--epochs", "1", "--out", tmp_path / "o")
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "big.npz" in out.stderr and "'x->hidden'" in out.stderr and "too large for float32" in out.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_set_overrides_and_bad_set_is_a_usage_error(tmp_path):
     out = rnngraph("run", ROOT / "specs/linear_regression.yaml", "--epochs", "1", "--set", "nodes.y.size=3",
                    "--out", tmp_path)
