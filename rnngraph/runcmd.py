@@ -81,7 +81,7 @@ def read_checkpoint(path: str) -> dict:
     from .errors import DataError
     if not os.path.lexists(path):
         raise DataError(f"{path}: no checkpoint to resume from")
-    state = read_npz(path, "checkpoint", text=("rng", "history", "run_options"))
+    state = read_npz(path, "checkpoint", text=("rng", "history", "run_options", "spec"))
     missing = [k for k in ("epoch", "step", "rng", "history") if k not in state]
     if missing or not any(k.startswith("param::") for k in state):
         what = ", ".join(f"field {k!r}" for k in missing) or "parameters ('param::...')"
@@ -116,6 +116,9 @@ def read_checkpoint(path: str) -> dict:
             isinstance(r, dict) and isinstance(r.get("epoch"), int) and
             all(isinstance(v, (int, float, str)) or v is None for v in r.values()) for r in history):
         raise bad("history", "is not a list of epoch records ({\"epoch\": N, ...})")
+    if "spec" in state and (state["spec"].shape != () or state["spec"].dtype.kind != "U"):
+        raise bad("spec", f"has shape {state['spec'].shape} and dtype {state['spec'].dtype}; expected the "
+                          f"spec's YAML text")
     if "run_options" in state:
         options = text("run_options")
         if (not isinstance(options, list) or len(options) % 2 or not all(isinstance(o, str) for o in options)
@@ -135,7 +138,7 @@ def read_checkpoint(path: str) -> dict:
                 raise bad(key, f"has shape {value.shape}; expected the shape of parameter {name!r} "
                                f"{None if param is None else param.shape}")
         elif not key.startswith(("param::", "optim::")) and key not in ("epoch", "step", "rng", "history",
-                                                                         "run_options"):
+                                                                         "run_options", "spec"):
             raise bad(key, "is not a field of an rnngraph checkpoint")
     return state
 

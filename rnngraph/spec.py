@@ -1061,7 +1061,8 @@ class _Validator:
                     self.fail(("task", key), "a Hopfield network reads only `file` (the patterns to store); its "
                                              "cues are made from them, `n_eval` of them (drop eval_file)", key=True)
                 elif key == "n_eval" and not stores:
-                    self.fail(("task", key), "n_eval (cues made from the file's patterns) is for a storage rule: "
+                    self.fail(("task", key), "unknown key 'n_eval' for a data-file task (file, eval_file): n_eval "
+                                             "(cues made from the file's patterns) is for a storage rule, "
                                              "train.method: hebbian, storkey or pseudoinverse", key=True)
                 elif key not in known:
                     kind = "a data-file task with a storage rule" if stores else "a data-file task"
