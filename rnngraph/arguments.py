@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from .errors import ArgumentError, DataError
+from .errors import ArgumentError, DataError, suggest
 
 
 def _got(value) -> str:
@@ -53,7 +53,6 @@ def flag(name: str, value) -> bool:
 def choice(name: str, value, choices) -> str:
     """One of the strings ``choices``."""
     if not isinstance(value, str) or value not in choices:
-        from .spec import suggest
         hint = suggest(value, choices) if isinstance(value, str) else ""
         kind = DataError if isinstance(value, str) else ArgumentError
         raise kind(f"{name}: expected one of {', '.join(map(repr, choices))}, got {_got(value)}{hint}")

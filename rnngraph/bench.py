@@ -60,17 +60,6 @@ def bench(net, T: int = 50, B: int = 16, repeat: int = 20, seed: int = 0) -> dic
             "forward": float(np.median(fwd)), "peak_bytes": int(peak)}
 
 
-def register(sub) -> None:
-    from .cli import at_least
-    p = sub.add_parser("bench", help="time one training step (forward + BPTT + all gradients) of a spec")
-    p.add_argument("spec", metavar="SPEC")
-    p.add_argument("-T", type=at_least(1), default=50, help="time steps (default 50)")
-    p.add_argument("--batch", type=at_least(1), default=16, help="batch size (default 16)")
-    p.add_argument("--repeat", type=at_least(1), default=20, help="timed repetitions (default 20)")
-    p.add_argument("--dtype", choices=("float32", "float64"), help="override the spec's dtype")
-    p.set_defaults(func=cmd_bench)
-
-
 def cmd_bench(args) -> int:
     from rich.console import Console
     from rich.table import Table

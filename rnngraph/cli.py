@@ -96,10 +96,6 @@ def cmd_gradcheck(args) -> int:
     return EXIT_FAILED if bad else EXIT_OK
 
 
-class _Usage(Exception):
-    pass
-
-
 def at_least(low: int):
     """An argparse ``type``: an integer >= ``low``; anything else is a usage
     error (argparse prints the usage and exits 2)."""
@@ -112,6 +108,10 @@ def at_least(low: int):
             raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
         return value
     return integer
+
+
+class _Usage(Exception):
+    pass
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -170,8 +170,18 @@ def _register_tui(sub):
 
 
 def _register_bench(sub):
-    from .bench import register
-    register(sub)
+    p = sub.add_parser("bench", help="time one training step (forward + BPTT + all gradients) of a spec")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-T", type=at_least(1), default=50, help="time steps (default 50)")
+    p.add_argument("--batch", type=at_least(1), default=16, help="batch size (default 16)")
+    p.add_argument("--repeat", type=at_least(1), default=20, help="timed repetitions (default 20)")
+    p.add_argument("--dtype", choices=("float32", "float64"), help="override the spec's dtype")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args) -> int:
+    from .bench import cmd_bench
+    return cmd_bench(args)
 
 
 def _register_plan(sub):

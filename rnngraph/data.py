@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, suggest
 from .io import open_regular
+
+
+DEFAULT_BATCH_SIZE = 32   # sequences per training step where neither the spec nor its task says
 
 
 @dataclass
@@ -220,7 +223,6 @@ def check_file_memory(spec, net, headers: dict, eval_headers: dict | None = None
     step over a batch (or a truncation window) and the evaluation (chunks of up
     to 256 sequences, whose outputs are all kept)."""
     from . import budget
-    from .train import TrainConfig
 
     def sizes(found):
         data = sum(float(np.prod(shape, dtype=np.float64)) * (dtype.itemsize + net.dtype.itemsize)
@@ -233,7 +235,7 @@ def check_file_memory(spec, net, headers: dict, eval_headers: dict | None = None
         more, *evaluated = sizes(eval_headers)
         data += more
     train = spec.train or {}
-    bs = max(1, min(int(train.get("batch_size") or TrainConfig.batch_size), N))
+    bs = max(1, min(int(train.get("batch_size") or DEFAULT_BATCH_SIZE), N))
     window = int(train.get("truncate") or 0)
     k = window if 0 < window < T else T
     Ne, Te = evaluated
@@ -332,7 +334,6 @@ def dataset_from_arrays(arrays: dict, net, path: str = "<arrays>") -> Dataset:
 def _unexpected_array(path, key, arrays, net, known, init_nodes) -> str:
     """The message for an array no node of ``net`` reads: the file's arrays
     and the names this network reads, listed apart."""
-    from .spec import suggest
     expected = sorted(set(net.input_nodes) | set(net.output_nodes)) + \
         [f"{n}.mask" for n in net.output_nodes] + [f"{n}.init" for n in sorted(init_nodes)]
     held = ", ".join(map(repr, sorted(arrays)))

@@ -8,6 +8,8 @@ file, ``DataError`` at an array in a data file or a Python argument,
 
 from __future__ import annotations
 
+import difflib
+
 
 class RnngraphError(Exception):
     """Base class of every error caused by what a user wrote or supplied."""
@@ -96,3 +98,27 @@ class ArgumentError(DataError, TypeError):
     Both a ``DataError`` (so a ``ValueError``) and a ``TypeError``: code that
     catches either, or the project's ``RnngraphError``, catches it.
     """
+
+
+# --------------------------------------------------------------------------- message helpers
+
+def suggest(word: str, options) -> str:
+    """`` (did you mean 'x'?)`` when ``word`` is close to one of ``options``
+    (``LSTM`` for ``lstm``: a match but for case comes first)."""
+    options = [str(o) for o in options]
+    same = [o for o in options if o.lower() == str(word).lower()]
+    if same:
+        return f" (did you mean {same[0]!r}?)"
+    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def a_or_an(word: str) -> str:
+    """The article for ``word``: "an" before a vowel, else "a"."""
+    word = str(word).lower()
+    return "an" if word[:1] in "aeiou" or word == "lstm" else "a"   # "an LSTM" is read "an el-..."
+
+
+def one_of(options) -> str:
+    options = list(options)
+    return ", ".join(repr(o) for o in options[:-1]) + f" or {options[-1]!r}" if len(options) > 1 else repr(options[0])

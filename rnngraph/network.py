@@ -15,7 +15,7 @@ import numpy as np
 from . import arguments as arg
 from . import autodiff as ad
 from .engine.program import Program
-from .errors import ArgumentError, DataError
+from .errors import ArgumentError, DataError, suggest
 from .executor import ENGINES, run
 from .flat import lay_out
 from .graph import folded_graph, unroll
@@ -23,7 +23,7 @@ from .io import atomic_write
 from .losses import LOSSES, output_loss
 from .params import init_params, param_infos, project
 from .plan import make_plan
-from .spec import DTYPES, LARGEST, Spec, out_of_range, suggest
+from .spec import DTYPES, LARGEST, Spec, out_of_range
 
 MAX_UNROLLED = 1_000_000    # vertices + arcs of the largest networkx graph ``unroll`` builds
 

@@ -12,7 +12,6 @@ is the same network in primitive nodes only (``blocks.expand``).
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field, replace
 import yaml
 
 from .activations import ACTIVATIONS
-from .errors import DataError, SpecError, SpecErrors
+from .errors import DataError, SpecError, SpecErrors, a_or_an, one_of, suggest
 from .io import open_regular
 from .yamlsource import Source, format_where, load_yaml
 
@@ -355,28 +354,6 @@ def apply_overrides(data, overrides: dict, source: Source):
                     node[part] = {}
                 node = node[part]
     return data
-
-
-def suggest(word: str, options) -> str:
-    """`` (did you mean 'x'?)`` when ``word`` is close to one of ``options``
-    (``LSTM`` for ``lstm``: a match but for case comes first)."""
-    options = [str(o) for o in options]
-    same = [o for o in options if o.lower() == str(word).lower()]
-    if same:
-        return f" (did you mean {same[0]!r}?)"
-    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def a_or_an(word: str) -> str:
-    """The article for ``word``: "an" before a vowel, else "a"."""
-    word = str(word).lower()
-    return "an" if word[:1] in "aeiou" or word == "lstm" else "a"   # "an LSTM" is read "an el-..."
-
-
-def one_of(options) -> str:
-    options = list(options)
-    return ", ".join(repr(o) for o in options[:-1]) + f" or {options[-1]!r}" if len(options) > 1 else repr(options[0])
 
 
 def parse_threshold(text) -> tuple[str, float] | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import Dataset
+from .data import DEFAULT_BATCH_SIZE, Dataset
 from .errors import DataError, RunError
 from .optim import clip_grad_norm, make_optimizer
 from .spec import parse_threshold
@@ -35,7 +35,7 @@ class TrainConfig:
     loss_on: str = "all"
     optimizer: dict = field(default_factory=lambda: {"name": "adam", "lr": 0.001})
     epochs: int = 100
-    batch_size: int = 32
+    batch_size: int = DEFAULT_BATCH_SIZE
     truncate: int = 0             # 0: full BPTT; k: windows of k steps, state carried, a step per window
     clip: float | None = None     # largest joint gradient norm
     early_stopping: dict | None = None

@@ -19,13 +19,14 @@ for each: call it twice with identically seeded Generators, or call
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 import numbers
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+
+from ..errors import suggest
 
 try:  # the project's error types, when the rest of rnngraph is there
     from rnngraph.errors import ArgumentError as _ArgumentErrorBase
@@ -82,12 +83,6 @@ class TaskDataError(_DataErrorBase):
 class TaskArgumentError(TaskDataError, _ArgumentErrorBase):
     """An argument of ``generate``/``metrics`` has the wrong type (a
     ``TaskDataError`` and a ``TypeError``)."""
-
-
-def suggest(word: str, choices) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``choices``, or ``""``."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 # --------------------------------------------------------------------------- data
