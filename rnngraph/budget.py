@@ -21,9 +21,9 @@ K, M, G or T, such as ``32G``) replaces it.
 
 from __future__ import annotations
 
+import functools
 import os
 
-import numpy as np
 
 from .errors import DataError
 
@@ -53,6 +53,12 @@ def limit() -> int:
         if not value > 0:
             raise DataError(f"{ENV_LIMIT}={text!r}: expected a positive number of bytes")
         return int(value)
+    return _machine_limit()
+
+
+@functools.cache
+def _machine_limit() -> int:
+    """The limit without ``RNNGRAPH_MEMORY_LIMIT``: asked of the machine once (every call checks it)."""
     try:
         physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
@@ -76,8 +82,7 @@ def estimate(net, T: int, B: int, *, grads: bool = True, data_bytes: float = 0, 
     itemsize = net.dtype.itemsize
     factor = PER_ELEMENT_TRAINING if grads else PER_ELEMENT_FORWARD
     per_step = B * computed * itemsize * factor + loops * PER_LOOP_STEP + loop_nodes * PER_LOOP_NODE_STEP
-    # np.size: a user may have assigned a plain number to a parameter
-    params = sum(np.size(p) for p in net.params.values()) * itemsize * (4 if grads else 1)
+    params = net.param_elements * itemsize * (4 if grads else 1)
     return float(data_bytes) + float(T) * per_step + params + float(kept) * T * every * itemsize
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import arguments as arg
 from . import autodiff as ad
+from . import budget
 from .engine.program import Program
 from .errors import ArgumentError, DataError, suggest
 from .executor import ENGINES, run
@@ -80,6 +81,8 @@ class Network:
         self._roles = {role: tuple(n for n, d in nodes.items() if d["role"] == role)
                        for role in ("input", "hidden", "output")}
         self._trainable = tuple(name for name, info in self.param_info.items() if info.trainable)
+        self.param_elements = sum(int(np.prod(info.shape)) for info in self.param_info.values())   # for budget
+        self.memory_limit = budget.limit()      # RNNGRAPH_MEMORY_LIMIT as it was when the network was built
 
     # ------------------------------------------------------------------ structure
     @property
@@ -457,10 +460,10 @@ class Network:
 
     def _check_work(self, T: int, B: int) -> None:
         """DataError, before anything is allocated, when running ``B`` sequences
-        of ``T`` steps would need more memory than ``budget.limit()``."""
-        from . import budget
-        budget.check(budget.estimate(self, T, B), f"running {B} sequences of {T} steps",
-                     "use smaller batches or fewer steps (or truncate)")
+        of ``T`` steps would need more memory than ``memory_limit`` (``budget.limit()`` at build)."""
+        need = budget.estimate(self, T, B)
+        if need > self.memory_limit:   # the message is made only then: this runs at every call
+            budget.check(need, f"running {B} sequences of {T} steps", "use smaller batches or fewer steps (or truncate)")
 
     def _prepare_targets(self, targets, mask, T, B, any_node=False):
         arg.mapping("targets", targets, "{output node: array (batch, time, size)}")
