@@ -220,7 +220,7 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
                 a = ad.const(np.zeros((T, B, data[n]["size"]), dtype))
             values[n] = (a, ad.activation(data[n]["activation"], a))
             # a lone contribution passed through (identity activation, one factor, no bias)
-            # is now this node's value, which others read: no longer one target's alone
+            # is this node's value too, which others read: not one target's alone
             fresh.difference_update((id(a), id(values[n][1])))
         else:
             weights = {}
