@@ -100,6 +100,19 @@ def array(name: str, value, dtype=np.float64, shape: str = "", ndim: int | None 
     (``shape`` describes the layout expected, as ``(batch, size)``), and
     NaN or infinity (the message gives the index of the first)."""
     layout = f" {shape}" if shape else ""
+    raw = real_array(name, value, layout)
+    if ndim is not None and raw.ndim != ndim:
+        raise DataError(f"{name}: expected a {ndim}-d array{layout}, got shape {raw.shape}")
+    arr = raw.astype(dtype, copy=False)
+    if raw.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise DataError(f"{name}: NaN or infinite value at index {bad}")
+    return arr
+
+
+def real_array(name: str, value, layout: str = "") -> np.ndarray:
+    """``np.asarray(value)`` when it holds real numbers (bool, int or float);
+    ArgumentError for anything else (strings, objects, complex, ragged lists)."""
     try:
         raw = np.asarray(value)
     except (TypeError, ValueError) as exc:
@@ -108,13 +121,7 @@ def array(name: str, value, dtype=np.float64, shape: str = "", ndim: int | None 
         what = "complex numbers" if raw.dtype.kind == "c" else f"dtype {raw.dtype}"
         raise ArgumentError(f"{name}: expected an array of real numbers{layout}, got {what} "
                             f"(from {type(value).__name__})")
-    if ndim is not None and raw.ndim != ndim:
-        raise DataError(f"{name}: expected a {ndim}-d array{layout}, got shape {raw.shape}")
-    arr = raw.astype(dtype, copy=False)
-    if raw.dtype.kind == "f" and not np.isfinite(arr).all():
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-        raise DataError(f"{name}: NaN or infinite value at index {bad}")
-    return arr
+    return raw
 
 
 def finite_number(name: str, value) -> float:

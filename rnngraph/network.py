@@ -381,14 +381,7 @@ class Network:
         if type(value) is np.ndarray and value.dtype == dtype:   # the training loop's arrays: nothing to convert
             arr = value
         else:
-            try:
-                arr = np.asarray(value)
-            except (TypeError, ValueError) as exc:
-                raise ArgumentError(f"{where}: not a numeric array ({exc})") from None
-            if arr.dtype.kind not in "biuf":
-                what = "complex numbers" if arr.dtype.kind == "c" else f"dtype {arr.dtype}"
-                raise ArgumentError(f"{where}: expected an array of real numbers, got {what}")
-            arr = arr.astype(dtype, copy=False)
+            arr = arg.real_array(where, value).astype(dtype, copy=False)
         if arr.ndim != ndim:
             layout = "(batch, time, size)" if ndim == 3 else "(batch, size)" if ndim == 2 else "(batch, time)"
             raise DataError(f"{where}: expected a {ndim}-d array {layout}, got shape {arr.shape}")
