@@ -26,6 +26,7 @@ from .params import init_params, param_infos, project
 from .plan import make_plan
 from .spec import DTYPES, LARGEST, Spec, out_of_range
 
+GRADIENT_METHODS = ("bptt", "rtrl")   # loss_and_grad's ways to the same gradient
 MAX_UNROLLED = 1_000_000    # vertices + arcs of the largest networkx graph ``unroll`` builds
 
 
@@ -83,6 +84,7 @@ class Network:
         self._trainable = tuple(name for name, info in self.param_info.items() if info.trainable)
         self.param_elements = sum(int(np.prod(info.shape)) for info in self.param_info.values())   # for budget
         self.memory_limit = budget.limit()      # RNNGRAPH_MEMORY_LIMIT as it was when the network was built
+        self._rtrl = None                       # rtrl.Sensitivities, made when first asked for
 
     # ------------------------------------------------------------------ structure
     @property
@@ -152,7 +154,8 @@ class Network:
         return self._batch_major({n: v for n, (a, v) in result.values.items()})
 
     def loss_and_grad(self, inputs: dict | None, targets: dict, loss: str | None = None,
-                      initial: dict | None = None, mask: dict | None = None, steps: int | None = None):
+                      initial: dict | None = None, mask: dict | None = None, steps: int | None = None,
+                      method: str = "bptt"):
         """The loss on the outputs and its gradient for every trainable parameter.
 
         Parameters
@@ -160,6 +163,8 @@ class Network:
         targets : {output node: array (B, T, size)}
         loss : 'mse' | 'bce' | 'cross_entropy', default the spec's ``train.loss``
         mask : {output node: array (B, T)}, optional; 1 where the loss counts.
+        method : 'bptt' (default) or 'rtrl': the same gradient, computed backward
+            through time or forward in time (``rtrl.py``; delays >= 0 only).
 
         Returns
         -------
@@ -171,12 +176,30 @@ class Network:
         arrays or in ``net.params``, mask values outside [0, 1].  A loss
         that overflows with finite parameters is returned as it is (inf or nan).
         """
+        if arg.choice("method", method, GRADIENT_METHODS) == "rtrl":
+            return self._rtrl_loss_and_grad(inputs, targets, loss, initial, mask, steps)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss_value, grads, _ = self.evaluate(inputs, targets, loss=loss, initial=initial, mask=mask,
                                                  steps=steps, want_grads=True, keep_values=False, history=False)
         if not math.isfinite(loss_value):   # a NaN or infinite parameter makes the loss so: name it
             self._finite_params()
         return loss_value, grads
+
+    def _rtrl_loss_and_grad(self, inputs, targets, loss, initial, mask, steps):
+        from . import rtrl
+        kind = self.spec.train.get("loss", "mse") if loss is None else arg.choice("loss", loss, LOSSES)
+        xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
+        ys, ws = self._prepare_targets(targets, mask, T, B)
+        self._finite_params()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return rtrl.loss_and_grad(self, xs, ys, ws, initial, T, B, kind)
+
+    def rtrl_engine(self):
+        """The ``rtrl.Sensitivities`` of this network, made once."""
+        if self._rtrl is None:
+            from .rtrl import Sensitivities
+            self._rtrl = Sensitivities(self)
+        return self._rtrl
 
     def backward_trace(self, inputs, targets, loss: str | None = None, initial: dict | None = None,
                        mask: dict | None = None, steps: int | None = None) -> dict:
