@@ -120,7 +120,7 @@ class Experiment:
             if resume is not None:
                 self.trainer.load_state_dict(resume)
             try:
-                if self.config.method == "bptt":
+                if self.config.method in ("bptt", "rtrl"):
                     self.trainer.run(callback=on_epoch, should_stop=should_stop)
             except RunError as exc:
                 status, message = "failed", str(exc)

@@ -85,6 +85,7 @@ class Network:
         self.param_elements = sum(int(np.prod(info.shape)) for info in self.param_info.values())   # for budget
         self.memory_limit = budget.limit()      # RNNGRAPH_MEMORY_LIMIT as it was when the network was built
         self._rtrl = None                       # rtrl.Sensitivities, made when first asked for
+        self._forced = None                     # forcing.TeacherForced, made when first asked for
 
     # ------------------------------------------------------------------ structure
     @property
@@ -194,12 +195,35 @@ class Network:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return rtrl.loss_and_grad(self, xs, ys, ws, initial, T, B, kind)
 
+    def rtrl_online(self, inputs, targets, loss: str | None = None, initial: dict | None = None,
+                    mask: dict | None = None, steps: int | None = None):
+        """Online real-time recurrent learning (``train.online``): a generator yielding
+        ``(t, loss_t, grads_t)`` after each step where the loss counts; ``loss_t`` is
+        each output's mean over that step, ``grads_t`` {trainable parameter: gradient}.
+        The caller may update ``params`` between steps (an optimizer step after every
+        time step); the next step reads them.  Arguments as ``loss_and_grad``."""
+        from . import rtrl
+        kind = self.spec.train.get("loss", "mse") if loss is None else arg.choice("loss", loss, LOSSES)
+        xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
+        ys, ws = self._prepare_targets(targets, mask, T, B)
+        self._finite_params()
+        yield from rtrl.online(self, xs, ys, ws, initial, T, B, kind)
+
     def rtrl_engine(self):
         """The ``rtrl.Sensitivities`` of this network, made once."""
         if self._rtrl is None:
             from .rtrl import Sensitivities
             self._rtrl = Sensitivities(self)
         return self._rtrl
+
+    def teacher_forced(self):
+        """This network as training with ``train.teacher_forcing`` sees it
+        (``forcing.TeacherForced``: delayed edges leaving outputs read the targets),
+        sharing its parameters; made once."""
+        if self._forced is None:
+            from .forcing import TeacherForced
+            self._forced = TeacherForced(self)
+        return self._forced
 
     def backward_trace(self, inputs, targets, loss: str | None = None, initial: dict | None = None,
                        mask: dict | None = None, steps: int | None = None) -> dict:

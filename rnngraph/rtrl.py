@@ -245,7 +245,8 @@ class Sensitivities:
         """Run forward; yield ``(t, loss_t, grad_t)`` after every step.
 
         xs {input: (T, B, size)}, ys {output: (T, B, size)}, ws {output: (T, B)}
-        (time-major, checked by the caller); grad_t (P,) is the gradient of loss_t.
+        (time-major, checked by the caller); grad_t (P,) is the gradient of loss_t;
+        both are None at a step where the loss counts nowhere.
         loss_t is step t's share of the whole loss (each output's mean over every
         counted position of the sequence), so the ``loss_t`` and ``grad_t`` add up
         to the loss and gradient of BPTT; with ``per_step_mean`` it is each output's
@@ -300,13 +301,14 @@ class Sensitivities:
     def _step_loss(self, t, now, pre, ys, ws, counts, kind, B, per_step_mean):
         """Step t's loss and its gradient (P,) through the outputs' sensitivities."""
         grad = np.zeros(self.P, self.net.dtype)
-        total = 0.0
+        total, any_counted = 0.0, False
         for n, y in ys.items():
             w = ws.get(n)
             w_t = None if w is None else w[t:t + 1]
             counted = float(B) if w_t is None else float(w_t.sum())
             if counted == 0:
                 continue
+            any_counted = True
             tape = ad.Tape()
             a, da = pre[n]
             v, dv = now[n]
@@ -319,7 +321,7 @@ class Sensitivities:
                 if var.grad is not None and s is not None:
                     g = ad.dense(var.grad)[0] * scale                 # (B, size)
                     grad += np.einsum("bi,bip->p", g, s)
-        return total, grad
+        return (total, grad) if any_counted else (None, None)
 
     def unflatten(self, flat: np.ndarray) -> dict:
         """θ (P,) -> {parameter: array of its shape}."""
@@ -332,6 +334,19 @@ def loss_and_grad(net, xs, ys, ws, initial, T, B, kind):
     rtrl = net.rtrl_engine()
     total, grad = 0.0, np.zeros(rtrl.P, net.dtype)
     for _, loss_t, grad_t in rtrl.steps(xs, ys, ws, initial, T, B, kind):
-        total += loss_t
-        grad += grad_t
+        if loss_t is not None:
+            total += loss_t
+            grad += grad_t
     return total, rtrl.unflatten(grad)
+
+
+def online(net, xs, ys, ws, initial, T, B, kind):
+    """Online RTRL: yields ``(t, loss_t, grads_t)`` after every step where the loss
+    counts, ``loss_t`` being each output's mean over that step and ``grads_t``
+    {parameter: its gradient}; the caller may change ``net.params`` before the next
+    step, which then runs with them (the sensitivities carry on, as in the paper)."""
+    check_memory(net, B)
+    rtrl = net.rtrl_engine()
+    for t, loss_t, grad_t in rtrl.steps(xs, ys, ws, initial, T, B, kind, live=True, per_step_mean=True):
+        if loss_t is not None:
+            yield t, loss_t, rtrl.unflatten(grad_t)

@@ -46,7 +46,7 @@ TOP_KEYS = ("rnngraph", "name", "description", "seed", "dtype", "nodes", "edges"
 NODE_KEYS = ("size", "role", "activation", "combine", "bias", "init", "type")
 BLOCK_KEYS = ("type", "size", "role", "variant", "peepholes", "forget_bias", "init")
 EDGE_KEYS = ("from", "to", "delay", "weight", "init", "trainable", "constraint", "name")
-TRAIN_METHODS = ("bptt", "hebbian", "storkey", "pseudoinverse", "none")
+TRAIN_METHODS = ("bptt", "rtrl", "hebbian", "storkey", "pseudoinverse", "none")
 LOSSES = ("mse", "bce", "cross_entropy")
 LOSS_ON = ("all", "last", "mask")
 OPTIMIZERS = {
@@ -56,7 +56,7 @@ OPTIMIZERS = {
     "adagrad": ("lr", "eps", "weight_decay"),
 }
 TRAIN_KEYS = ("method", "loss", "optimizer", "epochs", "batch_size", "truncate", "clip",
-              "loss_on", "early_stopping", "log_every")
+              "loss_on", "early_stopping", "log_every", "online", "teacher_forcing")
 DYNAMICS_KEYS = ("update", "sweeps", "until_stable")
 HOPFIELD_METHODS = ("hebbian", "storkey", "pseudoinverse")
 HOPFIELD_METRICS = {"energy_increases", "converged", "cycles", "mean_sweeps", "train_loss"}
@@ -578,6 +578,8 @@ class _Validator:
         self.raise_if_errors()
         self.parameter_names(spec.expanded())
         self.raise_if_errors()
+        self.training_options(spec)
+        self.raise_if_errors()
         # checks on the primitive network: sizes after expansion, cycles, memory
         from .graph import check_network
         check_network(spec.expanded())
@@ -1001,6 +1003,9 @@ class _Validator:
         for key, low in (("epochs", 0), ("batch_size", 1), ("truncate", 0), ("log_every", 1)):
             if key in raw and (not _is_int(raw[key]) or raw[key] < low):
                 self.fail(("train", key), f"{key} must be an integer >= {low}, got {raw[key]!r}")
+        for key in ("online", "teacher_forcing"):
+            if key in raw and not isinstance(raw[key], bool):
+                self.fail(("train", key), f"{key} must be true or false, got {_short(raw[key])}")
         if "clip" in raw and raw["clip"] is not None and (not _is_number(raw["clip"]) or raw["clip"] <= 0):
             self.fail(("train", "clip"), f"clip must be a positive number (the largest gradient norm), got {raw['clip']!r}")
         es = raw.get("early_stopping")
@@ -1019,6 +1024,32 @@ class _Validator:
                     if k in es and (not _is_int(es[k]) or es[k] < 1):
                         self.fail(("train", "early_stopping", k), f"{k} must be an integer >= 1")
         return out
+
+    def training_options(self, spec: Spec) -> None:
+        """``method: rtrl``, ``online`` and ``teacher_forcing`` against the network they train."""
+        train = spec.train
+        method = train.get("method", "bptt")
+        primitive = spec.expanded()
+        if method == "rtrl":
+            if train.get("truncate"):
+                self.fail(("train", "truncate"), "truncate windows BPTT; method rtrl computes the whole gradient "
+                                                 "forward in time and has no windows (drop truncate, or use bptt)")
+            ahead = next((e for e in primitive.edges if e.delay < 0), None)
+            if ahead is not None:
+                self.fail(("train", "method"), f"method rtrl needs delays >= 0, but edge {ahead.name!r} reads the "
+                                               f"future (delay {ahead.delay}): its value is not known when the step "
+                                               f"runs; use method bptt")
+        if train.get("online") and method != "rtrl":
+            self.fail(("train", "online"), f"online: true steps the optimizer after every time step, which needs "
+                                           f"the gradient forward in time: use method: rtrl (not {method!r})")
+        if train.get("teacher_forcing"):
+            if method not in ("bptt", "rtrl"):
+                self.fail(("train", "teacher_forcing"), f"teacher_forcing is for gradient training (bptt, rtrl), "
+                                                        f"not method {method!r}")
+            elif not any(e.delay > 0 and primitive.nodes[e.source].role == "output" for e in primitive.edges):
+                self.fail(("train", "teacher_forcing"), "teacher_forcing changes nothing here: it makes delayed "
+                                                        "edges leaving an output node read the target, and no "
+                                                        "delayed edge leaves an output node")
 
     def task(self, raw, spec: Spec) -> dict | None:
         raw = self.section(raw, "task")
