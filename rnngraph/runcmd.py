@@ -77,7 +77,7 @@ def read_checkpoint(path: str) -> dict:
     """A checkpoint.npz's contents, every field checked; DataError naming the
     file and the field when it is missing, not a regular file, damaged, or not
     a checkpoint.  Array headers are checked before anything is allocated."""
-    from .data import read_npz
+    from .npz import read_npz
     from .errors import DataError
     if not os.path.lexists(path):
         raise DataError(f"{path}: no checkpoint to resume from")
