@@ -106,11 +106,11 @@ class TeacherForced:
             return np.asarray(self.net.params[f"{output}.init"], self.net.dtype)
         return np.asarray(info.value, self.net.dtype)
 
-    def evaluate(self, inputs, targets, initial=None, **options):
-        """``Network.evaluate`` of the forced network (the training step's entry point)."""
+    def train_step(self, inputs, targets, initial=None, **options):
+        """``Network.train_step`` of the forced network."""
         self._link()
         inputs, initial = self.feed(inputs, targets, initial)
-        return self.network.evaluate(inputs, targets, initial=initial, **options)
+        return self.network.train_step(inputs, targets, initial=initial, **options)
 
     def loss_and_grad(self, inputs, targets, initial=None, **options):
         """``Network.loss_and_grad`` of the forced network: the training loss with forcing."""
