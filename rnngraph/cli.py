@@ -68,9 +68,11 @@ def cmd_unroll(args) -> int:
         raise _Usage("-T must be >= 0")
     if args.T > 10_000:
         raise _Usage(f"-T {args.T} would print a huge graph; at most 10000 steps")
-    net = build(load_spec(args.spec))
+    from .lossmarks import unroll_marks
+    spec = load_spec(args.spec)
+    net = build(spec)
     dag = net.unroll(args.T, initial=True)
-    sys.stdout.write(FORMATS[args.format](net.graph, dag))
+    sys.stdout.write(FORMATS[args.format](net.graph, dag, unroll_marks(spec, net, args.T)))
     return EXIT_OK
 
 
@@ -189,7 +191,12 @@ def _register_plan(sub):
     register(sub)
 
 
-_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan]
+def _register_grads(sub):
+    from .gradscmd import register
+    register(sub, at_least)
+
+
+_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_grads]
 
 
 def main(argv=None) -> int:
