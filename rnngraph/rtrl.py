@@ -40,7 +40,7 @@ from .activations import ACTIVATIONS
 from .errors import DataError
 from .losses import output_loss
 
-SENSITIVITY_COPIES = 2.5    # per node: its sensitivity, its pre-activation's, and temporaries of one edge
+SENSITIVITY_COPIES = 4.0    # per node beyond its history: its pre-activation's, an edge's and the step's temporaries (a measured peak is 4.2 with depth 1)
 
 
 @dataclass(frozen=True)
@@ -126,10 +126,11 @@ class Sensitivities:
 
     # ------------------------------------------------------------------ one edge, one node
     def _edge(self, data: dict, w, u: np.ndarray, su):
-        """The contribution ``c_e`` (B, to) and its sensitivity (B, to, P) or None."""
+        """The contribution ``c_e`` (B, to), its sensitivity (B, to, P) or None, and
+        whether that sensitivity is a new array (else it is the source's own)."""
         kind, slot = data["weight"], self.slots.get(data["param"]) if data["param"] else None
         if kind == "identity":
-            return u, su
+            return u, su, False
         B = u.shape[0]
         if kind == "dense":
             c = u @ w.T                                          # (B, to)
@@ -138,7 +139,7 @@ class Sensitivities:
             c = u * w
             dc = None if su is None else (w[:, None] if w.ndim else w) * su
         if slot is None:
-            return c, dc
+            return c, dc, True
         if dc is None:
             dc = np.zeros((B, c.shape[1], self.P), c.dtype)
         block = dc[:, :, slot.offset:slot.offset + slot.size]
@@ -160,22 +161,22 @@ class Sensitivities:
             block[:, rows, rows] += u
         else:
             block[:, :, 0] += u
-        return c, dc
+        return c, dc, True
 
     def _combine(self, n: str, parts: list, B: int):
-        """``a_n`` (B, size) and its sensitivity from the edges' (c, dc) pairs."""
+        """``a_n`` (B, size) and its sensitivity from the edges' (c, dc, new) triples."""
         node = self.nodes[n]
         size, dtype = node["size"], self.net.dtype
         if node["combine"] == "product":
             a = parts[0][0].copy()
-            for c, _ in parts[1:]:
+            for c, _, _ in parts[1:]:
                 a = a * c
             da = None
-            for i, (_, dc) in enumerate(parts):
+            for i, (_, dc, _) in enumerate(parts):
                 if dc is None:
                     continue
                 others = np.ones_like(a)
-                for j, (c, _) in enumerate(parts):
+                for j, (c, _, _) in enumerate(parts):
                     if j != i:
                         others = others * c
                 term = others[:, :, None] * dc
@@ -183,10 +184,13 @@ class Sensitivities:
             return a, da
         a = np.zeros((B, size), dtype)
         da = None
-        for c, dc in parts:
+        for c, dc, new in parts:
             a = a + c
             if dc is not None:
-                da = dc.copy() if da is None else da + dc
+                if da is None:   # written into below: never the source's own array
+                    da = dc if new else dc.copy()
+                else:
+                    da += dc
         bias = node["bias"]
         if bias is not None:
             a = a + self.biases[bias]
@@ -286,7 +290,7 @@ class Sensitivities:
                 if not parts:
                     a, da = np.zeros((B, node["size"]), dtype), None
                     if node["bias"] is not None:
-                        a, da = self._combine(n, [(a, None)], B)
+                        a, da = self._combine(n, [(a, None, True)], B)
                 else:
                     a, da = self._combine(n, parts, B)
                 pre[n] = (a, da)
