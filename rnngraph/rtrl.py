@@ -40,7 +40,7 @@ from .activations import ACTIVATIONS
 from .errors import DataError
 from .losses import output_loss
 
-SENSITIVITY_COPIES = 4.0    # per node beyond its history: its pre-activation's, an edge's and the step's temporaries (a measured peak is 4.2 with depth 1)
+SENSITIVITY_COPIES = 4.0    # per node beyond its history: temporaries of a step (fitted on measured peaks: benchmarks/README.md, "RTRL")
 
 
 @dataclass(frozen=True)
