@@ -10,7 +10,7 @@ import pytest
 
 import rnngraph as rg
 from rnngraph.cli import main
-from rnngraph.gradscmd import evaluation_batch, gradient_norms
+from rnngraph.cli.grads import evaluation_batch, gradient_norms
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 
 import rnngraph as rg
 from rnngraph.cli import main
-from rnngraph.experiment import Experiment
-from rnngraph.gradcheck import random_problem
-from rnngraph.reference import reference_loss_and_grad
-from rnngraph.train import TrainConfig, Trainer
-from rnngraph.data import Dataset
+from rnngraph.training.experiment import Experiment
+from rnngraph.engine.gradcheck import random_problem
+from rnngraph.engine.reference import reference_loss_and_grad
+from rnngraph.training.train import TrainConfig, Trainer
+from rnngraph.training.data import Dataset
 from test_executor import random_specs   # hypothesis strategy: random valid specs (float64)
 
 SPECS = sorted(Path(__file__).resolve().parent.parent.joinpath("specs").glob("*.yaml"))

@@ -192,7 +192,7 @@ def _register_plan(sub):
 
 
 def _register_grads(sub):
-    from .gradscmd import register
+    from .grads import register
     register(sub, at_least)
 
 

@@ -84,7 +84,8 @@ class Experiment:
     def _check_sensitivities_fit(self) -> None:
         """SpecError at ``train.method`` when RTRL's sensitivities for one batch
         would not fit in memory (``budget.limit()``), with the estimate."""
-        from . import budget, rtrl
+        from .. import budget
+        from ..engine import rtrl
         batch = max(1, min(self.config.batch_size, self.train_data.n))
         need = rtrl.sensitivity_bytes(self.net, batch)
         if need > self.net.memory_limit:

@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import autodiff as ad
-from .activations import ACTIVATIONS
-from .errors import DataError
+from ..activations import ACTIVATIONS
+from ..errors import DataError
 from .losses import output_loss
 
 SENSITIVITY_COPIES = 4.0    # per node beyond its history: temporaries of a step (fitted on measured peaks: benchmarks/README.md, "RTRL")
@@ -79,7 +79,7 @@ def sensitivity_bytes(net, B: int) -> float:
 def check_memory(net, B: int) -> None:
     """DataError, before anything is allocated, when RTRL on ``B`` sequences would
     need more memory than ``net.memory_limit`` (``budget.limit()`` at build)."""
-    from . import budget
+    from .. import budget
     need = sensitivity_bytes(net, B)
     if need > net.memory_limit:
         _, P = parameter_slots(net)

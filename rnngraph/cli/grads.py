@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 FORMATS = ("text", "csv", "png")
 
@@ -27,8 +27,8 @@ FORMATS = ("text", "csv", "png")
 def evaluation_batch(spec, net, steps: int | None = None):
     """(Dataset, masks, loss) of one evaluation batch of ``spec``'s task, cut to
     its first ``steps`` steps when given."""
-    from .data import file_splits, task_splits
-    from .train import loss_masks, resolve_config
+    from ..training.data import file_splits, task_splits
+    from ..training.train import loss_masks, resolve_config
     if spec.task is None:
         raise DataError(f"{spec.path or 'the spec'}: no `task:`, so there is no evaluation batch to differentiate")
     if "generator" in spec.task:
@@ -84,7 +84,7 @@ def write_png(nodes, norms, title: str, path: str) -> None:
     except ImportError:
         raise DataError("--format png needs matplotlib: pip install 'rnngraph[plot]' (or use --format text|csv)") \
             from None
-    from .io import atomic_write
+    from ..io import atomic_write
     with np.errstate(divide="ignore"):
         logs = np.where(norms > 0, np.log10(np.where(norms > 0, norms, 1.0)), np.nan).T   # (nodes, T)
     T = norms.shape[0]
@@ -100,9 +100,9 @@ def write_png(nodes, norms, title: str, path: str) -> None:
 
 
 def cmd_grads(args) -> int:
-    from .io import atomic_write_text
-    from .network import build
-    from .spec import load_spec
+    from ..io import atomic_write_text
+    from ..engine.network import build
+    from ..spec import load_spec
     if args.format == "png" and not args.out:
         raise DataError("--format png writes a file: give --out FILE.png")
     spec = load_spec(args.spec)

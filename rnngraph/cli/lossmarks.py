@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..spec import HOPFIELD_RULES
+
 SAMPLE = 8    # sequences generated to read the task's masks and inputs
 
 
@@ -30,12 +32,12 @@ class Marks:
 
 def _sample(spec, net):
     """A few sequences of the spec's task (a Dataset), or None where there is none to read."""
-    from .data import file_splits, task_splits
+    from ..training.data import file_splits, task_splits
     task = spec.task
-    if not task or spec.train.get("method") in ("hebbian", "storkey", "pseudoinverse"):
+    if not task or spec.train.get("method") in HOPFIELD_RULES:
         return None
     if "generator" in task:
-        from .tasks import get_task
+        from ..training.tasks import get_task
         names = {p.name for p in get_task(task["generator"]).params}
         small = {**task, **{k: SAMPLE for k in ("n_train", "n_eval") if k in names}}
         train, _, _ = task_splits(spec.with_values(task=small), net, spec.seed)
@@ -47,7 +49,7 @@ def _sample(spec, net):
 
 def unroll_marks(spec, net, T: int) -> Marks:
     """The ``Marks`` of ``net.unroll(T)`` for ``spec``'s training (module doc)."""
-    from .train import resolve_config
+    from ..training.train import resolve_config
     outputs = net.output_nodes
     marks = Marks()
     try:
@@ -58,7 +60,7 @@ def unroll_marks(spec, net, T: int) -> Marks:
         why = "" if data is not None else " (no task data)"
     task = None
     if spec.task and "generator" in spec.task:
-        from .tasks import get_task
+        from ..training.tasks import get_task
         task = get_task(spec.task["generator"])
     loss_on = resolve_config(spec, task).loss_on      # the task's default where the spec says nothing
     if loss_on == "all":

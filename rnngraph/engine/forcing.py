@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import yaml
 
-from .errors import DataError
+from ..errors import DataError
 
 
 def forced_edges(primitive) -> list:
@@ -34,7 +34,7 @@ def _shadow_name(output: str, taken) -> str:
 
 def forced_spec(spec):
     """(the forced network's spec, {output node: its shadow input node})."""
-    from .spec import parse_spec
+    from ..spec import parse_spec
     primitive = spec.expanded()
     moved = forced_edges(primitive)
     data = primitive.to_dict()
