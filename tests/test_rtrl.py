@@ -285,3 +285,43 @@ def test_a_run_with_teacher_forcing_trains_the_shared_parameters(tmp_path):
     d = ex.eval_data
     free, _ = ex.net.loss_and_grad(d.inputs, d.targets, loss="bce")
     np.testing.assert_allclose(outcome.metrics["eval_loss"], free, rtol=1e-5)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_specs(), st.integers(1, 4), st.integers(0, 2 ** 16))
+def test_forced_random_graphs_agree_with_finite_differences_and_rtrl(data, T, seed):
+    spec = rg.parse_spec(yaml.safe_dump(data, sort_keys=False))
+    primitive = spec.expanded()
+    assume(any(e.delay > 0 and primitive.nodes[e.source].role == "output" for e in primitive.edges))
+    net = rg.build(spec, seed=seed)
+    forced = net.teacher_forced()
+    inputs, targets, initial, loss = random_problem(net, T=T, B=2, seed=seed)
+    loss_value, grads = forced.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=T)
+    _, by_rtrl = forced.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=T, method="rtrl")
+    assert set(grads) == set(by_rtrl) == set(net.trainable)
+    rng = np.random.default_rng(seed)
+    h = 1e-6
+    for name in grads:
+        np.testing.assert_allclose(by_rtrl[name], grads[name], rtol=1e-8, atol=1e-12, err_msg=name)
+        p = net.params[name]
+        idx = tuple(int(rng.integers(0, k)) for k in p.shape)
+        old = p[idx]
+        p[idx] = old + h
+        up, _ = forced.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=T)
+        p[idx] = old - h
+        down, _ = forced.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=T)
+        p[idx] = old
+        np.testing.assert_allclose(grads[name][idx], (up - down) / (2 * h), rtol=1e-4, atol=1e-7,
+                                   err_msg=f"{name}{idx}")
+
+
+def test_online_learning_with_teacher_forcing_steps_every_time_step():
+    spec = rg.parse_spec(FED_BACK)
+    net = rg.build(spec)
+    rng = np.random.default_rng(5)
+    data = Dataset(inputs={"x": rng.normal(size=(3, 6, 2))}, targets={"y": rng.uniform(size=(3, 6, 2))})
+    trainer = Trainer(net, TrainConfig(method="rtrl", online=True, teacher_forcing=True, loss="bce", epochs=1,
+                                       batch_size=3, optimizer={"name": "sgd", "lr": 0.1}), data)
+    before = net.params["older"].copy()
+    trainer.run()
+    assert trainer.step == 6 and not np.allclose(net.params["older"], before)

@@ -42,8 +42,9 @@ def forced_spec(spec):
     for e in moved:
         if e.source not in shadows:
             shadows[e.source] = _shadow_name(e.source, set(data["nodes"]) | set(shadows.values()))
-    for output, shadow in shadows.items():
-        data["nodes"][shadow] = {"role": "input", "size": primitive.nodes[output].size, "init": "input"}
+    for output, shadow in shadows.items():   # before t = 0 the shadow shows its output's initial state
+        node = primitive.nodes[output]
+        data["nodes"][shadow] = {"role": "input", "size": node.size, "init": node.init.to_yaml()}
     redirected = {id(e) for e in moved}
     for edge, written in zip(primitive.edges, data["edges"]):
         if id(edge) in redirected:
@@ -63,7 +64,9 @@ class TeacherForced:
     fed-back output's target to the edges that read it late.
 
     ``network`` is the forced ``Network``; its parameters are ``net``'s arrays
-    (re-linked at every call, so a parameter the user replaced is seen)."""
+    (re-linked at every call, so a parameter the user replaced is seen).  A shadow's
+    trainable initial state ``"<shadow>.init"`` is its output's ``"<output>.init"``:
+    the same array, and its gradient is added to the output's."""
 
     def __init__(self, net):
         from .network import Network
@@ -72,16 +75,29 @@ class TeacherForced:
             raise DataError("teacher forcing: no delayed edge leaves an output node, so there is nothing to force")
         self.net = net
         self.network = Network(spec, dtype=net.dtype, engine=net.engine)
+        self.shared_inits = {f"{shadow}.init": f"{output}.init" for output, shadow in self.shadows.items()
+                             if f"{shadow}.init" in self.network.params}
 
     def _link(self) -> None:
         params = self.network.params
         for name, value in self.net.params.items():
             params[name] = value
+        for shadow_init, output_init in self.shared_inits.items():
+            params[shadow_init] = self.net.params[output_init]
+
+    def _merged(self, grads: dict | None) -> dict | None:
+        """``grads`` by the network's parameter names: a shadow's init's gradient
+        goes to its output's init."""
+        if grads is not None:
+            for shadow_init, output_init in self.shared_inits.items():
+                g = grads.pop(shadow_init)
+                grads[output_init] = grads[output_init] + g if output_init in grads else g
+        return grads
 
     def feed(self, inputs: dict | None, targets: dict, initial: dict | None) -> tuple[dict, dict]:
         """Inputs and initial states of the forced network: the targets of the
-        fed-back outputs as their shadows' inputs; each shadow's state before
-        t = 0 is its output's (``initial``'s, else the output's ``init``)."""
+        fed-back outputs as their shadows' inputs; an output's state in ``initial``
+        is its shadow's too."""
         inputs = dict(inputs or {})
         initial = dict(initial or {})
         blocks = self.net.blocks
@@ -93,33 +109,29 @@ class TeacherForced:
             inputs[shadow] = y
             if output in initial:
                 initial[shadow] = initial[output]
-            else:
-                initial[shadow] = np.broadcast_to(self._init_value(output), (y.shape[0], y.shape[2]))
+            elif self.net.program.nodes[output]["init"].kind == "input":
+                raise DataError(f"node {output!r} has `init: input`: its initial state must be supplied per sample, "
+                                f"as initial={{{output!r}: array of shape (batch, {self.net.size(output)})}}")
         return inputs, initial
-
-    def _init_value(self, output: str) -> np.ndarray:
-        info = self.net.program.nodes[output]["init"]
-        if info.kind == "input":
-            raise DataError(f"node {output!r} has `init: input`: its initial state must be supplied per sample, as "
-                            f"initial={{{output!r}: array of shape (batch, {self.net.size(output)})}}")
-        if info.trainable:
-            return np.asarray(self.net.params[f"{output}.init"], self.net.dtype)
-        return np.asarray(info.value, self.net.dtype)
 
     def train_step(self, inputs, targets, initial=None, **options):
         """``Network.train_step`` of the forced network."""
         self._link()
         inputs, initial = self.feed(inputs, targets, initial)
-        return self.network.train_step(inputs, targets, initial=initial, **options)
+        step = self.network.train_step(inputs, targets, initial=initial, **options)
+        return step._replace(grads=self._merged(step.grads))
 
     def loss_and_grad(self, inputs, targets, initial=None, **options):
-        """``Network.loss_and_grad`` of the forced network: the training loss with forcing."""
+        """``Network.loss_and_grad`` of the forced network: the training loss with forcing,
+        and its gradient for every trainable parameter of ``net``."""
         self._link()
         inputs, initial = self.feed(inputs, targets, initial)
-        return self.network.loss_and_grad(inputs, targets, initial=initial, **options)
+        loss, grads = self.network.loss_and_grad(inputs, targets, initial=initial, **options)
+        return loss, self._merged(grads)
 
     def rtrl_online(self, inputs, targets, initial=None, **options):
         """``Network.rtrl_online`` of the forced network."""
         self._link()
         inputs, initial = self.feed(inputs, targets, initial)
-        yield from self.network.rtrl_online(inputs, targets, initial=initial, **options)
+        for t, loss_t, grads_t in self.network.rtrl_online(inputs, targets, initial=initial, **options):
+            yield t, loss_t, self._merged(grads_t)
