@@ -189,7 +189,33 @@ def _register_plan(sub):
     register(sub)
 
 
-_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan]
+def _register_export(sub):
+    from .export import FORMATS
+    p = sub.add_parser("export", help="write a network with its parameters in another framework's format")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--params", required=True, metavar="P", help="the parameters (params.npz, as `run` writes it)")
+    p.add_argument("--format", required=True, choices=sorted(FORMATS))
+    p.add_argument("-o", dest="out", metavar="FILE", help="the file to write (default: <spec stem>.onnx / .py here)")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    import os
+
+    from .export import FORMATS, SUFFIXES
+    from .network import build
+    from .spec import load_spec
+    spec = load_spec(args.spec)
+    out = args.out or os.path.splitext(os.path.basename(args.spec))[0] + SUFFIXES[args.format]
+    if os.path.isdir(out):
+        raise _Usage(f"-o {out}: is a directory; give a file name, such as {os.path.join(out, os.path.basename(out) or 'model')}{SUFFIXES[args.format]}")
+    net = build(spec).load(args.params)
+    FORMATS[args.format](net, spec, out)
+    print(f"wrote {out} ({args.format})")
+    return EXIT_OK
+
+
+_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_export]
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,433 @@
+"""ONNX export: a built network as an ONNX model that runs on any batch size and length.
+
+The model is a printer of the network's plan (``net.plan``), in the same
+stages the executor runs:
+
+- inputs: every input node ``(N, T, size)`` and ``<node>.init`` ``(N, size)``
+  for every node with ``init: input``;
+- inside, values are time-major ``(T, N, size)``: an input stage transposes,
+  a ``parallel`` stage computes one node over the whole sequence at once, a
+  ``recurrent`` stage is one ``Scan`` whose body computes one time step of
+  the component's nodes in the plan's order.  Edges entering a component
+  from outside are computed over the whole sequence before its ``Scan`` and
+  enter it as scan inputs (hoisted, as in the executor);
+- outputs: every output node ``(N, T, size)``.
+
+Delays: an edge of delay ``d`` outside a loop reads its source shifted by
+``d`` steps along time, padded with the source's initial state.  Inside a
+``Scan``, each node read by a delayed edge carries its last ``D`` values as a
+scan state ``(D, N, size)`` (oldest first), ``D`` its largest delay there.  A
+component whose delays are negative (it reads the future) scans backwards:
+every scan input and output runs in reverse, so the same state reads
+``v(t + d)``.
+
+Parameters are initializers named like ``net.params`` (``x->hidden``,
+``hidden.bias``, ``trace.init``), holding ``net.params``' values; a
+constrained weight (``symmetric``, ``zero_diagonal``) is stored as the
+parameter and constrained by ops, as the engine does.  Tensor names carry the
+graph's names: ``hidden.a`` and ``hidden.v`` are a node's pre-activation and
+value over the sequence, ``hidden.v@t`` its value inside a step.
+
+Hopfield-style networks with no input node (``hopfield.memory_edge``) export
+their settling: synchronous updates for ``dynamics.sweeps`` sweeps from the
+cue ``<node>.init``; the one output is the settled state node ``(N, size)``.
+Any other network without an input node is refused (nothing would say the
+sequence length).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..activations import ACTIVATIONS, LEAKY_SLOPE
+from ..errors import DataError
+from ..io import atomic_write
+
+OPSET = 17
+INT64_MAX = np.iinfo(np.int64).max
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise DataError("ONNX export needs the onnx package: pip install 'rnngraph[onnx]'") from None
+    return onnx
+
+
+# --------------------------------------------------------------------------- building graphs
+
+class GraphWriter:
+    """The ops, initializers and names of one ONNX graph (the model's, or a Scan body).
+
+    ``op`` appends a node and returns its output's name; names are unique
+    across the model (``names`` is shared with every body made by ``body()``).
+    """
+
+    def __init__(self, onnx, dtype: np.dtype, names: set | None = None):
+        self.onnx = onnx
+        self.dtype = np.dtype(dtype)
+        self.elem = onnx.helper.np_dtype_to_tensor_dtype(self.dtype)
+        self.nodes: list = []
+        self.initializers: list = []
+        self.names = set() if names is None else names
+        self.constants: dict = {}          # (name, dtype, shape, bytes) -> initializer: one per value
+
+    def body(self) -> "GraphWriter":
+        return GraphWriter(self.onnx, self.dtype, self.names)
+
+    def fresh(self, name: str) -> str:
+        """``name``, or ``name#2``, ``name#3``… when taken."""
+        candidate, k = name, 1
+        while candidate in self.names:
+            k += 1
+            candidate = f"{name}#{k}"
+        self.names.add(candidate)
+        return candidate
+
+    def op(self, op_type: str, inputs: list, name: str, **attrs) -> str:
+        out = self.fresh(name)
+        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        return out
+
+    def constant(self, name: str, value, dtype=None) -> str:
+        """An initializer holding ``value`` (in the model's float dtype unless
+        ``dtype``); asking again for the same name and value gives the same one."""
+        array = np.asarray(value, dtype=self.dtype if dtype is None else dtype)
+        key = (name, array.dtype.str, array.shape, array.tobytes())
+        if key in self.constants:
+            return self.constants[key]
+        out = self.constants[key] = self.fresh(name)
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, out))
+        return out
+
+    def ints(self, name: str, values) -> str:
+        return self.constant(name, np.asarray(values, dtype=np.int64), np.int64)
+
+    def value_info(self, name: str, shape: list):
+        return self.onnx.helper.make_tensor_value_info(name, self.elem, shape)
+
+    def graph(self, name: str, inputs: list, outputs: list):
+        return self.onnx.helper.make_graph(self.nodes, name, inputs, outputs, initializer=self.initializers)
+
+
+class Shapes:
+    """The run's sizes as tensors of the model graph: ``batch`` ([N], int64),
+    ``steps`` ([T], int64) and ``step_index`` (T,), the step numbers 0..T-1, which
+    every Scan takes as a scan input so that it runs T iterations even when
+    nothing else enters the component."""
+
+    def __init__(self, g: GraphWriter, batch_source: str, steps: str | int):
+        shape = g.op("Shape", [batch_source], f"{batch_source}.shape")
+        self.batch = g.op("Slice", [shape, g.ints("0", [0]), g.ints("1", [1])], "N")
+        if isinstance(steps, int):
+            self.steps = g.ints("T", [steps])
+        else:
+            self.steps = g.op("Slice", [g.op("Shape", [steps], f"{steps}.shape"), g.ints("1", [1]), g.ints("2", [2])],
+                              "T")
+        scalar_steps = g.op("Squeeze", [self.steps, g.ints("axes", [0])], "T.scalar")
+        zero, one = g.constant("zero", 0, np.int64), g.constant("one", 1, np.int64)
+        self.step_index = g.op("Range", [zero, scalar_steps, one], "t")
+
+
+# --------------------------------------------------------------------------- the network's pieces
+
+def _activation(g: GraphWriter, name: str, a: str, out: str) -> str:
+    """``v = f(a)`` with ONNX ops, exactly as activations.py defines ``f``."""
+    if name == "identity":
+        return g.op("Identity", [a], out)
+    if name in ("sigmoid", "tanh", "relu", "exp"):
+        return g.op({"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "exp": "Exp"}[name], [a], out)
+    if name == "leaky_relu":
+        return g.op("LeakyRelu", [a], out, alpha=LEAKY_SLOPE)
+    if name == "softmax":
+        return g.op("Softmax", [a], out, axis=-1)
+    if name == "softplus":          # log(1 + exp(a)) = max(a, 0) + log(1 + exp(-|a|)), never overflows
+        tail = g.op("Log", [g.op("Add", [g.constant("one", 1.0),
+                                         g.op("Exp", [g.op("Neg", [g.op("Abs", [a], f"{out}|a|")], f"{out}-|a|")],
+                                              f"{out}.exp")], f"{out}.1+exp")], f"{out}.log")
+        return g.op("Add", [g.op("Relu", [a], f"{out}.relu"), tail], out)
+    if name == "sign":              # +1 where a >= 0 (ONNX Sign gives 0 at 0)
+        return g.op("Where", [g.op("Less", [a, g.constant("zero", 0.0)], f"{out}.negative"),
+                              g.constant("minus_one", -1.0), g.constant("one", 1.0)], out)
+    if name == "step":
+        return g.op("Where", [g.op("Greater", [a, g.constant("zero", 0.0)], f"{out}.positive"),
+                              g.constant("one", 1.0), g.constant("zero", 0.0)], out)
+    if name == "one_minus":
+        return g.op("Sub", [g.constant("one", 1.0), a], out)
+    if name == "square":
+        return g.op("Mul", [a, a], out)
+    raise DataError(f"ONNX export: activation {name!r} has no ONNX form yet")
+
+
+LOWERED = ("identity", "sigmoid", "tanh", "relu", "exp", "leaky_relu", "softmax", "softplus", "sign", "step",
+           "one_minus", "square")
+
+
+def _weights(g: GraphWriter, net) -> dict:
+    """edge key -> the tensor its contribution multiplies by: a dense edge's
+    effective weight transposed ``(from, to)`` (constraints applied as ops), a
+    diagonal or scalar edge's parameter; none for identity edges."""
+    params = {name: g.constant(name, value) for name, value in net.params.items()}
+    weights = {}
+    for u, v, key, d in net.graph.edges(keys=True, data=True):
+        if d["param"] is None:
+            continue
+        w = params[d["param"]]
+        if d["weight"] == "dense":
+            if "symmetric" in d["constraints"]:         # (W + W^T) / 2
+                w = g.op("Mul", [g.op("Add", [w, g.op("Transpose", [w], f"{key}.T")], f"{key}+T"),
+                                 g.constant("half", 0.5)], f"{key}.symmetric")
+            if "zero_diagonal" in d["constraints"]:
+                size = net.graph.nodes[v]["size"]
+                w = g.op("Mul", [w, g.constant(f"{key}.off_diagonal", 1.0 - np.eye(size))], f"{key}.zero_diagonal")
+            w = g.op("Transpose", [w], f"{key}.weight^T")
+        weights[key] = w
+    weights["_params"] = params
+    return weights
+
+
+def _edge(g: GraphWriter, key: str, kind: str, weight: str | None, value: str, suffix: str) -> str:
+    """One edge's contribution ``c_e = W_e(v)``: dense ``v W^T``, diagonal and
+    scalar elementwise, identity ``v``.  ``value`` (..., N, from.size)."""
+    if kind == "dense":
+        return g.op("MatMul", [value, weight], f"{key}{suffix}")
+    if kind in ("diagonal", "scalar"):
+        return g.op("Mul", [value, weight], f"{key}{suffix}")
+    return value
+
+
+def _combine(g: GraphWriter, node: str, data: dict, parts: list, zeros, bias: str | None, suffix: str) -> str:
+    """``a_n``: the sum of the contributions plus the bias (``sum``), or their
+    elementwise product (``product``).  ``zeros()`` makes a zero ``a`` for a sum
+    node that nothing feeds."""
+    op = "Mul" if data["combine"] == "product" else "Add"
+    if not parts:
+        parts = [zeros()]
+    a = parts[0]
+    for k, c in enumerate(parts[1:], 1):
+        a = g.op(op, [a, c], f"{node}.a{suffix}.{k}")
+    if bias is not None:
+        a = g.op("Add", [a, bias], f"{node}.a{suffix}.bias")
+    return g.op("Identity", [a], f"{node}.a{suffix}")
+
+
+def _node(g: GraphWriter, node: str, data: dict, parts: list, zeros, bias: str | None, suffix: str) -> str:
+    """``v_n = f_n(a_n)``; returns the value's name ``<node>.v<suffix>``."""
+    a = _combine(g, node, data, parts, zeros, bias, suffix)
+    return _activation(g, data["activation"], a, f"{node}.v{suffix}")
+
+
+def _initial_states(g: GraphWriter, net, shapes: Shapes, params: dict, fed: dict) -> dict:
+    """node -> its state before the sequence ``(N, size)``: the model input
+    ``<node>.init`` (``init: input``), its trainable ``<node>.init`` parameter,
+    or its constant ``init``, broadcast over the batch."""
+    states = {}
+    for n, data in net.graph.nodes(data=True):
+        init, size = data["init"], data["size"]
+        if init.kind == "input":
+            states[n] = fed[n]
+            continue
+        value = params[data["init_param"]] if data["init_param"] else \
+            g.constant(f"{n}.init", np.broadcast_to(np.asarray(init.value, dtype=g.dtype), (size,)))
+        shape = g.op("Concat", [shapes.batch, g.ints(f"{n}.size", [size])], f"{n}.init.shape", axis=0)
+        states[n] = g.op("Expand", [value, shape], f"{n}.initial")
+    return states
+
+
+def _history(g: GraphWriter, node: str, initial: str, depth: int) -> str:
+    """The initial state repeated ``depth`` times along time: ``(depth, N, size)``."""
+    first = g.op("Unsqueeze", [initial, g.ints("axes", [0])], f"{node}.initial@1")
+    return g.op("Expand", [first, g.ints(f"{node}.repeat", [depth, 1, 1])], f"{node}.history{depth}")
+
+
+def _shifted(g: GraphWriter, source: str, values: str, initial: str, delay: int) -> str:
+    """``v_s(t - delay)`` for every t, ``(T, N, size)``: the sequence moved by
+    ``delay`` steps (either sign), the initial state filling the steps outside it."""
+    if delay == 0:
+        return values
+    pad = _history(g, source, initial, abs(delay))
+    if delay > 0:       # initial states, then v(0) .. v(T-1-d)
+        joined = g.op("Concat", [pad, values], f"{source}.v.delayed{delay}", axis=0)
+        return g.op("Slice", [joined, g.ints("0", [0]), g.ints(f"-{delay}", [-delay]), g.ints("0", [0])],
+                    f"{source}.v(t-{delay})")
+    joined = g.op("Concat", [values, pad], f"{source}.v.ahead{-delay}", axis=0)
+    return g.op("Slice", [joined, g.ints(f"{-delay}", [-delay]), g.ints("end", [INT64_MAX]), g.ints("0", [0])],
+                f"{source}.v(t+{-delay})")
+
+
+# --------------------------------------------------------------------------- stages
+
+def _sequence_contributions(g, net, node, values, initial, weights) -> list:
+    """The contributions of the plan's sequence edges into ``node``, each ``(T, N, size)``."""
+    parts = []
+    for group, k in net.plan.consumers[node]:
+        e = group.edges[k]
+        shifted = _shifted(g, e.source, values[e.source], initial[e.source], e.delay)
+        parts.append(_edge(g, e.name, e.weight, weights.get(e.name), shifted, ".c"))
+    return parts
+
+
+def _bias(g, net, node, params) -> str | None:
+    name = net.graph.nodes[node]["bias"]
+    return params[name] if name else None
+
+
+def _zeros(g: GraphWriter, node: str, leading: list, size: int):
+    """A function making zeros of shape (*leading, size), ``leading`` int64 [k] tensors."""
+    def make():
+        shape = g.op("Concat", leading + [g.ints(f"{node}.size", [size])], f"{node}.zeros.shape", axis=0)
+        zero = g.onnx.helper.make_tensor("zero", g.elem, [1], [0.0])
+        return g.op("ConstantOfShape", [shape], f"{node}.zeros", value=zero)
+    return make
+
+
+def _parallel_stage(g, net, node, values, initial, weights, shapes):
+    """One node on no cycle, over the whole sequence at once."""
+    data = net.graph.nodes[node]
+    parts = _sequence_contributions(g, net, node, values, initial, weights)
+    values[node] = _node(g, node, data, parts, _zeros(g, node, [shapes.steps, shapes.batch], data["size"]),
+                         _bias(g, net, node, weights["_params"]), "")
+
+
+def _direction(net, stage) -> int:
+    """+1 for a component whose delays are positive (runs forward in time), -1 for negative."""
+    delays = [e.delay for group in stage.inner for e in group.edges if e.delay != 0]
+    return -1 if delays and delays[0] < 0 else 1
+
+
+def _recurrent_stage(g, net, stage, values, initial, weights, shapes):
+    """A recurrent component as one ``Scan``: a step of its nodes per iteration.
+
+    Scan states: each node's last ``D`` values (``D`` its largest delay inside
+    the component), oldest first.  Scan inputs: the step index, then each
+    node's outside contributions combined over the sequence.  Scan outputs:
+    the new states, then each node's value."""
+    data = net.graph.nodes
+    inner = [e for group in stage.inner for e in group.edges]
+    depth = {n: max([abs(e.delay) for e in inner if e.source == n], default=0) for n in stage.nodes}
+    carried = [n for n in stage.nodes if depth[n] > 0]
+    outside = {}
+    for n in stage.nodes:
+        parts = _sequence_contributions(g, net, n, values, initial, weights)
+        if parts:
+            outside[n] = _combine(g, f"{n}.outside", data[n], parts, None, None, "")
+
+    body = g.body()
+    state_in = {n: body.fresh(f"{n}.history@t-1") for n in carried}
+    step = body.fresh("t@step")
+    outside_in = {n: body.fresh(f"{n}.outside@t") for n in outside}
+    batch = [shapes.batch]
+    now = {}
+    for n in stage.nodes:
+        parts = [outside_in[n]] if n in outside else []
+        for e in inner:
+            if e.target != n:
+                continue
+            if e.delay == 0:
+                read = now[e.source]
+            else:
+                index = body.ints(f"{e.source}.back{abs(e.delay)}", depth[e.source] - abs(e.delay))
+                read = body.op("Gather", [state_in[e.source], index], f"{e.source}.v@t{-e.delay:+d}", axis=0)
+            parts.append(_edge(body, e.name, e.weight, weights.get(e.name), read, ".c@t"))
+        now[n] = _node(body, n, data[n], parts, _zeros(body, n, batch, data[n]["size"]),
+                       _bias(body, net, n, weights["_params"]), "@t")
+    state_out = {}
+    for n in carried:
+        newest = body.op("Unsqueeze", [now[n], body.ints("axes", [0])], f"{n}.v@t.row")
+        kept = body.op("Slice", [state_in[n], body.ints("1", [1]), body.ints("end", [INT64_MAX]),
+                                 body.ints("0", [0])], f"{n}.history.kept")
+        state_out[n] = body.op("Concat", [kept, newest], f"{n}.history@t", axis=0)
+    name = "loop:" + ",".join(stage.nodes)
+    graph = body.graph(
+        name,
+        [body.value_info(state_in[n], [depth[n], "N", data[n]["size"]]) for n in carried]
+        + [body.onnx.helper.make_tensor_value_info(step, body.onnx.TensorProto.INT64, [])]
+        + [body.value_info(outside_in[n], ["N", data[n]["size"]]) for n in outside],
+        [body.value_info(state_out[n], [depth[n], "N", data[n]["size"]]) for n in carried]
+        + [body.value_info(now[n], ["N", data[n]["size"]]) for n in stage.nodes])
+    reverse = int(_direction(net, stage) < 0)
+    scan_inputs = [shapes.step_index] + [outside[n] for n in outside]
+    outputs = [g.fresh(f"{n}.history@end") for n in carried] + [g.fresh(f"{n}.v") for n in stage.nodes]
+    g.nodes.append(g.onnx.helper.make_node(
+        "Scan", [_history(g, n, initial[n], depth[n]) for n in carried] + scan_inputs, outputs, name=g.fresh(name),
+        body=graph, num_scan_inputs=len(scan_inputs),
+        scan_input_directions=[reverse] * len(scan_inputs), scan_output_directions=[reverse] * len(stage.nodes)))
+    for n, out in zip(stage.nodes, outputs[len(carried):]):
+        values[n] = out
+
+
+# --------------------------------------------------------------------------- the model
+
+def _hopfield_state(net) -> str | None:
+    """The state node when ``net`` is a Hopfield-style net with no input node
+    (exported as its settling), else None."""
+    from ..hopfield import memory_edge
+    if net.input_nodes:
+        return None
+    try:
+        return memory_edge(net)[0]
+    except DataError:
+        return None
+
+
+def to_onnx(net, sweeps: int | None = None):
+    """The ``onnx.ModelProto`` of ``net`` (module doc: inputs, outputs, naming).
+
+    ``sweeps``: for a Hopfield-style net, the number of synchronous updates
+    (default: the spec's ``dynamics.sweeps``, else 100).  Raises DataError for
+    a network with no input node that is not Hopfield-style."""
+    onnx = _onnx()
+    g = GraphWriter(onnx, net.dtype)
+    data = net.graph.nodes
+    inputs, fed = [], {}
+    for n in net.input_nodes:
+        inputs.append(g.value_info(g.fresh(n), ["N", "T", data[n]["size"]]))
+    for n in net.graph.nodes:
+        if data[n]["init"].kind == "input":
+            fed[n] = g.fresh(f"{n}.init")
+            inputs.append(g.value_info(fed[n], ["N", data[n]["size"]]))
+    settled = _hopfield_state(net)
+    if not net.input_nodes and settled is None:
+        raise DataError("ONNX export: this network has no input node, so nothing would give the model its "
+                        "sequence length; add an input node (the export's inputs are the input nodes, (N, T, size))")
+    if settled is not None:
+        sweeps = sweeps or net.spec.dynamics.get("sweeps", 100)
+        shapes = Shapes(g, fed[settled] if settled in fed else next(iter(fed.values())), sweeps)
+    else:
+        shapes = Shapes(g, net.input_nodes[0], net.input_nodes[0])
+    weights = _weights(g, net)
+    initial = _initial_states(g, net, shapes, weights["_params"], fed)
+    values = {}
+    for stage in net.plan.stages:
+        if stage.kind == "input":
+            n = stage.nodes[0]
+            values[n] = g.op("Transpose", [n], f"{n}.v", perm=[1, 0, 2])
+        elif stage.kind == "parallel":
+            _parallel_stage(g, net, stage.nodes[0], values, initial, weights, shapes)
+        else:
+            _recurrent_stage(g, net, stage, values, initial, weights, shapes)
+    if settled is not None:
+        last = g.op("Gather", [values[settled], g.constant("last", -1, np.int64)], settled, axis=0)
+        outputs = [g.value_info(last, ["N", data[settled]["size"]])]
+    else:
+        outputs = [g.value_info(g.op("Transpose", [values[n]], n, perm=[1, 0, 2]), ["N", "T", data[n]["size"]])
+                   for n in net.output_nodes]
+    graph = g.graph(net.spec.name or "rnngraph", inputs, outputs)
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],
+                                   producer_name="rnngraph")
+    model.ir_version = min(model.ir_version, 8)     # readable by onnxruntime >= 1.17
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export_onnx(net, spec, out_path) -> None:
+    """Write ``to_onnx(net)`` to ``out_path`` atomically (the old file or the new, never half).
+
+    Raises DataError when the file cannot be written."""
+    model = to_onnx(net)
+    payload = model.SerializeToString()
+    try:
+        atomic_write(out_path, lambda fh: fh.write(payload), binary=True)
+    except OSError as exc:
+        raise DataError(f"{out_path}: cannot write the ONNX model ({exc.strerror or exc})") from None
