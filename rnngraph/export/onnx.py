@@ -138,8 +138,9 @@ def _activation(g: GraphWriter, name: str, a: str, out: str) -> str:
         return g.op("Identity", [a], out)
     if name in ("sigmoid", "tanh", "relu", "exp"):
         return g.op({"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "exp": "Exp"}[name], [a], out)
-    if name == "leaky_relu":
-        return g.op("LeakyRelu", [a], out, alpha=LEAKY_SLOPE)
+    if name == "leaky_relu":        # not LeakyRelu: onnxruntime holds its alpha as a float32
+        return g.op("Where", [g.op("Greater", [a, g.constant("zero", 0.0)], f"{out}.positive"), a,
+                              g.op("Mul", [a, g.constant("leaky_slope", LEAKY_SLOPE)], f"{out}.leak")], out)
     if name == "softmax":
         return g.op("Softmax", [a], out, axis=-1)
     if name == "softplus":          # log(1 + exp(a)) = max(a, 0) + log(1 + exp(-|a|)), never overflows
@@ -348,12 +349,26 @@ def _recurrent_stage(g, net, stage, values, initial, weights, shapes):
         + [body.value_info(now[n], ["N", data[n]["size"]]) for n in stage.nodes])
     reverse = int(_direction(net, stage) < 0)
     scan_inputs = [shapes.step_index] + [outside[n] for n in outside]
-    outputs = [g.fresh(f"{n}.history@end") for n in carried] + [g.fresh(f"{n}.v") for n in stage.nodes]
-    g.nodes.append(g.onnx.helper.make_node(
-        "Scan", [_history(g, n, initial[n], depth[n]) for n in carried] + scan_inputs, outputs, name=g.fresh(name),
-        body=graph, num_scan_inputs=len(scan_inputs),
+    histories = [_history(g, n, initial[n], depth[n]) for n in carried]
+    # onnxruntime's Scan refuses zero iterations: an If runs it only when T > 0
+    run = g.body()
+    scanned = [run.fresh(f"{n}.history@end") for n in carried] + [run.fresh(f"{n}.v@scan") for n in stage.nodes]
+    run.nodes.append(run.onnx.helper.make_node(
+        "Scan", histories + scan_inputs, scanned, name=run.fresh(name), body=graph, num_scan_inputs=len(scan_inputs),
         scan_input_directions=[reverse] * len(scan_inputs), scan_output_directions=[reverse] * len(stage.nodes)))
-    for n, out in zip(stage.nodes, outputs[len(carried):]):
+    empty = g.body()
+    nothing = [_zeros(empty, f"{n}.empty", [empty.ints("no_steps", [0]), shapes.batch], data[n]["size"])()
+               for n in stage.nodes]
+    sequences = [["T", "N", data[n]["size"]] for n in stage.nodes]
+    then_branch = run.graph(f"{name} (T > 0)", [], [run.value_info(v, shape)
+                                                    for v, shape in zip(scanned[len(carried):], sequences)])
+    else_branch = empty.graph(f"{name} (T = 0)", [], [empty.value_info(v, shape)
+                                                      for v, shape in zip(nothing, sequences)])
+    outputs = [g.fresh(f"{n}.v") for n in stage.nodes]
+    any_steps = g.op("Greater", [g.op("Squeeze", [shapes.steps], "T.scalar"), g.constant("0", 0, np.int64)], "T>0")
+    g.nodes.append(g.onnx.helper.make_node("If", [any_steps], outputs, name=g.fresh(f"if T > 0: {name}"),
+                                           then_branch=then_branch, else_branch=else_branch))
+    for n, out in zip(stage.nodes, outputs):
         values[n] = out
 
 
@@ -371,13 +386,19 @@ def _hopfield_state(net) -> str | None:
         return None
 
 
-def to_onnx(net, sweeps: int | None = None):
+def to_onnx(net, nodes: list | None = None, sweeps: int | None = None):
     """The ``onnx.ModelProto`` of ``net`` (module doc: inputs, outputs, naming).
 
-    ``sweeps``: for a Hopfield-style net, the number of synchronous updates
-    (default: the spec's ``dynamics.sweeps``, else 100).  Raises DataError for
-    a network with no input node that is not Hopfield-style."""
+    ``nodes``: the primitive nodes to output, ``(N, T, size)`` each (default:
+    the output nodes).  ``sweeps``: for a Hopfield-style net, the number of
+    synchronous updates (default: the spec's ``dynamics.sweeps``, else 100).
+    Raises DataError for a network with no input node that is not
+    Hopfield-style, or nothing to output."""
     onnx = _onnx()
+    nodes = net.output_nodes if nodes is None else list(nodes)
+    for n in nodes:
+        if n not in net.graph:
+            raise DataError(f"ONNX export: unknown node {n!r}")
     g = GraphWriter(onnx, net.dtype)
     data = net.graph.nodes
     inputs, fed = [], {}
@@ -391,6 +412,9 @@ def to_onnx(net, sweeps: int | None = None):
     if not net.input_nodes and settled is None:
         raise DataError("ONNX export: this network has no input node, so nothing would give the model its "
                         "sequence length; add an input node (the export's inputs are the input nodes, (N, T, size))")
+    if settled is None and not nodes:
+        raise DataError("ONNX export: this network has no output node (role: output), so the model would compute "
+                        "nothing; mark the nodes to export as outputs")
     if settled is not None:
         sweeps = sweeps or net.spec.dynamics.get("sweeps", 100)
         shapes = Shapes(g, fed[settled] if settled in fed else next(iter(fed.values())), sweeps)
@@ -412,7 +436,7 @@ def to_onnx(net, sweeps: int | None = None):
         outputs = [g.value_info(last, ["N", data[settled]["size"]])]
     else:
         outputs = [g.value_info(g.op("Transpose", [values[n]], n, perm=[1, 0, 2]), ["N", "T", data[n]["size"]])
-                   for n in net.output_nodes]
+                   for n in nodes]
     graph = g.graph(net.spec.name or "rnngraph", inputs, outputs)
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],
                                    producer_name="rnngraph")
