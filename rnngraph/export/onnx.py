@@ -37,9 +37,11 @@ sequence length).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from ..activations import ACTIVATIONS, LEAKY_SLOPE
+from ..activations import LEAKY_SLOPE
 from ..errors import DataError
 from ..io import atomic_write
 
@@ -123,11 +125,12 @@ class Shapes:
         if isinstance(steps, int):
             self.steps = g.ints("T", [steps])
         else:
-            self.steps = g.op("Slice", [g.op("Shape", [steps], f"{steps}.shape"), g.ints("1", [1]), g.ints("2", [2])],
-                              "T")
-        scalar_steps = g.op("Squeeze", [self.steps, g.ints("axes", [0])], "T.scalar")
+            if steps != batch_source:
+                shape = g.op("Shape", [steps], f"{steps}.shape")
+            self.steps = g.op("Slice", [shape, g.ints("1", [1]), g.ints("2", [2])], "T")
+        self.scalar_steps = g.op("Squeeze", [self.steps, g.ints("axes", [0])], "T.scalar")
         zero, one = g.constant("zero", 0, np.int64), g.constant("one", 1, np.int64)
-        self.step_index = g.op("Range", [zero, scalar_steps, one], "t")
+        self.step_index = g.op("Range", [zero, self.scalar_steps, one], "t")
 
 
 # --------------------------------------------------------------------------- the network's pieces
@@ -165,11 +168,11 @@ LOWERED = ("identity", "sigmoid", "tanh", "relu", "exp", "leaky_relu", "softmax"
            "one_minus", "square")
 
 
-def _weights(g: GraphWriter, net) -> dict:
+def _weights(g: GraphWriter, net, params: dict) -> dict:
     """edge key -> the tensor its contribution multiplies by: a dense edge's
     effective weight transposed ``(from, to)`` (constraints applied as ops), a
-    diagonal or scalar edge's parameter; none for identity edges."""
-    params = {name: g.constant(name, value) for name, value in net.params.items()}
+    diagonal or scalar edge's parameter; none for identity edges.  ``params``:
+    parameter name -> its initializer."""
     weights = {}
     for u, v, key, d in net.graph.edges(keys=True, data=True):
         if d["param"] is None:
@@ -184,7 +187,6 @@ def _weights(g: GraphWriter, net) -> dict:
                 w = g.op("Mul", [w, g.constant(f"{key}.off_diagonal", 1.0 - np.eye(size))], f"{key}.zero_diagonal")
             w = g.op("Transpose", [w], f"{key}.weight^T")
         weights[key] = w
-    weights["_params"] = params
     return weights
 
 
@@ -219,21 +221,24 @@ def _node(g: GraphWriter, node: str, data: dict, parts: list, zeros, bias: str |
     return _activation(g, data["activation"], a, f"{node}.v{suffix}")
 
 
-def _initial_states(g: GraphWriter, net, shapes: Shapes, params: dict, fed: dict) -> dict:
-    """node -> its state before the sequence ``(N, size)``: the model input
-    ``<node>.init`` (``init: input``), its trainable ``<node>.init`` parameter,
-    or its constant ``init``, broadcast over the batch."""
-    states = {}
-    for n, data in net.graph.nodes(data=True):
-        init, size = data["init"], data["size"]
-        if init.kind == "input":
-            states[n] = fed[n]
-            continue
-        value = params[data["init_param"]] if data["init_param"] else \
-            g.constant(f"{n}.init", np.broadcast_to(np.asarray(init.value, dtype=g.dtype), (size,)))
-        shape = g.op("Concat", [shapes.batch, g.ints(f"{n}.size", [size])], f"{n}.init.shape", axis=0)
-        states[n] = g.op("Expand", [value, shape], f"{n}.initial")
-    return states
+class InitialStates:
+    """node -> its state before the sequence ``(N, size)``, made when first asked
+    for: the model input ``<node>.init`` (``init: input``), its trainable
+    ``<node>.init`` parameter, or its constant ``init``, broadcast over the batch."""
+
+    def __init__(self, g: GraphWriter, net, shapes: Shapes, params: dict, fed: dict):
+        self.g, self.net, self.shapes, self.params = g, net, shapes, params
+        self.states = dict(fed)
+
+    def __getitem__(self, n: str) -> str:
+        if n not in self.states:
+            g, data = self.g, self.net.graph.nodes[n]
+            size = data["size"]
+            value = self.params[data["init_param"]] if data["init_param"] else \
+                g.constant(f"{n}.init", np.broadcast_to(np.asarray(data["init"].value, dtype=g.dtype), (size,)))
+            shape = g.op("Concat", [self.shapes.batch, g.ints(f"{n}.size", [size])], f"{n}.init.shape", axis=0)
+            self.states[n] = g.op("Expand", [value, shape], f"{n}.initial")
+        return self.states[n]
 
 
 def _history(g: GraphWriter, node: str, initial: str, depth: int) -> str:
@@ -259,19 +264,33 @@ def _shifted(g: GraphWriter, source: str, values: str, initial: str, delay: int)
 
 # --------------------------------------------------------------------------- stages
 
-def _sequence_contributions(g, net, node, values, initial, weights) -> list:
+@dataclass
+class Exported:
+    """What the stages share: the network, the model graph's sizes, every
+    parameter's initializer (``params``), each edge's weight tensor
+    (``weights``), the initial states, and each node's values ``(T, N, size)``
+    as the stages compute them."""
+
+    net: object
+    shapes: Shapes
+    params: dict
+    weights: dict
+    initial: InitialStates
+    values: dict = field(default_factory=dict)
+
+    def bias(self, node: str) -> str | None:
+        name = self.net.graph.nodes[node]["bias"]
+        return self.params[name] if name else None
+
+
+def _sequence_contributions(g: GraphWriter, m: Exported, node: str) -> list:
     """The contributions of the plan's sequence edges into ``node``, each ``(T, N, size)``."""
     parts = []
-    for group, k in net.plan.consumers[node]:
+    for group, k in m.net.plan.consumers[node]:
         e = group.edges[k]
-        shifted = _shifted(g, e.source, values[e.source], initial[e.source], e.delay)
-        parts.append(_edge(g, e.name, e.weight, weights.get(e.name), shifted, ".c"))
+        shifted = _shifted(g, e.source, m.values[e.source], m.initial[e.source], e.delay)
+        parts.append(_edge(g, e.name, e.weight, m.weights.get(e.name), shifted, ".c"))
     return parts
-
-
-def _bias(g, net, node, params) -> str | None:
-    name = net.graph.nodes[node]["bias"]
-    return params[name] if name else None
 
 
 def _zeros(g: GraphWriter, node: str, leading: list, size: int):
@@ -283,12 +302,12 @@ def _zeros(g: GraphWriter, node: str, leading: list, size: int):
     return make
 
 
-def _parallel_stage(g, net, node, values, initial, weights, shapes):
+def _parallel_stage(g: GraphWriter, m: Exported, node: str) -> None:
     """One node on no cycle, over the whole sequence at once."""
-    data = net.graph.nodes[node]
-    parts = _sequence_contributions(g, net, node, values, initial, weights)
-    values[node] = _node(g, node, data, parts, _zeros(g, node, [shapes.steps, shapes.batch], data["size"]),
-                         _bias(g, net, node, weights["_params"]), "")
+    data = m.net.graph.nodes[node]
+    parts = _sequence_contributions(g, m, node)
+    m.values[node] = _node(g, node, data, parts, _zeros(g, node, [m.shapes.steps, m.shapes.batch], data["size"]),
+                           m.bias(node), "")
 
 
 def _direction(net, stage) -> int:
@@ -297,20 +316,21 @@ def _direction(net, stage) -> int:
     return -1 if delays and delays[0] < 0 else 1
 
 
-def _recurrent_stage(g, net, stage, values, initial, weights, shapes):
+def _recurrent_stage(g: GraphWriter, m: Exported, stage) -> None:
     """A recurrent component as one ``Scan``: a step of its nodes per iteration.
 
     Scan states: each node's last ``D`` values (``D`` its largest delay inside
     the component), oldest first.  Scan inputs: the step index, then each
     node's outside contributions combined over the sequence.  Scan outputs:
     the new states, then each node's value."""
+    net, shapes, initial = m.net, m.shapes, m.initial
     data = net.graph.nodes
     inner = [e for group in stage.inner for e in group.edges]
     depth = {n: max([abs(e.delay) for e in inner if e.source == n], default=0) for n in stage.nodes}
     carried = [n for n in stage.nodes if depth[n] > 0]
     outside = {}
     for n in stage.nodes:
-        parts = _sequence_contributions(g, net, n, values, initial, weights)
+        parts = _sequence_contributions(g, m, n)
         if parts:
             outside[n] = _combine(g, f"{n}.outside", data[n], parts, None, None, "")
 
@@ -330,9 +350,8 @@ def _recurrent_stage(g, net, stage, values, initial, weights, shapes):
             else:
                 index = body.ints(f"{e.source}.back{abs(e.delay)}", depth[e.source] - abs(e.delay))
                 read = body.op("Gather", [state_in[e.source], index], f"{e.source}.v@t{-e.delay:+d}", axis=0)
-            parts.append(_edge(body, e.name, e.weight, weights.get(e.name), read, ".c@t"))
-        now[n] = _node(body, n, data[n], parts, _zeros(body, n, batch, data[n]["size"]),
-                       _bias(body, net, n, weights["_params"]), "@t")
+            parts.append(_edge(body, e.name, e.weight, m.weights.get(e.name), read, ".c@t"))
+        now[n] = _node(body, n, data[n], parts, _zeros(body, n, batch, data[n]["size"]), m.bias(n), "@t")
     state_out = {}
     for n in carried:
         newest = body.op("Unsqueeze", [now[n], body.ints("axes", [0])], f"{n}.v@t.row")
@@ -365,11 +384,11 @@ def _recurrent_stage(g, net, stage, values, initial, weights, shapes):
     else_branch = empty.graph(f"{name} (T = 0)", [], [empty.value_info(v, shape)
                                                       for v, shape in zip(nothing, sequences)])
     outputs = [g.fresh(f"{n}.v") for n in stage.nodes]
-    any_steps = g.op("Greater", [g.op("Squeeze", [shapes.steps], "T.scalar"), g.constant("0", 0, np.int64)], "T>0")
+    any_steps = g.op("Greater", [shapes.scalar_steps, g.constant("zero", 0, np.int64)], "T>0")
     g.nodes.append(g.onnx.helper.make_node("If", [any_steps], outputs, name=g.fresh(f"if T > 0: {name}"),
                                            then_branch=then_branch, else_branch=else_branch))
     for n, out in zip(stage.nodes, outputs):
-        values[n] = out
+        m.values[n] = out
 
 
 # --------------------------------------------------------------------------- the model
@@ -420,17 +439,17 @@ def to_onnx(net, nodes: list | None = None, sweeps: int | None = None):
         shapes = Shapes(g, fed[settled] if settled in fed else next(iter(fed.values())), sweeps)
     else:
         shapes = Shapes(g, net.input_nodes[0], net.input_nodes[0])
-    weights = _weights(g, net)
-    initial = _initial_states(g, net, shapes, weights["_params"], fed)
-    values = {}
+    params = {name: g.constant(name, value) for name, value in net.params.items()}
+    m = Exported(net, shapes, params, _weights(g, net, params), InitialStates(g, net, shapes, params, fed))
+    values = m.values
     for stage in net.plan.stages:
         if stage.kind == "input":
             n = stage.nodes[0]
             values[n] = g.op("Transpose", [n], f"{n}.v", perm=[1, 0, 2])
         elif stage.kind == "parallel":
-            _parallel_stage(g, net, stage.nodes[0], values, initial, weights, shapes)
+            _parallel_stage(g, m, stage.nodes[0])
         else:
-            _recurrent_stage(g, net, stage, values, initial, weights, shapes)
+            _recurrent_stage(g, m, stage)
     if settled is not None:
         last = g.op("Gather", [values[settled], g.constant("last", -1, np.int64)], settled, axis=0)
         outputs = [g.value_info(last, ["N", data[settled]["size"]])]
