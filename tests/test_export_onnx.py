@@ -25,8 +25,9 @@ import rnngraph as rg                                  # noqa: E402
 from rnngraph.activations import ACTIVATIONS           # noqa: E402
 from rnngraph.cli import main                          # noqa: E402
 from rnngraph.errors import DataError                  # noqa: E402
-from rnngraph.export.onnx import LOWERED, to_onnx      # noqa: E402
+from rnngraph.export.onnx import ACTIVATION_OPS, to_onnx      # noqa: E402
 from rnngraph.hopfield import state_node               # noqa: E402
+from rnngraph.plan import make_plan                    # noqa: E402
 from test_executor import random_specs                 # noqa: E402  hypothesis strategy: random valid specs
 
 SPECS = sorted(Path(__file__).resolve().parent.parent.joinpath("specs").glob("*.yaml"))
@@ -135,7 +136,7 @@ def test_hopfield_exports_its_synchronous_settling(path):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_every_activation(activation, dtype):
-    assert set(LOWERED) == set(ACTIVATIONS)
+    assert set(ACTIVATION_OPS) == set(ACTIVATIONS)
     text = f"""
 rnngraph: 1
 dtype: {dtype}
@@ -173,6 +174,48 @@ def test_random_graphs_match_forward(data, dtype, seed):
     for N, T in SHAPES:
         worst = largest_difference(net, model, N, T, seed, nodes=every)
         assert worst <= TOLERANCE[dtype], f"N={N} T={T}: {worst:.3g}"
+
+
+def mirrored_model(spec, params, nodes):
+    """The ONNX model of ``spec``'s network with every delay negated (it reads the
+    future where the original reads the past), exported from a network whose graph
+    and plan were rewritten so (the spec format will say this with negative delays).
+    On a sequence, it computes what the original computes on the reversed sequence."""
+    net = rg.build(spec)
+    for name, value in params.items():
+        net.params[name][...] = value
+    for _, _, data in net.graph.edges(data=True):
+        data["delay"] = -data["delay"]
+    net.plan = make_plan(net.graph)
+    return to_onnx(net, nodes=nodes)
+
+
+def assert_mirror_reverses_time(spec, seed):
+    net = rg.build(spec, seed=seed)
+    perturb(net, seed)
+    every = [n for n in net.graph.nodes if n not in net.input_nodes]
+    model = mirrored_model(spec, net.params, every)
+    for N, T in SHAPES:
+        feeds, inputs, initial = random_feeds(net, N, T, seed)
+        got = run_model(model, feeds)
+        want = net.forward({n: x[:, ::-1] for n, x in inputs.items()}, initial=initial)
+        for n in every:
+            scale = np.maximum(1.0, np.abs(want[n]))
+            assert np.max(np.abs(got[n] - want[n][:, ::-1]) / scale, initial=0.0) <= TOLERANCE[spec.dtype], n
+
+
+@pytest.mark.parametrize("name", ["lstm_reber", "primitives", "fully_recurrent"])
+def test_negative_delays_scan_backwards(name):
+    spec = rg.load_spec(next(p for p in SPECS if p.stem == name))
+    assert_mirror_reverses_time(spec, 5)
+
+
+@settings(max_examples=int(os.environ.get("RG_RANDOM_GRAPHS", 40)) // 2, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(random_specs(), st.integers(0, 2 ** 16))
+def test_random_graphs_with_negative_delays_scan_backwards(data, seed):
+    assume(any(node.get("role") == "input" for node in data["nodes"].values()))
+    assert_mirror_reverses_time(rg.parse_spec(yaml.safe_dump(data, sort_keys=False)), seed)
 
 
 def test_a_network_without_inputs_is_refused_with_a_reason():
@@ -279,3 +322,12 @@ def test_cli_invalid_spec_exits_2_with_its_line(tmp_path, capsys):
     spec.write_text("rnngraph: 1\nnodes:\n  x: {role: input, size: 0}\nedges: []\n")
     assert main(["export", str(spec), "--params", "p.npz", "--format", "onnx"]) == 2
     assert "bad.yaml:3:" in capsys.readouterr().err
+
+
+def test_without_the_onnx_package_the_command_says_what_to_install(trained, tmp_path, capsys, monkeypatch):
+    spec, params, _ = trained
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)      # import onnx raises ImportError
+    out = tmp_path / "model.onnx"
+    assert main(["export", str(spec), "--params", str(params), "--format", "onnx", "-o", str(out)]) == 2
+    assert "pip install 'rnngraph[onnx]'" in capsys.readouterr().err
+    assert not out.exists()

@@ -135,37 +135,53 @@ class Shapes:
 
 # --------------------------------------------------------------------------- the network's pieces
 
+def _one_op(op_type: str):
+    return lambda g, a, out: g.op(op_type, [a], out)
+
+
+def _leaky_relu(g, a, out):          # not LeakyRelu: onnxruntime holds its alpha as a float32
+    return g.op("Where", [g.op("Greater", [a, g.constant("zero", 0.0)], f"{out}.positive"), a,
+                          g.op("Mul", [a, g.constant("leaky_slope", LEAKY_SLOPE)], f"{out}.leak")], out)
+
+
+def _softplus(g, a, out):            # log(1 + exp(a)) = max(a, 0) + log(1 + exp(-|a|)), never overflows
+    small = g.op("Exp", [g.op("Neg", [g.op("Abs", [a], f"{out}.|a|")], f"{out}.-|a|")], f"{out}.exp")
+    tail = g.op("Log", [g.op("Add", [g.constant("one", 1.0), small], f"{out}.1+exp")], f"{out}.log")
+    return g.op("Add", [g.op("Relu", [a], f"{out}.relu"), tail], out)
+
+
+def _sign(g, a, out):                # +1 where a >= 0 (ONNX's Sign gives 0 at 0)
+    return g.op("Where", [g.op("Less", [a, g.constant("zero", 0.0)], f"{out}.negative"),
+                          g.constant("minus_one", -1.0), g.constant("one", 1.0)], out)
+
+
+def _step(g, a, out):
+    return g.op("Where", [g.op("Greater", [a, g.constant("zero", 0.0)], f"{out}.positive"),
+                          g.constant("one", 1.0), g.constant("zero", 0.0)], out)
+
+
+ACTIVATION_OPS = {
+    # name in activations.py -> (writer, a, out name) -> v: the same function as ONNX ops
+    "identity": _one_op("Identity"),
+    "sigmoid": _one_op("Sigmoid"),
+    "tanh": _one_op("Tanh"),
+    "relu": _one_op("Relu"),
+    "exp": _one_op("Exp"),
+    "softmax": lambda g, a, out: g.op("Softmax", [a], out, axis=-1),
+    "leaky_relu": _leaky_relu,
+    "softplus": _softplus,
+    "sign": _sign,
+    "step": _step,
+    "one_minus": lambda g, a, out: g.op("Sub", [g.constant("one", 1.0), a], out),
+    "square": lambda g, a, out: g.op("Mul", [a, a], out),
+}
+
+
 def _activation(g: GraphWriter, name: str, a: str, out: str) -> str:
     """``v = f(a)`` with ONNX ops, exactly as activations.py defines ``f``."""
-    if name == "identity":
-        return g.op("Identity", [a], out)
-    if name in ("sigmoid", "tanh", "relu", "exp"):
-        return g.op({"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "exp": "Exp"}[name], [a], out)
-    if name == "leaky_relu":        # not LeakyRelu: onnxruntime holds its alpha as a float32
-        return g.op("Where", [g.op("Greater", [a, g.constant("zero", 0.0)], f"{out}.positive"), a,
-                              g.op("Mul", [a, g.constant("leaky_slope", LEAKY_SLOPE)], f"{out}.leak")], out)
-    if name == "softmax":
-        return g.op("Softmax", [a], out, axis=-1)
-    if name == "softplus":          # log(1 + exp(a)) = max(a, 0) + log(1 + exp(-|a|)), never overflows
-        tail = g.op("Log", [g.op("Add", [g.constant("one", 1.0),
-                                         g.op("Exp", [g.op("Neg", [g.op("Abs", [a], f"{out}|a|")], f"{out}-|a|")],
-                                              f"{out}.exp")], f"{out}.1+exp")], f"{out}.log")
-        return g.op("Add", [g.op("Relu", [a], f"{out}.relu"), tail], out)
-    if name == "sign":              # +1 where a >= 0 (ONNX Sign gives 0 at 0)
-        return g.op("Where", [g.op("Less", [a, g.constant("zero", 0.0)], f"{out}.negative"),
-                              g.constant("minus_one", -1.0), g.constant("one", 1.0)], out)
-    if name == "step":
-        return g.op("Where", [g.op("Greater", [a, g.constant("zero", 0.0)], f"{out}.positive"),
-                              g.constant("one", 1.0), g.constant("zero", 0.0)], out)
-    if name == "one_minus":
-        return g.op("Sub", [g.constant("one", 1.0), a], out)
-    if name == "square":
-        return g.op("Mul", [a, a], out)
-    raise DataError(f"ONNX export: activation {name!r} has no ONNX form yet")
-
-
-LOWERED = ("identity", "sigmoid", "tanh", "relu", "exp", "leaky_relu", "softmax", "softplus", "sign", "step",
-           "one_minus", "square")
+    if name not in ACTIVATION_OPS:
+        raise DataError(f"ONNX export: activation {name!r} has no ONNX form yet")
+    return ACTIVATION_OPS[name](g, a, out)
 
 
 def _weights(g: GraphWriter, net, params: dict) -> dict:
@@ -310,21 +326,64 @@ def _parallel_stage(g: GraphWriter, m: Exported, node: str) -> None:
                            m.bias(node), "")
 
 
-def _direction(net, stage) -> int:
+def _direction(stage) -> int:
     """+1 for a component whose delays are positive (runs forward in time), -1 for negative."""
     delays = [e.delay for group in stage.inner for e in group.edges if e.delay != 0]
     return -1 if delays and delays[0] < 0 else 1
 
 
-def _recurrent_stage(g: GraphWriter, m: Exported, stage) -> None:
-    """A recurrent component as one ``Scan``: a step of its nodes per iteration.
+def _step_body(g: GraphWriter, m: Exported, stage, depth: dict, outside: list):
+    """The Scan body of a recurrent component: one time step of its nodes, in the plan's order.
 
-    Scan states: each node's last ``D`` values (``D`` its largest delay inside
-    the component), oldest first.  Scan inputs: the step index, then each
-    node's outside contributions combined over the sequence.  Scan outputs:
-    the new states, then each node's value."""
-    net, shapes, initial = m.net, m.shapes, m.initial
-    data = net.graph.nodes
+    Inputs: each carried node's last ``depth[n]`` values ``(D, N, size)``
+    (oldest first), the step index, each node in ``outside``'s contributions
+    from outside the component ``(N, size)``.  Outputs: the carried histories
+    moved on by one step, then each node's value ``(N, size)``."""
+    data = m.net.graph.nodes
+    inner = [e for group in stage.inner for e in group.edges]
+    carried = [n for n in stage.nodes if depth[n] > 0]
+    body = g.body()
+    history = {n: body.fresh(f"{n}.history@t-1") for n in carried}
+    step = body.fresh("t@step")
+    from_outside = {n: body.fresh(f"{n}.outside@t") for n in outside}
+    now = {}
+    for n in stage.nodes:
+        parts = [from_outside[n]] if n in from_outside else []
+        for e in inner:
+            if e.target != n:
+                continue
+            if e.delay == 0:                   # computed earlier in this step
+                read = now[e.source]
+            else:
+                index = body.ints(f"{e.source}.back{abs(e.delay)}", depth[e.source] - abs(e.delay))
+                read = body.op("Gather", [history[e.source], index], f"{e.source}.v@t{-e.delay:+d}", axis=0)
+            parts.append(_edge(body, e.name, e.weight, m.weights.get(e.name), read, ".c@t"))
+        now[n] = _node(body, n, data[n], parts, _zeros(body, n, [m.shapes.batch], data[n]["size"]), m.bias(n), "@t")
+    moved = {}
+    for n in carried:                          # drop the oldest value, append this step's
+        newest = body.op("Unsqueeze", [now[n], body.ints("axes", [0])], f"{n}.v@t.row")
+        kept = body.op("Slice", [history[n], body.ints("1", [1]), body.ints("end", [INT64_MAX]),
+                                 body.ints("0", [0])], f"{n}.history.kept")
+        moved[n] = body.op("Concat", [kept, newest], f"{n}.history@t", axis=0)
+    return body.graph(
+        "loop:" + ",".join(stage.nodes),
+        [body.value_info(history[n], [depth[n], "N", data[n]["size"]]) for n in carried]
+        + [body.onnx.helper.make_tensor_value_info(step, body.onnx.TensorProto.INT64, [])]
+        + [body.value_info(from_outside[n], ["N", data[n]["size"]]) for n in outside],
+        [body.value_info(moved[n], [depth[n], "N", data[n]["size"]]) for n in carried]
+        + [body.value_info(now[n], ["N", data[n]["size"]]) for n in stage.nodes])
+
+
+def _recurrent_stage(g: GraphWriter, m: Exported, stage) -> None:
+    """A recurrent component as one ``Scan`` over ``_step_body``.
+
+    Its edges from outside are computed over the whole sequence first and
+    enter as scan inputs; a node read with delay ``d`` inside carries its last
+    ``D`` values (``D`` its largest such ``|d|``), starting from its initial
+    state.  A component with negative delays scans every input and output in
+    reverse.  onnxruntime's Scan refuses zero iterations, so an ``If`` runs it
+    only when T > 0 (else every value is empty, ``(0, N, size)``)."""
+    data = m.net.graph.nodes
     inner = [e for group in stage.inner for e in group.edges]
     depth = {n: max([abs(e.delay) for e in inner if e.source == n], default=0) for n in stage.nodes}
     carried = [n for n in stage.nodes if depth[n] > 0]
@@ -333,59 +392,28 @@ def _recurrent_stage(g: GraphWriter, m: Exported, stage) -> None:
         parts = _sequence_contributions(g, m, n)
         if parts:
             outside[n] = _combine(g, f"{n}.outside", data[n], parts, None, None, "")
+    body = _step_body(g, m, stage, depth, list(outside))
+    histories = [_history(g, n, m.initial[n], depth[n]) for n in carried]
+    scan_inputs = [m.shapes.step_index] + list(outside.values())
+    reverse = int(_direction(stage) < 0)
 
-    body = g.body()
-    state_in = {n: body.fresh(f"{n}.history@t-1") for n in carried}
-    step = body.fresh("t@step")
-    outside_in = {n: body.fresh(f"{n}.outside@t") for n in outside}
-    batch = [shapes.batch]
-    now = {}
-    for n in stage.nodes:
-        parts = [outside_in[n]] if n in outside else []
-        for e in inner:
-            if e.target != n:
-                continue
-            if e.delay == 0:
-                read = now[e.source]
-            else:
-                index = body.ints(f"{e.source}.back{abs(e.delay)}", depth[e.source] - abs(e.delay))
-                read = body.op("Gather", [state_in[e.source], index], f"{e.source}.v@t{-e.delay:+d}", axis=0)
-            parts.append(_edge(body, e.name, e.weight, m.weights.get(e.name), read, ".c@t"))
-        now[n] = _node(body, n, data[n], parts, _zeros(body, n, batch, data[n]["size"]), m.bias(n), "@t")
-    state_out = {}
-    for n in carried:
-        newest = body.op("Unsqueeze", [now[n], body.ints("axes", [0])], f"{n}.v@t.row")
-        kept = body.op("Slice", [state_in[n], body.ints("1", [1]), body.ints("end", [INT64_MAX]),
-                                 body.ints("0", [0])], f"{n}.history.kept")
-        state_out[n] = body.op("Concat", [kept, newest], f"{n}.history@t", axis=0)
-    name = "loop:" + ",".join(stage.nodes)
-    graph = body.graph(
-        name,
-        [body.value_info(state_in[n], [depth[n], "N", data[n]["size"]]) for n in carried]
-        + [body.onnx.helper.make_tensor_value_info(step, body.onnx.TensorProto.INT64, [])]
-        + [body.value_info(outside_in[n], ["N", data[n]["size"]]) for n in outside],
-        [body.value_info(state_out[n], [depth[n], "N", data[n]["size"]]) for n in carried]
-        + [body.value_info(now[n], ["N", data[n]["size"]]) for n in stage.nodes])
-    reverse = int(_direction(net, stage) < 0)
-    scan_inputs = [shapes.step_index] + [outside[n] for n in outside]
-    histories = [_history(g, n, initial[n], depth[n]) for n in carried]
-    # onnxruntime's Scan refuses zero iterations: an If runs it only when T > 0
     run = g.body()
     scanned = [run.fresh(f"{n}.history@end") for n in carried] + [run.fresh(f"{n}.v@scan") for n in stage.nodes]
     run.nodes.append(run.onnx.helper.make_node(
-        "Scan", histories + scan_inputs, scanned, name=run.fresh(name), body=graph, num_scan_inputs=len(scan_inputs),
-        scan_input_directions=[reverse] * len(scan_inputs), scan_output_directions=[reverse] * len(stage.nodes)))
+        "Scan", histories + scan_inputs, scanned, name=run.fresh(body.name), body=body,
+        num_scan_inputs=len(scan_inputs), scan_input_directions=[reverse] * len(scan_inputs),
+        scan_output_directions=[reverse] * len(stage.nodes)))
     empty = g.body()
-    nothing = [_zeros(empty, f"{n}.empty", [empty.ints("no_steps", [0]), shapes.batch], data[n]["size"])()
+    nothing = [_zeros(empty, f"{n}.empty", [empty.ints("no_steps", [0]), m.shapes.batch], data[n]["size"])()
                for n in stage.nodes]
     sequences = [["T", "N", data[n]["size"]] for n in stage.nodes]
-    then_branch = run.graph(f"{name} (T > 0)", [], [run.value_info(v, shape)
-                                                    for v, shape in zip(scanned[len(carried):], sequences)])
-    else_branch = empty.graph(f"{name} (T = 0)", [], [empty.value_info(v, shape)
-                                                      for v, shape in zip(nothing, sequences)])
+    then_branch = run.graph(f"{body.name} (T > 0)", [], [run.value_info(v, shape)
+                                                         for v, shape in zip(scanned[len(carried):], sequences)])
+    else_branch = empty.graph(f"{body.name} (T = 0)", [], [empty.value_info(v, shape)
+                                                           for v, shape in zip(nothing, sequences)])
     outputs = [g.fresh(f"{n}.v") for n in stage.nodes]
-    any_steps = g.op("Greater", [shapes.scalar_steps, g.constant("zero", 0, np.int64)], "T>0")
-    g.nodes.append(g.onnx.helper.make_node("If", [any_steps], outputs, name=g.fresh(f"if T > 0: {name}"),
+    any_steps = g.op("Greater", [m.shapes.scalar_steps, g.constant("zero", 0, np.int64)], "T>0")
+    g.nodes.append(g.onnx.helper.make_node("If", [any_steps], outputs, name=g.fresh(f"if T > 0: {body.name}"),
                                            then_branch=then_branch, else_branch=else_branch))
     for n, out in zip(stage.nodes, outputs):
         m.values[n] = out
