@@ -210,7 +210,8 @@ def cmd_export(args) -> int:
     if os.path.isdir(out):
         raise _Usage(f"-o {out}: is a directory; give a file name, such as {os.path.join(out, os.path.basename(out) or 'model')}{SUFFIXES[args.format]}")
     net = build(spec).load(args.params)
-    FORMATS[args.format](net, spec, out)
+    for note in FORMATS[args.format](net, spec, out) or ():
+        print(f"note: {note}", file=sys.stderr)
     print(f"wrote {out} ({args.format})")
     return EXIT_OK
 

@@ -218,6 +218,31 @@ def test_random_graphs_with_negative_delays_scan_backwards(data, seed):
     assert_mirror_reverses_time(rg.parse_spec(yaml.safe_dump(data, sort_keys=False)), seed)
 
 
+def test_node_names_that_the_exporter_also_uses_stay_the_models_names():
+    text = """
+rnngraph: 1
+dtype: float64
+nodes:
+  T: {role: input, size: 2}
+  t: {size: 3, activation: tanh}
+  zero: {size: 3, init: 0.5}
+  N: {role: output, size: 2}
+  one: {role: output, size: 3, activation: sign}
+edges:
+  - {from: T, to: t}
+  - {from: zero, to: t, delay: 2}
+  - {from: t, to: zero, weight: diagonal}
+  - {from: t, to: N}
+  - {from: T, to: one, weight: dense, delay: 1}
+"""
+    net = rg.build(rg.parse_spec(text))
+    perturb(net, 6)
+    model = to_onnx(net)
+    assert [v.name for v in model.graph.input] == ["T"]
+    assert [v.name for v in model.graph.output] == ["N", "one"]
+    assert largest_difference(net, model, 3, 4, 6) <= TOLERANCE["float64"]
+
+
 def test_a_network_without_inputs_is_refused_with_a_reason():
     net = rg.build(rg.parse_spec("rnngraph: 1\nnodes:\n  h: {size: 2, init: 0.5}\nedges:\n"
                                  "  - {from: h, to: h, delay: 1}\n"))
@@ -296,6 +321,18 @@ def test_cli_a_failed_export_leaves_the_previous_file(trained, tmp_path):
     assert main(["export", str(spec), "--params", str(tmp_path / "nope.npz"), "--format", "onnx",
                  "-o", str(out)]) == 2
     assert out.read_bytes() == b"previous"
+
+
+def test_cli_exports_a_hopfield_net_and_says_it_settles_synchronously(tmp_path, capsys):
+    spec = next(p for p in SPECS if p.stem == "hopfield_discrete")
+    net = rg.build(rg.load_spec(spec))
+    net.store(np.random.default_rng(0).choice([-1.0, 1.0], size=(2, net.size("s"))))
+    net.save(tmp_path / "p.npz")
+    out = tmp_path / "h.onnx"
+    assert main(["export", str(spec), "--params", str(tmp_path / "p.npz"), "--format", "onnx", "-o", str(out)]) == 0
+    assert "note: the model settles by synchronous updates, not the spec's async ones" in capsys.readouterr().err
+    import onnx
+    assert [v.name for v in onnx.load(out).graph.output] == ["s"]
 
 
 def test_cli_refuses_a_network_it_cannot_export(tmp_path, capsys):

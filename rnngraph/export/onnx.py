@@ -87,8 +87,10 @@ class GraphWriter:
         self.names.add(candidate)
         return candidate
 
-    def op(self, op_type: str, inputs: list, name: str, **attrs) -> str:
-        out = self.fresh(name)
+    def op(self, op_type: str, inputs: list, name: str, reserved: bool = False, **attrs) -> str:
+        """Append an op; its output is named ``name`` (made unique), or exactly
+        ``name`` when ``reserved`` (a name kept aside with ``names.add``)."""
+        out = name if reserved else self.fresh(name)
         self.nodes.append(self.onnx.helper.make_node(op_type, inputs, [out], name=out, **attrs))
         return out
 
@@ -433,6 +435,16 @@ def _hopfield_state(net) -> str | None:
         return None
 
 
+def _describe(net, settled: str | None, sweeps: int | None) -> str:
+    """The model's doc string: where it came from and what it computes."""
+    text = f"rnngraph network {net.spec.name!r}" + (f": {net.spec.description}" if net.spec.description else "")
+    if settled:
+        update = net.spec.dynamics.get("update", "async")
+        text += (f"\nHopfield settling: {sweeps} synchronous updates from the cue; the output is the settled "
+                 f"state of {settled!r}" + (f" (the spec asks for {update} updates)" if update != "sync" else ""))
+    return text
+
+
 def to_onnx(net, nodes: list | None = None, sweeps: int | None = None):
     """The ``onnx.ModelProto`` of ``net`` (module doc: inputs, outputs, naming).
 
@@ -448,6 +460,8 @@ def to_onnx(net, nodes: list | None = None, sweeps: int | None = None):
             raise DataError(f"ONNX export: unknown node {n!r}")
     g = GraphWriter(onnx, net.dtype)
     data = net.graph.nodes
+    settled = _hopfield_state(net)
+    g.names.update([settled] if settled else nodes)     # the outputs' names are the nodes'
     inputs, fed = [], {}
     for n in net.input_nodes:
         inputs.append(g.value_info(g.fresh(n), ["N", "T", data[n]["size"]]))
@@ -455,16 +469,18 @@ def to_onnx(net, nodes: list | None = None, sweeps: int | None = None):
         if data[n]["init"].kind == "input":
             fed[n] = g.fresh(f"{n}.init")
             inputs.append(g.value_info(fed[n], ["N", data[n]["size"]]))
-    settled = _hopfield_state(net)
     if not net.input_nodes and settled is None:
         raise DataError("ONNX export: this network has no input node, so nothing would give the model its "
                         "sequence length; add an input node (the export's inputs are the input nodes, (N, T, size))")
     if settled is None and not nodes:
         raise DataError("ONNX export: this network has no output node (role: output), so the model would compute "
                         "nothing; mark the nodes to export as outputs")
+    if settled is not None and not fed:
+        raise DataError(f"ONNX export: this Hopfield-style network has no node with `init: input`, so the model "
+                        f"could not take a cue; give {settled!r} `init: input`")
     if settled is not None:
         sweeps = sweeps or net.spec.dynamics.get("sweeps", 100)
-        shapes = Shapes(g, fed[settled] if settled in fed else next(iter(fed.values())), sweeps)
+        shapes = Shapes(g, fed.get(settled, next(iter(fed.values()))), sweeps)
     else:
         shapes = Shapes(g, net.input_nodes[0], net.input_nodes[0])
     params = {name: g.constant(name, value) for name, value in net.params.items()}
@@ -479,26 +495,33 @@ def to_onnx(net, nodes: list | None = None, sweeps: int | None = None):
         else:
             _recurrent_stage(g, m, stage)
     if settled is not None:
-        last = g.op("Gather", [values[settled], g.constant("last", -1, np.int64)], settled, axis=0)
+        last = g.op("Gather", [values[settled], g.constant("last", -1, np.int64)], settled, reserved=True, axis=0)
         outputs = [g.value_info(last, ["N", data[settled]["size"]])]
     else:
-        outputs = [g.value_info(g.op("Transpose", [values[n]], n, perm=[1, 0, 2]), ["N", "T", data[n]["size"]])
-                   for n in nodes]
+        outputs = [g.value_info(g.op("Transpose", [values[n]], n, reserved=True, perm=[1, 0, 2]),
+                                ["N", "T", data[n]["size"]]) for n in nodes]
     graph = g.graph(net.spec.name or "rnngraph", inputs, outputs)
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],
-                                   producer_name="rnngraph")
+                                   producer_name="rnngraph", doc_string=_describe(net, settled, sweeps))
     model.ir_version = min(model.ir_version, 8)     # readable by onnxruntime >= 1.17
     onnx.checker.check_model(model, full_check=True)
     return model
 
 
-def export_onnx(net, spec, out_path) -> None:
-    """Write ``to_onnx(net)`` to ``out_path`` atomically (the old file or the new, never half).
+def export_onnx(net, spec, out_path) -> list:
+    """Write ``to_onnx(net)`` to ``out_path`` atomically (the old file or the new,
+    never half); returns notes for the user (a Hopfield spec's asynchronous
+    updates exported as synchronous ones).
 
     Raises DataError when the file cannot be written."""
     model = to_onnx(net)
+    notes = []
+    update = spec.dynamics.get("update", "sync")
+    if _hopfield_state(net) and update != "sync":
+        notes.append(f"the model settles by synchronous updates, not the spec's {update} ones (docs/interop.md)")
     payload = model.SerializeToString()
     try:
         atomic_write(out_path, lambda fh: fh.write(payload), binary=True)
     except OSError as exc:
         raise DataError(f"{out_path}: cannot write the ONNX model ({exc.strerror or exc})") from None
+    return notes
