@@ -368,3 +368,12 @@ def test_without_the_onnx_package_the_command_says_what_to_install(trained, tmp_
     assert main(["export", str(spec), "--params", str(params), "--format", "onnx", "-o", str(out)]) == 2
     assert "pip install 'rnngraph[onnx]'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_command_line_does_not_import_onnx_until_an_export_runs():
+    import subprocess
+    import sys
+    code = ("import sys, rnngraph.cli\nrnngraph.cli.make_parser()\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
