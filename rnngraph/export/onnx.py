@@ -295,6 +295,7 @@ class Exported:
     weights: dict
     initial: InitialStates
     values: dict = field(default_factory=dict)
+    shifted: dict = field(default_factory=dict)      # (node, delay) -> v(t - delay), made once
 
     def bias(self, node: str) -> str | None:
         name = self.net.graph.nodes[node]["bias"]
@@ -306,8 +307,9 @@ def _sequence_contributions(g: GraphWriter, m: Exported, node: str) -> list:
     parts = []
     for group, k in m.net.plan.consumers[node]:
         e = group.edges[k]
-        shifted = _shifted(g, e.source, m.values[e.source], m.initial[e.source], e.delay)
-        parts.append(_edge(g, e.name, e.weight, m.weights.get(e.name), shifted, ".c"))
+        if (e.source, e.delay) not in m.shifted:
+            m.shifted[e.source, e.delay] = _shifted(g, e.source, m.values[e.source], m.initial[e.source], e.delay)
+        parts.append(_edge(g, e.name, e.weight, m.weights.get(e.name), m.shifted[e.source, e.delay], ".c"))
     return parts
 
 
