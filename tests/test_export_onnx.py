@@ -26,8 +26,8 @@ from rnngraph.activations import ACTIVATIONS           # noqa: E402
 from rnngraph.cli import main                          # noqa: E402
 from rnngraph.errors import DataError                  # noqa: E402
 from rnngraph.export.onnx import ACTIVATION_OPS, to_onnx      # noqa: E402
-from rnngraph.hopfield import state_node               # noqa: E402
-from rnngraph.plan import make_plan                    # noqa: E402
+from rnngraph.engine.hopfield import state_node        # noqa: E402
+from rnngraph.engine.plan import make_plan             # noqa: E402
 from test_executor import random_specs                 # noqa: E402  hypothesis strategy: random valid specs
 
 SPECS = sorted(Path(__file__).resolve().parent.parent.joinpath("specs").glob("*.yaml"))

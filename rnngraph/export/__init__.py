@@ -6,7 +6,7 @@ the user (where the file computes something other than the spec says), or
 None.  It raises ``DataError``
 for a network the format cannot express, a file it cannot write, or a
 format whose packages are not installed.  Each format lives in its own module and imports its
-framework only when called.  ``rnngraph export`` (cli.py) dispatches here.
+framework only when called.  ``rnngraph export`` (cli/export.py) dispatches here.
 """
 
 from __future__ import annotations

@@ -428,7 +428,7 @@ def _recurrent_stage(g: GraphWriter, m: Exported, stage) -> None:
 def _hopfield_state(net) -> str | None:
     """The state node when ``net`` is a Hopfield-style net with no input node
     (exported as its settling), else None."""
-    from ..hopfield import memory_edge
+    from ..engine.hopfield import memory_edge
     if net.input_nodes:
         return None
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import DataError, RunError, SpecError, SpecErrors
+from ..errors import DataError, RunError, SpecError, SpecErrors
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -24,10 +24,10 @@ def _print_spec_error(exc: SpecError) -> None:
 def cmd_check(args) -> int:
     import numpy as np
 
-    from .graph import folded_graph
-    from .params import param_infos
-    from .plan import make_plan
-    from .spec import load_spec
+    from ..engine.graph import folded_graph
+    from ..engine.params import param_infos
+    from ..engine.plan import make_plan
+    from ..spec import load_spec
     status = EXIT_OK
     for path in args.specs:
         try:
@@ -39,8 +39,8 @@ def cmd_check(args) -> int:
         graph = folded_graph(spec)      # what build() does, without allocating parameters
         make_plan(graph)
         if spec.task and "file" in spec.task:   # data files must fit the network too
-            from .data import file_splits
-            from .network import build
+            from ..training.data import file_splits
+            from ..engine.network import build
             try:
                 file_splits(spec, build(spec))   # a file that does not fit: a SpecError at its task key
             except SpecError as exc:
@@ -54,16 +54,16 @@ def cmd_check(args) -> int:
 
 
 def cmd_expand(args) -> int:
-    from .spec import load_spec
+    from ..spec import load_spec
     spec = load_spec(args.spec)
     sys.stdout.write(spec.expanded().to_yaml())
     return EXIT_OK
 
 
 def cmd_unroll(args) -> int:
-    from .network import build
+    from ..engine.network import build
     from .render import FORMATS
-    from .spec import load_spec
+    from ..spec import load_spec
     if args.T < 0:
         raise _Usage("-T must be >= 0")
     if args.T > 10_000:
@@ -78,9 +78,9 @@ def cmd_gradcheck(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .gradcheck import gradcheck, summary
-    from .network import build
-    from .spec import load_spec
+    from ..engine.gradcheck import gradcheck, summary
+    from ..engine.network import build
+    from ..spec import load_spec
     net = build(load_spec(args.spec), dtype="float64")
     results = gradcheck(net, T=args.T, B=args.batch, seed=args.seed)
     table = Table(title=f"gradcheck {args.spec} (T={args.T}, batch={args.batch}, float64)")
@@ -108,6 +108,14 @@ def at_least(low: int):
             raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
         return value
     return integer
+
+
+def port_number(text: str) -> int:
+    """An argparse ``type``: a TCP port, 1 to 65535."""
+    value = at_least(1)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is at most 65535, got {value}")
+    return value
 
 
 class _Usage(Exception):
@@ -146,7 +154,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _register_run(sub):
-    from .runcmd import register
+    from .run import register
     register(sub)
 
 
@@ -160,12 +168,23 @@ def cmd_tui(args) -> int:
         import os
         if os.path.isdir(args.spec):
             raise _Usage(f"{args.spec} is a directory; give a spec file (or nothing, for a new spec)")
+    if args.serve:
+        from tui.serve import ServeError, serve
+        try:
+            return serve(args.spec, host=args.host, port=args.port)
+        except ServeError as exc:
+            raise _Usage(str(exc)) from None
     return run(args.spec)
 
 
 def _register_tui(sub):
     p = sub.add_parser("tui", help="open the terminal editor: edit, unroll, step through and train a graph")
     p.add_argument("spec", nargs="?", metavar="SPEC", help="a spec file (opened, or created on save)")
+    p.add_argument("--serve", action="store_true",
+                   help="serve the app to web browsers instead (needs the serve extra: pip install -e '.[serve]')")
+    p.add_argument("--port", type=port_number, default=8000, help="with --serve: the port (default 8000)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="with --serve: the address to listen on (default 127.0.0.1; 0.0.0.0 for a classroom)")
     p.set_defaults(func=cmd_tui)
 
 
@@ -185,35 +204,13 @@ def _cmd_bench(args) -> int:
 
 
 def _register_plan(sub):
-    from .plancmd import register
+    from .plan import register
     register(sub)
 
 
 def _register_export(sub):
-    from .export import FORMATS
-    p = sub.add_parser("export", help="write a network with its parameters in another framework's format")
-    p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--params", required=True, metavar="P", help="the parameters (params.npz, as `run` writes it)")
-    p.add_argument("--format", required=True, choices=sorted(FORMATS))
-    p.add_argument("-o", dest="out", metavar="FILE", help="the file to write (default: <spec stem>.onnx / .py here)")
-    p.set_defaults(func=cmd_export)
-
-
-def cmd_export(args) -> int:
-    import os
-
-    from .export import FORMATS, SUFFIXES
-    from .network import build
-    from .spec import load_spec
-    spec = load_spec(args.spec)
-    out = args.out or os.path.splitext(os.path.basename(args.spec))[0] + SUFFIXES[args.format]
-    if os.path.isdir(out):
-        raise _Usage(f"-o {out}: is a directory; give a file name, such as {os.path.join(out, os.path.basename(out) or 'model')}{SUFFIXES[args.format]}")
-    net = build(spec).load(args.params)
-    for note in FORMATS[args.format](net, spec, out) or ():
-        print(f"note: {note}", file=sys.stderr)
-    print(f"wrote {out} ({args.format})")
-    return EXIT_OK
+    from .export import register
+    register(sub)
 
 
 _EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_export]
@@ -257,6 +254,3 @@ def main(argv=None) -> int:
         sys.stderr.close()
         return EXIT_OK
 
-
-if __name__ == "__main__":
-    sys.exit(main())
