@@ -243,6 +243,15 @@ edges:
     assert largest_difference(net, model, 3, 4, 6) <= TOLERANCE["float64"]
 
 
+def test_hopfield_sweeps_can_be_chosen_and_must_be_positive():
+    net = rg.build(rg.load_spec(next(p for p in SPECS if p.stem == "hopfield_continuous")))
+    cues = np.random.default_rng(0).choice([-1.0, 1.0], size=(2, net.size("v")))
+    (got,) = run_model(to_onnx(net, sweeps=3), {"v.init": cues.astype(net.dtype)}).values()
+    np.testing.assert_allclose(got, net.forward({}, initial={"v": cues}, steps=3)["v"][:, -1], atol=1e-5)
+    with pytest.raises(DataError, match="sweeps: expected an integer >= 1"):
+        to_onnx(net, sweeps=0)
+
+
 def test_a_network_without_inputs_is_refused_with_a_reason():
     net = rg.build(rg.parse_spec("rnngraph: 1\nnodes:\n  h: {size: 2, init: 0.5}\nedges:\n"
                                  "  - {from: h, to: h, delay: 1}\n"))

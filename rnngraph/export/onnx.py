@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..activations import LEAKY_SLOPE
+from ..arguments import integer
 from ..errors import DataError
 from ..io import atomic_write
 
@@ -481,7 +482,7 @@ def to_onnx(net, nodes: list | None = None, sweeps: int | None = None):
         raise DataError(f"ONNX export: this Hopfield-style network has no node with `init: input`, so the model "
                         f"could not take a cue; give {settled!r} `init: input`")
     if settled is not None:
-        sweeps = sweeps or net.spec.dynamics.get("sweeps", 100)
+        sweeps = integer("to_onnx: sweeps", net.spec.dynamics.get("sweeps", 100) if sweeps is None else sweeps, 1)
         shapes = Shapes(g, fed.get(settled, next(iter(fed.values()))), sweeps)
     else:
         shapes = Shapes(g, net.input_nodes[0], net.input_nodes[0])
