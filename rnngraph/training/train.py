@@ -1,4 +1,7 @@
-"""Training by backpropagation through time.
+"""Training by gradient descent: the gradient by backpropagation through time
+(``method: bptt``) or forward in time (``method: rtrl``, with ``online`` an
+optimizer step after every time step); with ``teacher_forcing`` the loss is
+that of ``Network.teacher_forced()``.
 
 ``Trainer`` knows nothing of terminals: it reports each epoch through a
 callback and checks a ``should_stop`` function between steps, so the CLI
