@@ -20,6 +20,7 @@ import numpy as np
 
 from .data import DEFAULT_BATCH_SIZE, Dataset
 from .errors import DataError, RunError
+from .metrics import lower_is_better
 from .optim import clip_grad_norm, make_optimizer
 from .spec import parse_threshold
 
@@ -268,7 +269,7 @@ class Trainer:
         patience = es.get("patience")
         if patience:
             series = [r[es["metric"]] for r in self.history if es["metric"] in r]
-            lower_better = "loss" in es["metric"] or "error" in es["metric"] or es["metric"] == "mse"
+            lower_better = lower_is_better(es["metric"])
             best = min(series) if lower_better else max(series)
             best_at = max(i for i, v in enumerate(series) if v == best)
             return len(series) - 1 - best_at >= patience
