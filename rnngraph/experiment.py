@@ -179,18 +179,7 @@ class Experiment:
             raise DataError("Hopfield storage rules need the `patterns` task (its memories are what is stored)")
         self.net.store(data.extra["patterns"], rule=self.config.method)
         evald = self.eval_data.task_data
-        cues = evald.inputs[:, 0, :]
-        dyn = {"update": "async", "sweeps": 100, "until_stable": True, **self.spec.dynamics}
-        from .hopfield import settle
-        result = settle(self.net, cues, update=dyn["update"], sweeps=dyn["sweeps"], seed=self.seed,
-                        until_stable=dyn["until_stable"], should_stop=should_stop)
-        states = result.states[:, None, :]                     # (N, 1, size)
-        listed = self.spec.task.get("metrics", [])
-        from .hopfield import state_node
-        node = state_node(self.net)
-        metrics = metric_values(listed, {node: states}, {node: evald.targets},
-                                activations={node: self.net.program.nodes[node]["activation"]}) if listed else {}
-        metrics.update({k: float(v) for k, v in self.task.metrics(states, evald).items()})
+        result, metrics = self.recall(evald.inputs[:, 0, :], evald, should_stop)
         if result.discrete:   # Hopfield's theorem: asynchronous updates never raise the energy
             rises = np.diff(result.energy, axis=1) > 1e-9
             metrics["energy_increases"] = int(rises.sum())
@@ -200,6 +189,25 @@ class Experiment:
         metrics["train_loss"] = 0.0
         self.settled = result
         return metrics
+
+    def recall(self, cues, task_data=None, should_stop=None):
+        """Settle a Hopfield net from ``cues`` (N, size) as the spec's ``dynamics`` say;
+        returns ``(SettleResult, metrics)``, the metrics (the task's own and
+        ``task.metrics``) when ``task_data`` holds the cues' memories."""
+        from .hopfield import settle, state_node
+        dyn = {"update": "async", "sweeps": 100, "until_stable": True, **self.spec.dynamics}
+        result = settle(self.net, cues, update=dyn["update"], sweeps=dyn["sweeps"], seed=self.seed,
+                        until_stable=dyn["until_stable"], should_stop=should_stop)
+        if task_data is None:
+            return result, {}
+        states = result.states[:, None, :]                     # (N, 1, size)
+        listed = self.spec.task.get("metrics", [])
+        node = state_node(self.net)
+        metrics = metric_values(listed, {node: states}, {node: task_data.targets},
+                                activations={node: self.net.program.nodes[node]["activation"]}) if listed else {}
+        if self.task is not None:
+            metrics.update({k: float(v) for k, v in self.task.metrics(states, task_data).items()})
+        return result, metrics
 
     def _reports(self) -> list:
         """Side-by-side tables some tasks come with (linear: gradient descent

@@ -1,0 +1,183 @@
+"""``rnngraph predict``: a trained network's values on data, with targets and metrics.
+
+``predict(spec, params, data=None, nodes="outputs")`` returns a ``Prediction``:
+one ``(N, T, size)`` array per node asked for, keyed by node name, plus
+``"<output>.target"`` (and ``"<output>.mask"`` where a mask counts) for each
+output the data has targets for, and the metrics the spec's run computes on
+that data (``loss`` and the task's metrics).  The values are
+``Network.forward``'s, computed by the trainer's evaluation, which applies
+nothing that only training does.
+
+A Hopfield net (``train.method`` a storage rule) is settled instead: its
+final states ``(N, size)`` are under the state node's name, with
+``"<state>.energy"`` ``(N,)`` and ``"<state>.converged"`` ``(N,)``.
+
+The command prints a summary; with ``--out FILE.npz`` it also writes every
+array there (atomically), the metrics as 0-d arrays ``"metrics.<name>"``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+@dataclass
+class Prediction:
+    """What ``predict`` produced.
+
+    arrays : {name: ndarray}: values ``(N, T, size)`` by node name, and
+        ``"<node>.target"``, ``"<node>.mask"`` (``(N, T)``) where the data has them
+    metrics : {name: float}: ``loss`` and the task's metrics, when the data has targets
+    source : str: where the data came from, in words
+    """
+
+    arrays: dict
+    metrics: dict = field(default_factory=dict)
+    source: str = ""
+
+    def to_npz(self) -> dict:
+        """The arrays and metrics as ``--out`` writes them."""
+        return {**self.arrays, **{f"metrics.{k}": np.asarray(v, dtype=np.float64) for k, v in self.metrics.items()}}
+
+
+def predict(spec, params: str, data: str | None = None, nodes="outputs") -> Prediction:
+    """Run the network of ``spec`` with the parameters in ``params`` (a params.npz).
+
+    Parameters
+    ----------
+    spec : Spec
+    params : path of a ``params.npz`` (what ``rnngraph run`` writes)
+    data : path of an ``.npz`` data file, optional
+        Default: the task's evaluation data (its training data when it has none).
+        For a Hopfield net the file holds cues ``(N, size)`` under the state node's name.
+    nodes : ``"outputs"``, ``"all"`` or a list of node names (``Network.predict``)
+
+    Raises
+    ------
+    SpecError, DataError
+        A spec, parameter file or data file that cannot be used; an unknown node.
+    """
+    from .experiment import Experiment
+    from .train import loss_masks
+    experiment = Experiment(spec, init=params)
+    net = experiment.net
+    if experiment.is_hopfield:
+        return _recall(experiment, data, nodes)
+    wanted = net.prediction_nodes(nodes)
+    if data is not None:
+        from .data import load_npz
+        dataset, source = load_npz(data, net), data
+    elif experiment.eval_data is not None:
+        dataset, source = experiment.eval_data, "the task's evaluation data"
+    else:
+        dataset, source = experiment.train_data, "the task's training data (it has no evaluation data)"
+    masks = loss_masks(experiment.config, dataset) if dataset.targets else {}
+    values: dict = {}
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        metrics = experiment.trainer.evaluate(dataset, masks, into=values)
+    arrays = {name: values[name] for name in wanted}
+    by_block = {h: block for block, h in net.blocks.items()}
+    for node, y in dataset.targets.items():
+        name = by_block.get(node, node)
+        arrays[f"{name}.target"] = y
+        if node in masks:
+            arrays[f"{name}.mask"] = masks[node]
+    return Prediction(arrays, metrics, source)
+
+
+def _recall(experiment, data, nodes) -> Prediction:
+    """A Hopfield net settled from the cues in ``data`` or the task's evaluation cues."""
+    from .errors import DataError
+    from .hopfield import state_node
+    net = experiment.net
+    node = state_node(net)
+    if nodes not in ("outputs", "all") and list(nodes) != [node]:
+        raise DataError(f"predict: a Hopfield net gives its settled states, under {node!r}; --nodes does not "
+                        f"apply (drop it)")
+    task_data = None
+    if data is not None:
+        from .data import read_npz
+        arrays = read_npz(data, "cue file")
+        size = net.size(node)
+        want = f"the cues, (N, {size}), under the state node's name {node!r}"
+        if node not in arrays or sorted(arrays) != [node]:
+            held = ", ".join(map(repr, sorted(arrays))) or "no arrays"
+            raise DataError(f"{data}: a Hopfield net reads only {want} (the file holds {held})")
+        cues = arrays[node]
+        if cues.ndim != 2 or cues.shape[1] != size or cues.shape[0] == 0:
+            raise DataError(f"{data}: array {node!r} has shape {cues.shape}; expected {want}")
+        cues = cues.astype(np.float64)
+        if not np.all(np.isfinite(cues)):
+            raise DataError(f"{data}: array {node!r} holds NaN or infinite values")
+        source = data
+    else:
+        task_data = experiment.eval_data.task_data
+        cues, source = task_data.inputs[:, 0, :], "the task's evaluation cues"
+    result, metrics = experiment.recall(cues, task_data)
+    arrays = {node: result.states, f"{node}.energy": result.energy[:, -1], f"{node}.converged": result.converged}
+    if task_data is not None:
+        arrays[f"{node}.target"] = task_data.targets[:, 0, :]
+    return Prediction(arrays, metrics, source)
+
+
+# --------------------------------------------------------------------------- the command
+
+def register(sub) -> None:
+    p = sub.add_parser("predict", help="run a trained network on data; print or write its outputs and metrics")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--params", required=True, metavar="P", help="the trained parameters (a run's params.npz)")
+    p.add_argument("--data", metavar="D.npz", help="the data (default: the task's evaluation data)")
+    p.add_argument("--nodes", metavar="all|N,...", default="outputs",
+                   help="which nodes' values: the outputs (default), all, or names separated by commas")
+    p.add_argument("--out", metavar="OUT.npz",
+                   help="write the arrays and metrics here (without it, only the summary is printed)")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .errors import DataError
+    from .io import atomic_write
+    from .spec import load_spec
+    nodes = args.nodes
+    if nodes not in ("outputs", "all"):
+        nodes = [n.strip() for n in nodes.split(",") if n.strip()]
+        if not nodes:
+            raise DataError("--nodes: expected all or node names separated by commas")
+    if args.out is not None and os.path.isdir(args.out):
+        raise DataError(f"--out {args.out}: is a folder; give a file name such as "
+                        f"{os.path.join(args.out, 'predictions.npz')}")
+    spec = load_spec(args.spec)
+    result = predict(spec, args.params, args.data, nodes)
+    if args.out is not None:
+        try:
+            atomic_write(args.out, lambda fh: np.savez(fh, **result.to_npz()), binary=True)
+        except OSError as exc:
+            raise DataError(f"--out {args.out}: cannot write it ({exc.strerror or exc})") from None
+    console = Console()
+    table = Table(title=f"{spec.name}: predictions on {result.source}")
+    table.add_column("array")
+    table.add_column("shape", justify="right")
+    for name, value in result.arrays.items():
+        table.add_row(name, "(" + ", ".join(map(str, value.shape)) + ")")
+    console.print(table)
+    if result.metrics:
+        shown = Table(title="metrics")
+        shown.add_column("metric")
+        shown.add_column("value", justify="right")
+        for name, value in result.metrics.items():
+            shown.add_row(name, f"{value:.6g}")
+        console.print(shown)
+    if args.out is not None:
+        console.print(f"wrote {args.out}")
+    else:
+        print("nothing written: add --out FILE.npz to save the arrays", file=sys.stderr)
+    return EXIT_OK
