@@ -163,7 +163,8 @@ def cmd_predict(args) -> int:
         except OSError as exc:
             raise DataError(f"--out {args.out}: cannot write it ({exc.strerror or exc})") from None
     console = Console()
-    table = Table(title=f"{spec.name}: predictions on {result.source}")
+    console.print(f"{spec.name}: predictions on {result.source}", soft_wrap=True)
+    table = Table()
     table.add_column("array")
     table.add_column("shape", justify="right")
     for name, value in result.arrays.items():
