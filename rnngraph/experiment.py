@@ -23,12 +23,10 @@ from .data import file_splits, task_splits
 from .errors import DataError, RunError, SpecError
 from .io import atomic_write, atomic_write_text
 from .network import build
-from .spec import parse_threshold
+from .spec import HOPFIELD_RULES, parse_threshold
 from .tasks import get_task
 from .metrics import compute as metric_values
 from .train import Trainer, loss_masks, meets, resolve_config
-
-HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")
 
 
 @dataclass
