@@ -55,7 +55,8 @@ def principal_components(h: np.ndarray, k: int = 2) -> np.ndarray:
     return centred @ vt[:k].T
 
 
-def main(path: str, figure: str | None = None) -> None:
+def main(path: str, figure: str | None = None) -> float:
+    """Print the analysis (and save ``figure``); returns the nearest-mean class agreement."""
     with np.load(path) as data:
         x, hidden = data["x"], data["hidden"]                           # (N, T, 6), (N, T, 20)
     x, hidden = x[:, 1:], hidden[:, 1:]        # step 0 has no context yet: its vowel count is unknown
@@ -81,14 +82,14 @@ def main(path: str, figure: str | None = None) -> None:
         order = dendrogram(tree, labels=names, no_plot=True)["ivl"]
         print("hierarchical clustering (average linkage) of the label means, leaves in order:", " ".join(order))
     if figure is None:
-        return
+        return same_class
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         print("matplotlib is not installed: no figure")
-        return
+        return same_class
     fig, axes = plt.subplots(1, 2 if linkage else 1, figsize=(11 if linkage else 6, 4.5), squeeze=False)
     pcs = principal_components(h)
     colours = dict(zip("bdgaiu", plt.get_cmap("tab10").colors))
@@ -106,7 +107,9 @@ def main(path: str, figure: str | None = None) -> None:
         axes[0, 1].set_title("label means, average linkage")
     fig.tight_layout()
     fig.savefig(figure, dpi=100)
+    plt.close(fig)
     print(f"wrote {figure}")
+    return same_class
 
 
 if __name__ == "__main__":

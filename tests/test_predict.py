@@ -156,3 +156,23 @@ def test_a_hopfield_net_writes_its_settled_states(tmp_path):
             "--out", tmp_path / "c.npz")
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(load(tmp_path / "c.npz")[node], target[:3])
+
+
+def test_elmans_analysis_finds_hidden_states_grouped_by_letter_class(tmp_path):
+    """docs/concepts.md section 9: the letters net's hidden states, dumped with --nodes all."""
+    spec = ROOT / "specs" / "elman_letters.yaml"
+    r = cli("run", spec, "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = cli("predict", spec, "--params", tmp_path / "run" / "params.npz", "--nodes", "all",
+            "--out", tmp_path / "all.npz")
+    assert r.returncode == 0, r.stderr
+    import importlib.util
+    found = importlib.util.spec_from_file_location("elman_clusters", ROOT / "examples" / "elman_clusters.py")
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    labels = module.labels_of(load(tmp_path / "all.npz")["x"][:, 1:])
+    assert {"b", "d", "g", "a", "i1", "i2", "u1", "u2", "u3"} == set(labels.ravel())
+    figure = tmp_path / "hidden.png"
+    assert module.main(str(tmp_path / "all.npz"), str(figure)) > 0.95
+    if importlib.util.find_spec("matplotlib") is not None:     # the [plot] extra
+        assert figure.exists()
