@@ -54,7 +54,8 @@ def predict(spec, params: str, data: str | None = None, nodes="outputs") -> Pred
     spec : Spec
     params : path of a ``params.npz`` (what ``rnngraph run`` writes)
     data : path of an ``.npz`` data file, optional
-        Default: the task's evaluation data (its training data when it has none).
+        Default: the task's evaluation data (its training data when it has none);
+        required when the spec has no ``task:``.
         For a Hopfield net the file holds cues ``(N, size)`` under the state node's name.
     nodes : ``"outputs"``, ``"all"`` or a list of node names (``Network.predict``)
 
@@ -63,24 +64,29 @@ def predict(spec, params: str, data: str | None = None, nodes="outputs") -> Pred
     SpecError, DataError
         A spec, parameter file or data file that cannot be used; an unknown node.
     """
-    from .experiment import Experiment
+    from .data import load_npz
     from .train import loss_masks
-    experiment = Experiment(spec, init=params)
-    net = experiment.net
-    if experiment.is_hopfield:
-        return _recall(experiment, data, nodes)
-    wanted = net.prediction_nodes(nodes)
-    if data is not None:
-        from .data import load_npz
-        dataset, source = load_npz(data, net), data
-    elif experiment.eval_data is not None:
-        dataset, source = experiment.eval_data, "the task's evaluation data"
+    if spec.task is None:
+        trainer, dataset, source = _without_task(spec, params, data)
+        config = trainer.config
     else:
-        dataset, source = experiment.train_data, "the task's training data (it has no evaluation data)"
-    masks = loss_masks(experiment.config, dataset) if dataset.targets else {}
+        from .experiment import Experiment
+        experiment = Experiment(spec, init=params)
+        if experiment.is_hopfield:
+            return _recall(experiment, data, nodes)
+        trainer, config = experiment.trainer, experiment.config
+        if data is not None:
+            dataset, source = load_npz(data, experiment.net), data
+        elif experiment.eval_data is not None:
+            dataset, source = experiment.eval_data, "the task's evaluation data"
+        else:
+            dataset, source = experiment.train_data, "the task's training data (it has no evaluation data)"
+    net = trainer.net
+    wanted = net.prediction_nodes(nodes)
+    masks = loss_masks(config, dataset) if dataset.targets else {}
     values: dict = {}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        metrics = experiment.trainer.evaluate(dataset, masks, into=values)
+        metrics = trainer.evaluate(dataset, masks, into=values)
     arrays = {name: values[name] for name in wanted}
     by_block = {h: block for block, h in net.blocks.items()}
     for node, y in dataset.targets.items():
@@ -89,6 +95,20 @@ def predict(spec, params: str, data: str | None = None, nodes="outputs") -> Pred
         if node in masks:
             arrays[f"{name}.mask"] = masks[node]
     return Prediction(arrays, metrics, source)
+
+
+def _without_task(spec, params, data):
+    """(trainer, dataset, source) for a spec with no ``task:``: the data must be given."""
+    from .data import load_npz
+    from .errors import DataError
+    from .network import build
+    from .train import Trainer, resolve_config
+    if data is None:
+        raise DataError(f"{spec.path or 'the spec'}: has no `task:`, so there is no evaluation data to predict "
+                        f"on; give the data with --data D.npz")
+    net = build(spec).load(params)
+    dataset = load_npz(data, net)
+    return Trainer(net, resolve_config(spec), dataset), dataset, data
 
 
 def _recall(experiment, data, nodes) -> Prediction:

@@ -176,3 +176,20 @@ def test_elmans_analysis_finds_hidden_states_grouped_by_letter_class(tmp_path):
     assert module.main(str(tmp_path / "all.npz"), str(figure)) > 0.95
     if importlib.util.find_spec("matplotlib") is not None:     # the [plot] extra
         assert figure.exists()
+
+
+def test_a_spec_without_a_task_predicts_on_given_data(tmp_path):
+    text = SPEC.split("task:")[0]
+    (tmp_path / "bare.yaml").write_text(text)
+    net = rg.build(rg.load_spec(str(tmp_path / "bare.yaml")))
+    net.save(str(tmp_path / "params.npz"))
+    x = np.random.default_rng(2).random((2, 3, 1))
+    np.savez(tmp_path / "d.npz", x=x, y=np.ones((2, 3, 1)))
+    r = cli("predict", tmp_path / "bare.yaml", "--params", tmp_path / "params.npz", "--data", tmp_path / "d.npz",
+            "--out", tmp_path / "p.npz")
+    assert r.returncode == 0, r.stderr
+    arrays = load(tmp_path / "p.npz")
+    np.testing.assert_array_equal(arrays["y"], net.forward({"x": x})["y"])
+    assert float(arrays["metrics.loss"]) == pytest.approx(net.loss_and_grad({"x": x}, {"y": np.ones((2, 3, 1))})[0])
+    r = cli("predict", tmp_path / "bare.yaml", "--params", tmp_path / "params.npz")
+    assert r.returncode == 2 and "no `task:`" in r.stderr and "--data" in r.stderr and "Traceback" not in r.stderr
