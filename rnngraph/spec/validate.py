@@ -17,7 +17,7 @@ from .model import (BLOCK_KEYS, BLOCK_TYPES, COMBINES, CONSTRAINTS, DTYPES, DYNA
                     NAME_RE, NODE_KEYS, OPTIMIZERS, ROLES, TOP_KEYS, TRAIN_KEYS, TRAIN_METHODS, WEIGHTS, Bias,
                     Edge, Init, Node, Spec)
 from .source import Source, format_where
-from .tasks import signature
+from .tasks import BUILTIN_METRICS, signature
 from .values import (_flat_numbers, array_shape, edge_name_problem, parse_initializer, parse_threshold,
                      _is_int, _is_number, _short)
 
@@ -626,20 +626,19 @@ class Validator:
         return {"generator": name, **{k: raw[k] for k in ("input", "output", "metrics") if k in raw}, **params}
 
     def task_metrics(self, raw: dict) -> None:
-        """``task.metrics``: a list of built-in metric names (``metrics.METRICS``)."""
+        """``task.metrics``: a list of built-in metric names (``BUILTIN_METRICS``)."""
         if "metrics" not in raw:
             return
-        from .metrics import METRICS
         names = raw["metrics"]
         if not isinstance(names, list):
             self.fail(("task", "metrics"), f"metrics must be a list of metric names such as [mse, accuracy] "
-                                           f"(known: {', '.join(METRICS)}), got {_short(names)}")
+                                           f"(known: {', '.join(BUILTIN_METRICS)}), got {_short(names)}")
             return
         for i, name in enumerate(names):
-            if not isinstance(name, str) or name not in METRICS:
-                hint = suggest(name, METRICS) if isinstance(name, str) else ""
+            if not isinstance(name, str) or name not in BUILTIN_METRICS:
+                hint = suggest(name, BUILTIN_METRICS) if isinstance(name, str) else ""
                 self.fail(("task", "metrics", i), f"unknown metric {_short(name)}{hint}; known: "
-                                                  f"{', '.join(METRICS)}")
+                                                  f"{', '.join(BUILTIN_METRICS)}")
             elif name in names[:i]:
                 self.fail(("task", "metrics", i), f"metric {name!r} is listed twice")
 
