@@ -667,15 +667,19 @@ class Validator:
             if task is not None and task.name == "linear":
                 final.add("normal_equation_gap")
         source = f"task {task.name!r}" if task is not None else "a data-file task"
+
+        def listable(name):   # a built-in metric the task could list
+            return "; add it to task.metrics to compute it" if name in BUILTIN_METRICS else ""
         for name in spec.expect:
             if name not in final:
                 self.fail(("expect", name), f"metric {name!r} is not computed{suggest(name, final)}: "
-                                            f"{source} gives {', '.join(sorted(final))}", key=True)
+                                            f"{source} gives {', '.join(sorted(final))}{listable(name)}", key=True)
         es = spec.train.get("early_stopping")
         if isinstance(es, dict) and isinstance(es.get("metric"), str) and es["metric"] not in every_epoch:
             self.fail(("train", "early_stopping", "metric"),
                       f"metric {es['metric']!r} is not computed at each evaluation"
-                      f"{suggest(es['metric'], every_epoch)}: {source} gives {', '.join(sorted(every_epoch))}")
+                      f"{suggest(es['metric'], every_epoch)}: {source} gives {', '.join(sorted(every_epoch))}"
+                      f"{listable(es['metric'])}")
         if method in HOPFIELD_RULES or method == "none":
             return
         fits = LOSS_ACTIVATIONS.get(loss)
