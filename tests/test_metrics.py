@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph.metrics import METRICS, compute, lower_is_better
+from rnngraph.training.metrics import METRICS, compute, lower_is_better
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,7 +108,7 @@ def _data(path: Path) -> dict:
 def test_a_file_task_reports_its_listed_metrics_on_its_last_sequences(tmp_path):
     arrays = _data(tmp_path / "d.npz")
     (tmp_path / "s.yaml").write_text(SPEC)
-    from rnngraph.experiment import Experiment
+    from rnngraph.training.experiment import Experiment
     experiment = Experiment(rg.load_spec(str(tmp_path / "s.yaml")))
     assert experiment.train_data.n == 15 and experiment.eval_data.n == 5
     assert np.array_equal(experiment.eval_data.inputs["x"], arrays["x"][15:])   # the last quarter is held out
@@ -139,6 +139,6 @@ def test_expect_and_early_stopping_read_listed_metrics(tmp_path):
 def test_a_generator_keeps_its_own_metrics_beside_the_listed_ones():
     spec = rg.load_spec(str(ROOT / "specs" / "elman_temporal_xor.yaml"),
                         overrides={"task.metrics": ["mae"], "task.length": 300, "train.epochs": 1, "expect": {}})
-    from rnngraph.experiment import Experiment
+    from rnngraph.training.experiment import Experiment
     outcome = Experiment(spec).run()
     assert {"third_bit_error", "other_bit_error", "rms_error", "mae"} <= set(outcome.metrics)
