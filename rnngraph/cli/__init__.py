@@ -213,7 +213,13 @@ def _register_predict(sub):
     register(sub)
 
 
-_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_predict]
+def _register_export(sub):
+    from .export import register
+    register(sub)
+
+
+_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_predict,
+                         _register_export]
 
 
 def main(argv=None) -> int:
