@@ -215,13 +215,18 @@ def _register_grads(sub):
     register(sub, at_least)
 
 
+def _register_predict(sub):
+    from .predict import register
+    register(sub)
+
+
 def _register_export(sub):
     from .export import register
     register(sub)
 
 
 _EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_grads,
-                         _register_export]
+                         _register_predict, _register_export]
 
 
 def main(argv=None) -> int:
