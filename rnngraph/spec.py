@@ -56,7 +56,7 @@ OPTIMIZERS = {
     "adagrad": ("lr", "eps", "weight_decay"),
 }
 TRAIN_KEYS = ("method", "loss", "optimizer", "epochs", "batch_size", "truncate", "clip",
-              "loss_on", "early_stopping", "log_every")
+              "loss_on", "early_stopping", "log_every", "schedule")
 DYNAMICS_KEYS = ("update", "sweeps", "until_stable")
 HOPFIELD_METHODS = ("hebbian", "storkey", "pseudoinverse")
 HOPFIELD_METRICS = {"energy_increases", "converged", "cycles", "mean_sweeps", "train_loss"}
@@ -1003,6 +1003,10 @@ class _Validator:
                 self.fail(("train", key), f"{key} must be an integer >= {low}, got {raw[key]!r}")
         if "clip" in raw and raw["clip"] is not None and (not _is_number(raw["clip"]) or raw["clip"] <= 0):
             self.fail(("train", "clip"), f"clip must be a positive number (the largest gradient norm), got {raw['clip']!r}")
+        if "schedule" in raw:
+            from .schedules import schedule_problems
+            for where, what, key in schedule_problems(raw["schedule"]):
+                self.fail(("train", "schedule") + where, what, key=key)
         es = raw.get("early_stopping")
         if es is not None:
             if not isinstance(es, dict) or not isinstance(es.get("metric"), str):
@@ -1125,6 +1129,13 @@ class _Validator:
             self.fail(("train", "early_stopping", "metric"),
                       f"metric {es['metric']!r} is not computed at each evaluation"
                       f"{suggest(es['metric'], every_epoch)}: {source} gives {', '.join(sorted(every_epoch))}")
+        schedule = spec.train.get("schedule")
+        if isinstance(schedule, dict) and schedule.get("name") == "plateau":
+            metric = schedule.get("metric", "eval_loss")
+            if isinstance(metric, str) and metric not in every_epoch:
+                self.fail(("train", "schedule", "metric") if "metric" in schedule else ("train", "schedule"),
+                          f"the plateau schedule reads {metric!r}, which is not computed at each evaluation"
+                          f"{suggest(metric, every_epoch)}: {source} gives {', '.join(sorted(every_epoch))}")
         if method in HOPFIELD_METHODS or method == "none":
             return
         fits = LOSS_ACTIVATIONS.get(loss)

@@ -21,11 +21,12 @@ import numpy as np
 from .data import DEFAULT_BATCH_SIZE, Dataset
 from .errors import DataError, RunError
 from .optim import clip_grad_norm, make_optimizer
+from .schedules import Schedule, lower_is_better
 from .spec import parse_threshold
 
 DEFAULTS = {"method": "bptt", "loss": "mse", "loss_on": "all", "optimizer": {"name": "adam", "lr": 0.001},
             "epochs": 100, "batch_size": 32, "truncate": 0, "clip": None, "early_stopping": None,
-            "log_every": None}
+            "log_every": None, "schedule": None}
 
 
 @dataclass
@@ -40,6 +41,7 @@ class TrainConfig:
     clip: float | None = None     # largest joint gradient norm
     early_stopping: dict | None = None
     log_every: int | None = None  # epochs between evaluations (default: about 50 over the run)
+    schedule: dict | None = None  # the learning rate per epoch (schedules.py); None: the optimizer's lr throughout
 
     @property
     def eval_every(self) -> int:
@@ -101,6 +103,8 @@ class Trainer:
         self.eval_data = evaluation
         self.metrics_fn = metrics
         self.optimizer = make_optimizer(config.optimizer)
+        self.schedule = Schedule(config.schedule, self.optimizer.options["lr"], config.epochs) \
+            if config.schedule else None
         self.rng = np.random.default_rng(seed)
         self.epoch = 0               # epochs completed
         self.step = 0                # optimizer steps taken
@@ -216,6 +220,8 @@ class Trainer:
             # where this epoch starts: an interrupted epoch is rolled back to it, so a
             # resumed run replays it exactly as an uninterrupted run would have
             snapshot = ({k: v.copy() for k, v in self.net.params.items()}, self.state_dict())
+            if self.schedule is not None:
+                self.optimizer.options["lr"] = self.schedule.lr(self.epoch)
             order = self.rng.permutation(N)
             losses, weights = [], []
             try:
@@ -238,7 +244,8 @@ class Trainer:
                 break
             self.epoch += 1
             record = {"epoch": self.epoch, "step": self.step,
-                      "train_loss": float(np.average(losses, weights=weights))}
+                      "train_loss": float(np.average(losses, weights=weights)),
+                      "lr": float(self.optimizer.options["lr"])}
             checked = {}
             if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
                 evaluation = self.evaluate()
@@ -248,6 +255,8 @@ class Trainer:
                 else:
                     evaluation.pop("loss", None)
                 record.update(evaluation)
+            if self.schedule is not None:
+                self.schedule.observe(record)
             self.history.append(record)
             if callback is not None:
                 callback(record)
@@ -268,7 +277,7 @@ class Trainer:
         patience = es.get("patience")
         if patience:
             series = [r[es["metric"]] for r in self.history if es["metric"] in r]
-            lower_better = "loss" in es["metric"] or "error" in es["metric"] or es["metric"] == "mse"
+            lower_better = lower_is_better(es["metric"])
             best = min(series) if lower_better else max(series)
             best_at = max(i for i, v in enumerate(series) if v == best)
             return len(series) - 1 - best_at >= patience
@@ -286,6 +295,7 @@ class Trainer:
                 "run_options": np.asarray(json.dumps(getattr(self, "run_options", []))),
                 # the resolved spec the run was made from, compared on resume
                 **({"spec": np.asarray(self.run_spec)} if getattr(self, "run_spec", None) else {}),
+                **({"schedule": np.asarray(json.dumps(self.schedule.state_dict()))} if self.schedule else {}),
                 **{f"optim::{k}": v for k, v in self.optimizer.state_dict().items()}}
 
     def load_state_dict(self, state: dict) -> None:
@@ -302,6 +312,11 @@ class Trainer:
         self.rng.bit_generator.state = json.loads(str(state["rng"]))
         self.history = json.loads(str(state["history"])) if "history" in state else self.history
         self.optimizer.load_state_dict({k[len("optim::"):]: v for k, v in state.items() if k.startswith("optim::")})
+        if self.schedule is not None:
+            if "schedule" in state:
+                self.schedule.load_state_dict(json.loads(str(state["schedule"])))
+            if self.epoch < self.config.epochs:
+                self.optimizer.options["lr"] = self.schedule.lr(self.epoch)
 
 
 def meets(value: float, op: str, bound: float) -> bool:
