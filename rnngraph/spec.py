@@ -45,7 +45,7 @@ TOP_KEYS = ("rnngraph", "name", "description", "seed", "dtype", "nodes", "edges"
             "task", "train", "expect", "dynamics")
 NODE_KEYS = ("size", "role", "activation", "combine", "bias", "init", "type")
 BLOCK_KEYS = ("type", "size", "role", "variant", "peepholes", "forget_bias", "init")
-EDGE_KEYS = ("from", "to", "delay", "weight", "init", "trainable", "constraint", "name")
+EDGE_KEYS = ("from", "to", "delay", "weight", "init", "trainable", "constraint", "name", "dropout")
 TRAIN_METHODS = ("bptt", "hebbian", "storkey", "pseudoinverse", "none")
 LOSSES = ("mse", "bce", "cross_entropy")
 LOSS_ON = ("all", "last", "mask")
@@ -157,7 +157,8 @@ class Edge:
     ``init`` is the initializer as written (a number, a string such as
     ``"uniform(-1,1)"``, a nested list, or None for the default);
     ``named`` records whether the user gave ``name`` (expansion and printing
-    keep default names implicit).
+    keep default names implicit).  ``dropout`` is the probability that training
+    drops each unit of the value the edge reads (0: none).
     """
 
     source: str
@@ -170,6 +171,7 @@ class Edge:
     name: str = ""
     named: bool = False
     where: tuple = ()
+    dropout: float = 0.0
 
     @property
     def has_param(self) -> bool:
@@ -189,6 +191,8 @@ class Edge:
             out["constraint"] = list(self.constraints) if len(self.constraints) > 1 else self.constraints[0]
         if self.named:
             out["name"] = self.name
+        if self.dropout:
+            out["dropout"] = self.dropout
         return out
 
 
@@ -907,6 +911,11 @@ class _Validator:
         if constraints and weight != "dense":
             self.fail(where + ("constraint",), "constraints apply to dense (square) edges only")
             ok = False
+        dropout = body.get("dropout", 0.0)
+        if not _is_number(dropout) or not 0 <= dropout < 1:
+            self.fail(where + ("dropout",), f"dropout must be a number p with 0 <= p < 1 (the probability of "
+                                            f"dropping each unit while training), got {_short(dropout)}")
+            ok = False
         name = body.get("name")
         if name is not None and (not isinstance(name, str) or not name.strip()):
             self.fail(where + ("name",), f"name must be a non-empty string, got {name!r}")
@@ -940,7 +949,7 @@ class _Validator:
                 continue
             out.append(Edge(source=s, target=t, delay=delay, weight=weight, init=init, trainable=trainable,
                             constraints=tuple(constraints), name=name or f"{s}->{t}",
-                            named=name is not None, where=where))
+                            named=name is not None, where=where, dropout=float(dropout)))
         return out
 
     # ---- experiment sections

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import DEFAULT_BATCH_SIZE, Dataset
+from .dropout import window as dropout_window
 from .errors import DataError, RunError
 from .optim import clip_grad_norm, make_optimizer
 from .schedules import Schedule, lower_is_better
@@ -119,13 +120,18 @@ class Trainer:
         T = batch.steps
         k = cfg.truncate if cfg.truncate and cfg.truncate < T else T
         carried, losses = None, []
+        # dropout: masks for the whole sequences, drawn from the run's one generator (so a
+        # seed fixes them and a resumed run draws the same); a window takes its steps of them
+        dropped = net.dropout_masks(batch.n, T, self.rng) if net.dropout else None
         for start in range(0, max(T, 1), max(k, 1)):
             stop = min(start + k, T)
             window = batch if k == T else batch.window(start, stop)
             wmasks = masks if k == T else {n: m[:, start:stop] for n, m in masks.items()}
             loss, grads, run = net.train_step(window.inputs, window.targets, loss=cfg.loss,
                                               initial=batch.initial if start == 0 else None,
-                                              mask=wmasks or None, steps=stop - start, carried=carried)
+                                              mask=wmasks or None, steps=stop - start, carried=carried,
+                                              dropout_masks=dropped if k == T or dropped is None else
+                                              dropout_window(dropped, net.dropout, start, stop))
             carried = run.history
             self._check_finite(loss, grads)
             if cfg.clip:
