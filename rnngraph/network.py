@@ -148,6 +148,8 @@ class Network:
         Parameters
         ----------
         inputs : {input node: array (B, T, size)}
+            (an input node with ``encoding: one_hot`` also takes (B, T) integer
+            tokens, made one-hot)
         initial : {node: array (B, size)}, optional
             Initial states overriding the nodes' ``init`` (required for
             nodes with ``init: input``).
@@ -461,10 +463,15 @@ class Network:
                             f"{self.size(missing[0])}))")
         xs, T, B = {}, None, None
         for n in names:
-            shape = getattr(inputs[n], "shape", None)
+            value = inputs[n]
+            shape = getattr(value, "shape", None)
             if isinstance(shape, tuple) and len(shape) == 3:   # an array: refused by its size before it is copied
                 self._check_work(shape[1], shape[0])
-            arr = self._array(f"inputs[{n!r}]", inputs[n], 3)
+            if self.primitive.nodes[n].encoding == "one_hot" and np.ndim(value) == 2:   # tokens (B, T)
+                from .data import one_hot
+                self._check_work(np.shape(value)[1], np.shape(value)[0])
+                value = one_hot("inputs", n, np.asarray(value), self.size(n), self.dtype)
+            arr = self._array(f"inputs[{n!r}]", value, 3)
             if arr.shape[2] != self.size(n):
                 raise DataError(f"inputs[{n!r}]: node {n!r} has size {self.size(n)}, got arrays of size "
                                 f"{arr.shape[2]} (shape {arr.shape})")

@@ -43,7 +43,8 @@ LSTM_VARIANTS = ("standard", "nig", "nfg", "nog", "niaf", "noaf", "cifg", "fgr")
 GRU_VARIANTS = ("reset_after", "reset_before")
 TOP_KEYS = ("rnngraph", "name", "description", "seed", "dtype", "nodes", "edges",
             "task", "train", "expect", "dynamics")
-NODE_KEYS = ("size", "role", "activation", "combine", "bias", "init", "type")
+NODE_KEYS = ("size", "role", "activation", "combine", "bias", "init", "type", "encoding")
+ENCODINGS = ("one_hot",)     # how an input node reads integer data (data.py converts it)
 BLOCK_KEYS = ("type", "size", "role", "variant", "peepholes", "forget_bias", "init")
 EDGE_KEYS = ("from", "to", "delay", "weight", "init", "trainable", "constraint", "name", "dropout")
 TRAIN_METHODS = ("bptt", "hebbian", "storkey", "pseudoinverse", "none")
@@ -123,6 +124,7 @@ class Node:
     block: str | None = None     # for primitives made by expansion: the block's name
     part: str | None = None      # and which part of it ("i", "f", "c", "h", ...)
     where: tuple = ()
+    encoding: str | None = None  # input nodes: "one_hot" reads (N, T) integers from data
 
     def option(self, key, default=None):
         return dict(self.options).get(key, default)
@@ -147,6 +149,8 @@ class Node:
             out["bias"] = self.bias.to_yaml() if isinstance(self.bias, Bias) else False
         if self.init != Init():
             out["init"] = self.init.to_yaml()
+        if self.encoding:
+            out["encoding"] = self.encoding
         return out
 
 
@@ -649,12 +653,22 @@ class _Validator:
                         and not (key == "bias" and body[key] is False):
                     self.fail(where + (key,), f"input nodes take their values from data: remove {key!r}")
                     ok = False
+        encoding = body.get("encoding")
+        if "encoding" in body:
+            if not isinstance(encoding, str) or encoding not in ENCODINGS:
+                self.fail(where + ("encoding",), f"encoding must be {one_of(ENCODINGS)}, got {_short(encoding)}"
+                                                 f"{suggest(encoding, ENCODINGS) if isinstance(encoding, str) else ''}")
+                ok = False
+            elif role != "input":
+                self.fail(where + ("encoding",), f"encoding: {encoding} is for input nodes (it says how data "
+                                                 f"feeds the node); {name!r} has role {role!r}")
+                ok = False
         bias = self.bias(body, where, combine)
         init = self.init(body.get("init", 0.0), where + ("init",), size) if "init" in body else Init()
         if size is None or bias == "error" or init is None or not ok:
             return None
         return Node(name=name, size=size, role=role, activation=activation, combine=combine,
-                    bias=bias, init=init, where=where)
+                    bias=bias, init=init, where=where, encoding=encoding)
 
     def size(self, body, where):
         if "size" not in body:
