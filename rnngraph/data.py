@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import DataError, suggest
 from .npz import npz_headers, read_npz
+from .tokens import one_hot
 from .spec import HOPFIELD_RULES
 
 
@@ -264,34 +265,6 @@ def _token_hint(net, key) -> str:
     return (f" (integer class targets need a softmax output trained with train.loss: cross_entropy; "
             f"node {key!r} has activation {net.graph.nodes[net.blocks.get(key, key)]['activation']!r} and the "
             f"loss is {net.spec.train.get('loss', 'mse')!r})")
-
-
-def one_hot(path: str, key: str, tokens: np.ndarray, size: int, dtype) -> np.ndarray:
-    """``tokens`` (N, T) of integers 0 .. size-1 as one-hot rows (N, T, size) of ``dtype``.
-
-    DataError naming the file, the array and the (sequence, step) of the first
-    value that is not such an integer (negative, too large, a float, NaN)."""
-    where = f"{path}: array {key!r}"
-    if tokens.dtype == bool or not (np.issubdtype(tokens.dtype, np.integer)
-                                    or np.issubdtype(tokens.dtype, np.floating)):
-        raise DataError(f"{where} has dtype {tokens.dtype}; tokens are integers 0 .. {size - 1}")
-    if np.issubdtype(tokens.dtype, np.floating):
-        with np.errstate(invalid="ignore"):
-            fractional = ~np.isfinite(tokens) | (tokens != np.round(tokens))
-        if fractional.any():
-            pos = tuple(int(i) for i in np.argwhere(fractional)[0])
-            raise DataError(f"{where} holds {float(tokens[pos])!r} at (sequence, step) = {pos}; tokens are "
-                            f"integers 0 .. {size - 1}")
-        raise DataError(f"{where} has dtype {tokens.dtype}; tokens are integers 0 .. {size - 1}, stored as an "
-                        f"integer array (save it as x.astype(np.int64))")
-    bad = (tokens < 0) | (tokens >= size)
-    if bad.any():
-        pos = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise DataError(f"{where} holds {int(tokens[pos])} at (sequence, step) = {pos}; node {key!r} has size "
-                        f"{size}, so its tokens are integers 0 .. {size - 1}")
-    out = np.zeros(tokens.shape + (size,), dtype)                     # (N, T, size)
-    np.put_along_axis(out, tokens[..., None].astype(np.intp), 1, axis=-1)
-    return out
 
 
 def _unexpected_array(path, key, arrays, net, known, init_nodes) -> str:

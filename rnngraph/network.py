@@ -27,6 +27,7 @@ from .losses import LOSSES, output_loss
 from .params import init_params, param_infos, project
 from .plan import make_plan
 from .spec import DTYPES, LARGEST, Spec, out_of_range
+from .tokens import one_hot
 
 MAX_UNROLLED = 1_000_000    # vertices + arcs of the largest networkx graph ``unroll`` builds
 
@@ -468,7 +469,6 @@ class Network:
             if isinstance(shape, tuple) and len(shape) == 3:   # an array: refused by its size before it is copied
                 self._check_work(shape[1], shape[0])
             if self.primitive.nodes[n].encoding == "one_hot" and np.ndim(value) == 2:   # tokens (B, T)
-                from .data import one_hot
                 self._check_work(np.shape(value)[1], np.shape(value)[0])
                 value = one_hot("inputs", n, np.asarray(value), self.size(n), self.dtype)
             arr = self._array(f"inputs[{n!r}]", value, 3)
