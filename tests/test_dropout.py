@@ -10,8 +10,8 @@ import pytest
 
 import rnngraph as rg
 from rnngraph.errors import DataError
-from rnngraph.experiment import Experiment
-from rnngraph.reference import reference_loss_and_grad
+from rnngraph.training.experiment import Experiment
+from rnngraph.engine.reference import reference_loss_and_grad
 
 NET = """\
 rnngraph: 1

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph.experiment import Experiment
-from rnngraph.schedules import Schedule
+from rnngraph.training.experiment import Experiment
+from rnngraph.training.schedules import Schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph.data import dataset_from_arrays
+from rnngraph.training.data import dataset_from_arrays
 from rnngraph.errors import DataError
-from rnngraph.experiment import Experiment
+from rnngraph.training.experiment import Experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 
