@@ -139,6 +139,23 @@ def test_masked_gradient_matches_finite_differences():
             assert grads[name][i] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-8), (name, i)
 
 
+def test_gradcheck_checks_a_dropout_network_with_masks(tmp_path):
+    """``rnngraph gradcheck`` on a spec with dropout checks the training step's
+    gradient: masks drawn once, the same for the gradient and the differences."""
+    import subprocess
+    import sys
+
+    from rnngraph.engine.gradcheck import gradcheck, summary
+    net = rg.build(rg.parse_spec(NET))
+    results = gradcheck(net, T=4, B=2)
+    assert all(r.ok for r in results) and len(results) == len(net.trainable), summary(results)
+    (tmp_path / "d.yaml").write_text(NET, encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "rnngraph.cli", "gradcheck", "d.yaml"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "agree with finite differences" in r.stdout
+
+
 def test_without_masks_nothing_is_dropped():
     net = rg.build(rg.parse_spec(NET))
     plain = rg.build(rg.parse_spec(without_dropout(NET)))

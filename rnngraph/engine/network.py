@@ -238,10 +238,11 @@ class Network:
                               keep_values=keep_values, any_node=any_node, dropout_masks=dropout_masks)
 
     def eval_loss(self, inputs, targets, loss=None, initial=None, mask=None, steps=None, carried=None,
-                  any_node: bool = False) -> "Step":
-        """The loss and the run (every value kept), without gradients: evaluation."""
+                  any_node: bool = False, dropout_masks: dict | None = None) -> "Step":
+        """The loss and the run (every value kept), without gradients: evaluation
+        (``dropout_masks``, as in ``loss_and_grad``, only to check a training step's loss)."""
         return self._evaluate(inputs, targets, loss, initial, mask, steps, carried=carried, grads=False,
-                              any_node=any_node)
+                              any_node=any_node, dropout_masks=dropout_masks)
 
     def _evaluate(self, inputs, targets, loss, initial, mask, steps, carried=None, grads=True,
                   keep_values=True, any_node=False, trace=False, history=True, dropout_masks=None) -> "Step":
