@@ -158,7 +158,7 @@ def test_tokens_for_a_node_that_does_not_read_them_say_how_it_could(tmp_path):
 
 
 def test_the_letters_spec_reads_tokens():
-    spec = rg.load_spec(ROOT / "specs" / "elman_letters.yaml")
+    spec = rg.load_spec(ROOT / "specs" / "elman_letters_tokens.yaml")
     assert spec.nodes["x"].encoding == "one_hot"
     exp = Experiment(spec, epochs=1)
     assert exp.train_data.inputs["x"].shape == (50, 60, 6)

@@ -21,6 +21,7 @@ import numpy as np
 from .data import DEFAULT_BATCH_SIZE, Dataset
 from ..engine.dropout import window as dropout_window
 from ..errors import DataError, RunError
+from .metrics import lower_is_better
 from .optim import clip_grad_norm, make_optimizer
 from .schedules import Schedule, lower_is_better
 from ..spec import parse_threshold
@@ -161,8 +162,10 @@ class Trainer:
                                f"parameters before this step are kept. Try a smaller learning rate or train.clip")
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, data: Dataset | None = None, masks: dict | None = None, chunk: int = 256) -> dict:
-        """Loss and task metrics on ``data`` (default: the evaluation split)."""
+    def evaluate(self, data: Dataset | None = None, masks: dict | None = None, chunk: int = 256,
+                 into: dict | None = None) -> dict:
+        """Loss and task metrics on ``data`` (default: the evaluation split);
+        ``into``, when given, receives every node's values {node: (N, T, size)}."""
         if data is None:
             data = self.eval_data if self.eval_data is not None else self.train_data
             masks = self.eval_masks if self.eval_data is not None else self.train_masks
@@ -185,6 +188,8 @@ class Trainer:
         outputs = {n: np.concatenate(v, axis=0) for n, v in outputs.items()}
         for block, h in self.net.blocks.items():
             outputs[block] = outputs[h]
+        if into is not None:
+            into.update(outputs)
         result = {"loss": total / count} if count else {}
         if self.metrics_fn is not None:
             result.update(self.metrics_fn(outputs, data))

@@ -28,7 +28,8 @@ batches of sequences, so the stream is cut into N sequences of T letters.
 Input ``x`` at step t is letter t; target ``y`` at step t is letter t + 1.
 The feature files hold ``(N, T, 6)`` vectors; the token files hold the same
 letters as ``(N, T)`` integers, the letter's index in ``LETTERS`` (b d g a i u),
-which ../elman_letters.yaml reads with ``encoding: one_hot`` and class targets.
+which ../elman_letters_tokens.yaml reads with ``encoding: one_hot`` and class targets
+(../elman_letters.yaml reads the features).
 
 Run from anywhere:  python specs/data/make_letters.py
 """

@@ -25,7 +25,7 @@ async def _wait(pilot, condition, seconds: float = 60.0) -> None:
 
 
 async def test_a_spec_with_a_schedule_dropout_and_tokens_opens_and_trains(tmp_path):
-    letters = spec_path("elman_letters.yaml")
+    letters = spec_path("elman_letters_tokens.yaml")
     data = letters.parent / "data"
     text = letters.read_text(encoding="utf-8")
     text = text.replace("data/letters_tokens", f"{data}/letters_tokens")
