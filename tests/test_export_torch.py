@@ -1,0 +1,127 @@
+"""PyTorch out: the exported module computes rnngraph's outputs and gradients.
+
+Each spec in specs/ and random graphs (the executor tests' hypothesis strategy)
+are exported with ``rnngraph export --format torch`` (or ``torch_source``), the
+file is imported as a module, ``load_npz`` reads the network's params.npz, and
+the module's outputs and autograd gradients of the mse loss are compared with
+``net.forward`` and ``net.loss_and_grad`` in float64.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import rnngraph as rg
+from rnngraph.activations import ACTIVATIONS
+from rnngraph.cli import main
+from rnngraph.export.torch import TORCH_ACTIVATIONS, torch_source
+from rnngraph.gradcheck import random_problem
+from rnngraph.reference import reference_loss_and_grad
+
+torch = pytest.importorskip("torch", reason="the torch extra: pip install -e '.[torch]'")
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from test_executor import random_specs  # noqa: E402
+
+SPECS = sorted(pathlib.Path(__file__).parent.parent.glob("specs/*.yaml"))
+
+
+def load_module(path: pathlib.Path):
+    spec = importlib.util.spec_from_file_location(f"exported_{path.stem}_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def exported_model(net, tmp_path: pathlib.Path):
+    """The exported module's instance with the network's parameters, via params.npz."""
+    code = tmp_path / "model.py"
+    code.write_text(torch_source(net))
+    net.save(tmp_path / "params.npz")
+    module = load_module(code)
+    classes = [c for c in vars(module).values() if isinstance(c, type) and issubclass(c, torch.nn.Module)
+               and c.__module__ == module.__name__]
+    assert len(classes) == 1
+    return module, classes[0]().load_npz(tmp_path / "params.npz")
+
+
+def compare(net, tmp_path, T=5, B=3, seed=0, tol=1e-10):
+    """Outputs and gradients of the exported module against rnngraph's; returns the
+    largest differences (outputs, gradients)."""
+    module, model = exported_model(net, tmp_path)
+    if not net.input_nodes and not any(net.graph.nodes[n]["init"].kind == "input" for n in net.graph.nodes):
+        B = 1      # net.forward's batch when nothing gives one
+    inputs, targets, initial, _ = random_problem(net, T=T, B=B, seed=seed)
+    want = net.forward(inputs, initial=initial, steps=T)
+    names = module.PARAMETERS
+    kwargs = {name: torch.tensor(x) for name, x in inputs.items()}
+    init_t = {n: torch.tensor(v) for n, v in initial.items()}
+    if net.input_nodes:
+        got = model(*[kwargs[n] for n in net.input_nodes], initial=init_t)
+    else:
+        got = model(T, batch_size=B, initial=init_t)
+    assert set(got) == set(net.output_nodes or targets)
+    worst_out = 0.0
+    for n, v in got.items():
+        assert v.shape == (B, T, net.size(n))
+        np.testing.assert_allclose(v.detach().numpy(), want[n], rtol=tol, atol=tol, err_msg=n)
+        worst_out = max(worst_out, float(np.abs(v.detach().numpy() - want[n]).max()))
+    if net.output_nodes:
+        loss, grads = net.loss_and_grad(inputs or None, targets, loss="mse", initial=initial, steps=T)
+    else:   # a net without outputs (Hopfield): the module returns every node; the reference takes any targets
+        loss, grads = reference_loss_and_grad(net, inputs or None, targets, loss="mse", initial=initial,
+                                              steps=T, targets_any_node=True)
+    loss_t = sum(((got[n] - torch.tensor(y)) ** 2).mean() for n, y in targets.items())
+    assert float(loss_t.detach()) == pytest.approx(loss, rel=tol, abs=tol)
+    model.zero_grad()
+    if loss_t.requires_grad:
+        loss_t.backward()
+    worst_grad = 0.0
+    for name, g in grads.items():
+        param = getattr(model, names[name])
+        assert param.requires_grad
+        got_g = np.zeros(g.shape) if param.grad is None else param.grad.numpy()
+        np.testing.assert_allclose(got_g, g, rtol=tol, atol=tol, err_msg=name)
+        worst_grad = max(worst_grad, float(np.abs(got_g - g).max()) if g.size else 0.0)
+    frozen = set(net.params) - set(grads)
+    assert all(not getattr(model, names[p]).requires_grad for p in frozen)
+    return worst_out, worst_grad
+
+
+def test_every_activation_has_a_torch_form():
+    assert set(ACTIVATIONS) <= set(TORCH_ACTIVATIONS)
+
+
+def test_specs_exist():
+    assert len(SPECS) >= 10
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_every_spec_exports_the_same_outputs_and_gradients(path, tmp_path):
+    net = rg.build(rg.load_spec(path), dtype="float64")
+    rng = np.random.default_rng(5)
+    for name in net.params:            # away from zero biases and symmetric inits: every entry matters
+        net.params[name] += rng.uniform(-0.2, 0.2, size=net.params[name].shape)
+    net.project_constraints()
+    compare(net, tmp_path)
+
+
+@settings(max_examples=int(os.environ.get("RG_RANDOM_GRAPHS", 40)), deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(data=random_specs(), T=st.integers(1, 5), seed=st.integers(0, 2 ** 16))
+def test_random_graphs_export_the_same_outputs_and_gradients(data, T, seed, tmp_path_factory):
+    net = rg.build(rg.parse_spec(yaml.safe_dump(data, sort_keys=False)), seed=seed)
+    rng = np.random.default_rng(seed)
+    for name, info in net.param_info.items():
+        if info.constraints:   # off the constraint set: the export applies the constraints itself
+            net.params[name] += rng.uniform(-0.3, 0.3, size=info.shape)
+    compare(net, tmp_path_factory.mktemp("random"), T=T, B=2, seed=seed)
