@@ -125,3 +125,44 @@ def test_random_graphs_export_the_same_outputs_and_gradients(data, T, seed, tmp_
         if info.constraints:   # off the constraint set: the export applies the constraints itself
             net.params[name] += rng.uniform(-0.3, 0.3, size=info.shape)
     compare(net, tmp_path_factory.mktemp("random"), T=T, B=2, seed=seed)
+
+
+def test_export_command_writes_a_module_that_loads_the_params(tmp_path, capsys):
+    """The command as a user runs it: a spec, its params.npz, -o model.py."""
+    spec = SPECS[0]
+    net = rg.build(rg.load_spec(spec))
+    net.params["x->hidden"][...] = 0.25 if "x->hidden" in net.params else 0
+    net.save(tmp_path / "params.npz")
+    out = tmp_path / "model.py"
+    assert main(["export", str(spec), "--params", str(tmp_path / "params.npz"), "--format", "torch",
+                 "-o", str(out)]) == 0
+    module = load_module(out)
+    model = [c for c in vars(module).values() if isinstance(c, type) and issubclass(c, torch.nn.Module)
+             and c.__module__ == module.__name__][0]().load_npz(tmp_path / "params.npz")
+    for name, attribute in module.PARAMETERS.items():
+        np.testing.assert_array_equal(getattr(model, attribute).detach().numpy(), net.params[name])
+    assert "def forward" in out.read_text() and "class " in out.read_text()
+
+
+def test_export_command_refuses_a_missing_params_file(tmp_path, capsys):
+    assert main(["export", str(SPECS[0]), "--params", str(tmp_path / "nope.npz"), "--format", "torch",
+                 "-o", str(tmp_path / "m.py")]) == 2
+    assert "nope.npz: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "m.py").exists()
+
+
+def test_init_input_node_needs_its_state(tmp_path):
+    net = rg.build(rg.parse_spec("""
+rnngraph: 1
+dtype: float64
+nodes:
+  x: {role: input, size: 2}
+  h: {role: output, size: 2, init: input, activation: tanh}
+edges:
+  - {from: x, to: h}
+  - {from: h, to: h, delay: 2}
+"""))
+    _, model = exported_model(net, tmp_path)
+    with pytest.raises(ValueError, match=r"node 'h' has `init: input`: pass initial="):
+        model(torch.zeros(1, 3, 2, dtype=torch.float64))
+    compare(net, tmp_path, T=4)

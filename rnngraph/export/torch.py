@@ -227,12 +227,14 @@ def torch_source(net, source: str | None = None) -> str:
 
     def combined(n, terms: list, bias_expr: str | None, shape: str) -> str:
         if nodes[n]["combine"] == "product":
-            return " * ".join(f"({t})" if " " in t else t for t in terms)
+            return " * ".join(_factor(t) for t in terms)
         parts = (terms or [f"_zeros(like, {shape})"]) + ([bias_expr] if bias_expr else [])
         return " + ".join(parts)
 
     def activated(n, a: str) -> str:
         template = TORCH_ACTIVATIONS[nodes[n]["activation"]]
+        if template == "{a}":
+            return a
         called = template.startswith(("torch.", "F.", "_")) and template.count("{a}") == 1
         return template.format(a=a if called or " " not in a else f"({a})")
 
@@ -300,6 +302,11 @@ def torch_source(net, source: str | None = None) -> str:
             emit(f"        {value[n]} = _stack({steps[n]}, like, N, {nodes[n]['size']})   # (N, T, {nodes[n]['size']})")
     emit("        return {" + ", ".join(f"{n!r}: {value[n]}" for n in outputs) + "}")
     return "\n".join(lines) + "\n"
+
+
+def _factor(term: str) -> str:
+    """``term`` as a factor of a product: parenthesised unless it is a name, an index or an ``_at`` call."""
+    return term if re.fullmatch(r"[\w.]+(\[:, t\])?|_at\([^()]*\)", term) else f"({term})"
 
 
 def _shape_note(info) -> str:
