@@ -190,8 +190,9 @@ def _register_plan(sub):
 
 
 def _register_export(sub):
-    from .export.command import register
+    from .export.command import register, register_import
     register(sub)
+    register_import(sub)
 
 
 _EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_export]
