@@ -166,3 +166,15 @@ edges:
     with pytest.raises(ValueError, match=r"node 'h' has `init: input`: pass initial="):
         model(torch.zeros(1, 3, 2, dtype=torch.float64))
     compare(net, tmp_path, T=4)
+
+
+@pytest.mark.parametrize("name", ["lstm_adding", "gru_adding", "elman_temporal_xor"])
+def test_float32_spec_exports_a_float32_module(name, tmp_path):
+    net = rg.build(rg.load_spec(pathlib.Path(__file__).parent.parent / "specs" / f"{name}.yaml"))
+    assert net.dtype == np.float32
+    _, model = exported_model(net, tmp_path)
+    x = np.random.default_rng(0).normal(size=(3, 20, net.size("x"))).astype(np.float32)
+    got = model(torch.tensor(x))
+    for n, v in got.items():
+        assert v.dtype == torch.float32
+        np.testing.assert_allclose(v.detach().numpy(), net.forward({"x": x})[n], rtol=1e-5, atol=1e-5)
