@@ -178,3 +178,13 @@ def test_float32_spec_exports_a_float32_module(name, tmp_path):
     for n, v in got.items():
         assert v.dtype == torch.float32
         np.testing.assert_allclose(v.detach().numpy(), net.forward({"x": x})[n], rtol=1e-5, atol=1e-5)
+
+
+def test_every_activation_exports_with_its_gradient(tmp_path):
+    """One node per activation, each fed by x and by its own value a step ago."""
+    nodes = "\n".join(f"  {a}: {{role: output, size: 3, activation: {a}}}" for a in ACTIVATIONS)
+    edges = "\n".join(f"  - {{from: x, to: {a}, init: 'uniform(-0.5, 0.5)'}}\n"
+                      f"  - {{from: {a}, to: {a}, delay: 1, init: 'uniform(-0.5, 0.5)'}}" for a in ACTIVATIONS)
+    net = rg.build(rg.parse_spec(f"rnngraph: 1\ndtype: float64\nnodes:\n  x: {{role: input, size: 2}}\n"
+                                 f"{nodes}\nedges:\n{edges}\n"))
+    compare(net, tmp_path, T=4)
