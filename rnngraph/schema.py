@@ -1,7 +1,7 @@
 """The spec format as a JSON Schema (draft 2020-12), for editors and other tools.
 
-``spec_schema()`` builds it from the validator's own tables (``rnngraph.spec``'s
-key lists and enums, the activations, the tasks and their parameters): a key
+``spec_schema()`` builds it from the validator's own tables (``rnngraph.spec.model``'s
+key lists and enums, the activations, ``rnngraph.spec.tasks``' task signatures): a key
 or a choice added there appears here.  Each key listed in a table needs an
 entry in ``_NODE``, ``_EDGE``, ... below (its type and a line of help for
 hover); a table key without one fails the build, so the two cannot drift.
@@ -42,9 +42,10 @@ def _js_regex(pattern: str) -> str:
 
 def _tables() -> dict:
     from .activations import ACTIVATIONS
-    from .spec import (BLOCK_TYPES, COMBINES, CONSTRAINTS, DTYPES, EXPECT_RE, GRU_VARIANTS, INIT_FORMS,
-                       LOSS_ON, LOSSES, LSTM_VARIANTS, MAX_DELAY, MAX_NODE_SIZE, OPTIMIZERS, ROLES,
-                       TRAIN_METHODS, WEIGHTS)
+    from .spec.model import (BLOCK_TYPES, COMBINES, CONSTRAINTS, DTYPES, EXPECT_RE, GRU_VARIANTS, LOSS_ON,
+                             LOSSES, LSTM_VARIANTS, MAX_DELAY, MAX_NODE_SIZE, OPTIMIZERS, ROLES, TRAIN_METHODS,
+                             WEIGHTS)
+    from .spec.values import INIT_FORMS
     threshold = {"type": "string", "pattern": _js_regex(EXPECT_RE.pattern),
                  "description": 'a comparison with a number, such as "< 0.2" or ">= 0.95"'}
     node_init = {"description": "the node's value before t = 0 (read by delayed edges): a number, a list of "
@@ -155,7 +156,7 @@ def _closed(properties: dict, keys, required=()) -> dict:
 
 
 def _task_schema() -> dict:
-    from .tasks import TASKS
+    from .spec.tasks import SIGNATURES as TASKS
     kinds = {"int": "integer", "float": "number"}
     branches = []
     for name, task in TASKS.items():
@@ -189,8 +190,8 @@ def _task_schema() -> dict:
 
 def spec_schema() -> dict:
     """The JSON Schema (draft 2020-12) of a spec file, as a dict."""
-    from .spec import (BLOCK_KEYS, DYNAMICS_KEYS, EDGE_KEYS, EXPANDED_NAME_RE, NAME_RE, NODE_KEYS, TOP_KEYS,
-                       TRAIN_KEYS)
+    from .spec.model import (BLOCK_KEYS, DYNAMICS_KEYS, EDGE_KEYS, EXPANDED_NAME_RE, NAME_RE, NODE_KEYS,
+                             TOP_KEYS, TRAIN_KEYS)
     t = _tables()
     node = _closed(t["node"], [k for k in NODE_KEYS if k != "type"], required=["size"])
     block = _closed(t["block"], BLOCK_KEYS, required=["type", "size"])

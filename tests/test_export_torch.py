@@ -79,7 +79,7 @@ def compare(net, tmp_path, T=5, B=3, seed=0, tol=1e-10):
         loss, grads = net.loss_and_grad(inputs or None, targets, loss="mse", initial=initial, steps=T)
     else:   # a net without outputs (Hopfield): the module returns every node; the reference takes any targets
         loss, grads = reference_loss_and_grad(net, inputs or None, targets, loss="mse", initial=initial,
-                                              steps=T, targets_any_node=True)
+                                              steps=T, any_node=True)
     loss_t = sum(((got[n] - torch.tensor(y)) ** 2).mean() for n, y in targets.items())
     assert float(loss_t.detach()) == pytest.approx(loss, rel=tol, abs=tol)
     model.zero_grad()

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given, settings
 
 import rnngraph as rg
-import rnngraph.spec
+import rnngraph.spec.model
 from rnngraph.cli import main
 from rnngraph.schema import schema_text, spec_schema
 
@@ -145,11 +145,11 @@ def test_typical_mistakes_fail_the_schema_and_the_validator(validator, path, val
 
 def test_a_table_key_without_a_schema_entry_fails_the_build(monkeypatch):
     """The schema follows the validator's tables: a key added there needs its entry here."""
-    monkeypatch.setattr(rnngraph.spec, "EDGE_KEYS", rnngraph.spec.EDGE_KEYS + ("colour",))
+    monkeypatch.setattr(rnngraph.spec.model, "EDGE_KEYS", rnngraph.spec.model.EDGE_KEYS + ("colour",))
     with pytest.raises(KeyError, match="colour"):
         spec_schema()
 
 
 def test_a_choice_added_to_a_table_appears_in_the_schema(monkeypatch):
-    monkeypatch.setattr(rnngraph.spec, "WEIGHTS", rnngraph.spec.WEIGHTS + ("banded",))
+    monkeypatch.setattr(rnngraph.spec.model, "WEIGHTS", rnngraph.spec.model.WEIGHTS + ("banded",))
     assert "banded" in spec_schema()["$defs"]["edge"]["properties"]["weight"]["enum"]
