@@ -102,7 +102,9 @@ def from_state_dict(state: dict, arch: str, layers: int | None = None, bidirecti
     if reverse and not bidirectional:
         raise DataError("the state_dict holds reverse-direction weights (`_reverse`): it is a bidirectional "
                         "module; pass --bidirectional")
-    if bidirectional:
+    if bidirectional and not reverse:
+        raise DataError("--bidirectional: the state_dict has no reverse-direction weights (`weight_ih_l0_reverse`)")
+    if bidirectional and not backward_blocks():
         raise DataError("--bidirectional needs backward blocks (`direction: backward`, negative delays), "
                         "which this rnngraph does not have yet; a one-direction module imports without it")
     if layers is not None and layers != count:
@@ -117,43 +119,62 @@ def from_state_dict(state: dict, arch: str, layers: int | None = None, bidirecti
                         f"size {hidden} has {n_gates * hidden} (is --arch right?)")
     inputs = first["weight_ih"].shape[1]
 
+    # layer l's blocks: arch<l> and, when bidirectional, arch<l>_reverse (PyTorch's order in a layer's output)
+    directions = (False, True) if bidirectional else (False,)
+    blocks = [[f"{arch}{layer}" + ("_reverse" if rev else "") for rev in directions] for layer in range(count)]
     params: dict = {}
-    blocks = [f"{arch}{layer}" for layer in range(count)]
-    previous = "x"
-    for layer, block in enumerate(blocks):
-        w = weights[(layer, False)]
-        _layer_params(params, arch, block, previous, hidden, w)
-        previous = block
-    top = _output_name(arch, blocks[-1])
-    lines = [f"# imported by `rnngraph import-torch --arch {arch}` from the state_dict of an nn.{_TORCH[arch]}"
+    sources = ["x"]
+    for layer in range(count):
+        for rev, block in zip(directions, blocks[layer]):
+            if (layer, rev) not in weights:
+                raise DataError(f"the state_dict lacks weight_ih_l{layer}{'_reverse' * rev}")
+            _layer_params(params, arch, block, sources, hidden, weights[(layer, rev)])
+        sources = [_output_name(arch, b) for b in blocks[layer]]
+    title = f"{'bidirectional ' if bidirectional else ''}nn.{_TORCH[arch]}"
+    lines = [f"# imported by `rnngraph import-torch --arch {arch}` from the state_dict of a {title}"
              + (" with an nn.Linear readout" if readout else ""),
              "rnngraph: 1", f"name: {name or arch}",
-             f"description: an nn.{_TORCH[arch]} ({count} layer{'s' * (count != 1)}, hidden size {hidden}) "
+             f"description: a {title} ({count} layer{'s' * (count != 1)}, hidden size {hidden}) "
              f"imported from PyTorch", f"dtype: {dtype}", "nodes:", f"  x: {{role: input, size: {inputs}}}"]
-    for layer, block in enumerate(blocks):
+    for layer in range(count):
         role = ", role: output" if layer == count - 1 and not readout else ""
-        if arch == "rnn":
-            lines.append(f"  {block}: {{size: {hidden}, activation: {nonlinearity}{role}}}")
-        else:
-            lines.append(f"  {block}: {{type: {arch}, size: {hidden}{role}}}")
+        for rev, block in zip(directions, blocks[layer]):
+            if arch == "rnn":
+                lines.append(f"  {block}: {{size: {hidden}, activation: {nonlinearity}{role}}}")
+            else:
+                back = ", direction: backward" if rev else ""
+                lines.append(f"  {block}: {{type: {arch}, size: {hidden}{back}{role}}}")
     if readout:
         w, b = head
-        if w.shape[1] != hidden:
-            raise DataError(f"the readout's weight is {w.shape}; it should read the {hidden} units of the last layer")
+        if w.shape[1] != hidden * len(directions):
+            raise DataError(f"the readout's weight is {w.shape}; it should read the {hidden * len(directions)} "
+                            f"units of the last layer")
         lines.append(f"  y: {{role: output, size: {w.shape[0]}{'' if b is not None else ', bias: false'}}}")
-        params[f"{top}->y"] = w
+        for k, src in enumerate(sources):
+            params[f"{src}->y"] = w[:, k * hidden:(k + 1) * hidden]
         if b is not None:
             params["y.bias"] = b
     lines.append("edges:")
-    previous = "x"
-    for block in blocks:
-        lines.append(f"  - {{from: {previous}, to: {block}}}")
-        if arch == "rnn":
-            lines.append(f"  - {{from: {block}, to: {block}, delay: 1}}")
-        previous = block
+    previous = ["x"]
+    for layer in range(count):
+        for rev, block in zip(directions, blocks[layer]):
+            lines.append(f"  - {{from: {_names(previous)}, to: {block}}}")
+            if arch == "rnn":
+                lines.append(f"  - {{from: {block}, to: {block}, delay: {-1 if rev else 1}}}")
+        previous = blocks[layer]
     if readout:
-        lines.append(f"  - {{from: {blocks[-1]}, to: y}}")
+        lines.append(f"  - {{from: {_names(previous)}, to: y}}")
     return "\n".join(lines) + "\n", params
+
+
+def backward_blocks() -> bool:
+    """Whether this rnngraph has backward blocks (SPEC 6.1's ``direction``)."""
+    from .spec.model import BLOCK_KEYS
+    return "direction" in BLOCK_KEYS
+
+
+def _names(names: list) -> str:
+    return names[0] if len(names) == 1 else "[" + ", ".join(names) + "]"
 
 
 def _output_name(arch: str, block: str) -> str:
@@ -161,13 +182,20 @@ def _output_name(arch: str, block: str) -> str:
     return block if arch == "rnn" else f"{block}/h"
 
 
-def _layer_params(params: dict, arch: str, block: str, source: str, hidden: int, w: dict) -> None:
-    """One layer's parameters into ``params``; ``source`` is what feeds it (``x`` or the layer below)."""
-    src = _output_name(arch, source) if source != "x" else "x"
+def _layer_params(params: dict, arch: str, block: str, sources: list, hidden: int, w: dict) -> None:
+    """One layer's parameters into ``params``.  ``sources`` are the primitive nodes feeding it
+    (``x``, or the layer below's one or two directions), each reading its share of
+    ``weight_ih``'s columns, in order."""
     zeros = np.zeros(len(GATES[arch] or "1") * hidden)
     b_ih, b_hh = w.get("bias_ih", zeros), w.get("bias_hh", zeros)
+    width = w["weight_ih"].shape[1] // len(sources)
+
+    def columns(a, k):
+        return a[:, k * width:(k + 1) * width]
+
     if arch == "rnn":
-        params[f"{src}->{block}"] = w["weight_ih"]
+        for k, src in enumerate(sources):
+            params[f"{src}->{block}"] = columns(w["weight_ih"], k)
         params[f"{block}->{block}"] = w["weight_hh"]
         params[f"{block}.bias"] = b_ih + b_hh
         return
@@ -175,15 +203,16 @@ def _layer_params(params: dict, arch: str, block: str, source: str, hidden: int,
     def rows(a, k):
         return a[k * hidden:(k + 1) * hidden]
 
-    for k, gate in enumerate(GATES[arch]):
-        params[f"{src}->{block}/{gate}"] = rows(w["weight_ih"], k)
+    for g, gate in enumerate(GATES[arch]):
+        for k, src in enumerate(sources):
+            params[f"{src}->{block}/{gate}"] = columns(rows(w["weight_ih"], g), k)
         recurrent = "hn" if arch == "gru" and gate == "n" else gate
-        params[f"{block}/h->{block}/{recurrent}"] = rows(w["weight_hh"], k)
+        params[f"{block}/h->{block}/{recurrent}"] = rows(w["weight_hh"], g)
         if arch == "gru" and gate == "n":
-            params[f"{block}/n.bias"] = rows(b_ih, k)
-            params[f"{block}/hn.bias"] = rows(b_hh, k)
+            params[f"{block}/n.bias"] = rows(b_ih, g)
+            params[f"{block}/hn.bias"] = rows(b_hh, g)
         else:
-            params[f"{block}/{gate}.bias"] = rows(b_ih, k) + rows(b_hh, k)
+            params[f"{block}/{gate}.bias"] = rows(b_ih, g) + rows(b_hh, g)
 
 
 def load_state_dict(path: str) -> dict:

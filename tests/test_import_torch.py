@@ -10,6 +10,7 @@ import pytest
 
 import rnngraph as rg
 from rnngraph.cli import main
+from rnngraph.torch_import import backward_blocks, from_state_dict
 
 torch = pytest.importorskip("torch", reason="the torch extra: pip install -e '.[torch]'")
 
@@ -20,7 +21,7 @@ class WithReadout(torch.nn.Module):
     def __init__(self, rnn, out, bias=True):
         super().__init__()
         self.rnn = rnn
-        self.head = torch.nn.Linear(rnn.hidden_size, out, bias=bias)
+        self.head = torch.nn.Linear(rnn.hidden_size * (2 if rnn.bidirectional else 1), out, bias=bias)
 
     def forward(self, x):
         return self.head(self.rnn(x)[0])
@@ -109,3 +110,51 @@ def test_not_a_state_dict_and_existing_output_are_refused(tmp_path, capsys):
     assert main(["import-torch", str(tmp_path / "s.pt"), "--arch", "rnn", "-o", str(tmp_path / "o")]) == 0
     assert main(["import-torch", str(tmp_path / "s.pt"), "--arch", "rnn", "-o", str(tmp_path / "o")]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("readout", [False, True])
+def test_bidirectional_module_imports_as_forward_and_backward_blocks(arch, readout, tmp_path, capsys):
+    """Two layers, each a forward block and a backward one (`direction: backward`); the layer above
+    and the readout read both.  Until rnngraph has backward blocks this is refused, with the reason."""
+    torch.manual_seed(5)
+    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[arch]
+    rnn = cls(IN, H, num_layers=2, batch_first=True, bidirectional=True).double()
+    module = WithReadout(rnn, OUT).double() if readout else rnn
+    torch.save(module.state_dict(), tmp_path / "state.pt")
+    flags = ["--arch", arch, "--bidirectional"] + (["--readout", "linear"] if readout else [])
+    status = main(["import-torch", str(tmp_path / "state.pt"), *flags, "-o", str(tmp_path / "out")])
+    if not backward_blocks():
+        assert status == 2
+        assert "--bidirectional needs backward blocks" in capsys.readouterr().err
+        assert not (tmp_path / "out").exists()
+        return
+    assert status == 0
+    net = rg.build(rg.load_spec(tmp_path / "out" / "spec.yaml")).load(tmp_path / "out" / "params.npz")
+    x = np.random.default_rng(4).normal(size=(N, T, IN))
+    out = net.forward({"x": x})
+    want = module(torch.tensor(x))
+    if readout:
+        np.testing.assert_allclose(out["y"], want.detach().numpy(), rtol=1e-12, atol=1e-12)
+    else:
+        got = np.concatenate([out[f"{arch}1"], out[f"{arch}1_reverse"]], axis=-1)
+        np.testing.assert_allclose(got, want[0].detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_bidirectional_mapping_splits_the_columns_between_directions():
+    """The spec text and parameter split for a 2-layer bidirectional LSTM, whatever the engine supports."""
+    module = torch.nn.LSTM(IN, H, num_layers=2, bidirectional=True).double()
+    text, params = from_state_dict(module.state_dict(), "lstm", bidirectional=True) if backward_blocks() else \
+        _mapping_without_engine(module)
+    assert "lstm0_reverse: {type: lstm, size: 5, direction: backward}" in text
+    assert "- {from: [lstm0, lstm0_reverse], to: lstm1_reverse}" in text
+    w = module.weight_ih_l1_reverse.detach().numpy()          # rows i, f, g, o; columns [forward, reverse]
+    np.testing.assert_array_equal(params["lstm0/h->lstm1_reverse/g"], w[2 * H:3 * H, :H])
+    np.testing.assert_array_equal(params["lstm0_reverse/h->lstm1_reverse/g"], w[2 * H:3 * H, H:])
+
+
+def _mapping_without_engine(module):
+    import rnngraph.torch_import as ti
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ti, "backward_blocks", lambda: True)
+        return from_state_dict(module.state_dict(), "lstm", bidirectional=True)
