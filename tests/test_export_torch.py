@@ -188,3 +188,28 @@ def test_every_activation_exports_with_its_gradient(tmp_path):
     net = rg.build(rg.parse_spec(f"rnngraph: 1\ndtype: float64\nnodes:\n  x: {{role: input, size: 2}}\n"
                                  f"{nodes}\nedges:\n{edges}\n"))
     compare(net, tmp_path, T=4)
+
+
+def test_awkward_names_make_valid_python(tmp_path):
+    """A keyword as a node name, names that differ only by '/' or '_', quotes and backslashes in
+    the name and description: the file compiles without warnings and computes the same."""
+    import warnings
+    text = r'''rnngraph: 1
+name: a"b\c
+dtype: float64
+description: "ends in a quote \" and holds \"\"\" and \\d"
+nodes:
+  if: {role: input, size: 2}
+  a_b: {size: 2, activation: tanh}
+  B: {type: gru, size: 2}
+  B_h: {role: output, size: 2}
+edges:
+  - {from: if, to: [a_b, B]}
+  - {from: B, to: B_h}
+  - {from: a_b, to: B_h, delay: 1}
+'''
+    net = rg.build(rg.parse_spec(text))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compile(torch_source(net), "model.py", "exec")
+    compare(net, tmp_path)

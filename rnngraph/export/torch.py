@@ -116,8 +116,8 @@ def torch_source(net, source: str | None = None) -> str:
     # ---- header
     name = net.spec.name or "network"
     cls = _class_name(name)
-    emit(f'"""{name}: exported from rnngraph by `rnngraph export --format torch`'
-         + (f" ({source})" if source else "") + ".")
+    emit(f'"""{_doc(name)}: exported from rnngraph by `rnngraph export --format torch`'
+         + (f" ({_doc(str(source))})" if source else "") + ".")
     emit("")
     emit("A standalone PyTorch module computing what rnngraph computes for this spec: the same")
     emit("parameters (PARAMETERS maps each rnngraph name to its attribute) and the same outputs.")
@@ -151,8 +151,7 @@ def torch_source(net, source: str | None = None) -> str:
     emit("")
     emit("")
     emit(f"class {cls}(nn.Module):")
-    emit(f'    """{net.spec.description or name}"""' if '"""' not in (net.spec.description or "")
-         else f'    """{name}"""')
+    emit(f'    """{_doc(" ".join((net.spec.description or name).split()))}"""')
     emit("")
     emit(f"    inputs = {tuple(inputs)!r}")
     emit(f"    outputs = {tuple(outputs)!r}")
@@ -304,6 +303,11 @@ def torch_source(net, source: str | None = None) -> str:
             emit(f"        {value[n]} = _stack({steps[n]}, like, N, {nodes[n]['size']})   # (N, T, {nodes[n]['size']})")
     emit("        return {" + ", ".join(f"{n!r}: {value[n]}" for n in outputs) + "}")
     return "\n".join(lines) + "\n"
+
+
+def _doc(text: str) -> str:
+    """``text`` safe inside a triple-quoted docstring: backslashes doubled, no closing quotes."""
+    return text.replace("\\", "\\\\").replace('"', "'")
 
 
 def _factor(term: str) -> str:
