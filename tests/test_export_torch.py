@@ -213,3 +213,25 @@ edges:
         warnings.simplefilter("error")
         compile(torch_source(net), "model.py", "exec")
     compare(net, tmp_path)
+
+
+def test_parameters_never_shadow_module_attributes(tmp_path):
+    """Edges named like nn.Module's methods (cuda, _parameters, ...) still become parameters."""
+    from rnngraph.export.torch import NN_MODULE_ATTRIBUTES
+    assert {n for n in dir(torch.nn.Module) if not n.startswith("__")} <= NN_MODULE_ATTRIBUTES
+    net = rg.build(rg.parse_spec("""
+rnngraph: 1
+dtype: float64
+nodes:
+  x: {role: input, size: 2}
+  _save: {size: 2, activation: tanh}
+  state_dict: {role: output, size: 2}
+edges:
+  - {from: x, to: _save, name: cuda}
+  - {from: x, to: _save, name: _parameters, weight: diagonal}
+  - {from: _save, to: state_dict}
+  - {from: state_dict, to: state_dict, delay: 1, name: to}
+"""))
+    module, model = exported_model(net, tmp_path)
+    assert set(module.PARAMETERS.values()).isdisjoint(NN_MODULE_ATTRIBUTES)
+    compare(net, tmp_path)

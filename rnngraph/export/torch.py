@@ -39,6 +39,27 @@ TORCH_ACTIVATIONS = {
     "square": "{a} * {a}",
 }
 
+# nn.Module's own attributes (torch 2.13): a parameter named like one would be shadowed by it
+NN_MODULE_ATTRIBUTES = frozenset("""
+    T_destination _apply _backward_hooks _backward_pre_hooks _buffers _call_impl
+    _compiled_call_impl _forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs
+    _forward_pre_hooks _forward_pre_hooks_with_kwargs _get_backward_hooks
+    _get_backward_pre_hooks _get_name _is_full_backward_hook _load_from_state_dict
+    _load_state_dict_post_hooks _load_state_dict_pre_hooks _maybe_warn_non_full_backward_hook
+    _modules _named_members _non_persistent_buffers_set _parameters
+    _register_load_state_dict_pre_hook _register_state_dict_hook _replicate_for_data_parallel
+    _save_to_state_dict _slow_forward _state_dict_hooks _state_dict_pre_hooks _version
+    _wrapped_call_impl add_module apply bfloat16 buffers call_super_init children compile cpu
+    cuda double dump_patches eval extra_repr float forward get_buffer get_extra_state
+    get_parameter get_submodule half ipu load_state_dict modules mtia named_buffers
+    named_children named_modules named_parameters parameters register_backward_hook
+    register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+    set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
+""".split())
+
 # names the generated forward uses for itself; node variables never take them
 _RESERVED = {"self", "initial", "steps", "batch_size", "N", "T", "t", "torch", "nn", "F", "np",
              "PARAMETERS", "LEAKY_SLOPE", "like", "out", "_at", "_shift", "_sign", "_symmetric",
@@ -96,7 +117,7 @@ def torch_source(net, source: str | None = None) -> str:
         if nodes[n]["activation"] not in TORCH_ACTIVATIONS:
             raise DataError(f"node {n!r}: activation {nodes[n]['activation']!r} has no PyTorch form in the export")
 
-    attr = _Names(_RESERVED | {"training", "forward", "load_npz", "save_npz", "inputs", "outputs"})
+    attr = _Names(_RESERVED | NN_MODULE_ATTRIBUTES | {"load_npz", "save_npz", "inputs", "outputs", "dtype"})
     params = {name: attr(name) for name in net.param_info}
     var = _Names(_RESERVED | set(params.values()))
     value = {n: var(n) for n in graph.nodes}                 # (N, T, size) once known
