@@ -16,7 +16,7 @@ import json
 import shutil
 from dataclasses import dataclass
 
-from .render import to_dot, to_mermaid, to_text
+from .cli.render import to_dot, to_mermaid, to_text
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ import rnngraph as rg
 from rnngraph.activations import ACTIVATIONS
 from rnngraph.cli import main
 from rnngraph.export.torch import TORCH_ACTIVATIONS, torch_source
-from rnngraph.gradcheck import random_problem
-from rnngraph.reference import reference_loss_and_grad
+from rnngraph.engine.gradcheck import random_problem
+from rnngraph.engine.reference import reference_loss_and_grad
 
 torch = pytest.importorskip("torch", reason="the torch extra: pip install -e '.[torch]'")
 

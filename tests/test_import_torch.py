@@ -10,7 +10,7 @@ import pytest
 
 import rnngraph as rg
 from rnngraph.cli import main
-from rnngraph.torch_import import backward_blocks, from_state_dict
+from rnngraph.export.torch_import import backward_blocks, from_state_dict
 
 torch = pytest.importorskip("torch", reason="the torch extra: pip install -e '.[torch]'")
 
@@ -154,7 +154,7 @@ def test_bidirectional_mapping_splits_the_columns_between_directions():
 
 
 def _mapping_without_engine(module):
-    import rnngraph.torch_import as ti
+    import rnngraph.export.torch_import as ti
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ti, "backward_blocks", lambda: True)
         return from_state_dict(module.state_dict(), "lstm", bidirectional=True)

@@ -10,7 +10,7 @@ import pytest
 
 import rnngraph as rg
 import rnngraph.notebook as notebook
-from rnngraph.render import to_text
+from rnngraph.cli.render import to_text
 
 ELMAN = """
 rnngraph: 1

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 import rnngraph as rg
 import rnngraph.spec.model
 from rnngraph.cli import main
-from rnngraph.schema import schema_text, spec_schema
+from rnngraph.spec.schema import schema_text, spec_schema
 
 jsonschema = pytest.importorskip("jsonschema", reason="the schema extra: pip install -e '.[schema]'")
 
