@@ -147,7 +147,7 @@ def test_export_command_writes_a_module_that_loads_the_params(tmp_path, capsys):
 def test_export_command_refuses_a_missing_params_file(tmp_path, capsys):
     assert main(["export", str(SPECS[0]), "--params", str(tmp_path / "nope.npz"), "--format", "torch",
                  "-o", str(tmp_path / "m.py")]) == 2
-    assert "nope.npz: no such file" in capsys.readouterr().err
+    assert "nope.npz: parameter file not found" in capsys.readouterr().err
     assert not (tmp_path / "m.py").exists()
 
 
