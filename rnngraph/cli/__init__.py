@@ -229,6 +229,11 @@ def _register_plan(sub):
     register(sub)
 
 
+def _register_predict(sub):
+    from .predict import register
+    register(sub)
+
+
 def _register_export(sub):
     from .export import register
     register(sub)
@@ -239,8 +244,8 @@ def _register_import_torch(sub):
     register(sub)
 
 
-_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_export,
-                         _register_import_torch]
+_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_predict,
+                         _register_export, _register_import_torch]
 
 
 def main(argv=None) -> int:
