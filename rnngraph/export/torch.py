@@ -19,7 +19,7 @@ from __future__ import annotations
 import keyword
 import re
 
-from ..activations import ACTIVATIONS, LEAKY_SLOPE
+from ..activations import LEAKY_SLOPE
 from ..errors import DataError
 
 # the activation's value from its pre-activation ``{a}``, as a torch expression; every entry of
