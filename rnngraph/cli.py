@@ -189,7 +189,12 @@ def _register_plan(sub):
     register(sub)
 
 
-_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan]
+def _register_sweep(sub):
+    from .sweepcmd import register
+    register(sub)
+
+
+_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_sweep]
 
 
 def main(argv=None) -> int:
