@@ -323,6 +323,10 @@ def connect_dask(address: str, timeout: float = 5.0):
     """A ``distributed.Client`` of the scheduler at ``address``.  DataError,
     within about ``timeout`` seconds, when Dask is not installed or the
     scheduler cannot be reached."""
+    import re
+    if not re.fullmatch(r"(tcp|tls)://[^\s/:]+:\d{1,5}|(tcp|tls)://\[[0-9A-Fa-f:]+\]:\d{1,5}", address):
+        raise DataError(f"--cluster {address}: expected a scheduler address such as tcp://HOST:PORT "
+                        f"(what `dask scheduler` prints)")
     try:
         from distributed import Client
     except ImportError:

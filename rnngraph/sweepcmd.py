@@ -55,17 +55,22 @@ def cmd_sweep(args) -> int:
     grid = parse_grid(args.grid)
     seeds = list(range(args.seeds)) if args.seeds is not None else None
     jobs = plan_sweep(args.spec, grid, seeds, sets=args.set, epochs=args.epochs)
-    out_dir = _sweep_folder(args, jobs)
-    results = {}
-    for job in jobs:
-        done = finished_run(out_dir, job)
-        if done is not None:
-            results[job.run_id] = done
-    pending = [job for job in jobs if job.run_id not in results]
     client = None
-    if args.cluster is not None and pending:
+    if args.cluster is not None:
         from .sweep import connect_dask
         client = connect_dask(args.cluster)
+    try:
+        out_dir = _sweep_folder(args, jobs)
+        results = {}
+        for job in jobs:
+            done = finished_run(out_dir, job)
+            if done is not None:
+                results[job.run_id] = done
+    except BaseException:
+        if client is not None:
+            client.close()
+        raise
+    pending = [job for job in jobs if job.run_id not in results]
     console, out = Console(stderr=True), Console()
     if len(results):
         console.print(f"{len(results)} of {len(jobs)} runs already in {out_dir}; running the other {len(pending)}")
