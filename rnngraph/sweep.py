@@ -353,7 +353,7 @@ def run_dask(jobs: list[RunJob], client, on_result) -> None:
         future = client.submit(execute_run, job, pure=False, key=f"rnngraph-run-{job.run_id}-{os.urandom(6).hex()}")
         futures[future] = job
     try:
-        for future in as_completed(list(futures)):
+        for future in as_completed(list(futures), loop=client.loop):
             job = futures[future]
             try:
                 result = future.result()
