@@ -208,7 +208,7 @@ def interrupt_when_a_run_is_done(command, out, timeout=120):
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if out.is_dir() and any((p / "run.json").exists() for p in out.iterdir()):
+        if out.is_dir() and any((p / "run.json").exists() for p in out.iterdir() if not p.name.startswith(".")):
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
