@@ -230,7 +230,135 @@ def result_from_files(run_id: str, files: dict) -> RunResult:
                      message=metrics.get("message", ""))
 
 
+# --------------------------------------------------------------------------- the whole sweep
+
+@dataclass
+class SweepOutcome:
+    """A sweep's runs and how it ended: ``results`` maps run id -> RunResult
+    for every finished run (``skipped`` of them found in the folder)."""
+
+    out_dir: str
+    jobs: list
+    results: dict
+    skipped: int = 0
+    interrupted: bool = False
+    files: list = field(default_factory=list)    # the tables and plots written
+
+    @property
+    def failed(self) -> list:
+        return [self.results[j.run_id] for j in self.jobs
+                if j.run_id in self.results and self.results[j.run_id].status in ("failed", "error")]
+
+    @property
+    def exit_status(self) -> int:
+        """130 interrupted, 1 when a run failed (diverged or raised), else 0."""
+        return 130 if self.interrupted else 1 if self.failed else 0
+
+
+def run_sweep(spec: str, grid=None, seeds: int | None = None, out: str | None = None, *, sets=(),
+              epochs: int | None = None, workers: int | None = None, cluster: str | None = None,
+              on_start=None, on_result=None) -> SweepOutcome:
+    """``rnngraph sweep`` from Python: run every grid point with every seed
+    and write the sweep's folder (docs/sweeps.md).
+
+    Parameters
+    ----------
+    spec : path of the spec file
+    grid : ``{"train.optimizer.lr": [0.1, 0.01], ...}``, or ``--grid`` strings
+        (``["train.optimizer.lr=0.1,0.01"]``)
+    seeds : run seeds ``0 .. seeds-1``; None: the spec's seed
+    out : the sweep's folder (None: a new ``sweeps/<name>``)
+    sets, epochs : ``--set`` strings and ``train.epochs`` for every run
+    workers : local worker processes (default: the number of cores)
+    cluster : a Dask scheduler's address, ``tcp://HOST:PORT``, instead of local processes
+    on_start : ``on_start(pending, finished)`` once the runs to do are known
+    on_result : ``on_result(RunResult)`` after each run's folder is written
+
+    Ctrl-C (KeyboardInterrupt) stops it: the outcome says ``interrupted``, and
+    the same call again continues.  Raises SpecError for a bad grid or spec,
+    DataError for a folder that cannot be used or an unreachable scheduler.
+    """
+    if isinstance(grid, dict):
+        grid = [f"{key}={','.join(_value_text(v) for v in values)}" for key, values in grid.items()]
+    jobs = plan_sweep(spec, parse_grid(list(grid or [])), None if seeds is None else list(range(seeds)),
+                      sets=list(sets), epochs=epochs)
+    client = connect_dask(cluster) if cluster is not None else None
+    try:
+        out_dir = prepare_folder(out, jobs, {"spec": spec, "grid": list(grid or []), "seeds": seeds,
+                                             "set": list(sets), "epochs": epochs})
+        outcome = SweepOutcome(out_dir, jobs, {})
+        for job in jobs:
+            done = finished_run(out_dir, job)
+            if done is not None:
+                outcome.results[job.run_id] = done
+        outcome.skipped = len(outcome.results)
+        pending = [job for job in jobs if job.run_id not in outcome.results]
+        if on_start is not None:
+            on_start(pending, outcome.skipped)
+
+        def finished(result):
+            try:
+                write_run(out_dir, result)
+            except OSError as exc:
+                raise DataError(f"{os.path.join(out_dir, result.run_id)}: cannot write the run's results "
+                                f"({exc.strerror or exc})") from None
+            outcome.results[result.run_id] = result
+            if on_result is not None:
+                on_result(result)
+        try:
+            if client is not None:
+                run_dask(pending, client, finished)
+            else:
+                run_local(pending, workers or os.cpu_count() or 1, finished)
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+    finally:
+        if client is not None:
+            client.close()
+    from .sweepreport import write_plots, write_tables
+    outcome.files = write_tables(out_dir, jobs, outcome.results)
+    if not outcome.interrupted:
+        outcome.files += write_plots(out_dir, jobs, outcome.results)
+    return outcome
+
+
+def _value_text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 # --------------------------------------------------------------------------- the sweep's folder
+
+MARKER = "sweep.json"   # a folder holding it is a sweep's
+
+
+def prepare_folder(out: str | None, jobs: list, description: dict) -> str:
+    """The sweep's folder, checked and marked with ``sweep.json`` (the
+    ``description`` and the run ids): ``out``, or a new ``sweeps/<name>``.
+    DataError for a folder that holds other files or cannot be written."""
+    from .io import atomic_write_text
+    from .runcmd import safe_name
+    from .spec import parse_spec
+    if out is None:
+        name = safe_name(parse_spec(jobs[0].spec_text, path=jobs[0].spec_path).name)
+        for i in range(1, 100_000):
+            folder = os.path.join("sweeps", name if i == 1 else f"{name}-{i}")
+            if not os.path.lexists(folder):
+                break
+    else:
+        folder = out
+        if os.path.lexists(folder) and not os.path.isdir(folder):
+            raise DataError(f"--out {folder}: exists and is not a folder")
+        if os.path.isdir(folder) and os.listdir(folder) and not os.path.exists(os.path.join(folder, MARKER)):
+            raise DataError(f"--out {folder}: a folder of other files, not a sweep's; give a new or empty folder "
+                            f"(or the folder of the same sweep, to continue it)")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        atomic_write_text(os.path.join(folder, MARKER), json.dumps(
+            dict(description, runs=[job.run_id for job in jobs]), indent=2) + "\n")
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot write the sweep's folder ({exc.strerror or exc})") from None
+    return folder
+
 
 def finished_run(out_dir: str, job: RunJob) -> RunResult | None:
     """The result of ``job`` already in ``out_dir`` (a previous sweep into the

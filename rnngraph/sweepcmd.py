@@ -12,15 +12,11 @@ command.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import signal
-import sys
 
 from .errors import DataError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-MARKER = "sweep.json"   # a folder holding it is a sweep's
 
 
 def register(sub) -> None:
@@ -46,86 +42,61 @@ def register(sub) -> None:
 
 
 def cmd_sweep(args) -> int:
-    """Plan the sweep, skip the runs its folder holds, run the rest, write the tables."""
+    """Run the sweep (``rnngraph.sweep.run_sweep``) with a progress bar; print its summary."""
     from rich.console import Console
 
-    from .sweep import finished_run, parse_grid, plan_sweep
+    from .sweep import run_sweep
     if args.cluster is not None and args.workers is not None:
         raise DataError("--workers is for local runs; a cluster's workers are started with `dask worker`")
-    grid = parse_grid(args.grid)
-    seeds = list(range(args.seeds)) if args.seeds is not None else None
-    jobs = plan_sweep(args.spec, grid, seeds, sets=args.set, epochs=args.epochs)
-    client = None
-    if args.cluster is not None:
-        from .sweep import connect_dask
-        client = connect_dask(args.cluster)
-    try:
-        out_dir = _sweep_folder(args, jobs)
-        results = {}
-        for job in jobs:
-            done = finished_run(out_dir, job)
-            if done is not None:
-                results[job.run_id] = done
-    except BaseException:
-        if client is not None:
-            client.close()
-        raise
-    pending = [job for job in jobs if job.run_id not in results]
     console, out = Console(stderr=True), Console()
-    if len(results):
-        console.print(f"{len(results)} of {len(jobs)} runs already in {out_dir}; running the other {len(pending)}")
+    progress = _Progress(console, enabled=console.is_terminal and not args.quiet)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        interrupted = _run_all(args, pending, results, out_dir, client, console)
+        outcome = run_sweep(args.spec, args.grid, args.seeds, args.out, sets=args.set, epochs=args.epochs,
+                            workers=args.workers, cluster=args.cluster, on_start=progress.start,
+                            on_result=progress.advance)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if client is not None:
-            client.close()
-    return _report(args, jobs, results, out_dir, interrupted, console, out)
+        progress.stop()
+    return _report(outcome, console, out)
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _run_all(args, pending, results, out_dir, client, console) -> bool:
-    """Run ``pending``, publishing each run's folder as it ends; True when
-    stopped by Ctrl-C or SIGTERM."""
-    from .sweep import run_dask, run_local, write_run
-    best = _Best(_best_metric(pending))
-    show = console.is_terminal and not args.quiet and pending
+class _Progress:
+    """A bar over the runs to do, with the best value so far; says first how
+    many runs the folder already held."""
 
-    def on_result(result):
-        try:
-            write_run(out_dir, result)
-        except OSError as exc:
-            raise DataError(f"{os.path.join(out_dir, result.run_id)}: cannot write the run's results "
-                            f"({exc.strerror or exc})") from None
-        results[result.run_id] = result
-        best.see(result)
-        if progress is not None:
-            progress.update(bar, advance=1, best=best.text())
+    def __init__(self, console, enabled: bool):
+        self.console, self.enabled = console, enabled
+        self.bar = self.progress = self.best = None
+
+    def start(self, pending, finished: int) -> None:
+        if finished:
+            self.console.print(f"{finished} of {finished + len(pending)} runs already in the sweep's folder; "
+                               f"running the other {len(pending)}")
+        self.best = _Best(_best_metric(pending))
+        if not self.enabled or not pending:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[best]}"), TimeElapsedColumn(), console=self.console)
+        self.progress.start()
+        self.bar = self.progress.add_task("runs", total=len(pending), best="")
+
+    def advance(self, result) -> None:
+        self.best.see(result)
+        if self.progress is not None:
+            self.progress.update(self.bar, advance=1, best=self.best.text())
         if result.status == "error":
-            console.print(f"[red]run {result.run_id} failed[/]: {result.message}", soft_wrap=True)
+            self.console.print(f"[red]run {result.run_id} failed[/]: {result.message}", soft_wrap=True)
 
-    progress = bar = None
-    try:
-        if show:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-            progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[best]}"), TimeElapsedColumn(), console=console)
-            progress.start()
-            bar = progress.add_task("runs", total=len(pending), best="")
-        if client is not None:
-            run_dask(pending, client, on_result)
-        else:
-            run_local(pending, args.workers or os.cpu_count() or 1, on_result)
-    except KeyboardInterrupt:
-        return True
-    finally:
-        if progress is not None:
-            progress.stop()
-    return False
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
 
 
 def _best_metric(jobs) -> tuple[str, bool] | None:
@@ -155,7 +126,7 @@ class _Best:
             return
         name, lower = self.metric
         value = result.metrics.get(name, result.metrics.get("train_loss") if name == "eval_loss" else None)
-        if not isinstance(value, (int, float)) or value != value:
+        if not isinstance(value, (int, float)) or math.isnan(value):
             return
         if self.value is None or (value < self.value if lower else value > self.value):
             self.value, self.run = value, result.run_id
@@ -164,47 +135,17 @@ class _Best:
         return "" if self.value is None else f"best {self.metric[0]} {self.value:.4g} ({self.run})"
 
 
-def _sweep_folder(args, jobs) -> str:
-    """The sweep's folder, checked and marked (``sweep.json``): ``--out``, or
-    a new ``sweeps/<name>``.  DataError for a folder that holds other files."""
-    from .io import atomic_write_text
-    from .runcmd import safe_name
-    from .spec import parse_spec
-    if args.out is None:
-        name = safe_name(parse_spec(jobs[0].spec_text, path=jobs[0].spec_path).name)
-        for i in range(1, 100_000):
-            folder = os.path.join("sweeps", name if i == 1 else f"{name}-{i}")
-            if not os.path.lexists(folder):
-                break
-    else:
-        folder = args.out
-        if os.path.lexists(folder) and not os.path.isdir(folder):
-            raise DataError(f"--out {folder}: exists and is not a folder")
-        if os.path.isdir(folder) and os.listdir(folder) and not os.path.exists(os.path.join(folder, MARKER)):
-            raise DataError(f"--out {folder}: a folder of other files, not a sweep's; give a new or empty folder "
-                            f"(or the folder of the same sweep, to continue it)")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        atomic_write_text(os.path.join(folder, MARKER), json.dumps(
-            {"spec": args.spec, "grid": args.grid, "seeds": args.seeds, "set": args.set, "epochs": args.epochs,
-             "runs": [job.run_id for job in jobs]}, indent=2) + "\n")
-    except OSError as exc:
-        raise DataError(f"{folder}: cannot write the sweep's folder ({exc.strerror or exc})") from None
-    return folder
-
-
-def _report(args, jobs, results, out_dir, interrupted, console, out) -> int:
-    from .sweepreport import summary_table, write_plots, write_tables
-    files = write_tables(out_dir, jobs, results)
-    if interrupted:
+def _report(outcome, console, out) -> int:
+    from .sweepreport import summary_table
+    jobs, results, out_dir = outcome.jobs, outcome.results, outcome.out_dir
+    if outcome.interrupted:
         console.print(f"[yellow]interrupted[/]: {len(results)} of {len(jobs)} runs are in {out_dir}; run the same "
                       f"command again to run the others", soft_wrap=True)
-        return EXIT_INTERRUPTED
-    files += write_plots(out_dir, jobs, results)
-    failed = [r for r in results.values() if r.status in ("failed", "error")]
+        return outcome.exit_status
+    failed = outcome.failed
     name = os.path.basename(os.path.normpath(out_dir))
     out.print(summary_table(jobs, results, f"sweep {name}: {len(jobs)} runs, {len(failed)} failed"))
-    out.print(f"wrote {len(jobs)} run folders in {out_dir}, " + ", ".join(files), soft_wrap=True)
+    out.print(f"wrote {len(jobs)} run folders in {out_dir}, " + ", ".join(outcome.files), soft_wrap=True)
     for result in failed:
         console.print(f"[red]{result.run_id}[/]: {result.status}: {result.message}", soft_wrap=True)
-    return EXIT_FAILED if failed else EXIT_OK
+    return outcome.exit_status

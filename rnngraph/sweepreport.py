@@ -191,7 +191,7 @@ def write_plots(out_dir: str, jobs, results: dict) -> list[str]:
             ax.legend()
             fig.tight_layout()
             path = os.path.join(folder, safe_name(f"{m}-vs-{key}") + ".png")
-            atomic_write(path, lambda fh: fig.savefig(fh, format="png"), binary=True)
+            atomic_write(path, lambda fh, fig=fig: fig.savefig(fh, format="png"), binary=True)
             plt.close(fig)
             paths.append(path)
     return paths

@@ -27,7 +27,6 @@ from pathlib import Path
 import pytest
 
 from rnngraph.cli import main
-from rnngraph.errors import SpecError
 from rnngraph.sweep import parse_grid, plan_sweep, split_values
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,7 +163,7 @@ def test_rerun_into_the_same_folder_skips_finished_runs(xor_sweep, capsys):
     code = main(["sweep", XOR, "--grid", "train.optimizer.lr=0.01,0.05", "--seeds", "2", "--epochs", "2",
                  "--out", str(out), "--quiet"])
     assert code == 0
-    assert "4 of 4 runs already in" in capsys.readouterr().err
+    assert "4 of 4 runs already in the sweep's folder" in capsys.readouterr().err
     assert {p.name: p.stat().st_ino for p in out.iterdir() if p.is_dir()} == before
     assert (out / "sweep.csv").read_text() == table
 
@@ -193,6 +192,24 @@ def test_a_diverging_run_makes_the_sweep_exit_1(tmp_path, capsys):
     assert [(r["train.optimizer.lr"], r["status"], r["exit_status"]) for r in rows] == [
         ("0.01", "ok", "0"), ("1e9", "failed", "1")]
     assert "diverged" in " ".join(capsys.readouterr().err.split())
+
+
+def test_python_api_runs_the_same_sweep(tmp_path):
+    import rnngraph as rg
+    seen = []
+    outcome = rg.run_sweep(LINEAR, {"train.optimizer.lr": [0.01, 0.02]}, seeds=2, out=str(tmp_path / "api"),
+                           sets=["expect={}"], epochs=2, workers=2, on_result=lambda r: seen.append(r.run_id))
+    assert outcome.exit_status == 0 and not outcome.interrupted and outcome.skipped == 0
+    assert sorted(seen) == sorted(outcome.results) == ["lr-0.01_seed-0", "lr-0.01_seed-1", "lr-0.02_seed-0",
+                                                        "lr-0.02_seed-1"]
+    assert {r.status for r in outcome.results.values()} == {"ok"}
+    rows = read_csv(tmp_path / "api" / "sweep.csv")
+    assert [r["train.optimizer.lr"] for r in rows] == ["0.01", "0.01", "0.02", "0.02"]
+    again = rg.run_sweep(LINEAR, ["train.optimizer.lr=0.01,0.02"], seeds=2, out=str(tmp_path / "api"),
+                         sets=["expect={}"], epochs=2)
+    assert again.skipped == 4 and again.exit_status == 0
+    assert (tmp_path / "api" / "sweep.csv").read_text().splitlines()[1:] == \
+        [",".join(r.values()) for r in rows]
 
 
 # --------------------------------------------------------------------------- Ctrl-C, then the same command again

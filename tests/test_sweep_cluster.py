@@ -25,11 +25,12 @@ import pytest
 
 distributed = pytest.importorskip("distributed")   # the `cluster` extra
 
-from test_sweep import XOR, interrupt_when_a_run_is_done, read_csv, without_seconds  # noqa: E402
+from test_sweep import XOR, interrupt_when_a_run_is_done, read_csv, without_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 DASK = shutil.which("dask", path=os.path.dirname(sys.executable)) or shutil.which("dask")
 SEEDS = "4"
+EPOCHS = "1"   # one epoch: no loss curve to draw, a short run
 
 
 def free_port() -> int:
@@ -73,7 +74,7 @@ def cluster():
 
 
 def sweep(out, *extra, timeout=300):
-    return subprocess.run([sys.executable, "-m", "rnngraph.cli", "sweep", XOR, "--seeds", SEEDS, "--epochs", "2",
+    return subprocess.run([sys.executable, "-m", "rnngraph.cli", "sweep", XOR, "--seeds", SEEDS, "--epochs", EPOCHS,
                            "--out", str(out), "--quiet", *extra], capture_output=True, text=True, cwd=ROOT,
                           timeout=timeout)
 
@@ -100,7 +101,7 @@ def test_a_killed_worker_loses_no_run(cluster, local_csv, tmp_path):
         workers = wait_for_workers(cluster, 3)
         out = tmp_path / "k"
         proc = subprocess.Popen([sys.executable, "-m", "rnngraph.cli", "sweep", XOR, "--seeds", SEEDS, "--epochs",
-                                 "2", "--out", str(out), "--quiet", "--cluster", cluster],
+                                 EPOCHS, "--out", str(out), "--quiet", "--cluster", cluster],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         killed = False
         with distributed.Client(cluster, timeout="30s", set_as_default=False) as client:
@@ -133,7 +134,7 @@ def test_an_unreachable_scheduler_is_a_clear_error_within_seconds(tmp_path):
 
 def test_interrupted_cluster_sweep_continues_to_the_same_sweep_csv(cluster, local_csv, tmp_path):
     out = tmp_path / "i"
-    command = [sys.executable, "-m", "rnngraph.cli", "sweep", XOR, "--seeds", SEEDS, "--epochs", "2",
+    command = [sys.executable, "-m", "rnngraph.cli", "sweep", XOR, "--seeds", SEEDS, "--epochs", EPOCHS,
                "--out", str(out), "--quiet", "--cluster", cluster]
     code, err = interrupt_when_a_run_is_done(command, out)
     assert code == 130, err
