@@ -117,13 +117,17 @@ def plan_sweep(spec_path: str, grid: list[tuple[str, list[str]]], seeds: list[in
                         path="--grid seed")
     parsed = [(key, [(text, parse_sets([f"{key}={text}"], flag="--grid")) for text in values])
               for key, values in grid]
+    _check_nodes_exist(spec_path, [(key, values[0]) for key, values in grid], list(base))
     jobs = []
     names = _run_names([key for key, _ in grid])
     used: set = set()
     for combo in itertools.product(*[values for _, values in parsed]):
         overrides = _merged(base, *[one for _, one in combo])
-        spec = load_spec(spec_path, overrides=overrides)
         point = tuple((key, text) for (key, _), (text, _) in zip(parsed, combo))
+        try:
+            spec = load_spec(spec_path, overrides=overrides)
+        except SpecError as exc:
+            raise _at_grid(exc, point) from None
         for seed in (seeds if seeds is not None else [None]):
             run_overrides = _merged(overrides)
             if seed is not None:
@@ -141,6 +145,39 @@ def plan_sweep(spec_path: str, grid: list[tuple[str, list[str]]], seeds: list[in
             command += ["--seed", str(seed)]
             jobs.append(RunJob(run_id, point, seed, spec_text, spec_path, tuple(command)))
     return jobs
+
+
+def _check_nodes_exist(spec_path: str, grid: list[tuple[str, str]], set_keys: list[str]) -> None:
+    """A grid key under ``nodes.<name>`` must name a node the spec has: an
+    override would otherwise add a new, unconnected node (a valid spec) and
+    the sweep would vary nothing.  SpecError at the ``--grid`` argument, with
+    the nearest node name."""
+    from .errors import suggest
+    from .yamlsource import load_yaml
+    keys = [key for key, _ in grid if key.startswith("nodes.") and key.count(".") >= 2]
+    if not keys:
+        return
+    with open(spec_path, encoding="utf-8") as fh:
+        data, _ = load_yaml(fh.read(), spec_path)
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    names = list(nodes) if isinstance(nodes, dict) else []
+    names += [k.split(".")[1] for k in set_keys if k.startswith("nodes.") and k.count(".") >= 1]
+    for key, text in grid:
+        if key in keys and key.split(".")[1] not in names:
+            name = key.split(".")[1]
+            raise SpecError(f"the spec has no node {name!r}{suggest(name, names)}",
+                            path=f"--grid {key}={text}", where=f"nodes.{name}")
+
+
+def _at_grid(exc: SpecError, point: tuple) -> SpecError:
+    """A spec error about a key the grid sets (``train.optimzer`` for
+    ``--grid train.optimzer.lr=...``, which the validator finds in the spec's
+    ``train:`` mapping) is reported at that ``--grid`` argument."""
+    for key, text in point:
+        if exc.where and (key == exc.where or key.startswith(exc.where + ".")) and \
+                not str(exc.path or "").startswith("--"):
+            return SpecError(exc.what, path=f"--grid {key}={text}", where=exc.where)
+    return exc
 
 
 def _merged(*parts):

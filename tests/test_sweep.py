@@ -72,7 +72,9 @@ def test_plan_without_seeds_uses_the_spec_seed():
 
 @pytest.mark.parametrize("grid, needle", [
     (["train.optimizer.lrr=0.1,0.2"], "did you mean 'lr'"),
-    (["train.optimzer.lr=0.1,0.2"], "did you mean 'optimizer'"),
+    (["train.optimzer.lr=0.1,0.2"], "--grid train.optimzer.lr=0.1: train.optimzer: unknown train key 'optimzer' "
+                                     "(did you mean 'optimizer'?)"),
+    (["nodes.yy.size=2,3"], "--grid nodes.yy.size=2: nodes.yy: the spec has no node 'yy' (did you mean 'y'?)"),
     (["train.optimizer.lr=0.1,abc"], "--grid train.optimizer.lr=abc"),
     (["lr"], "expected KEY=V1,V2"),
     (["train.optimizer.lr=0.1,,0.2"], "empty value"),
