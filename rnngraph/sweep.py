@@ -153,7 +153,7 @@ def _check_nodes_exist(spec_path: str, grid: list[tuple[str, str]], set_keys: li
     the sweep would vary nothing.  SpecError at the ``--grid`` argument, with
     the nearest node name."""
     from .errors import suggest
-    from .yamlsource import load_yaml
+    from .spec.source import load_yaml
     keys = [key for key, _ in grid if key.startswith("nodes.") and key.count(".") >= 2]
     if not keys:
         return
@@ -182,7 +182,7 @@ def _at_grid(exc: SpecError, point: tuple) -> SpecError:
 
 def _merged(*parts):
     """One ``Overrides`` holding each of ``parts`` in turn (later ones win)."""
-    from .yamlsource import Overrides
+    from .spec.source import Overrides
     out = Overrides()
     for part in parts:
         out.update(part)
