@@ -455,33 +455,52 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def run_local(jobs: list[RunJob], workers: int, on_result) -> None:
+ATTEMPTS = 3   # a run whose worker dies this many times is given up (Dask's allowed-failures is alike)
+
+
+def run_local(jobs: list[RunJob], workers: int, on_result, execute=None) -> None:
     """Run ``jobs`` in ``workers`` local processes; ``on_result(RunResult)``
-    is called in this process as each ends.  KeyboardInterrupt stops the
-    workers at once (their runs are lost, the finished ones kept)."""
+    is called in this process as each ends.  A worker that dies (killed, out
+    of memory) loses nothing: the pool is started again and the runs it had
+    are redone, each up to ATTEMPTS times (every run the pool held is
+    charged: which one killed it is unknown).  KeyboardInterrupt stops the
+    workers at once (their runs are lost, the finished ones kept).
+    ``execute`` replaces ``execute_run`` (a module-level function)."""
     import concurrent.futures as cf
     import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
 
-    if not jobs:
-        return
+    execute = execute or execute_run
     context = multiprocessing.get_context("forkserver")
-    pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context,
-                                  initializer=_ignore_interrupts)
-    try:
-        futures = {pool.submit(execute_run, job): job for job in jobs}
-        for future in cf.as_completed(futures):
-            job = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:   # the worker process died (killed, out of memory)
-                result = RunResult(job.run_id, "error", 1, 0.0, message=f"the worker process died: {exc}")
-            on_result(result)
-    except BaseException:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    attempts = {job.run_id: 0 for job in jobs}
+    pending = list(jobs)
+    while pending:
+        pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context,
+                                      initializer=_ignore_interrupts)
+        lost = []
+        try:
+            futures = {pool.submit(execute, job): job for job in pending}
+            for future in cf.as_completed(futures):
+                job = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool:   # a worker died: every run not yet returned is lost with the pool
+                    attempts[job.run_id] += 1
+                    if attempts[job.run_id] < ATTEMPTS:
+                        lost.append(job)
+                        continue
+                    result = RunResult(job.run_id, "error", 1, 0.0,
+                                       message=f"its worker process died {ATTEMPTS} times (killed, or out of memory)")
+                except Exception as exc:   # the job or its result could not be sent between processes
+                    result = RunResult(job.run_id, "error", 1, 0.0, message=f"{type(exc).__name__}: {exc}")
+                on_result(result)
+        except BaseException:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        pending = [job for job in jobs if job in lost]
 
 
 def connect_dask(address: str, timeout: float = 5.0):

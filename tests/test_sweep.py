@@ -252,3 +252,40 @@ def test_interrupted_sweep_continues_to_the_same_sweep_csv(tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"{len(finished)} of 6 runs already in" in r.stderr
     assert without_seconds(read_csv(part / "sweep.csv")) == without_seconds(read_csv(whole / "sweep.csv"))
+
+
+# --------------------------------------------------------------------------- a worker process that dies
+
+def die_once(job):
+    """``execute_run``, but the first run to reach it kills its own worker process."""
+    import rnngraph.sweep as sweep
+    marker = Path(os.environ["RNNGRAPH_TEST_DIE_ONCE"])
+    try:
+        marker.touch(exist_ok=False)
+    except FileExistsError:
+        return sweep.execute_run(job)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def die_always(job):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_local_worker_loses_no_run(tmp_path, monkeypatch):
+    from rnngraph.sweep import run_local
+    monkeypatch.setenv("RNNGRAPH_TEST_DIE_ONCE", str(tmp_path / "died"))
+    jobs = plan_sweep(LINEAR, [], [0, 1, 2], sets=["expect={}"], epochs=1)
+    results = []
+    run_local(jobs, 2, results.append, execute=die_once)
+    assert (tmp_path / "died").exists()
+    assert sorted(r.run_id for r in results) == ["seed-0", "seed-1", "seed-2"]
+    assert {r.status for r in results} == {"ok"}
+
+
+def test_a_run_that_always_kills_its_worker_is_given_up(tmp_path):
+    from rnngraph.sweep import ATTEMPTS, run_local
+    jobs = plan_sweep(LINEAR, [], [0], epochs=1)
+    results = []
+    run_local(jobs, 1, results.append, execute=die_always)
+    assert [(r.run_id, r.status) for r in results] == [("seed-0", "error")]
+    assert f"died {ATTEMPTS} times" in results[0].message
