@@ -140,10 +140,11 @@ def _fmt(value) -> str:
 
 def write_plots(out_dir: str, jobs, results: dict) -> list[str]:
     """With matplotlib: ``plots/<metric>-vs-<key>.png`` for every metric and
-    varied key (each run a dot, the mean per value a line).  Nothing, and no
-    error, without matplotlib or without a varied key."""
+    varied key (each run a dot, the mean per value a line) and
+    ``plots/loss.png`` (the training loss per epoch, one line per grid point:
+    the mean over its seeds).  Nothing, and no error, without matplotlib."""
     keys = [key for key, _ in jobs[0].point] if jobs else []
-    if not keys or not results:
+    if not results:
         return []
     try:
         import matplotlib
@@ -155,7 +156,7 @@ def write_plots(out_dir: str, jobs, results: dict) -> list[str]:
     done = [(job, results[job.run_id]) for job in jobs if job.run_id in results]
     folder = os.path.join(out_dir, "plots")
     os.makedirs(folder, exist_ok=True)
-    paths = []
+    paths = _loss_curves(plt, folder, out_dir, done)
     for m in metric_names(r for _, r in done):
         for index, key in enumerate(keys):
             values = []   # this key's values in the sweep's order
@@ -195,3 +196,47 @@ def write_plots(out_dir: str, jobs, results: dict) -> list[str]:
             plt.close(fig)
             paths.append(path)
     return paths
+
+
+def _read_losses(path: str) -> dict:
+    """``{epoch: train_loss}`` from a run's history.csv ({} when unreadable)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError:
+        return {}
+    out = {}
+    for row in rows:
+        epoch, loss = _number(row.get("epoch")), _number(row.get("train_loss"))
+        if epoch is not None and loss is not None and math.isfinite(loss):
+            out[int(epoch)] = loss
+    return out
+
+
+def _loss_curves(plt, folder: str, out_dir: str, done: list) -> list[str]:
+    curves: dict = {}   # grid point -> [{epoch: loss}, ...]
+    for job, _ in done:
+        losses = _read_losses(os.path.join(out_dir, job.run_id, "history.csv"))
+        if len(losses) >= 2:
+            curves.setdefault(job.point, []).append(losses)
+    if not curves:
+        return []
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    positive = True
+    for point, runs in curves.items():
+        epochs = sorted(set().union(*runs))
+        mean = [sum(r[e] for r in runs if e in r) / sum(e in r for r in runs) for e in epochs]
+        positive = positive and min(mean) > 0
+        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in point) or "all runs"
+        ax.plot(epochs, mean, label=f"{label} ({len(runs)} runs)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("train loss (mean over seeds)")
+    if positive:
+        ax.set_yscale("log")
+    if len(curves) <= 12:
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    path = os.path.join(folder, "loss.png")
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png"), binary=True)
+    plt.close(fig)
+    return [path]

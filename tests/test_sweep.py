@@ -156,6 +156,7 @@ def test_summary_has_mean_std_min_max_per_point_and_the_expect_fraction(xor_swee
         assert float(s["eval_loss_min"]) == min(values) and float(s["eval_loss_max"]) == max(values)
         assert s["runs"] == "2" and float(s["met_expect"]) == 0.0
     assert (out / "plots" / "eval_loss-vs-train.optimizer.lr.png").stat().st_size > 1000
+    assert (out / "plots" / "loss.png").stat().st_size > 1000
 
 
 def test_rerun_into_the_same_folder_skips_finished_runs(xor_sweep, capsys):
