@@ -157,8 +157,11 @@ def _check_nodes_exist(spec_path: str, grid: list[tuple[str, str]], set_keys: li
     keys = [key for key, _ in grid if key.startswith("nodes.") and key.count(".") >= 2]
     if not keys:
         return
-    with open(spec_path, encoding="utf-8") as fh:
-        data, _ = load_yaml(fh.read(), spec_path)
+    try:
+        with open(spec_path, encoding="utf-8") as fh:
+            data, _ = load_yaml(fh.read(), spec_path)
+    except (OSError, UnicodeDecodeError, SpecError):
+        return   # load_spec says what is wrong with the file
     nodes = data.get("nodes") if isinstance(data, dict) else None
     names = list(nodes) if isinstance(nodes, dict) else []
     names += [k.split(".")[1] for k in set_keys if k.startswith("nodes.") and k.count(".") >= 1]
