@@ -107,7 +107,7 @@ def plan_sweep(spec_path: str, grid: list[tuple[str, list[str]]], seeds: list[in
     Every grid point is validated here, before anything runs: a key the spec
     format does not have, or a value it refuses, is a SpecError that names the
     ``--grid`` argument (with the nearest key, as ``--set`` does)."""
-    from .runcmd import parse_sets, resolved_spec_text
+    from .cli.run import parse_sets, resolved_spec_text
     from .spec import load_spec
     base = parse_sets(list(sets))
     if epochs is not None:
@@ -201,7 +201,7 @@ def _run_names(keys: list[str]) -> dict:
 
 
 def _run_id(names: dict, point: tuple, seed: int) -> str:
-    from .runcmd import safe_name
+    from .cli.run import safe_name
     parts = [f"{names[key]}-{text}" for key, text in point] + [f"seed-{seed}"]
     return safe_name("_".join(parts))
 
@@ -220,9 +220,9 @@ def execute_run(job: RunJob) -> RunResult:
     """Train and evaluate one run as ``rnngraph run`` does and return its
     files.  Reads nothing but the job (data files named in the spec excepted)
     and writes only a temporary folder, removed before returning."""
-    from .experiment import Experiment
-    from .runcmd import EXIT_FAILED, EXIT_OK, publish_results, run_record
+    from .cli.run import EXIT_FAILED, EXIT_OK, publish_results, run_record
     from .spec import parse_spec
+    from .training.experiment import Experiment
 
     started, start = time.time(), time.perf_counter()
     try:
@@ -248,7 +248,7 @@ def execute_run(job: RunJob) -> RunResult:
 
 
 class _RunArgs:
-    """The arguments ``runcmd.run_record`` reads, for a run made by a sweep."""
+    """The arguments ``cli.run.run_record`` reads, for a run made by a sweep."""
 
     def __init__(self, argv: list, spec: str):
         self.argv, self.spec, self.init, self.resume = argv, spec, None, None
@@ -375,8 +375,8 @@ def prepare_folder(out: str | None, jobs: list, description: dict) -> str:
     """The sweep's folder, checked and marked with ``sweep.json`` (the
     ``description`` and the run ids): ``out``, or a new ``sweeps/<name>``.
     DataError for a folder that holds other files or cannot be written."""
+    from .cli.run import safe_name
     from .io import atomic_write_text
-    from .runcmd import safe_name
     from .spec import parse_spec
     if out is None:
         name = safe_name(parse_spec(jobs[0].spec_text, path=jobs[0].spec_path).name)

@@ -152,7 +152,7 @@ def write_plots(out_dir: str, jobs, results: dict) -> list[str]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    from .runcmd import safe_name
+    from .cli.run import safe_name
     done = [(job, results[job.run_id]) for job in jobs if job.run_id in results]
     folder = os.path.join(out_dir, "plots")
     os.makedirs(folder, exist_ok=True)

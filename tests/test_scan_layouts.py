@@ -32,10 +32,10 @@ import pytest
 import yaml
 
 import rnngraph as rg
-from rnngraph import autodiff as ad
+from rnngraph.engine import autodiff as ad
 from rnngraph.activations import ACTIVATIONS
-from rnngraph.gradcheck import random_problem
-from rnngraph.reference import reference_forward, reference_loss_and_grad, reference_values
+from rnngraph.engine.gradcheck import random_problem
+from rnngraph.engine.reference import reference_forward, reference_loss_and_grad, reference_values
 from test_executor import compare   # fast == reference (values, loss, gradients) and finite differences
 from test_executor import stage_layout  # noqa: F401  (autouse: every test runs in both stage layouts)
 

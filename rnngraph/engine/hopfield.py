@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import arguments as arg
-from .errors import DataError
-from .spec import HOPFIELD_RULES
+from .. import arguments as arg
+from ..errors import DataError
+from ..spec import HOPFIELD_RULES
 
 
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import file_splits, task_splits
-from .errors import DataError, RunError, SpecError
-from .io import atomic_write, atomic_write_text
-from .network import build
-from .spec import HOPFIELD_RULES, parse_threshold
+from ..errors import DataError, RunError, SpecError
+from ..io import atomic_write, atomic_write_text
+from ..engine.network import build
+from ..spec import HOPFIELD_RULES, parse_threshold
 from .tasks import get_task
 from .train import Trainer, meets, resolve_config
 
@@ -106,7 +106,7 @@ class Experiment:
         status, message = "ok", ""
         report = []
         if self.is_hopfield:
-            from .hopfield import SettleStopped
+            from ..engine.hopfield import SettleStopped
             try:
                 metrics = self._run_hopfield(should_stop)
                 history = [dict(metrics, epoch=1)]
@@ -169,7 +169,7 @@ class Experiment:
         evald = self.eval_data.task_data
         cues = evald.inputs[:, 0, :]
         dyn = {"update": "async", "sweeps": 100, "until_stable": True, **self.spec.dynamics}
-        from .hopfield import settle
+        from ..engine.hopfield import settle
         result = settle(self.net, cues, update=dyn["update"], sweeps=dyn["sweeps"], seed=self.seed,
                         until_stable=dyn["until_stable"], should_stop=should_stop)
         metrics = {k: float(v) for k, v in self.task.metrics(result.states[:, None, :], evald).items()}

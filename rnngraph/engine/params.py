@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .spec import parse_initializer
+from ..spec import parse_initializer
 
 
 @dataclass(frozen=True)

@@ -13,19 +13,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import arguments as arg
+from .. import arguments as arg
 from . import autodiff as ad
-from . import budget, hopfield
-from .engine.program import Program
-from .errors import ArgumentError, DataError, suggest
+from .. import budget
+from . import hopfield
+from .program import Program
+from ..errors import ArgumentError, DataError, suggest
 from .executor import ENGINES, run
 from .flat import lay_out
 from .graph import folded_graph, unroll
-from .io import atomic_write
+from ..io import atomic_write
 from .losses import LOSSES, output_loss
 from .params import init_params, param_infos, project
 from .plan import make_plan
-from .spec import DTYPES, LARGEST, Spec, out_of_range
+from ..spec import DTYPES, LARGEST, Spec, out_of_range
 
 MAX_UNROLLED = 1_000_000    # vertices + arcs of the largest networkx graph ``unroll`` builds
 
@@ -345,7 +346,7 @@ class Network:
         Raises DataError naming the file and the parameter when a name is
         missing or unknown, a shape differs, or a value is not a finite number
         this network's dtype can hold."""
-        from .npz import read_npz
+        from ..npz import read_npz
         path = arg.path("load: path", path)
         data = read_npz(path, "parameter file")
         names = set(data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import DataError, RunError, SpecError, SpecErrors
+from ..errors import DataError, RunError, SpecError, SpecErrors
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -24,10 +24,10 @@ def _print_spec_error(exc: SpecError) -> None:
 def cmd_check(args) -> int:
     import numpy as np
 
-    from .graph import folded_graph
-    from .params import param_infos
-    from .plan import make_plan
-    from .spec import load_spec
+    from ..engine.graph import folded_graph
+    from ..engine.params import param_infos
+    from ..engine.plan import make_plan
+    from ..spec import load_spec
     status = EXIT_OK
     for path in args.specs:
         try:
@@ -39,8 +39,8 @@ def cmd_check(args) -> int:
         graph = folded_graph(spec)      # what build() does, without allocating parameters
         make_plan(graph)
         if spec.task and "file" in spec.task:   # data files must fit the network too
-            from .data import file_splits
-            from .network import build
+            from ..training.data import file_splits
+            from ..engine.network import build
             try:
                 file_splits(spec, build(spec))   # a file that does not fit: a SpecError at its task key
             except SpecError as exc:
@@ -54,16 +54,16 @@ def cmd_check(args) -> int:
 
 
 def cmd_expand(args) -> int:
-    from .spec import load_spec
+    from ..spec import load_spec
     spec = load_spec(args.spec)
     sys.stdout.write(spec.expanded().to_yaml())
     return EXIT_OK
 
 
 def cmd_unroll(args) -> int:
-    from .network import build
+    from ..engine.network import build
     from .render import FORMATS
-    from .spec import load_spec
+    from ..spec import load_spec
     if args.T < 0:
         raise _Usage("-T must be >= 0")
     if args.T > 10_000:
@@ -78,9 +78,9 @@ def cmd_gradcheck(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .gradcheck import gradcheck, summary
-    from .network import build
-    from .spec import load_spec
+    from ..engine.gradcheck import gradcheck, summary
+    from ..engine.network import build
+    from ..spec import load_spec
     net = build(load_spec(args.spec), dtype="float64")
     results = gradcheck(net, T=args.T, B=args.batch, seed=args.seed)
     table = Table(title=f"gradcheck {args.spec} (T={args.T}, batch={args.batch}, float64)")
@@ -146,7 +146,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _register_run(sub):
-    from .runcmd import register
+    from .run import register
     register(sub)
 
 
@@ -185,12 +185,12 @@ def _cmd_bench(args) -> int:
 
 
 def _register_plan(sub):
-    from .plancmd import register
+    from .plan import register
     register(sub)
 
 
 def _register_sweep(sub):
-    from .sweepcmd import register
+    from .sweep import register
     register(sub)
 
 
@@ -235,6 +235,3 @@ def main(argv=None) -> int:
         sys.stderr.close()
         return EXIT_OK
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,9 +20,9 @@ def register(sub) -> None:
 
 
 def cmd_plan(args) -> int:
-    from .errors import DataError
-    from .network import build
-    from .spec import load_spec
+    from ..errors import DataError
+    from ..engine.network import build
+    from ..spec import load_spec
     for flag, value in (("-T", args.T), ("--batch", args.batch)):
         if not 1 <= value <= 100_000:
             raise DataError(f"{flag} must be between 1 and 100000, not {value}")

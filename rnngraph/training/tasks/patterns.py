@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec.tasks import SIGNATURES
+from ...spec.tasks import SIGNATURES
 from .base import Task, TaskData, TaskDataError
 from .letters import COLS, NAMES, ROWS, letter_bitmaps
 
@@ -20,7 +20,7 @@ class Patterns(Task):
 
     Construction
         The *memories* (shared by both splits; see "Randomness" in
-        ``rnngraph.tasks``): ``count`` patterns of ``size`` units, +-1.
+        ``rnngraph.training.tasks``): ``count`` patterns of ``size`` units, +-1.
         They are the task's world, ``(patterns (count, size), shape, names)``;
         ``generate_splits(params, rng, world=(X, None, None))`` makes cues
         for given memories ``X`` (a Hopfield spec's data file).

@@ -28,8 +28,8 @@ import networkx as nx
 import numpy as np
 
 from . import autodiff as ad
-from .errors import DataError
-from .spec import Bias
+from ..errors import DataError
+from ..spec import Bias
 
 LOSSES = ("mse", "bce", "cross_entropy")
 

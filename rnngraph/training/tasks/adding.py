@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec.tasks import SIGNATURES
+from ...spec.tasks import SIGNATURES
 from .base import Task, TaskData
 
 TOLERANCE = 0.04  # "processed correctly if the absolute error at the sequence end is below 0.04"

@@ -59,7 +59,7 @@ def gradcheck(net, T: int = 5, B: int = 3, seed: int = 0, h: float = 1e-6, max_e
 
     Raises DataError, before allocating, when the problem would need more
     memory than ``budget.limit()``."""
-    from . import budget
+    from .. import budget
     budget.check(budget.estimate(net, T, B, data_bytes=problem_bytes(net, T, B)),
                  f"checking gradients over {B} sequences of {T} steps",
                  "use fewer steps (-T) or a smaller batch (--batch)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec.tasks import SIGNATURES
+from ...spec.tasks import SIGNATURES
 from .base import Task, TaskData, TaskDataError
 
 
@@ -58,7 +58,7 @@ class Linear(Task):
 
     Construction
         The *world* (shared by both splits; see "Randomness" in
-        ``rnngraph.tasks``): ``theta`` (features,) and the intercept ``b``,
+        ``rnngraph.training.tasks``): ``theta`` (features,) and the intercept ``b``,
         each entry standard normal.  Each sample: ``x`` standard normal
         (features,), ``y = x . theta + b + noise * e`` with ``e`` standard
         normal.  ``T = 1``: ``inputs`` (N, 1, features), ``targets``
@@ -82,7 +82,7 @@ class Linear(Task):
 
     @staticmethod
     def normal_equation(X, y):
-        """See ``rnngraph.tasks.linear.normal_equation``."""
+        """See ``rnngraph.training.tasks.linear.normal_equation``."""
         return normal_equation(X, y)
 
     def _world(self, p, rng):

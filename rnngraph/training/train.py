@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import DEFAULT_BATCH_SIZE, Dataset
-from .errors import DataError, RunError
+from ..errors import DataError, RunError
 from .optim import clip_grad_norm, make_optimizer
-from .spec import parse_threshold
+from ..spec import parse_threshold
 
 DEFAULTS = {"method": "bptt", "loss": "mse", "loss_on": "all", "optimizer": {"name": "adam", "lr": 0.001},
             "epochs": 100, "batch_size": 32, "truncate": 0, "clip": None, "early_stopping": None,

@@ -11,7 +11,7 @@ import json
 
 import networkx as nx
 
-from .graph import vertex_name
+from ..engine.graph import vertex_name
 
 
 def _by_time(dag):

@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ArgumentError, DataError
-from ..spec.tasks import Param, TaskSignature
+from ...errors import ArgumentError, DataError
+from ...spec.tasks import Param, TaskSignature
 
 SPLITS = ("train", "eval")
 

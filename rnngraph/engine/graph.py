@@ -19,7 +19,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from .spec import Bias, Spec
+from ..spec import Bias, Spec
 
 
 def resolved_bias(node, incoming) -> Bias | None:

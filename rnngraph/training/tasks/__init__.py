@@ -2,7 +2,7 @@
 
 A spec's ``task: {generator: NAME, ...params}`` names one of ``TASKS``::
 
-    from rnngraph.tasks import get_task
+    from rnngraph.training.tasks import get_task
     task = get_task("adding")
     params = task.validate({"T": 50})        # defaults filled, types and ranges checked
     task.sizes(params)                       # (input_size, output_size) -> (2, 1)
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from .adding import Adding
 from .anbn import Anbn
-from ..spec.tasks import Param, TaskError, signature
+from ...spec.tasks import Param, TaskError, signature
 from .base import Task, TaskData, TaskDataError
 from .copy_memory import Copy
 from .linear import Linear, normal_equation

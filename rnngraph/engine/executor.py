@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import autodiff as ad
-from .errors import DataError
-from .engine.compile.runtime import Columns, FusedOutput, scan
-from .engine.loop import simple_scan
+from ..errors import DataError
+from .compile.runtime import Columns, FusedOutput, scan
+from .loop import simple_scan
 
 # how a recurrent stage's time loop runs: ``scan.scan`` (generated, fast) or
 # ``loop.simple_scan`` (a plain loop of autodiff ops, readable)

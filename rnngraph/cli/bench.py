@@ -30,8 +30,8 @@ def bench(net, T: int = 50, B: int = 16, repeat: int = 20, seed: int = 0) -> dic
 
     Raises DataError, before allocating, when the step over ``2 T`` steps
     would need more memory than ``budget.limit()``."""
-    from . import budget
-    from .gradcheck import problem_bytes, random_problem
+    from .. import budget
+    from ..engine.gradcheck import problem_bytes, random_problem
     budget.check(budget.estimate(net, 2 * T, B, data_bytes=2 * problem_bytes(net, 2 * T, B)),
                  f"timing {B} sequences of up to {2 * T} steps", "use fewer steps (-T) or a smaller batch (--batch)")
 
@@ -64,8 +64,8 @@ def cmd_bench(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .network import build
-    from .spec import load_spec
+    from ..engine.network import build
+    from ..spec import load_spec
     net = build(load_spec(args.spec), dtype=args.dtype)
     r = bench(net, T=args.T, B=args.batch, repeat=args.repeat)
     table = Table(title=f"{args.spec}: one training step, T={r['T']}, batch={r['batch']}, {net.dtype}, "

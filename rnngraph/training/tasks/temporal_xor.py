@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec.tasks import SIGNATURES
+from ...spec.tasks import SIGNATURES
 from .base import Task, TaskData
 
 

@@ -16,11 +16,11 @@ import math
 import os
 import signal
 
-from .errors import DataError
+from ..errors import DataError
 
 
 def register(sub) -> None:
-    from .cli import at_least
+    from . import at_least
     p = sub.add_parser("sweep", help="many runs of a spec: a grid of values times seeds; sweep.csv, summary.csv")
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--seeds", type=at_least(1), metavar="N", help="run seeds 0..N-1 (default: the spec's seed)")
@@ -45,7 +45,7 @@ def cmd_sweep(args) -> int:
     """Run the sweep (``rnngraph.sweep.run_sweep``) with a progress bar; print its summary."""
     from rich.console import Console
 
-    from .sweep import run_sweep
+    from ..sweep import run_sweep
     if args.cluster is not None and args.workers is not None:
         raise DataError("--workers is for local runs; a cluster's workers are started with `dask worker`")
     console, out = Console(stderr=True), Console()
@@ -105,7 +105,7 @@ def _best_metric(jobs) -> tuple[str, bool] | None:
     evaluation loss (the training loss where there is no evaluation data)."""
     if not jobs:
         return None
-    from .spec import parse_spec, parse_threshold
+    from ..spec import parse_spec, parse_threshold
     spec = parse_spec(jobs[0].spec_text, path=jobs[0].spec_path)
     for name, text in spec.expect.items():
         threshold = parse_threshold(text)
@@ -136,7 +136,7 @@ class _Best:
 
 
 def _report(outcome, console, out) -> int:
-    from .sweepreport import summary_table
+    from ..sweepreport import summary_table
     jobs, results, out_dir = outcome.jobs, outcome.results, outcome.out_dir
     if outcome.interrupted:
         console.print(f"[yellow]interrupted[/]: {len(results)} of {len(jobs)} runs are in {out_dir}; run the same "

@@ -34,8 +34,8 @@ def parse_sets(items: list[str], flag: str = "--set") -> dict:
 
     Raises SpecError, naming the argument, for one that is not KEY=VALUE or whose
     value is over those limits."""
-    from .errors import SpecError
-    from .spec.source import Overrides, Source, load_value
+    from ..errors import SpecError
+    from ..spec.source import Overrides, Source, load_value
     out = Overrides()
     for item in items or []:
         key, sep, text = item.partition("=")
@@ -77,8 +77,8 @@ def read_checkpoint(path: str) -> dict:
     """A checkpoint.npz's contents, every field checked; DataError naming the
     file and the field when it is missing, not a regular file, damaged, or not
     a checkpoint.  Array headers are checked before anything is allocated."""
-    from .npz import read_npz
-    from .errors import DataError
+    from ..npz import read_npz
+    from ..errors import DataError
     if not os.path.lexists(path):
         raise DataError(f"{path}: no checkpoint to resume from")
     state = read_npz(path, "checkpoint", text=("rng", "history", "run_options", "spec"))
@@ -226,10 +226,10 @@ def cmd_run(args) -> int:
 def _run(args, stop) -> int:
     from rich.console import Console
 
-    from .errors import DataError
-    from .experiment import Experiment
-    from .io import FolderInUse, FolderLock
-    from .spec import load_spec
+    from ..errors import DataError
+    from ..training.experiment import Experiment
+    from ..io import FolderInUse, FolderLock
+    from ..spec import load_spec
 
     started = time.time()
     options = run_options(args)
@@ -354,7 +354,7 @@ def _choose_folder(args, spec) -> tuple[str, bool]:
     """The folder this run publishes into, checked before training, and
     whether it was made here (as a reservation, removed if nothing is
     published).  DataError when it cannot be used."""
-    from .errors import DataError
+    from ..errors import DataError
     if args.out is None and args.resume is None:
         runs = "runs"
         _check_parent(os.path.join(runs, "x"), "runs")
@@ -391,8 +391,8 @@ def _choose_folder(args, spec) -> tuple[str, bool]:
 def _check_parent(folder: str, label: str) -> None:
     """The results can be published at ``folder``: its parent exists (made
     if need be) and takes a new folder.  DataError saying why not."""
-    from .errors import DataError
-    from .io import staging_dir
+    from ..errors import DataError
+    from ..io import staging_dir
     parent = os.path.dirname(os.path.abspath(folder))
     ancestor = parent
     while not os.path.lexists(ancestor):
@@ -413,7 +413,7 @@ def publish_results(out_dir: str, experiment, outcome, spec_text: str, record: d
     then unchanged)."""
     import shutil
 
-    from .io import atomic_write_text, publish_dir, staging_dir
+    from ..io import atomic_write_text, publish_dir, staging_dir
     staging = staging_dir(out_dir)
     try:
         written = experiment.write(staging, outcome)
@@ -456,8 +456,8 @@ def resolved_spec_text(path: str, overrides: dict, spec) -> str:
     paths are made absolute (they are relative to the spec's folder)."""
     import yaml
 
-    from .spec import apply_overrides
-    from .spec.source import load_yaml
+    from ..spec import apply_overrides
+    from ..spec.source import load_yaml
     with open(path, encoding="utf-8") as fh:
         data, source = load_yaml(fh.read(), path)
     data = apply_overrides(data, dict(overrides), source) if overrides else data
@@ -497,7 +497,7 @@ def _flatten(value, prefix: str = "") -> dict:
 def _check_same_spec(recorded: str, current: str, folder: str, force: bool) -> None:
     """Refuse to resume a run whose spec differs from the checkpoint's, naming
     each differing key; ``force`` lets the keys in SAFE_TO_CHANGE differ."""
-    from .errors import DataError
+    from ..errors import DataError
     old, new = _flatten(_normalized(recorded)), _flatten(_normalized(current))
     keys = [k for k in list(old) + [k for k in new if k not in old] if old.get(k, _MISSING) != new.get(k, _MISSING)]
     keys = [k for k in keys if k != "train.epochs"]
@@ -527,8 +527,8 @@ def _normalized(text: str) -> dict:
     a valid spec."""
     import yaml
 
-    from .errors import SpecError
-    from .spec import parse_spec
+    from ..errors import SpecError
+    from ..spec import parse_spec
     try:
         return parse_spec(text).to_dict()
     except SpecError:

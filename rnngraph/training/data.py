@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DataError, suggest
-from .npz import npz_headers, read_npz
-from .spec import HOPFIELD_RULES
+from ..errors import DataError, suggest
+from ..npz import npz_headers, read_npz
+from ..spec import HOPFIELD_RULES
 
 
 DEFAULT_BATCH_SIZE = 32   # sequences per training step where neither the spec nor its task says
@@ -104,7 +104,7 @@ def _steps(name: str, p: dict) -> float:
 
 def check_generated_size(task, params: dict) -> None:
     """Refuse, before generating, data that would not fit in memory (``budget.limit()``)."""
-    from . import budget
+    from .. import budget
     n_in, n_out = task.sizes(params)
     if task.name == "patterns":
         n = params.get("n_cues") or (params.get("n_train", 0) + params.get("n_eval", 0))
@@ -123,7 +123,7 @@ def check_file_memory(spec, net, headers: dict, eval_headers: dict | None = None
     stored and converted to the network's dtype, then the larger of a training
     step over a batch (or a truncation window) and the evaluation (chunks of up
     to 256 sequences, whose outputs are all kept)."""
-    from . import budget
+    from .. import budget
 
     def sizes(found):
         data = sum(float(np.prod(shape, dtype=np.float64)) * (dtype.itemsize + net.dtype.itemsize)
@@ -242,7 +242,7 @@ def _unexpected_array(path, key, arrays, net, known, init_nodes) -> str:
     text = (f"{path}: array {key!r} is not an input or output node of this network{suggest(key, known)} "
             f"(the file holds {held}; this network reads {reads})")
     if key in net.graph and np.ndim(arrays[key]) == 2:
-        from .hopfield import memory_edge
+        from ..engine.hopfield import memory_edge
         try:
             memory_edge(net)
         except DataError:
@@ -264,7 +264,7 @@ def hopfield_file_splits(path: str, net, seed: int, n_cues: int = 100):
     from ``seed``.  Both splits carry the generator's ``TaskData``, so the
     run stores, settles and measures recall exactly as for
     ``task: {generator: patterns}``."""
-    from .hopfield import state_node
+    from ..engine.hopfield import state_node
     from .tasks import get_task
     try:
         node = state_node(net)

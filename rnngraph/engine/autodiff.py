@@ -23,7 +23,7 @@ import itertools
 
 import numpy as np
 
-from .activations import ACTIVATIONS
+from ..activations import ACTIVATIONS
 
 
 class Var:
