@@ -257,10 +257,9 @@ def test_interrupted_sweep_continues_to_the_same_sweep_csv(tmp_path):
 
 # --------------------------------------------------------------------------- a worker process that dies
 
-def die_once(job):
-    """``execute_run``, but the first run to reach it kills its own worker process."""
+def die_once(marker, job):
+    """``execute_run``, but the first run to reach it (``marker`` absent) kills its own worker process."""
     import rnngraph.sweep as sweep
-    marker = Path(os.environ["RNNGRAPH_TEST_DIE_ONCE"])
     try:
         marker.touch(exist_ok=False)
     except FileExistsError:
@@ -272,12 +271,13 @@ def die_always(job):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def test_a_killed_local_worker_loses_no_run(tmp_path, monkeypatch):
+def test_a_killed_local_worker_loses_no_run(tmp_path):
+    import functools
+
     from rnngraph.sweep import run_local
-    monkeypatch.setenv("RNNGRAPH_TEST_DIE_ONCE", str(tmp_path / "died"))
     jobs = plan_sweep(LINEAR, [], [0, 1, 2], sets=["expect={}"], epochs=1)
     results = []
-    run_local(jobs, 2, results.append, execute=die_once)
+    run_local(jobs, 2, results.append, execute=functools.partial(die_once, tmp_path / "died"))
     assert (tmp_path / "died").exists()
     assert sorted(r.run_id for r in results) == ["seed-0", "seed-1", "seed-2"]
     assert {r.status for r in results} == {"ok"}
