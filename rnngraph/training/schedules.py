@@ -22,11 +22,7 @@ from __future__ import annotations
 import math
 
 from ..spec.schedule import SCHEDULES
-
-
-def lower_is_better(metric: str) -> bool:
-    """Whether a smaller value of ``metric`` is an improvement (losses and errors)."""
-    return "loss" in metric or "error" in metric or metric in ("mse", "mae")
+from .metrics import lower_is_better
 
 
 class Schedule:

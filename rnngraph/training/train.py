@@ -23,7 +23,7 @@ from ..engine.dropout import window as dropout_window
 from ..errors import DataError, RunError
 from .metrics import lower_is_better
 from .optim import clip_grad_norm, make_optimizer
-from .schedules import Schedule, lower_is_better
+from .schedules import Schedule
 from ..spec import parse_threshold
 
 DEFAULTS = {"method": "bptt", "loss": "mse", "loss_on": "all", "optimizer": {"name": "adam", "lr": 0.001},
