@@ -123,7 +123,8 @@ def _tables() -> dict:
                      "patience": _integer(1, "evaluations without improvement before a cut"),
                      "factor": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}}
     train = {
-        "method": _enum(TRAIN_METHODS, "bptt, a Hopfield storage rule, or none"),
+        "method": _enum(TRAIN_METHODS, "bptt, rtrl (the same gradient forward in time), a Hopfield storage rule, "
+                                       "or none"),
         "loss": _enum(LOSSES, "the loss on the output nodes"),
         "optimizer": optimizer,
         "epochs": _integer(0, "passes over the training data"),
@@ -138,6 +139,9 @@ def _tables() -> dict:
                                           "patience": _integer(1, "epochs without improvement"),
                                           "every": _integer(1, "epochs between checks")}},
         "log_every": _integer(1, "epochs between history rows"),
+        "online": {"type": "boolean", "description": "with method rtrl: an optimizer step after every time step"},
+        "teacher_forcing": {"type": "boolean", "description": "while training, delayed edges leaving an output "
+                                                              "node read its target"},
         "schedule": {"description": "the learning rate per epoch: {name: step, every, gamma}, "
                                     "{name: cosine, warmup, min_lr} or {name: plateau, metric, patience, factor, min_lr}",
                      "type": "object", "required": ["name"], "properties": {"name": {"enum": list(SCHEDULES)}},
