@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import DataError, suggest
+from .hopfield import RULES
 from .io import open_regular
 
 
@@ -350,7 +351,7 @@ def _unexpected_array(path, key, arrays, net, known, init_nodes) -> str:
     return text
 
 
-HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")
+HOPFIELD_RULES = RULES    # the storage rules train.method names (hopfield.RULES)
 HOPFIELD_FILE_NOISE = 0.1   # fraction of units flipped in the cues made from a file's patterns
 
 

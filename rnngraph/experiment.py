@@ -21,13 +21,14 @@ import numpy as np
 
 from .data import file_splits, task_splits
 from .errors import DataError, RunError, SpecError
+from .hopfield import RULES
 from .io import atomic_write, atomic_write_text
 from .network import build
 from .spec import parse_threshold
 from .tasks import get_task
 from .train import Trainer, meets, resolve_config
 
-HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")
+HOPFIELD_RULES = RULES    # the storage rules train.method names (hopfield.RULES)
 
 
 @dataclass

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
+from rnngraph.hopfield import RULES as HOPFIELD_RULES, find_memory_edge
+
 from .layout import node_layers
 
-__all__ = ["Trace", "is_hopfield", "sample_inputs", "AUTO_STEPS", "RANDOM_STEPS"]
+__all__ = ["Trace", "hopfield_state", "sample_inputs", "AUTO_STEPS", "RANDOM_STEPS"]
 
 AUTO_STEPS = 100    # a sample of the spec's data is shown whole up to this many steps
 RANDOM_STEPS = 10   # steps of a random sample when T is not given
@@ -33,12 +35,11 @@ def _init_kind(spec, name) -> str | None:
     return getattr(node.init, "kind", None)
 
 
-def is_hopfield(graph: nx.MultiDiGraph, node) -> bool:
-    """A state node: sign/step activation and a delay-1 self-edge."""
-    attrs = graph.nodes[node]
-    if attrs.get("activation") not in ("sign", "step"):
-        return False
-    return any(a.get("delay", 0) == 1 for _, v, a in graph.out_edges(node, data=True) if v == node)
+def hopfield_state(graph: nx.MultiDiGraph) -> list:
+    """``[state node]`` of a Hopfield-style net (the engine's memory edge's
+    source, ``rnngraph.hopfield``), else ``[]``."""
+    memory = find_memory_edge(graph)
+    return [memory[0]] if memory is not None else []
 
 
 def sample_inputs(spec, graph: nx.MultiDiGraph, steps: int, seed: int):
@@ -96,9 +97,6 @@ def spec_sample(spec, net, steps: int | None, index: int):
     return cut(one.inputs), dict(one.initial), cut(one.targets), cut(one.masks), note, data.n
 
 
-HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")
-
-
 def hopfield_sample(spec, net, graph, index: int):
     """For a Hopfield spec: a network with the task's patterns stored, and a cue.
 
@@ -106,7 +104,7 @@ def hopfield_sample(spec, net, graph, index: int):
     fresh network (the app's own is left alone), by the spec's rule.
     """
     rule = (getattr(spec, "train", None) or {}).get("method")
-    state = [n for n in graph.nodes if is_hopfield(graph, n)]
+    state = hopfield_state(graph)
     if rule not in HOPFIELD_RULES or not state or not getattr(spec, "task", None):
         return None
     try:
@@ -122,6 +120,31 @@ def hopfield_sample(spec, net, graph, index: int):
     i = index % len(cues)
     note = f"cue {i} of {len(cues)}; {len(patterns)} patterns stored by the {rule} rule"
     return stored, {state[0]: np.asarray(cues[i:i + 1], dtype=float)}, note, len(cues)
+
+
+def loss_steps(spec, net, steps: int):
+    """``(steps where the loss counts, or None when unknown, a sentence saying so)``
+    for a sequence of ``steps`` steps, by the spec's ``train.loss_on`` (and, for
+    ``mask``, the mask of the first sample of the spec's data)."""
+    train = getattr(spec, "train", None) or {}
+    if train.get("method") in HOPFIELD_RULES:
+        return None, "a Hopfield network stores patterns: no loss over time"
+    if net is None or not net.output_nodes:
+        return None, "no output node: no loss"
+    loss_on = train.get("loss_on", "all")
+    if loss_on == "all":
+        return tuple(range(steps)), "loss at every step (many-to-many)"
+    if loss_on == "last":
+        return (steps - 1,), "loss at the last step only (many-to-one)"
+    sample = spec_sample(spec, net, None, 0)
+    if sample is None or not sample[3]:
+        return None, "loss where the data's mask is 1 (no data to show it)"
+    masks = sample[3]
+    length = next(iter(masks.values())).shape[1]
+    counted = np.flatnonzero(np.any([np.asarray(m)[0] != 0 for m in masks.values()], axis=0))
+    where = ", ".join(map(str, counted[:6])) + (", …" if len(counted) > 6 else "")
+    note = f"loss where the data's mask is 1: t = {where} in sample 0 ({length} steps)"
+    return tuple(int(t) for t in counted if t < steps), note
 
 
 @dataclass
@@ -179,7 +202,7 @@ class Trace:
         trace.values = {n: np.asarray(v)[0] for n, v in out.items()}         # (T, size)
         trace.targets = {n: v[0] for n, v in targets.items()}
         trace.initial = {n: v[0] for n, v in initial.items()}
-        trace.hopfield = [n for n in order if is_hopfield(graph, n)]
+        trace.hopfield = hopfield_state(graph)
         trace._backward(net, inputs, targets, initial, masks)
         return trace
 

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label
 
 from ..widgets.mode_bar import ModeBar
-from ..model import Analysis, has_engine
+from ..model import Analysis
 from ..stepping import Trace
 from ..widgets.step_view import StepView
 
@@ -101,10 +101,7 @@ class StepScreen(Screen):
             return
         analysis = self.app.runnable_analysis    # the last valid one while the text is wrong
         if analysis is None:
-            if not has_engine("build"):
-                why = "stepping needs the engine (rnngraph.build / Network.forward)"
-            else:
-                why = "the spec has problems: fix them on the Edit screen (F2)"
+            why = "the spec has problems: fix them on the Edit screen (F2)"
             self._run_token += 1
             self._ran_on = None
             self.trace = None

@@ -275,8 +275,8 @@ class UnrollScreen(Screen):
             equation, legend = block_equation(graph, node, t)
         else:
             shown = self.app.picture_analysis
-            params = shown.params if shown is not None else {}
-            equation, legend = vertex_equation(graph, node, t, params)
+            shapes = shown.param_shapes if shown is not None else {}
+            equation, legend = vertex_equation(graph, node, t, shapes)
         text = "\n".join([equation, "", *legend, "", *arcs_text(graph, node, t, self.steps)])
         self._equation = text
         self.query_one("#equation", Static).update(text)
