@@ -1,17 +1,13 @@
-"""Positions for the pictures: the folded graph and the unrolled DAG.
+"""Positions for the folded graph's picture, and what the pictures share.
 
-Both pictures are layered drawings (Sugiyama style), computed here and drawn
-by ``tui.canvas``:
+The folded graph is a layered drawing (Sugiyama style), computed here and
+drawn by ``tui.canvas`` (the unrolled DAG is drawn by ``tui.unrolled``):
 
 * **folded**: layers by longest path over the delay-0 edges (a DAG, as the
   spec requires); every delayed edge ``s -> n`` (delay ``d``) is drawn from a
   *ghost* vertex ``s[t-d]`` placed one layer before its targets, so the
   picture stays a left-to-right DAG and each feedback edge carries its delay
   (``z^-d``).
-* **unrolled**: vertex ``(node, t)`` sits in layer ``t * L + layer(node)``,
-  where ``L`` is the number of folded layers, so each time step is a band of
-  columns headed ``t=3``.  A window of steps is drawn; arcs from before the
-  window (or from initial states, ``t < 0``) start at ghosts on the left.
 
 Edges spanning several layers are split into chains of dummy vertices; the
 order within a layer comes from a few barycenter sweeps.  Nothing here
@@ -26,8 +22,7 @@ from typing import Callable, Hashable
 import networkx as nx
 
 __all__ = [
-    "Vertex", "Layout", "collapse_blocks", "node_layers", "folded_layout",
-    "unrolled_layout", "vertex_label",
+    "Vertex", "Layout", "collapse_blocks", "node_layers", "folded_layout", "vertex_label",
 ]
 
 BOX_PAD = 1  # blank cells between a box's border and its label
@@ -296,7 +291,9 @@ def folded_layout(graph: nx.MultiDiGraph, *, collapse: bool = False,
                   checkpoint: Checkpoint | None = None) -> Layout:
     """The folded graph, feedback edges drawn from ghost vertices ``s[t-d]``.
 
-    ``checkpoint``: see ``unrolled_layout``.
+    ``checkpoint`` (no arguments) is called every so often; an exception it
+    raises ends the computation and propagates (the caller's way to drop a
+    layout nobody waits for any more).
     """
     if collapse:
         graph = collapse_blocks(graph)
@@ -332,57 +329,3 @@ def folded_layout(graph: nx.MultiDiGraph, *, collapse: bool = False,
         return (order.get(vx.id, 0), 0)
 
     return _layered(vertices, edges, order_key=key, checkpoint=checkpoint)
-
-
-def unrolled_layout(graph: nx.MultiDiGraph, steps: int, *, start: int = 0,
-                    window: int | None = None, collapse: bool = False,
-                    checkpoint: Checkpoint | None = None) -> Layout:
-    """The DAG unrolled for ``steps`` steps; columns ``start`` .. ``start+window-1``.
-
-    ``checkpoint`` (no arguments) is called every so often while the layout is
-    computed; an exception it raises ends the computation and propagates (the
-    caller's way to drop a layout nobody waits for any more).
-    """
-    if collapse:
-        graph = collapse_blocks(graph)
-    base = node_layers(graph)
-    span = max(base.values(), default=0) + 1
-    stop = steps if window is None else min(steps, start + window)
-    order = {n: i for i, n in enumerate(graph.nodes)}
-    vertices = {}
-    ghosts = {}
-    edges = []
-    for t in range(start, stop):
-        for n, a in graph.nodes(data=True):
-            vertices[(n, t)] = Vertex((n, t), [vertex_label(n, t)], 1 + (t - start) * span + base[n],
-                                      _kind(a))
-    for u, v, a in graph.edges(data=True):
-        d = a.get("delay", 0)
-        for t in range(start, stop):
-            ts = t - d
-            if ts >= start:
-                src = (u, ts)
-            else:
-                src = ("ghost", u, ts)
-                if src not in ghosts:
-                    note = "init" if ts < 0 else "earlier"
-                    ghosts[src] = Vertex(src, [vertex_label(u, ts), note], 0, "ghost")
-            edges.append((src, (v, t), "feedback" if d else "edge"))
-    vertices.update(ghosts)
-    if not ghosts:
-        for vx in vertices.values():
-            vx.layer -= 1
-
-    def key(vx):
-        if vx.kind == "ghost":
-            return (order.get(vx.id[1], 0), -vx.id[2])
-        return (order.get(vx.id[0], 0), 0)
-
-    layout = _layered(vertices, edges, order_key=key, sweeps=2, checkpoint=checkpoint)
-    for t in range(start, stop):
-        first = 1 + (t - start) * span - (0 if ghosts else 1)
-        if first < len(layout.layer_x):
-            layout.headers.append((layout.layer_x[first], f"t={t}"))
-    if ghosts:
-        layout.headers.append((layout.layer_x[0], "before"))
-    return layout

@@ -9,15 +9,14 @@ import pytest
 from textual.widgets import Input, OptionList
 
 from tui.app import RnnGraphApp
-from tui.layout import unrolled_layout
-from tui.model import analyse, has_engine
+from tui.unrolled import unrolled_picture
+from tui.model import analyse
 from tui.stepping import Trace
 from tui.widgets.graph_canvas import GraphCanvas
 
 from .conftest import settle, spec_path
 
 SIZE = (160, 48)
-needs_engine = pytest.mark.skipif(not has_engine("build"), reason="needs rnngraph.build")
 
 
 async def test_unroll_shows_time_columns_and_vertex_equations():
@@ -30,22 +29,23 @@ async def test_unroll_shows_time_columns_and_vertex_equations():
         steps.value = "30"
         await settle(pilot, app)
         picture = "\n".join(screen.query_one(GraphCanvas).text_lines())
-        assert "hidden@0" in picture and "hidden@5" in picture
-        assert "hidden@6" not in picture                  # a window of steps, not all 30
+        assert "hidden@0" in picture and "hidden@4" in picture
+        assert "hidden@5" not in picture                  # a window of steps, not all 30
         await pilot.press("right_square_bracket")
         await settle(pilot, app)
-        assert screen.start == 3
+        assert screen.start == 5                          # ] turns the page: the next 5 steps
         picture = "\n".join(screen.query_one(GraphCanvas).text_lines())
-        assert "hidden@8" in picture and "context@2" in picture   # ghost of the step before
+        assert "hidden@9" in picture and "context@4" in picture   # ghost of the step before
+        assert "hidden@4 " not in picture
         options = screen.query_one("#vertex-list", OptionList)
         index = next(i for i in range(options.option_count)
-                     if options.get_option_at_index(i).id == "v-4-hidden")
+                     if options.get_option_at_index(i).id == "v-6-hidden")
         options.focus()
         options.highlighted = index
         await pilot.pause()
         text = screen.equation_text()
-        assert "hidden@4 = sigmoid(W x@4 + U context@3 + b)" in text
-        assert "context@3 → hidden@4" in " ".join(text.split())
+        assert "hidden@6 = sigmoid(W x@6 + U context@5 + b)" in text
+        assert "context@5 → hidden@6" in " ".join(text.split())
 
 
 async def test_unroll_expands_and_collapses_blocks():
@@ -63,7 +63,6 @@ async def test_unroll_expands_and_collapses_blocks():
         assert "lstm/c@0" in picture and "lstm/h@1" in picture
 
 
-@needs_engine
 async def test_stepping_forward_gives_net_forward_values():
     app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
     async with app.run_test(size=SIZE) as pilot:
@@ -92,7 +91,6 @@ async def test_stepping_forward_gives_net_forward_values():
         assert screen.backward and screen.t == steps - 1
 
 
-@needs_engine
 async def test_hopfield_state_is_drawn_as_a_bitmap():
     app = RnnGraphApp(str(spec_path("hopfield_discrete.yaml")))
     async with app.run_test(size=SIZE) as pilot:
@@ -110,7 +108,6 @@ async def test_hopfield_state_is_drawn_as_a_bitmap():
         assert "██" in rendered
 
 
-@needs_engine
 async def test_a_spec_without_data_steps_through_random_inputs():
     text = spec_path("elman_temporal_xor.yaml").read_text().replace(
         "task: {generator: temporal_xor, length: 3000}", "")
@@ -133,7 +130,6 @@ def _norm_shown(screen, node) -> str:
     return next(line for line in text.splitlines() if line.split("│")[0].strip() == node)
 
 
-@needs_engine
 async def test_backward_mode_shows_the_norms_of_backward_trace():
     app = RnnGraphApp(str(spec_path("elman_adding.yaml")))
     async with app.run_test(size=SIZE) as pilot:
@@ -173,7 +169,6 @@ async def test_backward_mode_shows_the_norms_of_backward_trace():
         assert "hidden 10^-" in screen.query_one("#step-view").plain_text(width=160)
 
 
-@needs_engine
 async def test_backward_mode_on_an_lstm_keeps_the_gradient():
     app = RnnGraphApp(str(spec_path("lstm_adding.yaml")))
     async with app.run_test(size=SIZE) as pilot:
@@ -205,9 +200,9 @@ async def test_typing_t_quickly_settles_on_the_last_value(monkeypatch):
 
     def counted(*args, **kwargs):
         layouts.append(args[1])
-        return unrolled_layout(*args, **kwargs)
+        return unrolled_picture(*args, **kwargs)
 
-    monkeypatch.setattr(unroll, "unrolled_layout", counted)
+    monkeypatch.setattr(unroll, "unrolled_picture", counted)
     app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
