@@ -133,17 +133,17 @@ def loss_steps(spec, net, steps: int):
         return None, "no output node: no loss"
     loss_on = train.get("loss_on", "all")
     if loss_on == "all":
-        return tuple(range(steps)), "loss at every step (many-to-many)"
+        return tuple(range(steps)), "loss: every step (many-to-many)"
     if loss_on == "last":
-        return (steps - 1,), "loss at the last step only (many-to-one)"
+        return (steps - 1,), "loss: last step only (many-to-one)"
     sample = spec_sample(spec, net, None, 0)
     if sample is None or not sample[3]:
-        return None, "loss where the data's mask is 1 (no data to show it)"
+        return None, "loss: where the data's mask is 1 (no data to show it)"
     masks = sample[3]
     length = next(iter(masks.values())).shape[1]
     counted = np.flatnonzero(np.any([np.asarray(m)[0] != 0 for m in masks.values()], axis=0))
     where = ", ".join(map(str, counted[:6])) + (", …" if len(counted) > 6 else "")
-    note = f"loss where the data's mask is 1: t = {where} in sample 0 ({length} steps)"
+    note = f"loss: mask, t = {where} (sample 0 of the data, {length} steps)"
     return tuple(int(t) for t in counted if t < steps), note
 
 

@@ -33,17 +33,10 @@ from rich.text import Span, Text
 
 from rnngraph.graph import unroll
 
-from .canvas import STYLES
+from .canvas import STYLES, LineGrid
 from .layout import Vertex, node_layers, vertex_label
 
 __all__ = ["Picture", "unrolled_picture", "LEGEND"]
-
-N, E, S, W = 1, 2, 4, 8
-_LIGHT = {N: "│", S: "│", N | S: "│", E: "─", W: "─", E | W: "─", E | S: "┌", W | S: "┐", N | E: "└",
-          N | W: "┘", N | S | E: "├", N | S | W: "┤", E | W | S: "┬", E | W | N: "┴", N | E | S | W: "┼"}
-_DOUBLE = {N: "║", S: "║", N | S: "║", E: "═", W: "═", E | W: "═", E | S: "╔", W | S: "╗", N | E: "╚",
-           N | W: "╝", N | S | E: "╠", N | S | W: "╣", E | W | S: "╦", E | W | N: "╩", N | E | S | W: "╬"}
-_STRAIGHT = (N | S, E | W)
 
 BOX_H = 3          # a box: border, label, border
 GAP_H = 2          # rows between boxes: the entry row of the box above, the exit row of the box below
@@ -80,82 +73,7 @@ class Picture:
         return list(self.vertices.values())
 
 
-class _Grid:
-    """Cells of text and of lines; lines remember which arc (bus) drew them."""
-
-    def __init__(self) -> None:
-        self.text: dict = {}                         # (x, y) -> (char, style)
-        self.lines: dict = defaultdict(dict)         # (x, y) -> {bus: [bits, double, style]}
-
-    def put(self, x: int, y: int, text: str, style) -> None:
-        for i, ch in enumerate(text):
-            self.text[(x + i, y)] = (ch, style)
-
-    def path(self, bus, points: list, double: bool, style) -> None:
-        """An orthogonal polyline through ``points`` drawn for ``bus``."""
-        for (x0, y0), (x1, y1) in zip(points, points[1:]):
-            if x0 != x1 and y0 != y1:
-                raise ValueError("path segments are horizontal or vertical")
-            step = (1 if x1 > x0 else -1 if x1 < x0 else 0, 1 if y1 > y0 else -1 if y1 < y0 else 0)
-            ahead = {(1, 0): E, (-1, 0): W, (0, 1): S, (0, -1): N}.get(step, 0)
-            back = {E: W, W: E, S: N, N: S}.get(ahead, 0)
-            x, y = x0, y0
-            while True:
-                cell = self.lines[(x, y)].setdefault(bus, [0, double, style])
-                if (x, y) != (x0, y0):
-                    cell[0] |= back
-                if (x, y) == (x1, y1):
-                    break
-                cell[0] |= ahead
-                x, y = x + step[0], y + step[1]
-
-    def glyph(self, entries: dict):
-        """The character and style of a cell crossed by the lines of ``entries``."""
-        items = list(entries.values())
-        if len(items) == 1:
-            bits, double, style = items[0]
-            return (_DOUBLE if double else _LIGHT).get(bits, " "), style
-        if all(bits in _STRAIGHT for bits, _, _ in items):
-            vertical = [i for i in items if i[0] == N | S]
-            horizontal = [i for i in items if i[0] == E | W]
-            if vertical and horizontal:        # a crossing: the lines do not meet
-                v, h = vertical[0], horizontal[0]
-                if v[1] != h[1]:
-                    return ("╫" if v[1] else "╪"), (v if v[1] else h)[2]
-                return ("║" if v[1] else "│"), v[2]
-        bits = 0
-        for b, _, _ in items:
-            bits |= b
-        double = any(d for _, d, _ in items)
-        style = next(s for _, d, s in items if d == double)
-        return (_DOUBLE if double else _LIGHT).get(bits, "┼"), style
-
-    def render(self, width: int, height: int, checkpoint=None) -> list:
-        rows = [[(" ", None)] * width for _ in range(height)]
-        for i, ((x, y), entries) in enumerate(self.lines.items()):
-            if checkpoint is not None and i % 512 == 0:
-                checkpoint()
-            if 0 <= x < width and 0 <= y < height:
-                rows[y][x] = self.glyph(entries)
-        for (x, y), cell in self.text.items():
-            if 0 <= x < width and 0 <= y < height:
-                rows[y][x] = cell
-        out = []
-        for y, row in enumerate(rows):
-            if checkpoint is not None and y % 16 == 0:
-                checkpoint()
-            string = "".join(ch for ch, _ in row)
-            spans, begin = [], 0
-            for x in range(1, width + 1):
-                if x == width or row[x][1] is not row[begin][1]:
-                    if row[begin][1] is not None:
-                        spans.append(Span(begin, x, row[begin][1]))
-                    begin = x
-            out.append(Text(string, no_wrap=True, overflow="crop", spans=spans))
-        return out
-
-
-def _box(grid: _Grid, v: Vertex, style, border: str = "light") -> None:
+def _box(grid: LineGrid, v: Vertex, style, border: str = "light") -> None:
     h, vt, corners = {"light": ("─", "│", "┌┐└┘"), "dashed": ("┄", "┆", "┌┐└┘"),
                       "heavy": ("━", "┃", "┏┓┗┛")}[border]
     grid.put(v.x, v.y, corners[0] + h * (v.w - 2) + corners[1], style)
@@ -190,7 +108,7 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
     order = sorted(graph.nodes, key=lambda n: (-layer[n], graph.nodes[n].get("role") != "output", index[n]))
     row = {n: i for i, n in enumerate(order)}
     box_y = {n: TOP + row[n] * (BOX_H + GAP_H) for n in order}
-    label_w = max((len(vertex_label(n, t)) for n in order for t in (start - 1, stop - 1)), default=1)
+    label_w = max((len(vertex_label(n, t)) for n in order for t in (start, stop - 1)), default=1)
     box_w = max(label_w + 2, 7)
 
     instant = [(u, v) for u, v, d in graph.edges(data="delay") if d == 0 and u != v]
@@ -215,12 +133,12 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
         else:
             lane_of[u] = len(lanes)
             lanes.append([(lo, hi)])
-    left_w = len(lanes) + 2                    # lanes, a blank, the ▶ column
+    left_w = len(lanes) + 1                    # the lanes, the ▶ column
 
     delayed = [(u, v, d) for u, v, d in graph.edges(data="delay") if d >= 1]
     sources = sorted({u for u, _, _ in delayed}, key=lambda n: row[n])
     long_arcs = sorted({(u, d) for u, _, d in delayed if d >= 2}, key=lambda a: (row[a[0]], a[1]))
-    gap_w = len(sources) + len(long_arcs) + 2
+    gap_w = len(sources) + len(long_arcs) + 1  # where the ═ leaves the box, the tracks
     pitch = left_w + box_w + gap_w
 
     ghosts_needed = {u for u, v, d in delayed if start - d < stop and any(
@@ -236,9 +154,10 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
         right = (1 + ghost_w) if c < 0 else col_x(c) + box_w
         return right + 1
 
-    height = TOP + len(order) * (BOX_H + GAP_H) + len(long_arcs) * window + 2
+    bands = GAP_H + len(long_arcs) * window if long_arcs else 0   # rows of arcs longer than a step
+    height = TOP + len(order) * (BOX_H + GAP_H) - GAP_H + bands + 2
     width = x0 + window * pitch + 1
-    grid = _Grid()
+    grid = LineGrid()
     vertices: dict = {}
     counted = set(loss_steps) if loss_steps is not None else set()
 
@@ -273,7 +192,7 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
             grid.path(("near", u, v, t), [(centre, box_y[u] - 1), (centre, box_y[v] + BOX_H)], False, edge_style)
             grid.put(centre, box_y[u], "┴", edge_style)
         for u, vs in far.items():
-            lane = bx - 3 - lane_of[u]
+            lane = bx - 2 - lane_of[u]
             exit_y = box_y[u] - 1
             grid.put(bx + 1, box_y[u], "┴", edge_style)
             top = min(box_y[v] + BOX_H for v in vs)

@@ -77,18 +77,34 @@ def _plain(lines) -> str:
     return "\n".join(line.plain for line in lines)
 
 
-def test_folded_picture_marks_feedback_with_its_delay():
+def test_folded_picture_draws_feedback_as_a_loop_into_its_target():
+    """context -> hidden (delay 1) leaves context on its right, runs along its own row under the
+    boxes (labelled z^-1), and comes back into hidden on its left: one unbroken double line."""
     analysis = analyse(spec_path("elman_temporal_xor.yaml").read_text())
     assert analysis.ok, analysis.problems
     layout = folded_layout(analysis.graph)
-    ghost = ("ghost", "context", 1)
-    assert ghost in layout.vertices
-    # the ghost sits left of the node it feeds: a left-to-right DAG
-    assert layout.vertices[ghost].layer < layout.vertices["hidden"].layer
-    picture = _plain(render_layout(layout))
-    assert "context[t-1]" in picture and "z^-1" in picture
+    assert not any(isinstance(v, tuple) for v in layout.vertices)     # no ghost boxes
+    [loop] = layout.loops
+    assert (loop.source, loop.target, loop.delay) == ("context", "hidden", 1)
+    rows = _plain(render_layout(layout)).splitlines()
+    context, hidden = layout.vertices["context"], layout.vertices["hidden"]
+    assert rows[context.y + 1][context.x + context.w - 1] == "╞"
+    assert rows[hidden.y + 1][hidden.x - 1] == "▶"
+    assert "z^-1" in rows[loop.band_y]
+    # follow the double line from context's side back to hidden's: it never breaks
+    x, y, seen = context.x + context.w, context.y + 1, 0
+    moves = {"═": None, "╗": (0, 1), "╝": (-1, 0), "╚": (0, -1), "╔": (1, 0)}
+    direction = (1, 0)
+    while (x, y) != (hidden.x - 1, hidden.y + 1) and seen < 500:
+        ch = rows[y][x]
+        if ch in "╗╝╚╔":
+            direction = moves[ch]
+        else:
+            assert ch in "═║╪╫" or ch in " z^-1", (x, y, ch)
+        x, y, seen = x + direction[0], y + direction[1], seen + 1
+    assert (x, y) == (hidden.x - 1, hidden.y + 1)
     for name in ("x", "hidden", "context", "y"):
-        assert name in picture
+        assert name in "\n".join(rows)
 
 
 def test_unrolled_picture_has_time_columns_and_a_window():
