@@ -60,8 +60,8 @@ SCREEN_NOTES = {
             "fading to black towards t = 0 is a vanishing gradient.  n draws another sample; "
             "t focuses T (Enter applies; empty for the whole sample).",
     "train": "s starts the spec's training (the same as `rnngraph run`) in the background, "
-             "x stops it; the plot grows each epoch and the trained weights go to the "
-             "Step screen.",
+             "p pauses it and s resumes it at the next epoch, x stops it (the next s starts at "
+             "epoch 1); the plot grows each epoch and the trained weights go to the Step screen.",
 }
 
 
