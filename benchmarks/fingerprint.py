@@ -51,7 +51,7 @@ def _exact(value):
 def step_fingerprint(path: Path) -> dict:
     """The loss and gradients of one call on the spec's evaluation data."""
     import rnngraph as rg
-    from rnngraph.experiment import Experiment
+    from rnngraph.training.experiment import Experiment
     experiment = Experiment(rg.load_spec(str(path)))
     if experiment.is_hopfield:
         return {"hopfield": True}
@@ -65,7 +65,7 @@ def step_fingerprint(path: Path) -> dict:
 def run_fingerprint(path: Path, epochs: int) -> dict:
     """The metrics of a run of ``epochs`` epochs (0: the spec's own), without its timing."""
     import rnngraph as rg
-    from rnngraph.experiment import Experiment
+    from rnngraph.training.experiment import Experiment
     experiment = Experiment(rg.load_spec(str(path)), epochs=epochs or None)
     outcome = experiment.run()
     metrics = {k: v for k, v in outcome.metrics.items() if k != "seconds"}

@@ -18,8 +18,8 @@ import numpy as np
 import yaml
 
 import rnngraph as rg
-from rnngraph.graph import folded_graph
-from rnngraph.params import param_infos
+from rnngraph.engine.graph import folded_graph
+from rnngraph.engine.params import param_infos
 
 __all__ = ["Problem", "Analysis", "analyse", "param_shapes"]
 
@@ -78,7 +78,7 @@ class Analysis:
 
 
 def param_shapes(graph: nx.MultiDiGraph) -> dict:
-    """``{parameter name: shape}`` of an engine folded graph (``rnngraph.params.param_infos``)."""
+    """``{parameter name: shape}`` of an engine folded graph (``rnngraph.engine.params.param_infos``)."""
     return {name: info.shape for name, info in param_infos(graph).items()}
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
-from rnngraph.hopfield import RULES as HOPFIELD_RULES, find_memory_edge
+from rnngraph.engine.hopfield import find_memory_edge
+from rnngraph.spec import HOPFIELD_RULES
 
 from .layout import node_layers
 
@@ -37,7 +38,7 @@ def _init_kind(spec, name) -> str | None:
 
 def hopfield_state(graph: nx.MultiDiGraph) -> list:
     """``[state node]`` of a Hopfield-style net (the engine's memory edge's
-    source, ``rnngraph.hopfield``), else ``[]``."""
+    source, ``rnngraph.engine.hopfield``), else ``[]``."""
     memory = find_memory_edge(graph)
     return [memory[0]] if memory is not None else []
 
@@ -74,7 +75,7 @@ def spec_sample(spec, net, steps: int | None, index: int):
     if not task:
         return None
     try:
-        from rnngraph import data as rgdata
+        from rnngraph.training import data as rgdata
         if "generator" in task:
             train, evaluation, _ = rgdata.task_splits(spec, net, getattr(spec, "seed", 0))
             source = f"task {task['generator']}"
@@ -109,7 +110,7 @@ def hopfield_sample(spec, net, graph, index: int):
         return None
     try:
         import rnngraph as rg
-        from rnngraph import data as rgdata
+        from rnngraph.training import data as rgdata
         train, evaluation, _ = rgdata.task_splits(spec, net, getattr(spec, "seed", 0))
         patterns = train.task_data.extra["patterns"]                 # (P, size)
         cues = evaluation.task_data.inputs[:, 0, :]                  # (N, size)

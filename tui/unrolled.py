@@ -1,7 +1,7 @@
 """The unrolled DAG drawn as textbooks draw it: time across, layers stacked.
 
 ``unrolled_picture(graph, T, start=, window=)`` asks the engine for the DAG
-(``rnngraph.graph.unroll``) and draws columns ``start .. start+window-1``:
+(``rnngraph.engine.graph.unroll``) and draws columns ``start .. start+window-1``:
 
 * one column per time step, headed ``t=3``; in it the vertices of that step,
   one box per node, inputs at the bottom and outputs at the top (a node's
@@ -31,7 +31,7 @@ import networkx as nx
 from rich.style import Style
 from rich.text import Span, Text
 
-from rnngraph.graph import unroll
+from rnngraph.engine.graph import unroll
 
 from .canvas import STYLES, LineGrid
 from .layout import Vertex, node_layers, vertex_label

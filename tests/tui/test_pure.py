@@ -170,8 +170,8 @@ def test_unrolled_picture_crossing_lines_never_join():
 
 
 def test_every_spec_unrolls_to_the_engines_dag():
-    """The picture draws exactly the arcs of rnngraph.graph.unroll, for every spec in specs/."""
-    from rnngraph.graph import unroll
+    """The picture draws exactly the arcs of rnngraph.engine.graph.unroll, for every spec in specs/."""
+    from rnngraph.engine.graph import unroll
     for path in sorted(spec_path(".").glob("*.yaml")):
         analysis = analyse(path.read_text(), str(path))
         assert analysis.ok, (path, analysis.problems)
@@ -186,8 +186,8 @@ def test_the_tui_asks_the_engine_for_graph_shapes_and_hopfield():
     """For every spec in specs/: the TUI's folded graph is the network's, its shapes the
     network's parameters', its Hopfield state node the engine's memory edge's source."""
     import rnngraph as rg
-    from rnngraph.graph import folded_graph
-    from rnngraph.hopfield import state_node
+    from rnngraph.engine.graph import folded_graph
+    from rnngraph.engine.hopfield import state_node
     from tui.model import param_shapes
     from tui.stepping import hopfield_state
     for path in sorted(spec_path(".").glob("*.yaml")):

@@ -63,7 +63,7 @@ async def test_training_pauses_and_resumes_at_the_next_epoch():
     """p pauses, s resumes the same run: epochs 1..N once each, and the result is the
     uninterrupted run's, bit for bit (the trainer rolls a paused epoch back)."""
     import rnngraph as rg
-    from rnngraph.experiment import Experiment
+    from rnngraph.training.experiment import Experiment
 
     path = spec_path("jordan.yaml")
     whole = Experiment(rg.load_spec(str(path)), epochs=400).run()

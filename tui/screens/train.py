@@ -1,6 +1,6 @@
 """Train: the spec's experiment in a cancellable worker, with a live loss plot.
 
-Training runs ``rnngraph.experiment.Experiment`` (the same code as
+Training runs ``rnngraph.training.experiment.Experiment`` (the same code as
 ``rnngraph run``) in a thread worker.  Each epoch's record comes back as a
 ``Progress`` message.  The trainer asks ``should_stop`` after every step:
 Pause (p) makes it answer yes and keeps the ``Experiment``, whose trainer
@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ..widgets.mode_bar import ModeBar
 from ..plot import loss_plot
 
-from rnngraph.experiment import Experiment
+from rnngraph.training.experiment import Experiment
 
 
 class TrainScreen(Screen):
