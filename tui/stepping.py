@@ -101,7 +101,7 @@ def spec_sample(spec, net, steps: int | None, index: int):
 def hopfield_sample(spec, net, graph, index: int):
     """For a Hopfield spec: a network with the task's patterns stored, and a cue.
 
-    Returns ``(net, initial, note, count)`` or None.  The patterns are stored in a
+    Returns ``(net, initial, note, count, patterns (P, size))`` or None.  The patterns are stored in a
     fresh network (the app's own is left alone), by the spec's rule.
     """
     rule = (getattr(spec, "train", None) or {}).get("method")
@@ -120,7 +120,39 @@ def hopfield_sample(spec, net, graph, index: int):
         return None
     i = index % len(cues)
     note = f"cue {i} of {len(cues)}; {len(patterns)} patterns stored by the {rule} rule"
-    return stored, {state[0]: np.asarray(cues[i:i + 1], dtype=float)}, note, len(cues)
+    return (stored, {state[0]: np.asarray(cues[i:i + 1], dtype=float)}, note, len(cues),
+            np.asarray(patterns, dtype=float))
+
+
+HOPFIELD_SWEEPS = 30   # the most sweeps the Step screen settles a cue for
+
+
+def settle_sweeps(net, cue: np.ndarray, update: str, limit: int = HOPFIELD_SWEEPS, seed: int = 0):
+    """A discrete Hopfield net's dynamics from ``cue`` (1, N), one sweep at a time.
+
+    Each sweep is the engine's (``rnngraph.engine.hopfield.settle``, one sweep;
+    ``async``: the units one at a time in a random order, ``sync``: all at
+    once).  Returns ``(states, energies, why)``: ``states`` (S+1, N) the cue and
+    the state after each of the S sweeps run, ``energies`` (S+1,) their energy
+    (``hopfield.energy``), ``why`` the sentence saying how it ended; or None for
+    a continuous net (its dynamics are its own graph, stepped by ``forward``).
+    """
+    from rnngraph.engine.hopfield import energy, settle
+    states = [np.asarray(cue, dtype=float)[0]]
+    why = f"still changing after {limit} sweeps"
+    for k in range(limit):
+        result = settle(net, states[-1][None, :], update=update, sweeps=1, seed=seed + k, until_stable=False)
+        if not result.discrete:
+            return None
+        states.append(result.states[0])
+        if np.array_equal(states[-1], states[-2]):
+            why = f"a fixed point: sweep {k + 1} changed no unit"
+            break
+        if update == "sync" and len(states) >= 3 and np.array_equal(states[-1], states[-3]):
+            why = f"a 2-cycle: sweep {k + 1} came back to the state of sweep {k - 1}"
+            break
+    stack = np.stack(states)                                                  # (S+1, N)
+    return stack, np.asarray(energy(net, stack), dtype=float), why
 
 
 def loss_steps(spec, net, steps: int):
@@ -171,6 +203,9 @@ class Trace:
     note: str = ""                                # where the sample came from
     samples: int = 0                              # how many samples the data has (0: random)
     net: object = None                            # the network that ran (Hopfield: patterns stored)
+    energy: np.ndarray | None = None              # Hopfield: (T+1,) the cue's energy, then each sweep's
+    overlaps: np.ndarray | None = None            # Hopfield: (T+1, P) m_p = x . pattern_p / N
+    settle_note: str = ""                         # Hopfield: how the settling ended, and how it updates
 
     @classmethod
     def run(cls, analysis, steps: int | None = None, seed: int = 0) -> "Trace":
@@ -186,7 +221,7 @@ class Trace:
             steps = RANDOM_STEPS
         samples = 0
         if hopfield is not None:
-            net, initial, note, samples = hopfield
+            net, initial, note, samples, patterns = hopfield
             inputs, targets = {}, {}
         elif real is not None:
             inputs, initial, targets, masks, note, samples = real
@@ -196,7 +231,17 @@ class Trace:
         else:
             inputs, initial, targets = sample_inputs(spec, graph, steps, seed)
             note = f"random sample (seed {seed}): the spec has no data the engine can make"
-        out = net.forward(inputs, initial=initial or None, steps=steps)
+        settled = None
+        if hopfield is not None and list(graph.nodes) == hopfield_state(graph):
+            update = (getattr(spec, "dynamics", None) or {}).get("update", "async")
+            cue = next(iter(initial.values()))
+            settled = settle_sweeps(net, cue, update, seed=seed)
+        if settled is not None:
+            states, energies, why = settled
+            steps = len(states) - 1
+            out = {hopfield_state(graph)[0]: states[None, 1:]}                 # (1, T, N): after each sweep
+        else:
+            out = net.forward(inputs, initial=initial or None, steps=steps)
         trace = cls(steps=steps, order=order, inputs=inputs, initial_full=initial, note=note, net=net,
                     targets_full=targets, masks=masks, samples=samples,
                     input_nodes={n for n, a in graph.nodes(data=True) if a.get("role") == "input"})
@@ -204,6 +249,12 @@ class Trace:
         trace.targets = {n: v[0] for n, v in targets.items()}
         trace.initial = {n: v[0] for n, v in initial.items()}
         trace.hopfield = hopfield_state(graph)
+        if settled is not None:
+            trace.energy = energies
+            trace.overlaps = states @ patterns.T / states.shape[1]                 # (T+1, P)
+            trace.settle_note = (f"t = sweep t+1 of `{update}` updates "
+                                 f"({'one unit at a time, random order' if update == 'async' else 'all units at once'})"
+                                 f"; {why}")
         trace._backward(net, inputs, targets, initial, masks)
         return trace
 

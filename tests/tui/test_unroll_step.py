@@ -92,20 +92,32 @@ async def test_stepping_forward_gives_net_forward_values():
 
 
 async def test_hopfield_state_is_drawn_as_a_bitmap():
+    """The Step screen settles the cue by the spec's dynamics (async: one unit at a time),
+    one engine sweep per step, not net.forward's synchronous steps; the energy falls and the
+    state ends on the stored pattern the cue was made from."""
+    from rnngraph.engine.hopfield import energy, settle as settle_sweep
     app = RnnGraphApp(str(spec_path("hopfield_discrete.yaml")))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f4")
         await settle(pilot, app)
         screen = app.screen
         assert screen.trace is not None and screen.trace.hopfield == ["s"]
-        assert set(np.unique(screen.current_values()["s"])) <= {-1.0, 1.0}
         trace = screen.trace
         assert "stored" in trace.note                 # the task's patterns, by the spec's rule
-        expected = trace.net.forward({}, initial=trace.initial_full, steps=trace.steps)
-        await pilot.press("right", "right", "right")
-        np.testing.assert_array_equal(screen.current_values()["s"], np.asarray(expected["s"])[0, 3])
+        assert "`async` updates" in trace.settle_note and "fixed point" in trace.settle_note
+        before = trace.initial["s"]
+        for t in range(trace.steps):                  # each step is one engine sweep from the last
+            swept = settle_sweep(trace.net, before[None, :], update="async", sweeps=1, seed=t, until_stable=False)
+            np.testing.assert_array_equal(trace.values["s"][t], swept.states[0])
+            before = trace.values["s"][t]
+        states = np.vstack([trace.initial["s"][None, :], trace.values["s"]])
+        np.testing.assert_allclose(trace.energy, energy(trace.net, states))
+        assert np.all(np.diff(trace.energy) <= 1e-9) and trace.energy[-1] < trace.energy[0]
+        assert trace.overlaps[-1].max() == 1.0        # recalled: the state is a stored pattern
+        assert set(np.unique(screen.current_values()["s"])) <= {-1.0, 1.0}
         rendered = screen.query_one("#step-view").plain_text()
-        assert "██" in rendered
+        assert "██" in rendered and "energy (cue, then each sweep)" in rendered
+        assert "overlap with pattern" in rendered and "nearest" in rendered
 
 
 async def test_a_spec_without_data_steps_through_random_inputs():
