@@ -63,7 +63,10 @@ SCREEN_NOTES = {
             "step.  b switches to backward: the norm of dLoss/dvalue per node and step, "
             "from the last step; ← moves the backward pass one step earlier.  A strip "
             "fading to black towards t = 0 is a vanishing gradient.  n draws another sample; "
-            "t focuses T (Enter applies; empty for the whole sample).",
+            "t focuses T (Enter applies; empty for the whole sample).  A Hopfield net settles "
+            "its cue one sweep per step (dynamics.update: async or sync) with its energy and "
+            "its overlap with each stored pattern; k cues with a stored pattern, 10% more of "
+            "its units flipped each time, and n takes the next pattern.",
     "train": "s starts the spec's training (the same as `rnngraph run`) in the background, "
              "p pauses it and s resumes it at the next epoch, x stops it (the next s starts at "
              "epoch 1); the plot grows each epoch and the trained weights go to the Step screen.",

@@ -98,9 +98,12 @@ def spec_sample(spec, net, steps: int | None, index: int):
     return cut(one.inputs), dict(one.initial), cut(one.targets), cut(one.masks), note, data.n
 
 
-def hopfield_sample(spec, net, graph, index: int):
+def hopfield_sample(spec, net, graph, index: int, corrupt: float | None = None):
     """For a Hopfield spec: a network with the task's patterns stored, and a cue.
 
+    The cue is the data's cue ``index``, or, with ``corrupt`` (a fraction),
+    stored pattern ``index mod P`` with that fraction of its units flipped
+    (drawn from ``index``).
     Returns ``(net, initial, note, count, patterns (P, size))`` or None.  The patterns are stored in a
     fresh network (the app's own is left alone), by the spec's rule.
     """
@@ -118,8 +121,17 @@ def hopfield_sample(spec, net, graph, index: int):
         stored.store(patterns, rule=rule)
     except Exception:
         return None
+    patterns = np.asarray(patterns, dtype=float)
+    if corrupt is not None:
+        i = index % len(patterns)
+        cue = patterns[i].copy()
+        flips = int(round(corrupt * cue.size))
+        cue[np.random.default_rng(index).choice(cue.size, flips, replace=False)] *= -1
+        note = (f"pattern {i} of {len(patterns)} with {flips} of {cue.size} units flipped ({corrupt:.0%}), "
+                f"stored by the {rule} rule;  k: corrupt more, n: next pattern")
+        return stored, {state[0]: cue[None, :]}, note, len(patterns), patterns
     i = index % len(cues)
-    note = f"cue {i} of {len(cues)}; {len(patterns)} patterns stored by the {rule} rule"
+    note = f"cue {i} of {len(cues)}; {len(patterns)} patterns stored by the {rule} rule;  k: corrupt a pattern"
     return (stored, {state[0]: np.asarray(cues[i:i + 1], dtype=float)}, note, len(cues),
             np.asarray(patterns, dtype=float))
 
@@ -208,13 +220,16 @@ class Trace:
     settle_note: str = ""                         # Hopfield: how the settling ended, and how it updates
 
     @classmethod
-    def run(cls, analysis, steps: int | None = None, seed: int = 0) -> "Trace":
-        """Run sample ``seed`` for ``steps`` steps (None: the whole sample, or 10 random)."""
+    def run(cls, analysis, steps: int | None = None, seed: int = 0, corrupt: float | None = None) -> "Trace":
+        """Run sample ``seed`` for ``steps`` steps (None: the whole sample, or 10 random).
+
+        ``corrupt``: for a Hopfield net, the fraction of a stored pattern's units
+        flipped to make the cue (None: the data's own cue)."""
         net, graph, spec = analysis.net, analysis.graph, analysis.spec
         layers = node_layers(graph)
         index = {n: i for i, n in enumerate(graph.nodes)}
         order = sorted(graph.nodes, key=lambda n: (layers[n], index[n]))
-        hopfield = hopfield_sample(spec, net, graph, seed)
+        hopfield = hopfield_sample(spec, net, graph, seed, corrupt)
         real = None if hopfield else spec_sample(spec, net, steps, seed)
         masks = {}
         if steps is None:

@@ -120,6 +120,26 @@ async def test_hopfield_state_is_drawn_as_a_bitmap():
         assert "overlap with pattern" in rendered and "nearest" in rendered
 
 
+async def test_hopfield_cue_is_a_pattern_corrupted_by_k_and_n_picks_the_next():
+    from rnngraph.training.data import task_splits
+    app = RnnGraphApp(str(spec_path("hopfield_discrete.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        screen = app.screen
+        spec = app.analysis.spec
+        patterns = task_splits(spec, app.analysis.net, spec.seed)[0].task_data.extra["patterns"]
+        await pilot.press("k", "k")                   # 20% of the units flipped
+        await settle(pilot, app)
+        cue = screen.trace.initial["s"]
+        assert "pattern 0 of 10 with 20 of 100 units flipped (20%)" in screen.trace.note
+        assert int(np.sum(cue != patterns[0])) == 20
+        await pilot.press("n")
+        await settle(pilot, app)
+        assert int(np.sum(screen.trace.initial["s"] != patterns[1])) == 20
+        assert screen.trace.overlaps[0, 1] == 0.6     # the cue's overlap with its pattern: 1 - 2 * 0.2
+
+
 async def test_a_spec_without_data_steps_through_random_inputs():
     text = spec_path("elman_temporal_xor.yaml").read_text().replace(
         "task: {generator: temporal_xor, length: 3000}", "")
