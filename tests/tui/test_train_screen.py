@@ -108,3 +108,30 @@ async def test_stop_after_a_pause_starts_again_at_epoch_one():
         assert screen.history[0]["epoch"] == 1
         _key(app, "x")
         await _wait(pilot, lambda: not screen.running, seconds=30)
+
+
+async def test_training_a_hopfield_net_stores_and_shows_the_patterns():
+    """No loss curve for a Hopfield net: the Train screen shows the patterns it stored, and
+    the app's network holds them (the hebbian weights)."""
+    import io
+
+    from rich.console import Console
+    from rnngraph.training.data import task_splits
+    app = RnnGraphApp(str(spec_path("hopfield_discrete.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await settle(pilot, app)
+        screen = app.screen
+        _key(app, "s")
+        await _wait(pilot, lambda: screen.stored is not None and not screen.running)
+        spec = app.analysis.spec
+        patterns = task_splits(spec, app.analysis.net, spec.seed)[0].task_data.extra["patterns"]
+        np.testing.assert_array_equal(screen.stored[0], patterns)
+        console = Console(width=160, record=True, color_system=None, file=io.StringIO())
+        console.print(screen._stored_picture())
+        text = console.export_text()
+        assert "stored 10 patterns of 100 units by the hebbian rule" in text and "██" in text
+        W = app.analysis.net.params["s->s"]
+        expected = patterns.T @ patterns / 100
+        np.fill_diagonal(expected, 0.0)
+        np.testing.assert_allclose(W, expected)

@@ -13,6 +13,7 @@ so the Step screen shows the trained network.
 
 from __future__ import annotations
 
+import numpy as np
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -24,10 +25,10 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from rnngraph.training.experiment import Experiment
+
 from ..widgets.mode_bar import ModeBar
 from ..plot import loss_plot
-
-from rnngraph.training.experiment import Experiment
 
 
 class TrainScreen(Screen):
@@ -132,6 +133,7 @@ class TrainScreen(Screen):
         self.paused = False
         if experiment is None:
             self.history = []
+            self.stored = None
             self.query_one("#train-history", DataTable).clear()
             self._plot()
             self._status("training…  p pauses, x stops")
@@ -210,6 +212,10 @@ class TrainScreen(Screen):
         shown = ", ".join(f"{k} {v:.4g}" for k, v in outcome.metrics.items()
                           if isinstance(v, float))
         self._status(f"{outcome.status}: {shown}" + (f"  ({outcome.message})" if outcome.message else ""))
+        experiment = message.experiment
+        if experiment.is_hopfield and experiment.train_data.task_data is not None:
+            self.stored = (np.asarray(experiment.train_data.task_data.extra["patterns"]), experiment.config.method)
+            self._plot()
         self._adopt(message.net, message.text)
 
     def _adopt(self, trained, text: str) -> None:
@@ -245,9 +251,30 @@ class TrainScreen(Screen):
         if event.worker.group == "train" and event.state == WorkerState.CANCELLED:
             self.running = False
 
+    stored = None   # a Hopfield run: (patterns (P, N), rule) it stored, shown instead of a loss curve
+
     def _plot(self) -> None:
+        if self.stored is not None:
+            self.query_one("#train-plot", Static).update(self._stored_picture())
+            return
         width = max(20, self.size.width - 12)
         self.query_one("#train-plot", Static).update(loss_plot(self.history, width=width, height=12))
+
+    def _stored_picture(self):
+        """The patterns a Hopfield run stored, side by side (as many as fit)."""
+        from rich.console import Group
+        from rich.table import Table
+        from ..widgets.step_view import bitmap
+        patterns, rule = self.stored
+        side = max(1, int(np.ceil(np.sqrt(patterns.shape[1]))))
+        fit = max(1, (self.size.width or 120) // (2 * side + 3))
+        shown = patterns[:fit]
+        grid = Table.grid(padding=(0, 3))
+        grid.add_row(*(Text(f"pattern {p}", "bold") for p in range(len(shown))))
+        grid.add_row(*(bitmap(x) for x in shown))
+        more = f" (the first {len(shown)} shown)" if len(shown) < len(patterns) else ""
+        return Group(Text(f"stored {len(patterns)} patterns of {patterns.shape[1]} units by the {rule} rule"
+                          f"{more}; F4 settles cues to them", "bold"), grid)
 
 
 def _num(value) -> str:
