@@ -299,3 +299,28 @@ async def test_keys_are_answered_while_a_large_graph_is_laid_out():
         assert answered is not None and answered - asked < 2.5
         assert longest < 2.5, f"the UI thread was held up {longest:.2f} s"
         assert "h68@0" in "\n".join(canvas.text_lines())
+
+
+async def test_unroll_pages_through_eight_steps_and_marks_where_the_loss_counts():
+    """] turns the page at T = 8 too (it did nothing up to T = 8); many-to-one (loss_on: last)
+    marks only the last step, many-to-many every step."""
+    app = RnnGraphApp(str(spec_path("parity_many_to_one.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(pilot, app)
+        screen = app.screen
+        screen.query_one("#unroll-steps", Input).value = "8"
+        await settle(pilot, app)
+        canvas = screen.query_one(GraphCanvas)
+        assert canvas.layout_data.loss_steps == ()           # steps 0..4 of 8: the loss counts at 7
+        assert "last step only (many-to-one)" in str(screen.query_one("#unroll-loss").render())
+        await pilot.press("right_square_bracket")
+        await settle(pilot, app)
+        assert screen.start == 3
+        assert canvas.layout_data.loss_steps == (7,)
+        assert "t=7" in "\n".join(canvas.text_lines())
+    app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(pilot, app)
+        assert app.screen.query_one(GraphCanvas).layout_data.loss_steps == (0, 1, 2, 3, 4)
