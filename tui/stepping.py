@@ -188,7 +188,7 @@ def loss_steps(spec, net, steps: int):
     length = next(iter(masks.values())).shape[1]
     counted = np.flatnonzero(np.any([np.asarray(m)[0] != 0 for m in masks.values()], axis=0))
     where = ", ".join(map(str, counted[:6])) + (", …" if len(counted) > 6 else "")
-    note = f"loss: mask, t = {where} (sample 0 of the data, {length} steps)"
+    note = f"loss: mask, t = {where} of {length} (sample 0)"
     return tuple(int(t) for t in counted if t < steps), note
 
 
