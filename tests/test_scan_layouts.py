@@ -775,7 +775,7 @@ def test_an_lstm_block_steps_back_in_seven_calls(stage_layout):
     assert _folded(net) == {"lstm/i": "lstm/ig", "lstm/g": "lstm/ig", "lstm/f": "lstm/fc", "lstm/o": "lstm/h",
                             "lstm/tc": "lstm/h"}
     ((_, loop),) = _programs(net)
-    body = loop.backward.source.split(" in CV:\n")[1].splitlines()
+    body = loop.backward.source.split(" in kept_views:\n")[1].splitlines()
     calls = [line.strip() for line in body if re.match(r"\s+\w+\(", line)]
     assert len(calls) == 7, calls
     views = loop.backward.cached_views.source

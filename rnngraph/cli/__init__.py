@@ -110,6 +110,14 @@ def at_least(low: int):
     return integer
 
 
+def port_number(text: str) -> int:
+    """An argparse ``type``: a TCP port, 1 to 65535."""
+    value = at_least(1)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is at most 65535, got {value}")
+    return value
+
+
 class _Usage(Exception):
     pass
 
@@ -160,12 +168,23 @@ def cmd_tui(args) -> int:
         import os
         if os.path.isdir(args.spec):
             raise _Usage(f"{args.spec} is a directory; give a spec file (or nothing, for a new spec)")
+    if args.serve:
+        from tui.serve import ServeError, serve
+        try:
+            return serve(args.spec, host=args.host, port=args.port)
+        except ServeError as exc:
+            raise _Usage(str(exc)) from None
     return run(args.spec)
 
 
 def _register_tui(sub):
     p = sub.add_parser("tui", help="open the terminal editor: edit, unroll, step through and train a graph")
     p.add_argument("spec", nargs="?", metavar="SPEC", help="a spec file (opened, or created on save)")
+    p.add_argument("--serve", action="store_true",
+                   help="serve the app to web browsers instead (needs the serve extra: pip install -e '.[serve]')")
+    p.add_argument("--port", type=port_number, default=8000, help="with --serve: the port (default 8000)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="with --serve: the address to listen on (default 127.0.0.1; 0.0.0.0 for a classroom)")
     p.set_defaults(func=cmd_tui)
 
 
