@@ -133,6 +133,7 @@ class StepScreen(Screen):
         if token != self._run_token:
             return
         self.trace, self.message = trace, message
+        self.refresh_bindings()
         if trace is not None:
             new_length = trace.steps != self.steps
             self.steps = trace.steps
@@ -167,6 +168,8 @@ class StepScreen(Screen):
             return not self.backward
         if action == "backprop":
             return self.backward
+        if action == "corrupt":     # only a Hopfield net settles from a cue
+            return self.trace is not None and self.trace.energy is not None
         return True
 
     def watch_t(self, t: int) -> None:
@@ -205,9 +208,6 @@ class StepScreen(Screen):
     def action_corrupt(self) -> None:
         """Hopfield nets: cue with a stored pattern, 10% more of its units flipped each time
         (back to the data's cue after 50%)."""
-        if self.trace is None or self.trace.energy is None:
-            self.notify("only a Hopfield network settles from a cue to corrupt")
-            return
         following = {None: 0.1, 0.1: 0.2, 0.2: 0.3, 0.3: 0.4, 0.4: 0.5}
         self.corrupt = following.get(self.corrupt)
 
