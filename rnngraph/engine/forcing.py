@@ -63,18 +63,14 @@ class TeacherForced:
     ``loss_and_grad`` take the same arguments as the network's and feed each
     fed-back output's target to the edges that read it late.
 
-    ``network`` is the forced ``Network``; its parameters are ``net``'s arrays
+    ``network`` is the forced ``Network`` (built from ``forced_spec(net.spec)``, whose
+    ``shadows`` map each fed-back output to the input node its target feeds); its parameters are ``net``'s arrays
     (re-linked at every call, so a parameter the user replaced is seen).  A shadow's
     trainable initial state ``"<shadow>.init"`` is its output's ``"<output>.init"``:
     the same array, and its gradient is added to the output's."""
 
-    def __init__(self, net):
-        from .network import Network
-        spec, self.shadows = forced_spec(net.spec)
-        if not self.shadows:
-            raise DataError("teacher forcing: no delayed edge leaves an output node, so there is nothing to force")
-        self.net = net
-        self.network = Network(spec, dtype=net.dtype, engine=net.engine)
+    def __init__(self, net, network, shadows: dict):
+        self.net, self.network, self.shadows = net, network, shadows
         self.shared_inits = {f"{shadow}.init": f"{output}.init" for output, shadow in self.shadows.items()
                              if f"{shadow}.init" in self.network.params}
 

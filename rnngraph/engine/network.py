@@ -274,8 +274,11 @@ class Network:
         (``forcing.TeacherForced``: delayed edges leaving outputs read the targets),
         sharing its parameters; made once."""
         if self._forced is None:
-            from .forcing import TeacherForced
-            self._forced = TeacherForced(self)
+            from .forcing import TeacherForced, forced_spec
+            spec, shadows = forced_spec(self.spec)
+            if not shadows:
+                raise DataError("teacher forcing: no delayed edge leaves an output node, so there is nothing to force")
+            self._forced = TeacherForced(self, Network(spec, dtype=self.dtype, engine=self.engine), shadows)
         return self._forced
 
     def backward_trace(self, inputs, targets, loss: str | None = None, initial: dict | None = None,

@@ -264,11 +264,11 @@ class Sensitivities:
             counts[n] = float(T * B) if w is None else float(w.sum())
         start = self._initial(initial, B)
         history = {n: [] for n, d in self.depth.items() if d > 0}   # the last d (value, sensitivity) pairs
-        weights = biases = None
+        weights = None
         for t in range(T):
             if weights is None or live:
                 weights = self._weights()
-                biases = self.biases = {d["bias"]: np.asarray(self.net.params[d["bias"]], dtype)
+                self.biases = {d["bias"]: np.asarray(self.net.params[d["bias"]], dtype)
                                         for d in self.nodes.values() if d["bias"]}
             now: dict = {}
             pre: dict = {}
