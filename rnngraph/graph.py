@@ -11,7 +11,8 @@ name or None for identity edges), ``trainable``, ``constraints``.
 
 ``unroll(graph, T)`` is the definition of the network's meaning: a DAG with
 a vertex ``(node, t)`` for ``0 <= t < T`` and an arc ``(s, t-d) -> (n, t)``
-for every edge ``s -> n`` of delay ``d`` with ``t - d >= 0``.
+for every edge ``s -> n`` of delay ``d`` with ``0 <= t - d < T`` (a negative
+delay reads a later step).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def check_network(spec: Spec) -> None:
         raise spec.error(first.where, "cycle of delay-0 edges " + " -> ".join(names) +
                          ": every cycle needs an edge with delay >= 1 (a value cannot depend on itself "
                          "at the same time step)")
+    _check_directions(spec, sizes)
     incoming = {n: [] for n in sizes}
     for edge in spec.edges:
         incoming[edge.target].append(edge)
@@ -98,6 +100,45 @@ def check_network(spec: Spec) -> None:
                       key=lambda e: int(np.prod(param_shape(e, sizes), dtype=np.int64)))
         raise spec.error(biggest.where, f"the parameters alone would need {total / 1024 ** 3:.1f} GiB "
                              f"(more than {MAX_PARAM_BYTES / 1024 ** 3:.0f} GiB); reduce the sizes")
+
+
+def _check_directions(spec: Spec, sizes: dict) -> None:
+    """Within a strongly connected component all nonzero delays share one sign (the
+    component's loop runs forward or backward in time); and training that steps
+    through time forward (``truncate``, ``method: rtrl``) needs no negative delay.
+
+    A mixed component is reported with a closed walk through one edge of each sign:
+    around it a value would depend on itself at the same step."""
+    graph = nx.MultiDiGraph()
+    graph.add_nodes_from(sizes)
+    for edge in spec.edges:
+        graph.add_edge(edge.source, edge.target, edge=edge)
+    for component in nx.strongly_connected_components(graph):
+        inner = [e for e in spec.edges if e.source in component and e.target in component]
+        later = next((e for e in inner if e.delay > 0), None)
+        earlier = next((e for e in inner if e.delay < 0), None)
+        if later is None or earlier is None:
+            continue
+        sub = nx.DiGraph(graph.subgraph(component))
+        walk = [later.source] + nx.shortest_path(sub, later.target, earlier.source) + \
+            nx.shortest_path(sub, earlier.target, later.source)[:-1]
+        walk = [walk[0]] + [n for prev, n in zip(walk, walk[1:]) if n != prev] + [walk[0]]
+        raise spec.error(earlier.where, "cycle " + " -> ".join(walk) + f" mixes delays {later.delay} "
+                         f"({later.source} -> {later.target}) and {earlier.delay} ({earlier.source} -> "
+                         f"{earlier.target}): a cycle's nonzero delays must share one sign (its loop runs "
+                         f"either forward or backward in time)")
+    ahead = next((e for e in spec.edges if e.delay < 0), None)
+    if ahead is None:
+        return
+    train = spec.train or {}
+    reason = f"edge {ahead.source} -> {ahead.target} has delay {ahead.delay} (it reads a later step)"
+    if train.get("truncate"):
+        raise spec.error(("train", "truncate"), f"truncate needs every delay >= 0, but {reason}: windows "
+                                                f"run forward in time and cannot see past their end; "
+                                                f"remove truncate (full BPTT)")
+    if train.get("method") == "rtrl":
+        raise spec.error(("train", "method"), f"rtrl computes gradients forward in time and needs every "
+                                              f"delay >= 0, but {reason}; use method: bptt")
 
 
 def folded_graph(spec: Spec) -> nx.MultiDiGraph:
@@ -141,8 +182,9 @@ def unroll(graph: nx.MultiDiGraph, T: int, initial: bool = False) -> nx.DiGraph:
     Vertices ``(node, t)`` carry the node's attributes plus ``t``; an arc
     ``(s, t-d) -> (n, t)`` carries ``edges`` (the names of the folded edges it
     stands for: two named edges may join the same pair) and ``delay``.
-    With ``initial=True``, vertices ``(s, t)`` for ``t < 0`` stand for the
-    initial states read by delayed edges (attribute ``initial=True``).
+    With ``initial=True``, vertices ``(s, t)`` for ``t < 0`` (or ``t >= T``,
+    read by negative delays) stand for the initial states read by delayed
+    edges (attribute ``initial=True``).
     """
     if not isinstance(T, (int, np.integer)) or isinstance(T, bool) or T < 0:
         raise ValueError(f"T must be an integer >= 0, got {T!r}")
@@ -154,7 +196,7 @@ def unroll(graph: nx.MultiDiGraph, T: int, initial: bool = False) -> nx.DiGraph:
     for u, v, key, d in graph.edges(keys=True, data="delay"):
         for t in range(T):
             src_t = t - d
-            if src_t < 0:
+            if not 0 <= src_t < T:
                 if not initial:
                     continue
                 if (u, src_t) not in dag:

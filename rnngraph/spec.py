@@ -44,7 +44,8 @@ GRU_VARIANTS = ("reset_after", "reset_before")
 TOP_KEYS = ("rnngraph", "name", "description", "seed", "dtype", "nodes", "edges",
             "task", "train", "expect", "dynamics")
 NODE_KEYS = ("size", "role", "activation", "combine", "bias", "init", "type")
-BLOCK_KEYS = ("type", "size", "role", "variant", "peepholes", "forget_bias", "init")
+BLOCK_KEYS = ("type", "size", "role", "variant", "peepholes", "forget_bias", "init", "direction")
+BLOCK_DIRECTIONS = ("forward", "backward")
 EDGE_KEYS = ("from", "to", "delay", "weight", "init", "trainable", "constraint", "name")
 TRAIN_METHODS = ("bptt", "hebbian", "storkey", "pseudoinverse", "none")
 LOSSES = ("mse", "bce", "cross_entropy")
@@ -760,6 +761,13 @@ class _Validator:
                                             f"known: {', '.join(variants)}")
             ok = False
         options = {"variant": variant}
+        direction = body.get("direction", "forward")
+        if direction not in BLOCK_DIRECTIONS:
+            self.fail(where + ("direction",), f"direction must be {one_of(BLOCK_DIRECTIONS)}, got {direction!r}"
+                                              f"{suggest(direction, BLOCK_DIRECTIONS)}")
+            ok = False
+        elif direction == "backward":    # forward, the default, is left implicit when printed
+            options["direction"] = direction
         if kind == "lstm":
             peep = body.get("peepholes", False)
             if not isinstance(peep, bool):
@@ -861,11 +869,11 @@ class _Validator:
                     ok = False
             ends[key] = names
         delay = body.get("delay", 0)
-        if not _is_int(delay) or delay < 0:
-            self.fail(where + ("delay",), f"delay must be an integer >= 0, got {delay!r}")
+        if not _is_int(delay):
+            self.fail(where + ("delay",), f"delay must be an integer (negative: read a later step), got {delay!r}")
             ok = False
-        elif delay > MAX_DELAY:
-            self.fail(where + ("delay",), f"delay {delay} is larger than {MAX_DELAY:,}")
+        elif abs(delay) > MAX_DELAY:
+            self.fail(where + ("delay",), f"delay {delay} is larger than {MAX_DELAY:,} in magnitude")
             ok = False
         weight = body.get("weight", "dense")
         if weight not in WEIGHTS:
