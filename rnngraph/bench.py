@@ -43,8 +43,8 @@ def bench(net, T: int = 50, B: int = 16, repeat: int = 20, seed: int = 0) -> dic
     results = {}
     for steps in (T, 2 * T):
         inputs, targets, initial, loss = problem(steps)
-        step = lambda: net.evaluate(inputs, targets, loss=loss, initial=initial, steps=steps,   # noqa: E731
-                                    targets_any_node=any_node, keep_values=False)
+        step = lambda: net.train_step(inputs, targets, loss=loss, initial=initial, steps=steps,   # noqa: E731
+                                      any_node=any_node)
         results[steps] = _time(step, repeat)
         if steps == T:
             fwd = _time(lambda: net.forward(inputs, initial=initial, steps=steps), repeat)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import DataError, suggest
 from .io import open_regular
+from .spec import HOPFIELD_RULES
 
 
 DEFAULT_BATCH_SIZE = 32   # sequences per training step where neither the spec nor its task says
@@ -350,7 +351,6 @@ def _unexpected_array(path, key, arrays, net, known, init_nodes) -> str:
     return text
 
 
-HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")
 HOPFIELD_FILE_NOISE = 0.1   # fraction of units flipped in the cues made from a file's patterns
 
 

@@ -23,11 +23,9 @@ from .data import file_splits, task_splits
 from .errors import DataError, RunError, SpecError
 from .io import atomic_write, atomic_write_text
 from .network import build
-from .spec import parse_threshold
+from .spec import HOPFIELD_RULES, parse_threshold
 from .tasks import get_task
 from .train import Trainer, meets, resolve_config
-
-HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")
 
 
 @dataclass

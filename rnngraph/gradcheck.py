@@ -67,9 +67,8 @@ def gradcheck(net, T: int = 5, B: int = 3, seed: int = 0, h: float = 1e-6, max_e
     any_node = not net.output_nodes
 
     def L():
-        return net.evaluate(inputs, targets, loss=loss, initial=initial, want_grads=False,
-                            targets_any_node=any_node)[0]
-    _, grads, _ = net.evaluate(inputs, targets, loss=loss, initial=initial, targets_any_node=any_node)
+        return net.eval_loss(inputs, targets, loss=loss, initial=initial, any_node=any_node).loss
+    grads = net.train_step(inputs, targets, loss=loss, initial=initial, keep_values=True, any_node=any_node).grads
     rng = np.random.default_rng(seed + 1)
     results = []
     for name in net.trainable:

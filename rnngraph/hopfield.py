@@ -29,8 +29,8 @@ import numpy as np
 
 from . import arguments as arg
 from .errors import DataError
+from .spec import HOPFIELD_RULES
 
-RULES = ("hebbian", "storkey", "pseudoinverse")
 
 
 @dataclass
@@ -100,7 +100,7 @@ def _states(name: str, value, size: int) -> np.ndarray:
 
 def store(net, patterns, rule: str = "hebbian") -> None:
     """Write ``patterns`` (P, N) into the memory edge by ``rule``."""
-    rule = arg.choice("store: rule", rule, RULES)
+    rule = arg.choice("store: rule", rule, HOPFIELD_RULES)
     u, v, key = memory_edge(net)
     N = net.graph.nodes[u]["size"]
     X = _patterns(net, patterns, N)

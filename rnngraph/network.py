@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import os
+from typing import NamedTuple
 
 import numpy as np
 
 from . import arguments as arg
 from . import autodiff as ad
-from . import budget
+from . import budget, hopfield
 from .engine.program import Program
 from .errors import ArgumentError, DataError, suggest
 from .executor import ENGINES, run
@@ -27,6 +28,16 @@ from .plan import make_plan
 from .spec import DTYPES, LARGEST, Spec, out_of_range
 
 MAX_UNROLLED = 1_000_000    # vertices + arcs of the largest networkx graph ``unroll`` builds
+
+
+class Step(NamedTuple):
+    """One evaluation of the loss: ``loss``, ``grads`` ({trainable parameter:
+    array of its shape}, None without gradients) and the executor's ``run``
+    (its values and, as ``run.history``, the state to carry into a next window)."""
+
+    loss: float
+    grads: dict | None
+    run: object
 
 
 class Network:
@@ -172,8 +183,8 @@ class Network:
         that overflows with finite parameters is returned as it is (inf or nan).
         """
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss_value, grads, _ = self.evaluate(inputs, targets, loss=loss, initial=initial, mask=mask,
-                                                 steps=steps, want_grads=True, keep_values=False, history=False)
+            loss_value, grads, _ = self._evaluate(inputs, targets, loss, initial, mask, steps,
+                                                  keep_values=False, history=False)
         if not math.isfinite(loss_value):   # a NaN or infinite parameter makes the loss so: name it
             self._finite_params()
         return loss_value, grads
@@ -187,8 +198,7 @@ class Network:
         nodes hold data, not values the network computes: their entries are
         zeros (no gradient flows into constants)."""
         self._finite_params()
-        _, _, result = self.evaluate(inputs, targets, loss=loss, initial=initial, mask=mask, steps=steps,
-                                     trace=True)
+        _, _, result = self._evaluate(inputs, targets, loss, initial, mask, steps, trace=True)
         tape_traced = result.traced
         out = {}
         for n, (a, v) in result.values.items():
@@ -200,24 +210,38 @@ class Network:
             out[block] = out[h]
         return out
 
-    def evaluate(self, inputs, targets, loss=None, initial=None, mask=None, steps=None, want_grads=True,
-                 carried=None, targets_any_node=False, trace=False, keep_values=True, history=True):
-        """``loss_and_grad`` plus the run itself (values and carried state);
-        the training loop's entry point.  Returns (loss, grads or None, Run).
+    def train_step(self, inputs, targets, loss=None, initial=None, mask=None, steps=None, carried=None,
+                   keep_values: bool = False, any_node: bool = False) -> "Step":
+        """The training loop's step: the loss, its gradient for every trainable
+        parameter, and the run (its ``history`` is the state to carry into a next
+        window, passed back as ``carried``).
 
-        With ``keep_values=False`` the caller is done with ``Run.values`` before
-        its next call (a training step reads only the loss, the gradients and
-        ``Run.history``): the recurrent loops then reuse their buffers between
+        With ``keep_values=False`` the caller is done with ``run.values`` before
+        its next call: the recurrent loops then reuse their buffers between
         calls, and pre-activations no loss reads share their values' buffers.
         The gradients returned are the caller's either way.  Two threads must
         not train one network at once (they would share those buffers).
+        ``any_node`` lets targets name any node, not only outputs (gradient
+        checks of networks without outputs)."""
+        return self._evaluate(inputs, targets, loss, initial, mask, steps, carried=carried, grads=True,
+                              keep_values=keep_values, any_node=any_node)
 
-        ``Run.history`` (the state to carry into a next window) is taken before
-        the backward pass, which may reuse value buffers; ``history=False`` skips it."""
+    def eval_loss(self, inputs, targets, loss=None, initial=None, mask=None, steps=None, carried=None,
+                  any_node: bool = False) -> "Step":
+        """The loss and the run (every value kept), without gradients: evaluation."""
+        return self._evaluate(inputs, targets, loss, initial, mask, steps, carried=carried, grads=False,
+                              any_node=any_node)
+
+    def _evaluate(self, inputs, targets, loss, initial, mask, steps, carried=None, grads=True,
+                  keep_values=True, any_node=False, trace=False, history=True) -> "Step":
+        """The one path every loss goes through (``loss_and_grad``, ``train_step``,
+        ``eval_loss``, ``backward_trace``).  ``trace`` records dL/dv for every
+        value; ``Run.history`` is taken before the backward pass, which may
+        reuse value buffers (``history=False`` skips it)."""
         kind = self.spec.train.get("loss", "mse") if loss is None else arg.choice("loss", loss, LOSSES)
         xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
-        ys, ws = self._prepare_targets(targets, mask, T, B, targets_any_node)
-        tape = ad.Tape(trace=trace) if want_grads else None
+        ys, ws = self._prepare_targets(targets, mask, T, B, any_node)
+        tape = ad.Tape(trace=trace) if grads else None
         reuse = not keep_values and not trace
         result = run(self.program, self._checked_params(), xs, T, B, self.dtype, tape=tape,
                      initial=initial, carried=carried, reuse=reuse,
@@ -235,19 +259,19 @@ class Network:
             total = ad.const(np.zeros((), self.dtype))
         else:
             total = ad.total(terms) if len(terms) > 1 else terms[0]
-        grads = None
-        if want_grads:
+        gradients = None
+        if grads:
             if total.needs_grad:
                 tape.backward(total)
             result.traced = tape.traced
-            grads = {}
+            gradients = {}
             params, leaves, fused = self.params, result.params, result.fused_grads()
             for name in self._trainable_names():
                 g = fused[name] if name in fused else leaves[name].grad
                 shape = params[name].shape
                 g = np.zeros_like(params[name]) if g is None else np.asarray(g, self.dtype)
-                grads[name] = g if g.shape == shape else g.reshape(shape)
-        return float(total.value), grads, result
+                gradients[name] = g if g.shape == shape else g.reshape(shape)
+        return Step(float(total.value), gradients, result)
 
     def describe(self, source: bool = False, T: int = 5, batch: int = 2) -> str:
         """The schedule (``plan.describe()``); with ``source``, for each time loop also
@@ -262,8 +286,8 @@ class Network:
         fresh = Network(self.spec, dtype=self.dtype)
         inputs, targets, initial, loss = random_problem(fresh, T=T, B=batch)
         cast = lambda d: {k: v.astype(self.dtype) for k, v in d.items()}   # noqa: E731
-        fresh.evaluate(cast(inputs), cast(targets), loss=loss, initial=cast(initial), steps=T,
-                       targets_any_node=not fresh.output_nodes, keep_values=False)
+        fresh.train_step(cast(inputs), cast(targets), loss=loss, initial=cast(initial), steps=T,
+                         any_node=not fresh.output_nodes)
         for k, stage in enumerate(fresh.plan.stages):
             if stage.kind != "recurrent":
                 continue
@@ -282,6 +306,21 @@ class Network:
         if observed not in lean:
             lean[observed] = frozenset(self.graph.nodes) - set(observed)
         return lean[observed]
+
+    # ------------------------------------------------------------------ Hopfield dynamics
+    def store(self, patterns, rule: str = "hebbian") -> None:
+        """Store ``patterns`` (P, size) of +-1 in the memory edge by ``rule``
+        (``hebbian``, ``storkey`` or ``pseudoinverse``).  A DataError for a
+        network without a memory edge (see ``hopfield``)."""
+        hopfield.store(self, patterns, rule)
+
+    def settle(self, cues, update: str = "async", sweeps: int = 100, seed: int = 0, until_stable: bool = True):
+        """Run the dynamics from ``cues`` (B, size); returns a ``hopfield.SettleResult``."""
+        return hopfield.settle(self, cues, update=update, sweeps=sweeps, seed=seed, until_stable=until_stable)
+
+    def energy(self, states) -> np.ndarray:
+        """``E = -1/2 s^T W s - b^T s`` per row of ``states`` (B, size): (B,)."""
+        return hopfield.energy(self, states)
 
     # ------------------------------------------------------------------ parameters
     def save(self, path) -> None:
@@ -547,25 +586,3 @@ def _float_dtype(dtype, default: str) -> np.dtype:
     if found.name not in DTYPES:
         raise DataError(f"build: dtype: networks run in {' or '.join(DTYPES)}, got {found.name}")
     return found
-
-
-def _hopfield_methods():
-    """``net.store``, ``net.settle``, ``net.energy`` (README, "Python"), from ``hopfield``."""
-    from . import hopfield
-
-    def store(self, patterns, rule: str = "hebbian") -> None:
-        """Store ``patterns`` (P, size) of +-1 in the memory edge by ``rule``
-        (``hebbian``, ``storkey`` or ``pseudoinverse``)."""
-        hopfield.store(self, patterns, rule)
-
-    def settle(self, cues, update: str = "async", sweeps: int = 100, seed: int = 0, until_stable: bool = True):
-        """Run the dynamics from ``cues`` (B, size); returns a ``SettleResult``."""
-        return hopfield.settle(self, cues, update=update, sweeps=sweeps, seed=seed, until_stable=until_stable)
-
-    def energy(self, states):
-        """``E = -1/2 s^T W s - b^T s`` per row of ``states`` (B, size)."""
-        return hopfield.energy(self, states)
-    Network.store, Network.settle, Network.energy = store, settle, energy
-
-
-_hopfield_methods()

@@ -290,11 +290,11 @@ def _output_loss(kind: str, v: ad.Var, y: np.ndarray, w: np.ndarray) -> ad.Var |
 
 
 def reference_loss_and_grad(net, inputs, targets, loss=None, initial=None, mask=None, steps=None,
-                            targets_any_node=False):
+                            any_node=False):
     """Like ``net.loss_and_grad``: the loss and {trainable parameter: dL/dparam}.
 
     ``targets`` {output node or block: (B, T, size)} (any node with
-    ``targets_any_node``); ``mask`` {node: (B, T)}, 1 where the loss counts.
+    ``any_node``); ``mask`` {node: (B, T)}, 1 where the loss counts.
     With several outputs the loss is the sum of each output's."""
     kind = loss or net.spec.train.get("loss", "mse")
     if kind not in LOSSES:
@@ -310,7 +310,7 @@ def reference_loss_and_grad(net, inputs, targets, loss=None, initial=None, mask=
     terms = []
     for key, y in targets.items():
         n = blocks.get(key, key)
-        if n not in spec.nodes or not (targets_any_node or spec.nodes[n].role == "output"):
+        if n not in spec.nodes or not (any_node or spec.nodes[n].role == "output"):
             raise DataError(f"targets: {key!r} is not an output node")
         y = _array(f"targets[{key!r}]", y, (B, T, spec.nodes[n].size), dtype).transpose(1, 0, 2)
         w = np.ones((B, T), dtype) if key not in mask else _array(f"mask[{key!r}]", mask[key], (B, T), dtype)

@@ -59,7 +59,7 @@ OPTIMIZERS = {
 TRAIN_KEYS = ("method", "loss", "optimizer", "epochs", "batch_size", "truncate", "clip",
               "loss_on", "early_stopping", "log_every")
 DYNAMICS_KEYS = ("update", "sweeps", "until_stable")
-HOPFIELD_METHODS = ("hebbian", "storkey", "pseudoinverse")
+HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")   # train.method values that store patterns
 HOPFIELD_METRICS = {"energy_increases", "converged", "cycles", "mean_sweeps", "train_loss"}
 # the output activations each loss is defined for (bce reads probabilities, cross_entropy a distribution)
 LOSS_ACTIVATIONS = {"bce": ("sigmoid", "step"), "cross_entropy": ("softmax",)}
@@ -1039,7 +1039,7 @@ class _Validator:
         if has_file:
             # a storage rule reads patterns from the file and makes n_eval cues from them, as the
             # patterns generator does (and reports its metrics)
-            stores = spec.train.get("method") in HOPFIELD_METHODS
+            stores = spec.train.get("method") in HOPFIELD_RULES
             known = ("file", "n_eval") if stores else ("file", "eval_file")
             for key in raw:
                 if stores and key == "eval_file":
@@ -1113,7 +1113,7 @@ class _Validator:
             return
         if not isinstance(method, str) or not isinstance(loss, str):   # refused by train()
             return
-        if method in HOPFIELD_METHODS:
+        if method in HOPFIELD_RULES:
             every_epoch = set(task.metric_names if task else ()) | HOPFIELD_METRICS
             final = every_epoch | {"epochs", "seconds"}
         else:
@@ -1133,7 +1133,7 @@ class _Validator:
             self.fail(("train", "early_stopping", "metric"),
                       f"metric {es['metric']!r} is not computed at each evaluation"
                       f"{suggest(es['metric'], every_epoch)}: {source} gives {', '.join(sorted(every_epoch))}")
-        if method in HOPFIELD_METHODS or method == "none":
+        if method in HOPFIELD_RULES or method == "none":
             return
         fits = LOSS_ACTIVATIONS.get(loss)
         if fits is None:

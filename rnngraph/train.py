@@ -124,10 +124,9 @@ class Trainer:
             stop = min(start + k, T)
             window = batch if k == T else batch.window(start, stop)
             wmasks = masks if k == T else {n: m[:, start:stop] for n, m in masks.items()}
-            loss, grads, run = net.evaluate(window.inputs, window.targets, loss=cfg.loss,
-                                            initial=batch.initial if start == 0 else None,
-                                            mask=wmasks or None, steps=stop - start, carried=carried,
-                                            keep_values=False)
+            loss, grads, run = net.train_step(window.inputs, window.targets, loss=cfg.loss,
+                                              initial=batch.initial if start == 0 else None,
+                                              mask=wmasks or None, steps=stop - start, carried=carried)
             carried = run.history
             self._check_finite(loss, grads)
             if cfg.clip:
@@ -169,9 +168,8 @@ class Trainer:
             part = data.subset(slice(start, start + chunk))
             pmasks = {n: m[start:start + chunk] for n, m in masks.items()}
             if part.targets:
-                loss, _, run = self.net.evaluate(part.inputs, part.targets, loss=self.config.loss,
-                                                 initial=part.initial, mask=pmasks or None, steps=part.steps,
-                                                 want_grads=False)
+                loss, _, run = self.net.eval_loss(part.inputs, part.targets, loss=self.config.loss,
+                                                  initial=part.initial, mask=pmasks or None, steps=part.steps)
                 total += loss * part.n
                 count += part.n
                 values = {n: v.value.transpose(1, 0, 2) for n, (a, v) in run.values.items()}

@@ -50,10 +50,10 @@ def compare(net, T=4, B=2, seed=0, fd_entries=4, every_initial=False):
     assert fast.keys() == ref.keys()
     for n in fast:
         np.testing.assert_allclose(fast[n], ref[n], rtol=1e-10, atol=1e-12, err_msg=f"values of {n}")
-    loss_fast, grads_fast, _ = net.evaluate(inputs, targets, loss=loss, initial=initial, steps=T,
-                                            targets_any_node=any_node)
+    loss_fast, grads_fast, _ = net.train_step(inputs, targets, loss=loss, initial=initial, steps=T,
+                                              keep_values=True, any_node=any_node)
     loss_ref, grads_ref = reference_loss_and_grad(net, inputs, targets, loss=loss, initial=initial, steps=T,
-                                                  targets_any_node=any_node)
+                                                  any_node=any_node)
     assert loss_fast == pytest.approx(loss_ref, rel=1e-10, abs=1e-12)
     assert grads_fast.keys() == grads_ref.keys() == set(net.trainable)
     for name in grads_fast:
@@ -94,7 +94,7 @@ def test_the_callers_arrays_are_read_never_written(loss, act, masked, dtype):
     mask = {"y": (rng.random((4, 6)) < 0.5).astype(dtype)} if masked else None
     before = (x.copy(), y.copy(), None if mask is None else mask["y"].copy())
     first = net.loss_and_grad({"x": x}, {"y": y}, loss=loss, mask=mask)
-    net.evaluate({"x": x}, {"y": y}, loss=loss, mask=mask, want_grads=False)
+    net.eval_loss({"x": x}, {"y": y}, loss=loss, mask=mask)
     net.backward_trace({"x": x}, {"y": y}, loss=loss, mask=mask)
     again = net.loss_and_grad({"x": x}, {"y": y}, loss=loss, mask=mask)
     np.testing.assert_array_equal(x, before[0])
@@ -137,8 +137,8 @@ def check_training_path(net, inputs, targets, initial, loss, T, B, seed, loss_re
 
     def step(problem, keep_values=False):
         i, t, init, _ = problem
-        return net.evaluate(i, t, loss=loss, initial=init, steps=T, targets_any_node=any_node,
-                            keep_values=keep_values)
+        return net.train_step(i, t, loss=loss, initial=init, steps=T, any_node=any_node,
+                              keep_values=keep_values)
     first_loss, first, _ = step((inputs, targets, initial, loss))
     kept = {k: v.copy() for k, v in first.items()}
     for problem in (other, again):   # the path that keeps no buffers (checked above) is the reference
@@ -338,7 +338,7 @@ def test_a_contribution_passed_through_as_a_value_is_not_written_into(keep_value
     net = rg.build(rg.parse_spec(PASSED_THROUGH))
     inputs, targets, initial, loss = random_problem(net, T=3, B=2, seed=1)
     ref = reference_forward(net, inputs, steps=3)
-    _, _, run = net.evaluate(inputs, targets, loss=loss, steps=3, keep_values=keep_values)
+    _, _, run = net.train_step(inputs, targets, loss=loss, steps=3, keep_values=keep_values)
     for n in ("p", "q", "r", "s"):
         np.testing.assert_allclose(run.values[n][1].value.transpose(1, 0, 2), ref[n], rtol=1e-12, err_msg=n)
     compare(net, T=3, B=2)
@@ -513,10 +513,10 @@ def test_the_state_a_training_step_carries_is_taken_before_its_backward_pass():
     net = rg.build(rg.parse_spec(RECYCLED_AND_CARRIED))
     rng = np.random.default_rng(0)
     x, z = rng.standard_normal((2, 5, 2)), rng.standard_normal((2, 5, 2))
-    _, _, kept = net.evaluate({"x": x}, {"z": z}, keep_values=True)
+    _, _, kept = net.train_step({"x": x}, {"z": z}, keep_values=True)
     want = {n: h.copy() for n, h in kept.history.items()}
     assert set(want) == {"a", "h"} and want["a"].shape == (2, 2, 3)
     for _ in range(2):   # the second call reuses the first's buffers
-        _, _, reused = net.evaluate({"x": x}, {"z": z}, keep_values=False)
+        _, _, reused = net.train_step({"x": x}, {"z": z})
         for n in want:
             np.testing.assert_array_equal(reused.history[n], want[n], err_msg=n)

@@ -43,11 +43,11 @@ def compare_engines(spec, T=4, B=2, seed=0, fd_entries=4):
     for n in got:
         np.testing.assert_allclose(got[n], ref[n], rtol=1e-10, atol=1e-12, err_msg=f"values of {n} (reference)")
         np.testing.assert_allclose(got[n], fast[n], rtol=1e-10, atol=1e-12, err_msg=f"values of {n} (compiled)")
-    kw = dict(loss=loss, initial=initial, steps=T, targets_any_node=any_node)
+    kw = dict(loss=loss, initial=initial, steps=T, any_node=any_node)
     loss_ref, grads_ref = reference_loss_and_grad(simple, inputs, targets, **kw)
     for keep_values in (True, False):    # False: the training path (the compiled loops reuse buffers)
-        loss_got, grads_got, _ = simple.evaluate(inputs, targets, keep_values=keep_values, **kw)
-        loss_fast, grads_fast, _ = compiled.evaluate(inputs, targets, keep_values=keep_values, **kw)
+        loss_got, grads_got, _ = simple.train_step(inputs, targets, keep_values=keep_values, **kw)
+        loss_fast, grads_fast, _ = compiled.train_step(inputs, targets, keep_values=keep_values, **kw)
         assert loss_got == pytest.approx(loss_ref, rel=1e-10, abs=1e-12)
         assert loss_got == pytest.approx(loss_fast, rel=1e-10, abs=1e-12)
         assert grads_got.keys() == grads_ref.keys() == grads_fast.keys() == set(simple.trainable)
@@ -140,8 +140,8 @@ def test_carried_state_is_the_same_in_both_engines():
     x, y = rng.normal(size=(2, 5, 2)), rng.normal(size=(2, 5, 1))
     carried = {}
     for engine, net in (("compiled", compiled), ("simple", simple)):
-        _, _, first = net.evaluate({"x": x[:, :3]}, {"y": y[:, :3]}, keep_values=False)
-        _, _, second = net.evaluate({"x": x[:, 3:]}, {"y": y[:, 3:]}, carried=first.history, keep_values=False)
+        _, _, first = net.train_step({"x": x[:, :3]}, {"y": y[:, :3]})
+        _, _, second = net.train_step({"x": x[:, 3:]}, {"y": y[:, 3:]}, carried=first.history)
         carried[engine] = (first.history, second.history)
     for want, got in zip(*carried.values()):
         assert got.keys() == want.keys() == {"B/c", "B/h", "h"}

@@ -194,8 +194,7 @@ def check_trace(text, nodes, T=4, B=2, seed=0, entries=3, eps=1e-6):
             probed.params[name][...] = net.params[name]
 
         def loss_at(p):
-            return probed.evaluate({**inputs, "probe": p}, targets, loss=loss, initial=initial, steps=T,
-                                   want_grads=False)[0]
+            return probed.eval_loss({**inputs, "probe": p}, targets, loss=loss, initial=initial, steps=T).loss
         for _ in range(entries):
             b, t, u = rng.integers(B), rng.integers(T), rng.integers(attrs["size"])
             p = np.zeros((B, T, attrs["size"]))
@@ -790,10 +789,10 @@ def test_a_prescaled_pack_gives_the_same_numbers_exactly(stage_layout):
     keeps every value (and so scales in the loop)."""
     net = build(LSTM_BLOCK, dtype="float32")
     inputs, targets, initial, loss = random_problem(net, T=5, B=3)
-    kept = net.evaluate(inputs, targets, loss=loss, initial=initial, steps=5)
+    kept = net.train_step(inputs, targets, loss=loss, initial=initial, steps=5, keep_values=True)
     (recurrent,) = [s for s in net.plan.stages if s.kind == "recurrent"]
     assert not any(forward.prescaled for forward, _ in net.program.loops(recurrent))
-    lean = net.evaluate(inputs, targets, loss=loss, initial=initial, steps=5, keep_values=False)
+    lean = net.train_step(inputs, targets, loss=loss, initial=initial, steps=5)
     assert any(forward.prescaled for forward, _ in net.program.loops(recurrent))
     assert lean[0] == kept[0]
     for name in kept[1]:

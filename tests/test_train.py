@@ -132,7 +132,7 @@ def test_truncated_bptt_steps_per_window_and_carries_state():
         ref.params[k][...] = start[k]
     carried = None
     for a, b in ((0, 5), (5, 10), (10, 12)):
-        _, grads, run = ref.evaluate({"x": data.inputs["x"][:, a:b]}, {"y": data.targets["y"][:, a:b]}, carried=carried)
+        _, grads, run = ref.train_step({"x": data.inputs["x"][:, a:b]}, {"y": data.targets["y"][:, a:b]}, carried=carried, keep_values=True)
         carried = run.history
         for k, g in grads.items():
             ref.params[k] -= 0.05 * g
@@ -146,7 +146,7 @@ def test_carried_state_makes_windows_equal_the_whole_forward():
     whole = net.forward({"x": x})["y"]
     carried, parts = None, []
     for a, b in ((0, 4), (4, 9), (9, 12)):
-        _, _, run = net.evaluate({"x": x[:, a:b]}, {"y": np.zeros((4, b - a, 1))}, carried=carried, want_grads=False)
+        _, _, run = net.eval_loss({"x": x[:, a:b]}, {"y": np.zeros((4, b - a, 1))}, carried=carried)
         carried = run.history
         parts.append(run.values["y"][1].value.transpose(1, 0, 2))
     np.testing.assert_allclose(np.concatenate(parts, axis=1), whole, rtol=1e-12)
