@@ -2,7 +2,8 @@
 
 Each printer takes the DAG of ``net.unroll(T, initial=True)`` (and the
 folded graph for equations) and returns a string; none changes anything.
-Vertices print as ``hidden@3``; initial states as ``context@-1``.
+Vertices print as ``hidden@3``; initial states as ``context@-1`` (or, read by
+a negative delay, ``context@T``: the same initial value past the last step).
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ def _by_time(dag):
     for v, t in dag.nodes(data="t"):
         times.setdefault(t, []).append(v)
     return dict(sorted(times.items()))
+
+
+def _initial(dag, t: int) -> bool:
+    """Whether time ``t`` holds initial states: before 0, or at T and later."""
+    return not 0 <= t < dag.graph["T"]
 
 
 def equation(graph, dag, vertex) -> str:
@@ -48,7 +54,7 @@ def to_text(graph, dag) -> str:
     lines = [f"# {dag.graph.get('name') or 'network'} unrolled over T={dag.graph['T']}: "
              f"{sum(1 for _, d in dag.nodes(data='initial') if not d)} vertices, {dag.number_of_edges()} arcs"]
     for t, vertices in _by_time(dag).items():
-        if t < 0:
+        if _initial(dag, t):
             lines.append(f"t={t} (initial states): " + ", ".join(vertex_name(v) for v in vertices))
             continue
         lines.append(f"t={t}:")
@@ -64,7 +70,7 @@ def _dot_id(vertex) -> str:
 def to_dot(graph, dag) -> str:
     lines = ["digraph unrolled {", "  rankdir=LR;", "  node [shape=box, fontname=monospace];"]
     for t, vertices in _by_time(dag).items():
-        label = f"t={t}" if t >= 0 else f"t={t} (initial)"
+        label = f"t={t} (initial)" if _initial(dag, t) else f"t={t}"
         lines.append(f'  subgraph "cluster_t{t}" {{ label="{label}"; style=dashed;')
         for v in vertices:
             shape = "ellipse" if graph.nodes[v[0]]["role"] == "input" else \
@@ -89,7 +95,8 @@ def _mermaid_id(vertex) -> str:
 def to_mermaid(graph, dag) -> str:
     lines = ["flowchart LR"]
     for t, vertices in _by_time(dag).items():
-        lines.append(f"  subgraph t{'m' if t < 0 else ''}{abs(t)}[\"t={t}\"]")
+        label = f"t={t} (initial)" if _initial(dag, t) else f"t={t}"
+        lines.append(f"  subgraph t{'m' if t < 0 else ''}{abs(t)}[\"{label}\"]")
         for v in vertices:
             lines.append(f"    {_mermaid_id(v)}[\"{vertex_name(v)}\"]")
         lines.append("  end")
