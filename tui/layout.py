@@ -305,8 +305,8 @@ def folded_layout(graph: nx.MultiDiGraph, *, collapse: bool = False,
     ghost_targets: dict = {}
     for u, v, a in graph.edges(data=True):
         d = a.get("delay", 0)
-        if d >= 1 or u == v:
-            ghost_targets.setdefault(("ghost", u, max(d, 1)), []).append(v)
+        if d or u == v:      # a negative delay reads a later step: a ghost too
+            ghost_targets.setdefault(("ghost", u, d or 1), []).append(v)
     ghost_layer = {g: min(layer[t] for t in ts) - 1 for g, ts in ghost_targets.items()}
     shift = -min([0, *ghost_layer.values()])
     vertices = {}
@@ -317,12 +317,13 @@ def folded_layout(graph: nx.MultiDiGraph, *, collapse: bool = False,
         vertices[n] = Vertex(n, [str(n), detail], layer[n] + shift, _kind(a))
     for g, lay in ghost_layer.items():
         _, src, d = g
-        vertices[g] = Vertex(g, [f"{src}[t-{d}]", f"z^-{d}"], lay + shift, "ghost")
+        label = [f"{src}[t-{d}]", f"z^-{d}"] if d > 0 else [f"{src}[t+{-d}]", f"z^+{-d}"]
+        vertices[g] = Vertex(g, label, lay + shift, "ghost")
     edges = []
     for u, v, a in graph.edges(data=True):
         d = a.get("delay", 0)
-        if d >= 1 or u == v:
-            edges.append((("ghost", u, max(d, 1)), v, "feedback"))
+        if d or u == v:
+            edges.append((("ghost", u, d or 1), v, "feedback"))
         else:
             edges.append((u, v, "edge"))
 
@@ -360,12 +361,12 @@ def unrolled_layout(graph: nx.MultiDiGraph, steps: int, *, start: int = 0,
         d = a.get("delay", 0)
         for t in range(start, stop):
             ts = t - d
-            if ts >= start:
+            if start <= ts < stop:
                 src = (u, ts)
             else:
                 src = ("ghost", u, ts)
                 if src not in ghosts:
-                    note = "init" if ts < 0 else "earlier"
+                    note = "init" if not 0 <= ts < steps else "earlier" if ts < start else "later"
                     ghosts[src] = Vertex(src, [vertex_label(u, ts), note], 0, "ghost")
             edges.append((src, (v, t), "feedback" if d else "edge"))
     vertices.update(ghosts)
