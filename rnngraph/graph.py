@@ -121,8 +121,7 @@ def _check_directions(spec: Spec, sizes: dict) -> None:
             continue
         sub = nx.DiGraph(graph.subgraph(component))
         walk = [later.source] + nx.shortest_path(sub, later.target, earlier.source) + \
-            nx.shortest_path(sub, earlier.target, later.source)[:-1]
-        walk = [walk[0]] + [n for prev, n in zip(walk, walk[1:]) if n != prev] + [walk[0]]
+            nx.shortest_path(sub, earlier.target, later.source)
         raise spec.error(earlier.where, "cycle " + " -> ".join(walk) + f" mixes delays {later.delay} "
                          f"({later.source} -> {later.target}) and {earlier.delay} ({earlier.source} -> "
                          f"{earlier.target}): a cycle's nonzero delays must share one sign (its loop runs "

@@ -99,7 +99,7 @@ CASES = [
          "unknown edge key 'dealy'", "did you mean 'delay'", where="edges[3].dealy", col_of="dealy"),
     # ---------------------------------------------------------------- edges: delay, weight, init
     case("delay-signs-mixed-in-a-cycle", spec(edges="  - {from: y, to: hidden, delay: -1}   # <-\n"),
-         "cycle hidden -> y -> hidden mixes delays 1 (hidden -> hidden) and -1 (y -> hidden)",
+         "cycle hidden -> hidden -> y -> hidden mixes delays 1 (hidden -> hidden) and -1 (y -> hidden)",
          "one sign", where="edges[3]"),
     case("delay-string", spec(edges="  - {from: y, to: hidden, delay: \"1\"}   # <-\n"),
          "delay must be an integer", "'1'", where="edges[3].delay", col_of="\"1\""),
