@@ -348,7 +348,7 @@ class Network:
         Raises DataError naming the file and the parameter when a name is
         missing or unknown, a shape differs, or a value is not a finite number
         this network's dtype can hold."""
-        from .data import read_npz
+        from .npz import read_npz
         path = arg.path("load: path", path)
         data = read_npz(path, "parameter file")
         names = set(data)

@@ -35,7 +35,7 @@ def parse_sets(items: list[str]) -> dict:
     Raises SpecError, naming the argument, for one that is not KEY=VALUE or whose
     value is over those limits."""
     from .errors import SpecError
-    from .yamlsource import Overrides, Source, load_value
+    from .spec.source import Overrides, Source, load_value
     out = Overrides()
     for item in items or []:
         key, sep, text = item.partition("=")
@@ -77,7 +77,7 @@ def read_checkpoint(path: str) -> dict:
     """A checkpoint.npz's contents, every field checked; DataError naming the
     file and the field when it is missing, not a regular file, damaged, or not
     a checkpoint.  Array headers are checked before anything is allocated."""
-    from .data import read_npz
+    from .npz import read_npz
     from .errors import DataError
     if not os.path.lexists(path):
         raise DataError(f"{path}: no checkpoint to resume from")
@@ -457,7 +457,7 @@ def resolved_spec_text(path: str, overrides: dict, spec) -> str:
     import yaml
 
     from .spec import apply_overrides
-    from .yamlsource import load_yaml
+    from .spec.source import load_yaml
     with open(path, encoding="utf-8") as fh:
         data, source = load_yaml(fh.read(), path)
     data = apply_overrides(data, dict(overrides), source) if overrides else data

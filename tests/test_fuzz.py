@@ -748,7 +748,7 @@ def test_scientific_notation_is_a_number(lr):
 def test_a_spec_at_the_size_limit_is_refused_within_seconds():
     """Time a 5,000-line slice and extrapolate to the limits the loader accepts
     (bytes and lines, whichever binds first)."""
-    from rnngraph.yamlsource import MAX_LINES, MAX_TEXT_BYTES
+    from rnngraph.spec.source import MAX_LINES, MAX_TEXT_BYTES
     text = "".join(f"k{i}: {i}\n" for i in range(5_000))
     start = time.perf_counter()
     with pytest.raises(rg.SpecError):

@@ -24,15 +24,17 @@ differently seeded Generators for train and eval gives ``linear`` and
 Each task's class docstring gives its source, exact construction, parameters
 with defaults and metrics; ``docs/tasks.md`` has them in one table.
 
-This subpackage imports only numpy, the standard library and
-``rnngraph.errors``.
+Each task's parameters, data sizes, training settings and metric names are
+its signature, ``rnngraph.spec.tasks.SIGNATURES``, which the spec stage checks
+specs against; the classes here make the data and compute the metrics.
 """
 
 from __future__ import annotations
 
 from .adding import Adding
 from .anbn import Anbn
-from .base import Param, Task, TaskData, TaskDataError, TaskError, suggest
+from ..spec.tasks import Param, TaskError, signature
+from .base import Task, TaskData, TaskDataError
 from .copy_memory import Copy
 from .linear import Linear, normal_equation
 from .marker_ahead import MarkerAhead
@@ -57,13 +59,7 @@ def get_task(name: str) -> Task:
         ``name`` is not a task; the message suggests the closest name, e.g.
         ``unknown task 'addng' (did you mean 'adding'?)``.
     """
-    if not isinstance(name, str):
-        raise TaskError(f"a task name must be a string, got {name!r}", "task.generator")
-    try:
-        return TASKS[name]
-    except KeyError:
-        hint = suggest(name, TASKS) or f" (known: {', '.join(TASKS)})"
-        raise TaskError(f"unknown task '{name}'{hint}", "task.generator") from None
+    return TASKS[signature(name).name]
 
 
 __all__ = ["TASKS", "get_task", "Task", "TaskData", "TaskError", "TaskDataError", "Param",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Param, Task, TaskData, n_params
+from ..spec.tasks import SIGNATURES
+from .base import Task, TaskData
 
 TOLERANCE = 0.04  # "processed correctly if the absolute error at the sequence end is below 0.04"
 
@@ -47,14 +48,7 @@ class Adding(Task):
     default_train: ``{"loss": "mse", "loss_on": "mask"}``.
     """
 
-    name = "adding"
-    params = (Param("T", "int", 50, "minimal sequence length", low=10),
-              *n_params(1000, 500))
-    _default_train = {"loss": "mse", "loss_on": "mask", "batch_size": 50}
-    metric_names = ('accuracy', 'mse')
-
-    def _sizes(self, p):
-        return 2, 1
+    signature = SIGNATURES["adding"]
 
     def _sample(self, p, world, rng, split, n):
         T = p["T"]

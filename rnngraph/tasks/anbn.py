@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Param, Task, TaskData, n_params
+from ..spec.tasks import SIGNATURES
+from .base import Task, TaskData
 
 SYMBOLS = "SabT"  # start, a, b, terminal
 S, A, B, T = range(4)
@@ -51,15 +52,7 @@ class Anbn(Task):
     default_train: ``{"loss": "bce", "loss_on": "mask"}``.
     """
 
-    name = "anbn"
-    params = (Param("n_max", "int", 10, "largest n in training", low=1),
-              Param("n_eval_max", "int", 20, "largest n in evaluation", low=1),
-              *n_params(100, 20))
-    _default_train = {"loss": "bce", "loss_on": "mask", "batch_size": 10}
-    metric_names = ('accuracy', 'full_accuracy', 'max_correct_n')
-
-    def _sizes(self, p):
-        return 4, 4
+    signature = SIGNATURES["anbn"]
 
     def _sample(self, p, world, rng, split, n):
         if split == "train":

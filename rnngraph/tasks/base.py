@@ -18,69 +18,24 @@ for each: call it twice with identically seeded Generators, or call
 
 from __future__ import annotations
 
-import copy
-import math
 import numbers
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import suggest
-
-try:  # the project's error types, when the rest of rnngraph is there
-    from rnngraph.errors import ArgumentError as _ArgumentErrorBase
-    from rnngraph.errors import DataError as _DataErrorBase
-    from rnngraph.errors import SpecError as _SpecErrorBase
-except ImportError:  # pragma: no cover - the subpackage used on its own
-    _DataErrorBase = ValueError
-    _ArgumentErrorBase = TypeError
-    _SpecErrorBase = None
+from ..errors import ArgumentError, DataError
+from ..spec.tasks import Param, TaskSignature
 
 SPLITS = ("train", "eval")
 
 
-# --------------------------------------------------------------------------- errors
-
-if _SpecErrorBase is not None:
-
-    class TaskError(_SpecErrorBase):
-        """A task name or parameter is invalid (a ``SpecError``, so a ``ValueError``).
-
-        ``what`` is the whole message and names the parameter; ``where`` is the
-        key path in a spec (``task.T``, ``task.generator``) so a caller that
-        knows the file and line can re-raise it as a located ``SpecError``.
-        ``str(err)`` is ``what`` until a path or line is attached.
-        """
-
-        def __init__(self, what: str, where: str = ""):
-            super().__init__(what, where=where)
-
-        def format(self) -> str:
-            if self.path is None and self.line is None:
-                return self.what
-            return super().format()
-
-        def __reduce__(self):
-            return (TaskError, (self.what, self.where))
-
-else:  # pragma: no cover
-
-    class TaskError(ValueError):
-        """A task name or parameter is invalid."""
-
-        def __init__(self, what: str, where: str = ""):
-            self.what, self.where = what, where
-            self.path = self.line = self.column = None
-            super().__init__(what)
-
-
-class TaskDataError(_DataErrorBase):
+class TaskDataError(DataError):
     """Arrays given to a task's metrics do not fit its data, or an argument
     of ``generate``/``metrics`` has a wrong value (a ``DataError``)."""
 
 
-class TaskArgumentError(TaskDataError, _ArgumentErrorBase):
+class TaskArgumentError(TaskDataError, ArgumentError):
     """An argument of ``generate``/``metrics`` has the wrong type (a
     ``TaskDataError`` and a ``TypeError``)."""
 
@@ -121,159 +76,53 @@ class TaskData:
         return int(self.inputs.shape[1])
 
 
-# --------------------------------------------------------------------------- parameters
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter of a task: its name, kind, range and default.
-
-    ``kind`` is ``"int"``, ``"float"`` or ``"choice"``.  ``low``/``high`` are
-    inclusive bounds (``low_open`` makes the lower one strict).  ``optional``
-    allows ``None`` (the task then derives the value from others).
-    """
-
-    name: str
-    kind: str
-    default: Any
-    doc: str
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    choices: tuple = ()
-    optional: bool = False
-
-    def expected(self) -> str:
-        """What a valid value looks like, in words."""
-        if self.kind == "choice":
-            text = "one of " + ", ".join(repr(c) for c in self.choices)
-        else:
-            text = "an integer" if self.kind == "int" else "a number"
-            bounds = []
-            if self.low is not None:
-                bounds.append(f"{'>' if self.low_open else '>='} {self.low:g}")
-            if self.high is not None:
-                bounds.append(f"<= {self.high:g}")
-            if bounds:
-                text += " " + " and ".join(bounds)
-        if self.optional:
-            text += " (or null)"
-        return text
-
-    def check(self, value: Any, task: str) -> Any:
-        """Return ``value`` converted to its kind, or raise ``TaskError``."""
-        where = f"task.{self.name}"
-
-        def fail(detail: str = ""):
-            raise TaskError(f"parameter '{self.name}' of task '{task}': expected "
-                            f"{self.expected()}, got {value!r}{detail}", where)
-
-        if value is None:
-            if self.optional:
-                return None
-            fail()
-        if self.kind == "choice":
-            if not isinstance(value, str) or value not in self.choices:
-                fail(suggest(value, self.choices) if isinstance(value, str) else "")
-            return value
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            fail()
-        if self.kind == "int":
-            if isinstance(value, numbers.Integral):
-                value = int(value)
-            elif math.isfinite(value) and float(value).is_integer():
-                value = int(value)  # 3000.0 from a YAML float is fine
-            else:
-                fail()
-        else:
-            value = float(value)
-            if not math.isfinite(value):
-                fail()
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            fail()
-        if self.high is not None and value > self.high:
-            fail()
-        return value
-
-
-def n_params(n_train: int, n_eval: int) -> tuple[Param, Param]:
-    """The two parameters every task has, with its own defaults."""
-    return (Param("n_train", "int", n_train, "number of training sequences", low=1),
-            Param("n_eval", "int", n_eval, "number of evaluation sequences", low=1))
-
-
 # --------------------------------------------------------------------------- task
 
 
 class Task:
     """Base class of the built-in generators.
 
-    Subclasses set ``name``, ``params`` and ``_default_train`` and implement
-    ``_sizes``, ``_sample`` and ``_metrics`` (and ``_world`` and ``_check``
-    when they need them).  Users call the public methods, which validate.
+    Subclasses set ``signature`` (``rnngraph.spec.tasks``: the parameters, the
+    data's sizes, the training settings and the metric names, which the spec
+    stage checks a spec against) and implement ``_sample`` and ``_metrics``
+    (and ``_world`` when they need it).  Users call the public methods, which
+    validate.
     """
 
-    name: ClassVar[str] = ""
-    params: ClassVar[tuple[Param, ...]] = ()
-    _default_train: ClassVar[dict] = {}
-    metric_names: ClassVar[tuple[str, ...]] = ()   # the keys of what ``metrics`` returns
+    signature: ClassVar[TaskSignature]   # parameters, sizes, training settings, metric names
 
-    # ---- public API
+    # ---- public API: the signature's
+
+    @property
+    def name(self) -> str:
+        return self.signature.name
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        return self.signature.params
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The keys of what ``metrics`` returns."""
+        return self.signature.metric_names
 
     @property
     def default_train(self) -> dict:
         """Training settings this task needs (loss, loss_on, ...); a spec may override them."""
-        return copy.deepcopy(self._default_train)
+        return self.signature.default_train
 
     @property
     def defaults(self) -> dict:
         """Every parameter's default (``None`` where it is derived from others)."""
-        return {p.name: p.default for p in self.params}
+        return self.signature.defaults
 
     def validate(self, params: dict | None = None) -> dict:
-        """Check ``params`` and fill in defaults.
-
-        Parameters
-        ----------
-        params : dict or None
-            The task's parameters as a user wrote them.  A ``generator`` key
-            (the spec's ``task.generator``) is accepted and dropped.
-
-        Returns
-        -------
-        dict
-            A new dict with every parameter, converted (ints as ``int``,
-            numbers as ``float``) and derived values filled in.  Validating
-            the result again returns it unchanged.
-
-        Raises
-        ------
-        TaskError (a ValueError)
-            An unknown key, a wrong type or a value out of range; the message
-            names the parameter and says what was expected.
-        """
-        if params is None:
-            params = {}
-        if not isinstance(params, dict):
-            raise TaskError(f"the parameters of task '{self.name}' must be a mapping, "
-                            f"got {type(params).__name__}", "task")
-        known = {p.name: p for p in self.params}
-        for key in params:
-            if key == "generator":
-                continue
-            if key not in known:
-                hint = suggest(key, known) or f" (known: {', '.join(known)})"
-                raise TaskError(f"unknown parameter '{key}' for task '{self.name}'{hint}",
-                                f"task.{key}")
-        out = {}
-        for p in self.params:
-            out[p.name] = p.check(params.get(p.name, p.default), self.name)
-        self._check(out)
-        return out
+        """``TaskSignature.validate``: ``params`` checked, converted and completed."""
+        return self.signature.validate(params)
 
     def sizes(self, params: dict | None = None) -> tuple[int, int]:
         """``(input_size, output_size)`` of the data made with ``params``."""
-        return self._sizes(self.validate(params))
+        return self.signature.sizes(params)
 
     def generate(self, params: dict | None, rng, split: str = "train") -> TaskData:
         """Make one split of data.
@@ -351,12 +200,6 @@ class Task:
         return f"<task {self.name}>"
 
     # ---- for subclasses
-
-    def _check(self, p: dict) -> None:
-        """Checks that involve several parameters; may fill derived values in ``p``."""
-
-    def _sizes(self, p: dict) -> tuple[int, int]:
-        raise NotImplementedError
 
     def _world(self, p: dict, rng: np.random.Generator) -> Any:
         return None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Param, Task, TaskData, n_params, one_hot
+from ..spec.tasks import SIGNATURES
+from .base import Task, TaskData, one_hot
 
 
 class Copy(Task):
@@ -43,16 +44,7 @@ class Copy(Task):
     default_train: ``{"loss": "cross_entropy", "loss_on": "mask"}``.
     """
 
-    name = "copy"
-    params = (Param("length", "int", 5, "symbols to copy", low=1),
-              Param("delay", "int", 10, "blank steps before the go marker", low=0),
-              Param("symbols", "int", 4, "alphabet size", low=2),
-              *n_params(1000, 200))
-    _default_train = {"loss": "cross_entropy", "loss_on": "mask", "batch_size": 50}
-    metric_names = ('accuracy', 'sequence_accuracy')
-
-    def _sizes(self, p):
-        return p["symbols"] + 2, p["symbols"]
+    signature = SIGNATURES["copy"]
 
     def _sample(self, p, world, rng, split, n):
         L, D, K = p["length"], p["delay"], p["symbols"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Param, Task, TaskData, TaskDataError, n_params
+from ..spec.tasks import SIGNATURES
+from .base import Task, TaskData, TaskDataError
 
 
 def normal_equation(X, y) -> tuple[np.ndarray, np.ndarray]:
@@ -77,20 +78,12 @@ class Linear(Task):
     default_train: ``{"loss": "mse", "loss_on": "all"}``.
     """
 
-    name = "linear"
-    params = (Param("features", "int", 3, "number of inputs", low=1),
-              Param("noise", "float", 0.1, "standard deviation of the noise", low=0.0),
-              *n_params(100, 100))
-    _default_train = {"loss": "mse", "loss_on": "all", "batch_size": 32}
-    metric_names = ('mse',)
+    signature = SIGNATURES["linear"]
 
     @staticmethod
     def normal_equation(X, y):
         """See ``rnngraph.tasks.linear.normal_equation``."""
         return normal_equation(X, y)
-
-    def _sizes(self, p):
-        return p["features"], 1
 
     def _world(self, p, rng):
         return rng.standard_normal(p["features"]), float(rng.standard_normal())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Param, Task, TaskData, n_params
+from ..spec.tasks import SIGNATURES
+from .base import Task, TaskData
 
 
 class Parity(Task):
@@ -35,13 +36,7 @@ class Parity(Task):
     default_train: ``{"loss": "bce", "loss_on": "last"}`` (the mask says the same).
     """
 
-    name = "parity"
-    params = (Param("length", "int", 8, "bits per sequence", low=1), *n_params(1000, 500))
-    _default_train = {"loss": "bce", "loss_on": "last", "batch_size": 50}
-    metric_names = ('accuracy',)
-
-    def _sizes(self, p):
-        return 1, 1
+    signature = SIGNATURES["parity"]
 
     def _sample(self, p, world, rng, split, n):
         L = p["length"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Param, Task, TaskData, TaskDataError, TaskError
+from ..spec.tasks import SIGNATURES
+from .base import Task, TaskData, TaskDataError
 from .letters import COLS, NAMES, ROWS, letter_bitmaps
 
 LETTER_SIZE = ROWS * COLS  # 35
@@ -57,39 +58,7 @@ class Patterns(Task):
     ``extra["patterns"]``; then settle from ``inputs``).
     """
 
-    name = "patterns"
-    params = (Param("count", "int", 10, "number of memories", low=1),
-              Param("size", "int", None, "units per memory (derived from kind when null)",
-                    low=1, optional=True),
-              Param("kind", "choice", "random", "random +-1 or letter bitmaps",
-                    choices=("random", "letters")),
-              Param("noise", "float", 0.1, "fraction of units flipped in a cue",
-                    low=0.0, high=1.0),
-              Param("n_train", "int", 100, "number of cues (train split)", low=1),
-              Param("n_eval", "int", 100, "number of cues (eval split)", low=1),
-              Param("n_cues", "int", None, "number of cues in each split (overrides both)",
-                    low=1, optional=True))
-    _default_train = {"method": "hebbian"}
-    metric_names = ('recall', 'overlap', 'bit_error')
-
-    def _check(self, p):
-        if p["kind"] == "random":
-            if p["size"] is None:
-                p["size"] = 100
-            return
-        if p["count"] > len(NAMES):
-            raise TaskError(f"parameter 'count' of task 'patterns': kind 'letters' has "
-                            f"{len(NAMES)} letters, got {p['count']}", "task.count")
-        if p["size"] is None:
-            p["size"] = LETTER_SIZE
-        k = int(round(np.sqrt(p["size"] / LETTER_SIZE)))
-        if k < 1 or LETTER_SIZE * k * k != p["size"]:
-            raise TaskError(f"parameter 'size' of task 'patterns': kind 'letters' needs "
-                            f"35 * k**2 units (5x7 glyphs scaled k times: 35, 140, 315, ...), "
-                            f"got {p['size']}", "task.size")
-
-    def _sizes(self, p):
-        return p["size"], p["size"]
+    signature = SIGNATURES["patterns"]
 
     def _world(self, p, rng):
         if p["kind"] == "letters":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Task, TaskData, n_params, one_hot
+from ..spec.tasks import SIGNATURES
+from .base import Task, TaskData, one_hot
 
 SYMBOLS = "BTPSXVE"
 INDEX = {s: i for i, s in enumerate(SYMBOLS)}
@@ -88,13 +89,7 @@ class EmbeddedReber(Task):
     default_train: ``{"loss": "bce", "loss_on": "mask"}``.
     """
 
-    name = "embedded_reber"
-    params = n_params(256, 256)
-    _default_train = {"loss": "bce", "loss_on": "mask", "batch_size": 16}
-    metric_names = ('accuracy', 'penultimate_accuracy', 'step_accuracy', 'topk_accuracy')
-
-    def _sizes(self, p):
-        return 7, 7
+    signature = SIGNATURES["embedded_reber"]
 
     def _sample(self, p, world, rng, split, n):
         strings, legals = zip(*(embedded_reber_string(rng) for _ in range(n)))

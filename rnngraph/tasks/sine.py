@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Param, Task, TaskData, TaskError, n_params
+from ..spec.tasks import SIGNATURES
+from .base import Task, TaskData
 
 
 class Sine(Task):
@@ -43,25 +44,7 @@ class Sine(Task):
     default_train: ``{"loss": "mse", "loss_on": "all"}``.
     """
 
-    name = "sine"
-    params = (Param("length", "int", 50, "steps per sequence", low=2),
-              Param("mode", "choice", "next_step", "what to learn",
-                    choices=("next_step", "one_to_many")),
-              Param("freq_min", "float", 0.02, "lowest frequency, cycles per step",
-                    low=0.0, low_open=True, high=0.5),
-              Param("freq_max", "float", 0.1, "highest frequency, cycles per step",
-                    low=0.0, low_open=True, high=0.5),
-              *n_params(200, 100))
-    _default_train = {"loss": "mse", "loss_on": "all", "batch_size": 20}
-    metric_names = ('mse',)
-
-    def _check(self, p):
-        if p["freq_min"] > p["freq_max"]:
-            raise TaskError(f"parameter 'freq_min' of task 'sine': expected at most freq_max "
-                            f"({p['freq_max']:g}), got {p['freq_min']:g}", "task.freq_min")
-
-    def _sizes(self, p):
-        return (1 if p["mode"] == "next_step" else 2), 1
+    signature = SIGNATURES["sine"]
 
     def _sample(self, p, world, rng, split, n):
         L = p["length"]

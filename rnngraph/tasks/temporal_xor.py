@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Param, Task, TaskData, n_params
+from ..spec.tasks import SIGNATURES
+from .base import Task, TaskData
 
 
 class TemporalXor(Task):
@@ -39,14 +40,7 @@ class TemporalXor(Task):
     default_train: ``{"loss": "bce", "loss_on": "all", "batch_size": 1}``.
     """
 
-    name = "temporal_xor"
-    params = (Param("length", "int", 3000, "bits in each stream", low=3),
-              *n_params(1, 1))
-    _default_train = {"loss": "bce", "loss_on": "all", "batch_size": 1}
-    metric_names = ('third_bit_error', 'other_bit_error', 'rms_error')
-
-    def _sizes(self, p):
-        return 1, 1
+    signature = SIGNATURES["temporal_xor"]
 
     def _sample(self, p, world, rng, split, n):
         length = p["length"]

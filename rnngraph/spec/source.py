@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from .errors import SpecError
+from ..errors import SpecError
 
 MAX_TEXT_BYTES = 2 * 1024 * 1024   # a spec is a page of YAML; arrays belong in .npz data files
 MAX_LINES = 20_000                  # bounds the parse time (PyYAML composes ~10k lines a second)

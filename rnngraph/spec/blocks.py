@@ -21,7 +21,7 @@ every edge of delay 1 above has delay -1, so it runs from the last step to the f
 
 from __future__ import annotations
 
-from .spec import Bias, Edge, Init, Node, Spec
+from .model import Bias, Edge, Init, Node, Spec
 
 
 def input_parts(block: Node) -> list[str]:
@@ -162,7 +162,7 @@ def expand(spec: Spec) -> Spec:
     edges ``from:`` a block read ``B/h``.
     """
     if not isinstance(spec, Spec):
-        from .errors import ArgumentError
+        from ..errors import ArgumentError
         raise ArgumentError(f"expand: expected a Spec (from rg.load_spec or rg.parse_spec), got {type(spec).__name__}")
     blocks = {n.name: n for n in spec.nodes.values() if n.type}
     if not blocks:

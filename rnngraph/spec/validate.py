@@ -1,498 +1,27 @@
-"""The spec: a network and its experiment, parsed and validated once, up front.
+"""Validation: parsed YAML in, a ``Spec`` out, every independent mistake collected.
 
-``parse_spec(text, path)`` and ``load_spec(path)`` turn YAML into a ``Spec``
-(docs/spec-format.md, Part 2).  Every mistake a user can make is found here and raised
-as ``SpecError`` pointing at the YAML that caused it (``SpecErrors`` when there
-are several independent ones).  Nothing downstream re-validates: a ``Spec``
-that exists is a network that can be built.
-
-A ``Spec`` may still hold blocks (``type: lstm``/``gru``); ``spec.expanded()``
-is the same network in primitive nodes only (``blocks.expand``).
+``Validator.spec()`` checks the spec as written (keys, types, ranges, names,
+references, the task and the training settings); the loader then checks the
+expanded network (``parameter_names``, ``primitive.check_primitive``).
 """
 
 from __future__ import annotations
 
-import math
 import os
-import re
-from dataclasses import dataclass, field, replace
 
-import yaml
-
-from .activations import ACTIVATIONS
-from .errors import DataError, SpecError, SpecErrors, a_or_an, one_of, suggest
-from .io import open_regular
-from .yamlsource import Source, format_where, load_yaml
-
-FORMAT_VERSION = 1
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-EXPANDED_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)+$")
-
-MAX_NODE_SIZE = 1_000_000
-MAX_DELAY = 100_000
-MAX_PARAM_BYTES = 4 * 1024 ** 3   # refuse networks whose parameters alone need more than 4 GiB
-
-ROLES = ("input", "hidden", "output")
-COMBINES = ("sum", "product")
-WEIGHTS = ("dense", "diagonal", "scalar", "identity")
-CONSTRAINTS = ("symmetric", "zero_diagonal")
-DTYPES = ("float32", "float64")
-LARGEST = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}   # np.finfo(dtype).max
-BLOCK_TYPES = ("lstm", "gru")
-LSTM_VARIANTS = ("standard", "nig", "nfg", "nog", "niaf", "noaf", "cifg", "fgr")
-GRU_VARIANTS = ("reset_after", "reset_before")
-TOP_KEYS = ("rnngraph", "name", "description", "seed", "dtype", "nodes", "edges",
-            "task", "train", "expect", "dynamics")
-NODE_KEYS = ("size", "role", "activation", "combine", "bias", "init", "type")
-BLOCK_KEYS = ("type", "size", "role", "variant", "peepholes", "forget_bias", "init", "direction")
-BLOCK_DIRECTIONS = ("forward", "backward")
-EDGE_KEYS = ("from", "to", "delay", "weight", "init", "trainable", "constraint", "name")
-TRAIN_METHODS = ("bptt", "hebbian", "storkey", "pseudoinverse", "none")
-LOSSES = ("mse", "bce", "cross_entropy")
-LOSS_ON = ("all", "last", "mask")
-OPTIMIZERS = {
-    "sgd": ("lr", "momentum", "nesterov", "weight_decay"),
-    "adam": ("lr", "betas", "eps", "weight_decay"),
-    "rmsprop": ("lr", "alpha", "eps", "momentum", "weight_decay"),
-    "adagrad": ("lr", "eps", "weight_decay"),
-}
-TRAIN_KEYS = ("method", "loss", "optimizer", "epochs", "batch_size", "truncate", "clip",
-              "loss_on", "early_stopping", "log_every")
-DYNAMICS_KEYS = ("update", "sweeps", "until_stable")
-HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")   # train.method values that store patterns
-HOPFIELD_METRICS = {"energy_increases", "converged", "cycles", "mean_sweeps", "train_loss"}
-# the output activations each loss is defined for (bce reads probabilities, cross_entropy a distribution)
-LOSS_ACTIVATIONS = {"bce": ("sigmoid", "step"), "cross_entropy": ("softmax",)}
-LOSS_NEEDS = {"bce": "output values in [0, 1] (a sigmoid output)",
-              "cross_entropy": "outputs that are a probability distribution (a softmax output)"}
-EXPECT_RE = re.compile(r"^\s*(<=|>=|<|>|==)\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$")
-
-
-# --------------------------------------------------------------------------- data
-
-@dataclass(frozen=True)
-class Init:
-    """A node's value before t = 0 (docs/spec-format.md: node ``init``).
-
-    ``kind`` is ``"value"`` (``value``: a number or a list of ``size`` numbers)
-    or ``"input"`` (supplied per sample); ``trainable`` makes it the parameter
-    ``"{node}.init"``.
-    """
-
-    kind: str = "value"
-    value: float | tuple = 0.0
-    trainable: bool = False
-
-    def to_yaml(self):
-        if self.kind == "input":
-            return "input"
-        value = list(self.value) if isinstance(self.value, tuple) else self.value
-        return {"value": value, "trainable": True} if self.trainable else value
-
-
-@dataclass(frozen=True)
-class Bias:
-    """A sum node's bias: the parameter ``"{node}.bias"`` starting at ``init``."""
-
-    init: float = 0.0
-    trainable: bool = True
-
-    def to_yaml(self):
-        if self.trainable:
-            return True if self.init == 0.0 else self.init
-        return {"init": self.init, "trainable": False}
-
-
-@dataclass(frozen=True)
-class Node:
-    """One node: a group of ``size`` units (or a block, when ``type`` is set).
-
-    ``bias`` is None for "the default", which ``resolve_biases`` decides
-    from the incoming edges; ``False`` for no bias; else a ``Bias``.
-    ``where`` is the key path of the node in the YAML, for error messages.
-    """
-
-    name: str
-    size: int
-    role: str = "hidden"
-    activation: str = "identity"
-    combine: str = "sum"
-    bias: Bias | bool | None = None
-    init: Init = Init()
-    type: str | None = None
-    options: tuple = ()          # block options as sorted (key, value) pairs
-    block: str | None = None     # for primitives made by expansion: the block's name
-    part: str | None = None      # and which part of it ("i", "f", "c", "h", ...)
-    where: tuple = ()
-
-    def option(self, key, default=None):
-        return dict(self.options).get(key, default)
-
-    def to_yaml(self) -> dict:
-        if self.type:
-            out = {"type": self.type, "size": self.size}
-            if self.role != "hidden":
-                out["role"] = self.role
-            out.update(dict(self.options))
-            if self.init != Init():
-                out["init"] = self.init.to_yaml()
-            return out
-        out = {"size": self.size}
-        if self.role != "hidden":
-            out["role"] = self.role
-        if self.activation != "identity":
-            out["activation"] = self.activation
-        if self.combine != "sum":
-            out["combine"] = self.combine
-        if self.bias is not None:
-            out["bias"] = self.bias.to_yaml() if isinstance(self.bias, Bias) else False
-        if self.init != Init():
-            out["init"] = self.init.to_yaml()
-        return out
-
-
-@dataclass(frozen=True)
-class Edge:
-    """One edge ``source -> target`` read at ``t - delay`` (docs/spec-format.md: edges).
-
-    ``init`` is the initializer as written (a number, a string such as
-    ``"uniform(-1,1)"``, a nested list, or None for the default);
-    ``named`` records whether the user gave ``name`` (expansion and printing
-    keep default names implicit).
-    """
-
-    source: str
-    target: str
-    delay: int = 0
-    weight: str = "dense"
-    init: object = None
-    trainable: bool = True
-    constraints: tuple = ()
-    name: str = ""
-    named: bool = False
-    where: tuple = ()
-
-    @property
-    def has_param(self) -> bool:
-        return self.weight != "identity"
-
-    def to_yaml(self) -> dict:
-        out = {"from": self.source, "to": self.target}
-        if self.delay:
-            out["delay"] = self.delay
-        if self.weight != "dense":
-            out["weight"] = self.weight
-        if self.init is not None:
-            out["init"] = self.init
-        if not self.trainable and self.has_param:
-            out["trainable"] = False
-        if self.constraints:
-            out["constraint"] = list(self.constraints) if len(self.constraints) > 1 else self.constraints[0]
-        if self.named:
-            out["name"] = self.name
-        return out
-
-
-@dataclass
-class Spec:
-    """A validated spec.  ``nodes`` keeps the YAML's order; ``edges`` too.
-
-    ``task``, ``train``, ``expect`` and ``dynamics`` are plain dicts with
-    defaults filled in where the format gives them.  ``source`` locates any key
-    path in the YAML (``spec.error(path, what)``).
-    """
-
-    nodes: dict
-    edges: list
-    name: str = "network"
-    description: str = ""
-    seed: int = 0
-    dtype: str = "float32"
-    task: dict | None = None
-    train: dict = field(default_factory=dict)
-    expect: dict = field(default_factory=dict)
-    dynamics: dict = field(default_factory=dict)
-    path: str | None = None
-    source: Source = field(default_factory=Source, repr=False, compare=False)
-    is_expanded: bool = False
-    _expanded: "Spec | None" = field(default=None, repr=False, compare=False)
-
-    def error(self, where: tuple, what: str) -> SpecError:
-        return self.source.error(where, what)
-
-    def expanded(self) -> "Spec":
-        """This network with every block replaced by primitive nodes (cached)."""
-        if self.is_expanded:
-            return self
-        if self._expanded is None:
-            from .blocks import expand
-            self._expanded = expand(self)
-        return self._expanded
-
-    @property
-    def inputs(self) -> list:
-        return [n for n in self.nodes.values() if n.role == "input"]
-
-    @property
-    def outputs(self) -> list:
-        return [n for n in self.nodes.values() if n.role == "output"]
-
-    def to_dict(self) -> dict:
-        out = {"rnngraph": FORMAT_VERSION, "name": self.name}
-        if self.description:
-            out["description"] = self.description
-        out["seed"] = self.seed
-        out["dtype"] = self.dtype
-        out["nodes"] = {n.name: n.to_yaml() for n in self.nodes.values()}
-        out["edges"] = [e.to_yaml() for e in self.edges]
-        for key in ("task", "train", "expect", "dynamics"):
-            value = getattr(self, key)
-            if value:
-                out[key] = value
-        return out
-
-    def to_yaml(self) -> str:
-        """YAML text that ``parse_spec`` reads back into the same network."""
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
-
-    def with_values(self, **changes) -> "Spec":
-        return replace(self, _expanded=None, **changes)
-
-
-# --------------------------------------------------------------------------- entry points
-
-def load_spec(path, overrides: dict | None = None) -> Spec:
-    """Read and validate the spec file at ``path``.
-
-    Raises
-    ------
-    SpecError
-        If the file cannot be read or the spec is invalid; the message reads
-        ``file:line:column: where: what``.
-    ArgumentError
-        ``path`` is not a str or os.PathLike, or ``overrides`` not a dict.
-    """
-    from .arguments import overrides as overrides_argument, path as path_argument
-    path = path_argument("load_spec: path", path)
-    overrides_argument("load_spec: overrides", overrides)
-    try:
-        with open_regular(path, "spec file") as fh:   # a FIFO or a device is refused, not read
-            raw = fh.read(8 * 1024 * 1024 + 1)
-    except DataError as exc:
-        raise SpecError(str(exc).removeprefix(f"{path}: "), path=path) from None
-    except FileNotFoundError:
-        raise SpecError("no such file", path=path) from None
-    except IsADirectoryError:
-        raise SpecError("is a directory, not a spec file", path=path) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read: {exc.strerror}", path=path) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        start = raw.rfind(b"\n", 0, exc.start) + 1
-        column = len(raw[start:exc.start].decode("utf-8", "replace")) + 1
-        raise SpecError(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot start or continue a character",
-                        path=path, line=raw.count(b"\n", 0, exc.start) + 1, column=column) from None
-    return parse_spec(text, path=path, overrides=overrides)
-
-
-def parse_spec(text: str, path: str | None = None, overrides: dict | None = None) -> Spec:
-    """Parse and validate spec text.  ``path`` names it in messages and sets
-    the default ``name`` (the file's stem) and the base of relative data paths.
-
-    ``overrides`` maps dotted key paths to values applied before validation
-    (the CLI's ``--set train.optimizer.lr=0.01``).
-
-    Raises SpecError for an invalid spec, ArgumentError when ``text`` is not
-    a str (or ``path``, ``overrides`` have the wrong type).
-    """
-    from .arguments import overrides as overrides_argument, path as path_argument
-    if not isinstance(text, str):
-        from .errors import ArgumentError
-        hint = "; to read a file, use load_spec(path)" if not isinstance(text, bytes) else "; decode it first"
-        raise ArgumentError(f"parse_spec: expected the spec's YAML text as a str, got {type(text).__name__}{hint}")
-    if path is not None:
-        path = path_argument("parse_spec: path", path)
-    overrides_argument("parse_spec: overrides", overrides)
-    data, source = load_yaml(text, path)
-    if overrides:
-        data = apply_overrides(data, overrides, source)
-    return _Validator(data, source, path).spec()
-
-
-def apply_overrides(data, overrides: dict, source: Source):
-    """Set ``a.b.c = value`` in the parsed YAML, creating mappings on the way.
-
-    A segment that is an integer indexes a list (``edges.0.delay``).  Mistakes
-    in an overridden value are reported at its origin: ``overrides.sources[key]``
-    when ``overrides`` is an ``Overrides`` (the CLI's ``--set``), else ``--set KEY``."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        return data
-    sources = getattr(overrides, "sources", {})
-    for dotted, value in overrides.items():
-        origin = sources.get(dotted) or Source(path=f"--set {dotted}")
-        parts = dotted.split(".")
-        node = data
-        keypath = []
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if isinstance(node, list):
-                if not part.lstrip("-").isdigit() or len(part) > 12 or not -len(node) <= int(part) < len(node):
-                    raise SpecError(f"{part[:20]!r} is not an index of the list at "
-                                    f"{'.'.join(parts[:i]) or 'the top'} (it has {len(node)} items)",
-                                    path=origin.path)
-                part = int(part) % len(node)
-            elif not isinstance(node, dict):
-                raise SpecError(f"{'.'.join(parts[:i])} is not a mapping", path=origin.path)
-            keypath.append(part)
-            if last:
-                node[part] = value
-                source.overrides[tuple(keypath)] = origin
-            else:
-                if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
-                    node[part] = {}
-                node = node[part]
-    return data
-
-
-def parse_threshold(text) -> tuple[str, float] | None:
-    """``"< 0.2"`` -> ``("<", 0.2)``; None when it is not of that form or its
-    number is not finite (``"> 1e999"`` is no threshold)."""
-    if isinstance(text, bool):
-        return None
-    if isinstance(text, (int, float)):
-        op, number = "==", text
-    else:
-        m = EXPECT_RE.match(str(text))
-        if not m:
-            return None
-        op, number = m.group(1), m.group(2)
-    try:
-        bound = float(number)
-    except OverflowError:
-        return None
-    return (op, bound) if math.isfinite(bound) else None
-
-
-# --------------------------------------------------------------------------- validation
-
-def _short(value, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for messages about huge values."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-INIT_FORMS = re.compile(
-    r"^\s*(?:(?P<zero>zeros)|(?P<xavier>xavier)|(?P<orth>orthogonal)|"
-    r"uniform\(\s*(?P<ua>[^,()]+)\s*,\s*(?P<ub>[^,()]+)\s*\)|normal\(\s*(?P<ns>[^,()]+)\s*\))\s*$")
-
-
-def parse_initializer(value) -> tuple:
-    """An edge ``init`` as a tuple: ``("constant", x)``, ``("uniform", a, b)``,
-    ``("normal", std)``, ``("xavier",)``, ``("orthogonal",)``, ``("array", nested)``
-    or ``("default",)``.  Raises ValueError with a message for anything else."""
-    if value is None:
-        return ("default",)
-    if _is_number(value):
-        return ("constant", float(value))
-    if isinstance(value, list):
-        return ("array", value)
-    if isinstance(value, str):
-        m = INIT_FORMS.match(value)
-        if m:
-            if m.group("zero"):
-                return ("constant", 0.0)
-            if m.group("xavier"):
-                return ("xavier",)
-            if m.group("orth"):
-                return ("orthogonal",)
-            try:
-                if m.group("ua") is not None:
-                    a, b = float(m.group("ua")), float(m.group("ub"))
-                    if not (math.isfinite(a) and math.isfinite(b)) or a > b:
-                        raise ValueError
-                    return ("uniform", a, b)
-                std = float(m.group("ns"))
-                if not math.isfinite(std) or std < 0:
-                    raise ValueError
-                return ("normal", std)
-            except ValueError:
-                pass
-    raise ValueError(f"init must be a number, uniform(a,b) with a <= b, normal(std) with std >= 0, "
-                     f"xavier, orthogonal, zeros or a list of numbers; got {value!r}")
-
-
-def out_of_range(spec: "Spec", dtype: str) -> list:
-    """The numbers of ``spec`` (node inits, biases, edge inits; blocks expanded) that
-    do not fit in ``dtype``, as (where, value) pairs: for building a spec in a
-    narrower dtype than the one it was checked in (``build(spec, dtype="float32")``)."""
-    largest, bad = LARGEST[dtype], []
-    primitive = spec.expanded()
-    for node in primitive.nodes.values():
-        values = [("init", v) for v in (node.init.value if isinstance(node.init.value, tuple) else (node.init.value,))]
-        if isinstance(node.bias, Bias):
-            values.append(("bias.init", node.bias.init))
-        bad += [(f"nodes.{node.name}.{key}", v) for key, v in values if abs(v) > largest]
-    for edge in primitive.edges:
-        if edge.init is not None:
-            kind = parse_initializer(edge.init)
-            numbers = _flat_numbers(edge.init) if kind[0] == "array" else kind[1:]
-            bad += [(f"edge {edge.name or edge.source + '->' + edge.target}.init", v)
-                    for v in numbers if abs(v) > largest]
-    return bad
-
-
-def _flat_numbers(value) -> list:
-    """The numbers of a nested list, in order."""
-    if isinstance(value, list):
-        return [x for v in value for x in _flat_numbers(v)]
-    return [value]
-
-
-MAX_EDGE_NAME = 200
-
-
-def edge_name_problem(name: str) -> str | None:
-    """What makes ``name`` unfit as an edge's name (a member of params.npz), or None.
-
-    A name is printable text of at most ``MAX_EDGE_NAME`` characters, without
-    surrounding spaces or backslashes; ``/`` separates parts (as block expansion
-    does: ``in/i``), none of them empty, ``.`` or ``..``."""
-    if len(name) > MAX_EDGE_NAME:
-        return f"is longer than {MAX_EDGE_NAME} characters"
-    if not name.isprintable():
-        return "holds a control character (such as NUL, a tab or a newline)"
-    if name != name.strip():
-        return "starts or ends with a space"
-    if "\\" in name:
-        return "holds a backslash"
-    if any(part in ("", ".", "..") for part in name.split("/")):
-        return "has an empty, '.' or '..' part between slashes"
-    return None
-
-
-def _array_shape(value):
-    """Shape of a nested list of numbers, or None when ragged / non-numeric."""
-    if _is_number(value):
-        return ()
-    if isinstance(value, list) and value:
-        shapes = {_array_shape(v) for v in value}
-        if len(shapes) == 1 and None not in shapes:
-            return (len(value),) + shapes.pop()
-    return None
-
-
-class _Validator:
+from ..activations import ACTIVATIONS
+from ..errors import SpecError, SpecErrors, a_or_an, one_of, suggest
+from .model import (BLOCK_DIRECTIONS, BLOCK_KEYS, BLOCK_TYPES, COMBINES, CONSTRAINTS, DTYPES, DYNAMICS_KEYS, EDGE_KEYS,
+                    EXPANDED_NAME_RE, FORMAT_VERSION, GRU_VARIANTS, HOPFIELD_METRICS, HOPFIELD_RULES, LARGEST,
+                    LOSSES, LOSS_ACTIVATIONS, LOSS_NEEDS, LOSS_ON, LSTM_VARIANTS, MAX_DELAY, MAX_NODE_SIZE,
+                    NAME_RE, NODE_KEYS, OPTIMIZERS, ROLES, TOP_KEYS, TRAIN_KEYS, TRAIN_METHODS, WEIGHTS, Bias,
+                    Edge, Init, Node, Spec)
+from .source import Source, format_where
+from .tasks import signature
+from .values import (_flat_numbers, array_shape, edge_name_problem, parse_initializer, parse_threshold,
+                     _is_int, _is_number, _short)
+
+class Validator:
     """Turns parsed YAML into a ``Spec``, collecting every independent error."""
 
     def __init__(self, data, source: Source, path: str | None):
@@ -503,7 +32,7 @@ class _Validator:
         self.dtype = "float32"      # until the spec's own is read
         self.written: set = set()   # every node name written under nodes:, valid or not
         self.complete = True        # whether every node written is valid
-        self.task_object = None     # the generator, once task: is checked
+        self.task_signature = None   # the generator's signature, once task: is checked
 
     def fits(self, values, where) -> bool:
         """Whether every number of ``values`` is finite in the spec's dtype; fails at
@@ -577,11 +106,6 @@ class _Validator:
         if spec.task is not None and self.complete:
             self.metrics_and_loss(spec)
         self.raise_if_errors()
-        self.parameter_names(spec.expanded())
-        self.raise_if_errors()
-        # checks on the primitive network: sizes after expansion, cycles, memory
-        from .graph import check_network
-        check_network(spec.expanded())
         return spec
 
     # ---- nodes
@@ -801,7 +325,7 @@ class _Validator:
             for kind in ("bias", "init"):
                 taken[f"{node.name}.{kind}"] = f"the {kind} of node {node.name!r}"
         for edge in sorted(primitive.edges, key=lambda e: e.named):   # a clash is the named edge's
-            if edge.name in taken and edge.named:   # two unnamed ones: check_network says which edge repeats
+            if edge.name in taken and edge.named:   # two unnamed ones: check_primitive says which edge repeats
                 self.fail(edge.where + ("name",),
                           f"edge name {edge.name!r} is already {taken[edge.name]}, a parameter rnngraph makes; "
                           f"choose another name")
@@ -892,7 +416,7 @@ class _Validator:
                     self.fail(where + ("init",), str(exc))
                     ok = False
                 else:
-                    if kind[0] == "array" and _array_shape(init) is None:
+                    if kind[0] == "array" and array_shape(init) is None:
                         self.fail(where + ("init",), "init list must be a rectangular list of numbers")
                         ok = False
                     elif not self.fits(_flat_numbers(init) if kind[0] == "array" else kind[1:], where + ("init",)):
@@ -1055,8 +579,7 @@ class _Validator:
             if "n_eval" in raw and (not _is_int(raw["n_eval"]) or raw["n_eval"] < 1):
                 self.fail(("task", "n_eval"), f"n_eval must be an integer >= 1, got {_short(raw['n_eval'])}")
             if stores:
-                from .tasks import get_task
-                self.task_object = get_task("patterns")
+                self.task_signature = signature("patterns")
             for key in ("file", "eval_file"):   # whether the file exists and fits is for check and run
                 if key in raw and (not isinstance(raw[key], str) or not raw[key] or "\0" in raw[key]):
                     self.fail(("task", key), f"{key} must be a path to an .npz file")
@@ -1074,18 +597,14 @@ class _Validator:
                 self.fail(("task", key), f"node {raw[key]!r} has role {spec.nodes[raw[key]].role!r}, but the task "
                                          f"feeds its {key}s to it: add `role: {key}` to node {raw[key]!r}")
         try:
-            from .tasks import get_task
-        except ImportError:  # the generators are not installed: nothing more to check here
-            return dict(raw)
-        try:
-            task = get_task(name)
+            task = signature(name)
             params = task.validate(params)
         except ValueError as exc:
             where = getattr(exc, "where", "") or "task"
             path = tuple(where.split(".")) if where.split(".")[-1] in raw else ("task",)
             self.fail(path, getattr(exc, "what", str(exc)))
             return dict(raw)
-        self.task_object = task
+        self.task_signature = task
         n_in, n_out = task.sizes(params)
         for key, role, size in (("input", "input", n_in), ("output", "output", n_out)):
             candidates = [n for n in spec.nodes.values() if n.role == role]
@@ -1104,7 +623,7 @@ class _Validator:
     def metrics_and_loss(self, spec: Spec) -> None:
         """What a run of ``spec`` computes must be what ``expect:`` and early stopping
         read, and its loss must suit the output's activation."""
-        task = self.task_object
+        task = self.task_signature
         settings = dict(task.default_train if task is not None else {})
         settings.update(spec.train)
         method = settings.get("method", "bptt")
