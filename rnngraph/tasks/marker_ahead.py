@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Param, Task, TaskData, n_params
+from ..spec.tasks import SIGNATURES
+from .base import Task, TaskData
 
 
 class MarkerAhead(Task):
@@ -47,15 +48,7 @@ class MarkerAhead(Task):
     default_train: ``{"loss": "bce", "loss_on": "all", "batch_size": 50}``.
     """
 
-    name = "marker_ahead"
-    params = (Param("length", "int", 20, "steps per sequence", low=2),
-              Param("p_marker", "float", 0.5, "probability that a sequence holds a marker", low=0.0, high=1.0),
-              *n_params(1000, 500))
-    _default_train = {"loss": "bce", "loss_on": "all", "batch_size": 50}
-    metric_names = ("accuracy", "sequence_accuracy", "causal_bound")
-
-    def _sizes(self, p):
-        return 1, 1
+    signature = SIGNATURES["marker_ahead"]
 
     def _sample(self, p, world, rng, split, n):
         L = p["length"]
