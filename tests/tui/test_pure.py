@@ -225,3 +225,18 @@ def test_yaml_edits_on_any_text_raise_only_yaml_edit_errors():
             except yamledit.YamlEditError:
                 pass
     assert analyse("[" * 600).problems[0].what.startswith("YAML syntax")
+
+
+def test_pictures_of_a_backward_loop_read_later_steps():
+    """A delay -1 edge is a ghost reading ``t+1``; unrolled, its arcs come from the next
+    step, a later step outside the window, or the initial state past the end."""
+    analysis = analyse(spec_path("bidirectional_marker.yaml").read_text())
+    assert analysis.ok, analysis.problems
+    folded = _plain(render_layout(folded_layout(analysis.graph)))
+    assert "bw[t+1]" in folded and "z^+1" in folded and "fw[t-1]" in folded
+    assert vertex_equation(analysis.graph, "bw", 3, analysis.params)[0] == "bw@3 = tanh(W x@3 + U bw@4 + b)"
+    window = unrolled_layout(analysis.graph, 6, start=2, window=2)
+    assert ("ghost", "bw", 4) in window.vertices and "later" in _plain(render_layout(window))
+    whole = unrolled_layout(analysis.graph, 3)
+    assert ("ghost", "bw", 3) in whole.vertices
+    assert "bw@3" in _plain(render_layout(whole)) and "init" in _plain(render_layout(whole))
