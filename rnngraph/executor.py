@@ -127,7 +127,7 @@ def futures(program, leaves: dict, B: int, dtype, initial: dict | None) -> dict:
     by edges of negative delay: its initial value (``initial`` (B, size) wins over
     the node's ``init``), the same at every such time."""
     return {n: _initial_values(program, leaves, n, depth, B, dtype, initial)
-            for n, depth in program.plan.future_depth.items() if depth}
+            for n, depth in program.plan.future_depth.items()}
 
 
 def _initial_values(program, leaves, n, depth, B, dtype, initial) -> ad.Var:

@@ -92,7 +92,7 @@ class Plan:
     inner_consumers: dict                  # target node -> [(group, k)] per-step contributions
     history_depth: dict                    # node -> the largest delay of an edge out of it
     order: list                            # all nodes, delay-0 edges pointing forward
-    future_depth: dict = field(default_factory=dict)   # node -> the largest -delay of an edge out of it
+    future_depth: dict = field(default_factory=dict)   # node -> the largest -delay of an edge out of it (> 0 only)
 
     def describe(self) -> str:
         """A readable schedule: what runs over whole sequences, what loops."""
@@ -202,4 +202,5 @@ def make_plan(graph: nx.MultiDiGraph) -> Plan:
         depth[e.source] = max(depth[e.source], e.delay)
         ahead[e.source] = max(ahead[e.source], -e.delay)
     return Plan(stages=stages, sequence_groups=sequence_groups, consumers=consumers,
-                inner_consumers=inner_consumers, history_depth=depth, order=order, future_depth=ahead)
+                inner_consumers=inner_consumers, history_depth=depth, order=order,
+                future_depth={n: d for n, d in ahead.items() if d})
