@@ -48,11 +48,19 @@ def _exact(value):
     return value
 
 
+def _experiment(*args, **kwargs):
+    """An ``Experiment`` from where the revision being fingerprinted keeps it."""
+    try:
+        from rnngraph.training.experiment import Experiment
+    except ImportError:   # a revision from before the pipeline packages
+        from rnngraph.experiment import Experiment
+    return Experiment(*args, **kwargs)
+
+
 def step_fingerprint(path: Path) -> dict:
     """The loss and gradients of one call on the spec's evaluation data."""
     import rnngraph as rg
-    from rnngraph.experiment import Experiment
-    experiment = Experiment(rg.load_spec(str(path)))
+    experiment = _experiment(rg.load_spec(str(path)))
     if experiment.is_hopfield:
         return {"hopfield": True}
     data = experiment.eval_data if experiment.eval_data is not None and experiment.eval_data.n else \
@@ -65,8 +73,7 @@ def step_fingerprint(path: Path) -> dict:
 def run_fingerprint(path: Path, epochs: int) -> dict:
     """The metrics of a run of ``epochs`` epochs (0: the spec's own), without its timing."""
     import rnngraph as rg
-    from rnngraph.experiment import Experiment
-    experiment = Experiment(rg.load_spec(str(path)), epochs=epochs or None)
+    experiment = _experiment(rg.load_spec(str(path)), epochs=epochs or None)
     outcome = experiment.run()
     metrics = {k: v for k, v in outcome.metrics.items() if k != "seconds"}
     return {"metrics": _exact(metrics), "params": {k: _digest(v) for k, v in sorted(experiment.net.params.items())}}

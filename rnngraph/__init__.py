@@ -18,7 +18,7 @@ from .errors import ArgumentError, DataError, RnngraphError, RunError, SpecError
 
 # numpy, networkx and the engine load when first used, so that ``rnngraph.cli`` starts (and
 # can answer Ctrl-C) before anything slow is imported
-_LAZY = {"expand": "spec", "Network": "network", "build": "network", "Spec": "spec", "load_spec": "spec",
+_LAZY = {"expand": "spec", "Network": "engine.network", "build": "engine.network", "Spec": "spec", "load_spec": "spec",
          "parse_spec": "spec"}
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rnngraph import autodiff as ad
+from rnngraph.engine import autodiff as ad
 from rnngraph.activations import ACTIVATIONS, DIFFERENTIABLE
 
 

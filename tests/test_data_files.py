@@ -308,7 +308,7 @@ def test_nothing_is_unpickled_by_the_python_api(tmp_path):
     spec = rg.parse_spec(SPEC, path=str(tmp_path / "spec.yaml"))
     net = rg.build(spec)
     marker = tmp_path / "UNPICKLED"
-    from rnngraph.data import load_npz
+    from rnngraph.training.data import load_npz
     for key in ("x", "y", "y.mask", "m.init", "zzz"):
         arrays = good_arrays()
         arrays[key] = np.array([Pickled(marker)], dtype=object)

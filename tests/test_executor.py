@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import rnngraph as rg
 from rnngraph.activations import ACTIVATIONS
-from rnngraph.gradcheck import gradcheck, random_problem
-from rnngraph.reference import reference_forward, reference_loss_and_grad
+from rnngraph.engine.gradcheck import gradcheck, random_problem
+from rnngraph.engine.reference import reference_forward, reference_loss_and_grad
 
 SPECS = sorted(Path(__file__).resolve().parent.parent.joinpath("specs").glob("*.yaml"))
 

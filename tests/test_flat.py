@@ -1,4 +1,4 @@
-"""Fused parameters (``rnngraph.flat``): a fused group's weights live as row blocks
+"""Fused parameters (``rnngraph.engine.flat``): a fused group's weights live as row blocks
 of one array, ``net.params`` holds views of them, and the executor reads the
 array as one leaf for as long as ``net.params`` still holds those views."""
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph import autodiff as ad
-from rnngraph.reference import reference_loss_and_grad
+from rnngraph.engine import autodiff as ad
+from rnngraph.engine.reference import reference_loss_and_grad
 
 LSTM = """
 rnngraph: 1

@@ -102,7 +102,7 @@ def _evaluate(payload, workdir: str):
     picklable outcome tuple."""
     import numpy as np
     warnings.filterwarnings("error", category=RuntimeWarning, module=r"rnngraph\..*")
-    from rnngraph.runcmd import parse_sets
+    from rnngraph.cli.run import parse_sets
     kind, content, sets = payload
     path = os.path.join(workdir, "fuzzed.yaml")
     stage = "parse"

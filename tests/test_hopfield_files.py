@@ -92,7 +92,7 @@ def test_the_shipped_spec_runs_and_check_accepts_it(tmp_path):
 
 def test_the_cues_are_noisy_copies_of_the_file_patterns_drawn_from_the_seed(tmp_path):
     import rnngraph as rg
-    from rnngraph.data import file_splits
+    from rnngraph.training.data import file_splits
     X = patterns(4, 50)
     write(tmp_path, s=X)
     spec = rg.load_spec(tmp_path / "net.yaml")

@@ -6,8 +6,8 @@ import sys
 
 CODE = """
 import sys
-import rnngraph, rnngraph.cli, rnngraph.reference, rnngraph.gradcheck, rnngraph.render
-import rnngraph.tasks
+import rnngraph, rnngraph.cli, rnngraph.engine.reference, rnngraph.engine.gradcheck, rnngraph.cli.render
+import rnngraph.training.tasks
 bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))
 assert not bad, bad
 print('clean')

@@ -321,7 +321,7 @@ def _stop_resume_compare(optimizer: dict, stop_after_steps: int):
     """In process: train 3 epochs straight; train again but stop after
     ``stop_after_steps`` steps, then resume a fresh experiment from the
     checkpoint; return the largest parameter difference."""
-    from rnngraph.experiment import Experiment
+    from rnngraph.training.experiment import Experiment
     spec = rg.load_spec(SPECS / "parity_many_to_one.yaml",
                         overrides={"task.n_train": 64, "task.n_eval": 16, "train.batch_size": 8, "expect": {},
                                    "train.optimizer": optimizer})
@@ -395,7 +395,7 @@ def test_a_double_ctrl_c_stops_at_once_and_leaves_valid_files(tmp_path, referenc
 
 SIGNAL_IN_WRITE = """
 import os, signal, sys
-import rnngraph.experiment as ex
+import rnngraph.training.experiment as ex
 original = ex.Experiment.write
 def write(self, out_dir, outcome):
     for sig in "{sig}".split(","):
@@ -514,7 +514,7 @@ def test_resume_from_a_damaged_checkpoint_is_refused(tmp_path, references, damag
 
 KILL_AFTER_PARAMS = """
 import os, signal, sys
-import rnngraph.network as nw
+import rnngraph.engine.network as nw
 original = nw.Network.save
 def save(self, path):
     original(self, path)

@@ -687,7 +687,7 @@ def test_file_task_expect_reads_only_what_it_computes():
 def test_every_task_declares_the_metrics_it_computes():
     """``metric_names`` (what check compares expect: with) is what ``metrics`` returns."""
     np = pytest.importorskip("numpy")
-    from rnngraph.tasks import TASKS
+    from rnngraph.training.tasks import TASKS
     small = {"n_train": 3, "n_eval": 3}
     for name, task in TASKS.items():
         params = {k: v for k, v in small.items() if k in task.defaults}
@@ -749,6 +749,6 @@ def test_set_alias_bomb_refused_quickly(tmp_path):
 def test_set_value_that_is_not_yaml_stays_text(tmp_path):
     """`--set description=a: b: c` is not valid YAML: it is the text itself, as before."""
     text = spec()
-    from rnngraph.runcmd import parse_sets
+    from rnngraph.cli.run import parse_sets
     parsed = rg.parse_spec(text, path="x.yaml", overrides=parse_sets(["description=a: b: c"]))
     assert parsed.description == "a: b: c"

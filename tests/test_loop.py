@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rnngraph as rg
-from rnngraph.data import Dataset
-from rnngraph.gradcheck import gradcheck, random_problem
-from rnngraph.reference import reference_forward, reference_loss_and_grad
-from rnngraph.train import TrainConfig, Trainer
+from rnngraph.training.data import Dataset
+from rnngraph.engine.gradcheck import gradcheck, random_problem
+from rnngraph.engine.reference import reference_forward, reference_loss_and_grad
+from rnngraph.training.train import TrainConfig, Trainer
 from test_executor import random_specs   # hypothesis strategy: random valid specs (float64)
 
 SPECS = sorted(Path(__file__).resolve().parent.parent.joinpath("specs").glob("*.yaml"))

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 import rnngraph as rg
 from rnngraph.cli import main
-from rnngraph.data import Dataset
-from rnngraph.gradcheck import random_problem
-from rnngraph.reference import reference_forward, reference_loss_and_grad
-from rnngraph.train import TrainConfig, Trainer
+from rnngraph.engine.gradcheck import random_problem
+from rnngraph.engine.reference import reference_forward, reference_loss_and_grad
+from rnngraph.training.data import Dataset
+from rnngraph.training.train import TrainConfig, Trainer
 from test_executor import random_specs
 
 ENGINES = ("compiled", "simple")

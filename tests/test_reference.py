@@ -1,6 +1,6 @@
 """The reference interpreter against numbers worked out by hand.
 
-The reference (rnngraph/reference.py) is what the fast executor is compared
+The reference (rnngraph/engine/reference.py) is what the fast executor is compared
 with (tests/test_executor.py); these tests pin the reference itself, so that
 the comparison means something.  Each network is small and float64 with its
 weights in the spec or written into ``net.params``; the expected values and
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph.reference import reference_forward, reference_loss_and_grad, reference_values
+from rnngraph.engine.reference import reference_forward, reference_loss_and_grad, reference_values
 
 
 def net_of(text: str) -> rg.Network:

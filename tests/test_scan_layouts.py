@@ -32,10 +32,10 @@ import pytest
 import yaml
 
 import rnngraph as rg
-from rnngraph import autodiff as ad
+from rnngraph.engine import autodiff as ad
 from rnngraph.activations import ACTIVATIONS
-from rnngraph.gradcheck import random_problem
-from rnngraph.reference import reference_forward, reference_loss_and_grad, reference_values
+from rnngraph.engine.gradcheck import random_problem
+from rnngraph.engine.reference import reference_forward, reference_loss_and_grad, reference_values
 from test_executor import compare   # fast == reference (values, loss, gradients) and finite differences
 from test_executor import stage_layout  # noqa: F401  (autouse: every test runs in both stage layouts)
 
@@ -775,7 +775,7 @@ def test_an_lstm_block_steps_back_in_seven_calls(stage_layout):
     assert _folded(net) == {"lstm/i": "lstm/ig", "lstm/g": "lstm/ig", "lstm/f": "lstm/fc", "lstm/o": "lstm/h",
                             "lstm/tc": "lstm/h"}
     ((_, loop),) = _programs(net)
-    body = loop.backward.source.split(" in CV:\n")[1].splitlines()
+    body = loop.backward.source.split(" in kept_views:\n")[1].splitlines()
     calls = [line.strip() for line in body if re.match(r"\s+\w+\(", line)]
     assert len(calls) == 7, calls
     views = loop.backward.cached_views.source

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from rnngraph.tasks import TASKS, TaskData, get_task, normal_equation
+from rnngraph.training.tasks import TASKS, TaskData, get_task, normal_equation
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPEC_TASKS = ["temporal_xor", "adding", "embedded_reber", "copy", "parity", "sine", "anbn",

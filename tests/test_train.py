@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph.data import Dataset
-from rnngraph.optim import SGD, Adagrad, Adam, RMSprop, clip_grad_norm
-from rnngraph.train import TrainConfig, Trainer
+from rnngraph.training.data import Dataset
+from rnngraph.training.optim import SGD, Adagrad, Adam, RMSprop, clip_grad_norm
+from rnngraph.training.train import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))

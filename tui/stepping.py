@@ -73,7 +73,7 @@ def spec_sample(spec, net, steps: int | None, index: int):
     if not task:
         return None
     try:
-        from rnngraph import data as rgdata
+        from rnngraph.training import data as rgdata
         if "generator" in task:
             train, evaluation, _ = rgdata.task_splits(spec, net, getattr(spec, "seed", 0))
             source = f"task {task['generator']}"
@@ -111,7 +111,7 @@ def hopfield_sample(spec, net, graph, index: int):
         return None
     try:
         import rnngraph as rg
-        from rnngraph import data as rgdata
+        from rnngraph.training import data as rgdata
         train, evaluation, _ = rgdata.task_splits(spec, net, getattr(spec, "seed", 0))
         patterns = train.task_data.extra["patterns"]                 # (P, size)
         cues = evaluation.task_data.inputs[:, 0, :]                  # (N, size)

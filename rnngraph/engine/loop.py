@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import autodiff as ad
+from . import autodiff as ad
 
 
 def simple_scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dtype) -> dict:

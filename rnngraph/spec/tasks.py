@@ -2,7 +2,7 @@
 data it makes, the training settings it needs and the metrics it reports.
 
 This is what a spec's ``task: {generator: NAME, ...}`` is checked against, so
-the spec stage can validate a task without the generators (``rnngraph.tasks``,
+the spec stage can validate a task without the generators (``rnngraph.training.tasks``,
 which make the data and compute the metrics from these signatures).
 """
 
@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from ..errors import SpecError, suggest
 
-LETTER_COUNT = 26   # the letter bitmaps of rnngraph.tasks.letters
+LETTER_COUNT = 26   # the letter bitmaps of rnngraph.training.tasks.letters
 LETTER_SIZE = 35    # 5x7 units each
 
 

@@ -13,7 +13,7 @@ from .conftest import settle, spec_path
 
 SIZE = (160, 48)
 pytestmark = pytest.mark.skipif(train_screen.Experiment is None,
-                                reason="needs rnngraph.experiment (training API)")
+                                reason="needs rnngraph.training.experiment (training API)")
 
 
 async def _wait(pilot, condition, seconds: float = 60.0) -> None:

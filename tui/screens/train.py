@@ -1,6 +1,6 @@
 """Train: the spec's experiment in a cancellable worker, with a live loss plot.
 
-Training runs ``rnngraph.experiment.Experiment`` (the same code as
+Training runs ``rnngraph.training.experiment.Experiment`` (the same code as
 ``rnngraph run``) in a thread worker.  Each epoch's record comes back as a
 ``Progress`` message; Stop cancels the worker, and the trainer checks
 ``worker.is_cancelled`` between steps, so it stops within one step.  When a
@@ -25,7 +25,7 @@ from ..widgets.mode_bar import ModeBar
 from ..plot import loss_plot
 
 try:
-    from rnngraph.experiment import Experiment
+    from rnngraph.training.experiment import Experiment
 except Exception:  # pragma: no cover - only while the engine lacks training
     Experiment = None
 
@@ -95,7 +95,7 @@ class TrainScreen(Screen):
     def _status(self, text: str | None = None) -> None:
         if text is None:
             if Experiment is None:
-                text = "training needs rnngraph.experiment (the engine's training API)"
+                text = "training needs rnngraph.training.experiment (the engine's training API)"
             elif self.app.good_analysis is None:
                 text = "fix the spec's problems first (F2)"
             elif not getattr(self.app.good_analysis.spec, "task", None):

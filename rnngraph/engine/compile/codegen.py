@@ -21,6 +21,7 @@ text.  ``_Loop.source`` is the code as it runs.
 from __future__ import annotations
 
 import re
+import textwrap
 
 import numpy as np
 
@@ -101,7 +102,7 @@ class _Loop:
         self.has_cached, self.has_per_call = bool(cached), bool(per_call)
         self.cached_views = _compile(naming.rename(builder("cached_views", cached)), "cached_views")
         self.call_views = _compile(naming.rename(builder("call_views", per_call)), "call_views")
-        self.run = _compile(naming.rename(loop), name)
+        self.run = _compile(_wrapped_def(naming.rename(loop)), name)
         self.source = self.run.source
 
     def __call__(self, args: tuple, cached=None):
@@ -172,11 +173,22 @@ class _Naming:
     PACK = {"AP": "a", "VP": "v", "BSP": "base", "GVP": "dv", "GAP": "da", "DERP": "fprime", "DS": "fprime_row",
             "SC": "scale", "SF": "shift", "DM": "dscale", "DC": "dshift"}
     _TOKEN = re.compile(r"\b([A-Z]+)(\d+)(?:_(\d+)_(\d+))?\b")
+    # the loops' arguments: a list per kind of buffer (indexed as the tokens are), the
+    # ufuncs, the packs' scales, and the per-step views made outside the loop
+    ARGS = {"A": "pre", "V": "values", "BS": "bases", "H": "histories", "D": "depths", "W": "weights",
+            "WT": "weights_t", "C": "contributions", "F": "activations", "AP": "packed_pre",
+            "VP": "packed_values", "BSP": "packed_bases", "K": "constants", "S": "pack_scales",
+            "CV": "kept_views", "PV": "call_views", "GV": "dvalues", "GA": "dpre", "GC": "dcontributions",
+            "GH": "dhistories", "DER": "derivatives", "GAX": "dpre_outside", "TMP": "scratch", "TP": "tmp",
+            "GVP": "packed_dvalues", "GAP": "packed_dpre", "DERP": "packed_derivatives",
+            "DS": "packed_derivative_rows", "DN": "derivative_rows", "GVX": "dvalues_outside",
+            "GVW": "dvalues_outside_w", "GVT": "dvalues_outside_rows"}
+    _ARG = re.compile(r"\b(" + "|".join(sorted(ARGS, key=len, reverse=True)) + r")\b")
 
     def __init__(self, nodes: list, groups: list, packs: list):
         self.group_members = [list(zip((e.target for e in g.edges), g.offsets, g.offsets[1:])) for g in groups]
         self.pack_members = [[(nodes[i], lo, hi) for i, lo, hi in members] for _, members, _ in packs]
-        self.names, used = {}, set()
+        self.names, used = {}, set(self.ARGS.values()) | set(CONSTANTS)
         tables = [(self.NODE, [_identifier(n) for n in nodes]),
                   (self.GROUP, [f"{_identifier(g.source)}_to_{self.parts([e.target for e in g.edges])}"
                                 for g in groups]),
@@ -202,8 +214,10 @@ class _Naming:
         return name if match.group(3) is None else f"{name}_{match.group(3)}_{match.group(4)}"
 
     def rename(self, lines: list[str]) -> list[str]:
-        """``lines`` with every token replaced by its name (comments as they are)."""
-        return [line if line.lstrip().startswith("#") else self._TOKEN.sub(self._token, line) for line in lines]
+        """``lines`` with every token and argument replaced by its name (comments as they are)."""
+        return [line if line.lstrip().startswith("#") else
+                self._ARG.sub(lambda m: self.ARGS[m.group(1)], self._TOKEN.sub(self._token, line))
+                for line in lines]
 
     def view(self, expr: str, used: set) -> str:
         """A name, new in ``used``, for a per-step view ``expr``: what it shows, at step t or t - d."""
@@ -232,6 +246,16 @@ class _Naming:
 
 def _identifier(name: str) -> str:
     return re.sub(r"\W", "_", name, flags=re.ASCII)
+
+
+def _wrapped_def(lines: list[str], width: int = 100) -> list[str]:
+    """``lines`` with a ``def`` line longer than ``width`` split after its commas."""
+    head, rest = lines[0], lines[1:]
+    if len(head) <= width:
+        return lines
+    name, _, args = head.partition("(")
+    wrapped = textwrap.wrap(args.removesuffix("):"), width - 8, break_long_words=False, break_on_hyphens=False)
+    return [f"{name}(", *("        " + part for part in wrapped), "):", *rest]
 
 
 def _unique(name: str, used: set) -> str:

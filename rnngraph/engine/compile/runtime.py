@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import autodiff as ad
+from .. import autodiff as ad
 from ...activations import ACTIVATIONS
-from ...autodiff import Var, _tape_of
+from ..autodiff import Var, _tape_of
 from .codegen import CONSTANTS, LoopWriter
 from .layout import DEFERRED, DERIVATIVES, Layout
 

@@ -1,0 +1,592 @@
+"""``Network``: a built spec with parameters, and the Python API (README, "Python").
+
+Arrays given to and returned by the API are batch-major ``(B, T, size)``;
+the executor works time-major ``(T, B, size)`` and the conversion happens
+only here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import arguments as arg
+from . import autodiff as ad
+from .. import budget
+from . import hopfield
+from .program import Program
+from ..errors import ArgumentError, DataError, suggest
+from .executor import ENGINES, run
+from .flat import lay_out
+from .graph import folded_graph, unroll
+from ..io import atomic_write
+from .losses import LOSSES, output_loss
+from .params import init_params, param_infos, project
+from .plan import make_plan
+from ..spec import DTYPES, LARGEST, Spec, out_of_range
+
+MAX_UNROLLED = 1_000_000    # vertices + arcs of the largest networkx graph ``unroll`` builds
+
+
+class Step(NamedTuple):
+    """One evaluation of the loss: ``loss``, ``grads`` ({trainable parameter:
+    array of its shape}, None without gradients) and the executor's ``run``
+    (its values and, as ``run.history``, the state to carry into a next window)."""
+
+    loss: float
+    grads: dict | None
+    run: object
+
+
+class Network:
+    """A network built from a spec: folded graph, plan and live parameters.
+
+    Attributes
+    ----------
+    spec : Spec
+        The spec as written (blocks unexpanded); ``spec.expanded()`` is the
+        primitive network actually run.
+    graph : networkx.MultiDiGraph
+        The folded graph of primitive nodes (``graph.folded_graph``).
+    params : dict[str, np.ndarray]
+        Every parameter by name, frozen ones too.  Live: writing into an
+        array, or assigning a new array of the same shape, changes the model.
+        The parameters of a fused group (an LSTM's four gate weights) are
+        row-block views of one array (``flat``), which the group reads whole.
+    plan : Plan
+        The schedule the fast executor follows (``print(net.plan.describe())``).
+    engine : str
+        How recurrent loops run, ``"compiled"`` or ``"simple"`` (see ``build``).
+    """
+
+    def __init__(self, spec: Spec, seed: int | None = None, dtype=None, engine: str = "compiled"):
+        if not isinstance(spec, Spec):
+            hint = ": read it with rg.load_spec(path) first" if isinstance(spec, (str, os.PathLike)) else \
+                " (from rg.load_spec or rg.parse_spec)"
+            raise ArgumentError(f"build: expected a Spec, got {type(spec).__name__}{hint}")
+        seed = arg.seed("build: seed", seed)
+        if engine not in ENGINES:
+            raise DataError(f"engine: unknown engine {engine!r}{suggest(engine, ENGINES)}; known: {', '.join(ENGINES)}")
+        self.engine = engine     # how recurrent loops run (executor.ENGINES); every engine computes the same
+        self.spec = spec
+        self.primitive = spec.expanded()
+        self.dtype = _float_dtype(dtype, spec.dtype)
+        if self.dtype.name != spec.dtype and self.dtype.name in LARGEST:
+            bad = out_of_range(spec, self.dtype.name)
+            if bad:
+                where, value = bad[0]
+                raise DataError(f"dtype {self.dtype.name}: {where} = {value!r} is too large for it (largest "
+                                f"magnitude {LARGEST[self.dtype.name]:.4g}); build in {spec.dtype} or change the value")
+        self.graph = folded_graph(self.primitive)
+        self.param_info = param_infos(self.graph)
+        self.params = init_params(self.graph, self.primitive, spec.seed if seed is None else seed, self.dtype)
+        self.plan = make_plan(self.graph)
+        self.program = Program(self.graph, self.plan)
+        # fused groups' parameters as row blocks of one array each (params holds views)
+        self.program.flats = lay_out(self.plan, self.graph, self.params, self.param_info,
+                                     self.program.folded_biases[0])
+        self.blocks = {n.name: f"{n.name}/h" for n in spec.nodes.values() if n.type}
+        nodes = self.program.nodes
+        self._roles = {role: tuple(n for n, d in nodes.items() if d["role"] == role)
+                       for role in ("input", "hidden", "output")}
+        self._trainable = tuple(name for name, info in self.param_info.items() if info.trainable)
+        self.param_elements = sum(int(np.prod(info.shape)) for info in self.param_info.values())   # for budget
+        self.memory_limit = budget.limit()      # RNNGRAPH_MEMORY_LIMIT as it was when the network was built
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def input_nodes(self) -> list:
+        return list(self._role_nodes("input"))
+
+    @property
+    def output_nodes(self) -> list:
+        return list(self._role_nodes("output"))
+
+    def _role_nodes(self, role: str) -> tuple:
+        """The nodes of ``role``, in graph order."""
+        return self._roles[role]
+
+    @property
+    def trainable(self) -> list:
+        """Names of the parameters training changes."""
+        return list(self._trainable_names())
+
+    def _trainable_names(self) -> tuple:
+        return self._trainable
+
+    def size(self, node: str) -> int:
+        """The number of units of ``node`` (a primitive node or a block)."""
+        nodes = self.program.nodes
+        name = self.blocks.get(node, node) if isinstance(node, str) else None
+        if name not in nodes:
+            if not isinstance(node, str):
+                raise ArgumentError(f"size: expected a node name (str), got {type(node).__name__}")
+            raise DataError(f"size: unknown node {node!r}{suggest(node, list(self.blocks) + list(nodes))}")
+        return nodes[name]["size"]
+
+    def unroll(self, T: int, initial: bool = False):
+        """The time-indexed DAG over ``T`` steps (``graph.unroll``); ``T`` an int >= 0.
+
+        Raises DataError when it would have more than ``MAX_UNROLLED`` vertices
+        and arcs (a networkx graph that size takes gigabytes and minutes)."""
+        T = arg.integer("unroll: T", T)
+        size = self.graph.number_of_nodes() * (T + 1) + self.graph.number_of_edges() * T
+        if size > MAX_UNROLLED:
+            raise DataError(f"unroll(T={T}): the unrolled graph would have about {size:,} vertices and arcs "
+                            f"(at most {MAX_UNROLLED:,} are built as a networkx graph); use a smaller T, or "
+                            f"`rnngraph unroll SPEC -T N --format json|dot|mermaid` for a file")
+        return unroll(self.graph, T, initial=arg.flag("unroll: initial", initial))
+
+    # ------------------------------------------------------------------ running
+    def forward(self, inputs: dict | None = None, initial: dict | None = None, steps: int | None = None) -> dict:
+        """Every node's values over time.
+
+        Parameters
+        ----------
+        inputs : {input node: array (B, T, size)}
+        initial : {node: array (B, size)}, optional
+            Initial states overriding the nodes' ``init`` (required for
+            nodes with ``init: input``).
+        steps : int, optional
+            T, where the network has no input nodes.
+
+        Returns
+        -------
+        {node: array (B, T, size)} for every primitive node, and for every
+        block its output ``h`` under the block's name.
+        """
+        xs, initial, T, B = self._prepare(inputs, initial, steps)
+        result = run(self.program, self._finite_params(), xs, T, B, self.dtype, initial=initial,
+                     engine=self.engine)
+        return self._batch_major({n: v for n, (a, v) in result.values.items()})
+
+    def loss_and_grad(self, inputs: dict | None, targets: dict, loss: str | None = None,
+                      initial: dict | None = None, mask: dict | None = None, steps: int | None = None):
+        """The loss on the outputs and its gradient for every trainable parameter.
+
+        Parameters
+        ----------
+        targets : {output node: array (B, T, size)}
+        loss : 'mse' | 'bce' | 'cross_entropy', default the spec's ``train.loss``
+        mask : {output node: array (B, T)}, optional; 1 where the loss counts.
+
+        Returns
+        -------
+        (loss: float, grads: {parameter: array of the parameter's shape})
+        With several outputs the loss is the sum of each output's loss.
+
+        Raises DataError (ArgumentError for a wrong type) naming the argument:
+        unknown or missing nodes, wrong shapes, NaN or infinite values in the
+        arrays or in ``net.params``, mask values outside [0, 1].  A loss
+        that overflows with finite parameters is returned as it is (inf or nan).
+        """
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss_value, grads, _ = self._evaluate(inputs, targets, loss, initial, mask, steps,
+                                                  keep_values=False, history=False)
+        if not math.isfinite(loss_value):   # a NaN or infinite parameter makes the loss so: name it
+            self._finite_params()
+        return loss_value, grads
+
+    def backward_trace(self, inputs, targets, loss: str | None = None, initial: dict | None = None,
+                       mask: dict | None = None, steps: int | None = None) -> dict:
+        """dL/dv_n(t): the gradient of the loss with respect to every node's
+        value at every step, {node: (B, T, size)}, as BPTT computes it.
+
+        Its norm over units shows where gradients vanish or explode.  Input
+        nodes hold data, not values the network computes: their entries are
+        zeros (no gradient flows into constants)."""
+        self._finite_params()
+        _, _, result = self._evaluate(inputs, targets, loss, initial, mask, steps, trace=True)
+        tape_traced = result.traced
+        out = {}
+        for n, (a, v) in result.values.items():
+            g = tape_traced.get(n)
+            if g is None:
+                g = v.grad if v.grad is not None else np.zeros_like(v.value)
+            out[n] = np.ascontiguousarray(np.broadcast_to(g, v.shape).transpose(1, 0, 2))
+        for block, h in self.blocks.items():
+            out[block] = out[h]
+        return out
+
+    def train_step(self, inputs, targets, loss=None, initial=None, mask=None, steps=None, carried=None,
+                   keep_values: bool = False, any_node: bool = False) -> "Step":
+        """The training loop's step: the loss, its gradient for every trainable
+        parameter, and the run (its ``history`` is the state to carry into a next
+        window, passed back as ``carried``).
+
+        With ``keep_values=False`` the caller is done with ``run.values`` before
+        its next call: the recurrent loops then reuse their buffers between
+        calls, and pre-activations no loss reads share their values' buffers.
+        The gradients returned are the caller's either way.  Two threads must
+        not train one network at once (they would share those buffers).
+        ``any_node`` lets targets name any node, not only outputs (gradient
+        checks of networks without outputs)."""
+        return self._evaluate(inputs, targets, loss, initial, mask, steps, carried=carried, grads=True,
+                              keep_values=keep_values, any_node=any_node)
+
+    def eval_loss(self, inputs, targets, loss=None, initial=None, mask=None, steps=None, carried=None,
+                  any_node: bool = False) -> "Step":
+        """The loss and the run (every value kept), without gradients: evaluation."""
+        return self._evaluate(inputs, targets, loss, initial, mask, steps, carried=carried, grads=False,
+                              any_node=any_node)
+
+    def _evaluate(self, inputs, targets, loss, initial, mask, steps, carried=None, grads=True,
+                  keep_values=True, any_node=False, trace=False, history=True) -> "Step":
+        """The one path every loss goes through (``loss_and_grad``, ``train_step``,
+        ``eval_loss``, ``backward_trace``).  ``trace`` records dL/dv for every
+        value; ``Run.history`` is taken before the backward pass, which may
+        reuse value buffers (``history=False`` skips it)."""
+        kind = self.spec.train.get("loss", "mse") if loss is None else arg.choice("loss", loss, LOSSES)
+        xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
+        ys, ws = self._prepare_targets(targets, mask, T, B, any_node)
+        tape = ad.Tape(trace=trace) if grads else None
+        reuse = not keep_values and not trace
+        result = run(self.program, self._checked_params(), xs, T, B, self.dtype, tape=tape,
+                     initial=initial, carried=carried, reuse=reuse,
+                     lean=self._lean_nodes(tuple(ys)) if reuse else frozenset(),
+                     engine=self.engine)
+        if history:
+            result.history   # noqa: B018 - made now: the backward pass may write over values
+        terms = []
+        for n, y in ys.items():
+            a, v = result.values[n]
+            term = output_loss(kind, a, v, y, ws.get(n), self.program.nodes[n]["activation"], from_values=trace)
+            if term is not None:
+                terms.append(term)
+        if not terms:
+            total = ad.const(np.zeros((), self.dtype))
+        else:
+            total = ad.total(terms) if len(terms) > 1 else terms[0]
+        gradients = None
+        if grads:
+            if total.needs_grad:
+                tape.backward(total)
+            result.traced = tape.traced
+            gradients = {}
+            params, leaves, fused = self.params, result.params, result.fused_grads()
+            for name in self._trainable_names():
+                g = fused[name] if name in fused else leaves[name].grad
+                shape = params[name].shape
+                g = np.zeros_like(params[name]) if g is None else np.asarray(g, self.dtype)
+                gradients[name] = g if g.shape == shape else g.reshape(shape)
+        return Step(float(total.value), gradients, result)
+
+    def describe(self, source: bool = False, T: int = 5, batch: int = 2) -> str:
+        """The schedule (``plan.describe()``); with ``source``, for each time loop also
+        what the loop compiler decided and why (its layout) and the forward and
+        backward loops it generated, as a training step on ``batch`` sequences of
+        ``T`` steps runs them (the layout depends on their size).  Compiles on a
+        network built afresh from the spec, so this one is left as it was."""
+        text = [self.plan.describe()]
+        if not source:
+            return text[0]
+        from .gradcheck import random_problem
+        fresh = Network(self.spec, dtype=self.dtype)
+        inputs, targets, initial, loss = random_problem(fresh, T=T, B=batch)
+        cast = lambda d: {k: v.astype(self.dtype) for k, v in d.items()}   # noqa: E731
+        fresh.train_step(cast(inputs), cast(targets), loss=loss, initial=cast(initial), steps=T,
+                         any_node=not fresh.output_nodes)
+        for k, stage in enumerate(fresh.plan.stages):
+            if stage.kind != "recurrent":
+                continue
+            for forward, backward in fresh.program.loops(stage):
+                layout = backward.report(forward) if backward is not None else forward.report()
+                reversed_time = ("; backward: these loops run on reversed time, step t of the code is step "
+                                 "T-1-t of the sequence, and its delays are the edges' negated") if stage.backward else ""
+                text += ["", f"time loop {k} over {', '.join(stage.nodes)} (T = {T}, batch {batch}, {self.dtype}"
+                             f"{reversed_time})",
+                         str(layout), "", forward.forward.source]
+                if backward is not None:
+                    text += ["", backward.backward.source]
+        return "\n".join(text)
+
+    def _lean_nodes(self, observed: tuple) -> frozenset:
+        """Nodes whose pre-activation no loss on ``observed`` reads (one frozenset
+        per set of targets, so the loops' caches keyed by it hit)."""
+        lean = self.program.lean
+        if observed not in lean:
+            lean[observed] = frozenset(self.graph.nodes) - set(observed)
+        return lean[observed]
+
+    # ------------------------------------------------------------------ Hopfield dynamics
+    def store(self, patterns, rule: str = "hebbian") -> None:
+        """Store ``patterns`` (P, size) of +-1 in the memory edge by ``rule``
+        (``hebbian``, ``storkey`` or ``pseudoinverse``).  A DataError for a
+        network without a memory edge (see ``hopfield``)."""
+        hopfield.store(self, patterns, rule)
+
+    def settle(self, cues, update: str = "async", sweeps: int = 100, seed: int = 0, until_stable: bool = True):
+        """Run the dynamics from ``cues`` (B, size); returns a ``hopfield.SettleResult``."""
+        return hopfield.settle(self, cues, update=update, sweeps=sweeps, seed=seed, until_stable=until_stable)
+
+    def energy(self, states) -> np.ndarray:
+        """``E = -1/2 s^T W s - b^T s`` per row of ``states`` (B, size): (B,)."""
+        return hopfield.energy(self, states)
+
+    # ------------------------------------------------------------------ parameters
+    def save(self, path) -> None:
+        """Write ``params`` to an ``.npz`` (atomically: the old file or the new, never half).
+
+        Raises DataError when ``path`` is a directory or cannot be written."""
+        path = arg.path("save: path", path)
+        if os.path.isdir(path):
+            raise DataError(f"{path}: is a directory; save needs a file name, such as "
+                            f"{os.path.join(path, 'params.npz')}")
+
+        def write(fh):
+            np.savez(fh, **{name: np.asarray(v) for name, v in self.params.items()})
+        try:
+            atomic_write(path, write, binary=True)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot write the parameter file ({exc.strerror or exc})") from None
+
+    def load(self, path) -> "Network":
+        """Replace the parameters with those saved at ``path``; returns self.
+
+        Raises DataError naming the file and the parameter when a name is
+        missing or unknown, a shape differs, or a value is not a finite number
+        this network's dtype can hold."""
+        from ..npz import read_npz
+        path = arg.path("load: path", path)
+        data = read_npz(path, "parameter file")
+        names = set(data)
+        missing = [n for n in self.params if n not in names]
+        unknown = [n for n in names if n not in self.params]
+        if missing or unknown:
+            parts = []
+            if missing:
+                parts.append("missing " + ", ".join(repr(n) for n in missing[:5]))
+            if unknown:
+                parts.append("unknown " + ", ".join(repr(n) + suggest(n, self.params) for n in unknown[:5]))
+            raise DataError(f"{path}: parameters do not match this network: " + "; ".join(parts))
+        loaded = {}
+        for name in self.params:
+            value = data[name]
+            if value.shape != self.params[name].shape:
+                raise DataError(f"{path}: parameter {name!r} has shape {value.shape}, "
+                                f"this network needs {self.params[name].shape}")
+            if not np.issubdtype(value.dtype, np.number):
+                raise DataError(f"{path}: parameter {name!r} has dtype {value.dtype}, not numbers")
+            if not np.all(np.isfinite(value)):
+                raise DataError(f"{path}: parameter {name!r} holds NaN or infinite values")
+            largest = np.finfo(self.dtype).max
+            if value.size and np.max(np.abs(value)) > largest:
+                raise DataError(f"{path}: parameter {name!r} holds {np.max(np.abs(value)):.4g}, too large for "
+                                f"{self.dtype.name} (largest magnitude {largest:.4g}); build in float64 "
+                                f"(dtype: float64) or use other parameters")
+            loaded[name] = value
+        for name, value in loaded.items():
+            self.params[name][...] = value
+        return self
+
+    def project_constraints(self) -> None:
+        """Put constrained weights back on their constraint set (after a user
+        or an optimizer moved them off it)."""
+        for name, info in self.param_info.items():
+            if info.constraints:
+                self.params[name][...] = project(self.params[name], info.constraints)
+
+    # ------------------------------------------------------------------ checks
+    def _finite_params(self) -> dict:
+        """``_checked_params``, and every parameter finite (one pass over the
+        parameters).  ``forward`` and ``backward_trace`` check first;
+        ``loss_and_grad`` only when its loss is not finite (a NaN or infinite
+        parameter always makes it so), which costs the training step nothing;
+        the trainer, which keeps the parameters finite, calls ``evaluate``
+        without it."""
+        params = self._checked_params()
+        for name, value in params.items():
+            if not _all_finite(value):
+                raise DataError(f"net.params[{name!r}]: NaN or infinite value at index {_first_bad(value)}; "
+                                f"set it to finite numbers (or rebuild, or net.load a saved file)")
+        return params
+
+    def _checked_params(self) -> dict:
+        params = self.params
+        for name, info in self.param_info.items():
+            value = params.get(name)
+            if value is None:
+                raise DataError(f"net.params is missing {name!r}")
+            if not isinstance(value, np.ndarray) or value.dtype != self.dtype:
+                try:
+                    value = params[name] = np.array(value, dtype=self.dtype)
+                except (TypeError, ValueError):
+                    raise DataError(f"net.params[{name!r}] is not numeric: {value!r}") from None
+            if value.shape != info.shape:
+                raise DataError(f"net.params[{name!r}] has shape {value.shape}, the network needs {info.shape}")
+        return params
+
+    def _array(self, where: str, value, ndim: int, dtype=None) -> np.ndarray:
+        dtype = dtype or self.dtype
+        if type(value) is np.ndarray and value.dtype == dtype:   # the training loop's arrays: nothing to convert
+            arr = value
+        else:
+            arr = arg.real_array(where, value).astype(dtype, copy=False)
+        if arr.ndim != ndim:
+            layout = "(batch, time, size)" if ndim == 3 else "(batch, size)" if ndim == 2 else "(batch, time)"
+            raise DataError(f"{where}: expected a {ndim}-d array {layout}, got shape {arr.shape}")
+        return arr
+
+    def _prepare(self, inputs, initial, steps, targets=None):
+        """Check inputs and initial states; return time-major inputs, initial, T, B."""
+        inputs = arg.mapping("inputs", inputs, "{input node: array (batch, time, size)}")
+        names = self._role_nodes("input")
+        for key in inputs:
+            if key not in names:
+                role = " (it is not an input node)" if key in self.graph else suggest(key, names)
+                raise DataError(f"inputs: unknown input {key!r}{role}; this network's inputs are "
+                                f"{', '.join(map(repr, names)) or 'none'}")
+        missing = [n for n in names if n not in inputs]
+        if missing:
+            raise DataError(f"inputs: missing {', '.join(map(repr, missing))} (shape (batch, time, "
+                            f"{self.size(missing[0])}))")
+        xs, T, B = {}, None, None
+        for n in names:
+            shape = getattr(inputs[n], "shape", None)
+            if isinstance(shape, tuple) and len(shape) == 3:   # an array: refused by its size before it is copied
+                self._check_work(shape[1], shape[0])
+            arr = self._array(f"inputs[{n!r}]", inputs[n], 3)
+            if arr.shape[2] != self.size(n):
+                raise DataError(f"inputs[{n!r}]: node {n!r} has size {self.size(n)}, got arrays of size "
+                                f"{arr.shape[2]} (shape {arr.shape})")
+            if B is not None and arr.shape[:2] != (B, T):
+                raise DataError(f"inputs[{n!r}]: shape {arr.shape} disagrees with the other inputs' "
+                                f"(batch, time) = {(B, T)}")
+            B, T = arr.shape[:2]
+            if not _all_finite(arr):
+                raise DataError(f"inputs[{n!r}]: NaN or infinite value at (batch, time, unit) = {_first_bad(arr)}")
+            xs[n] = np.ascontiguousarray(arr.transpose(1, 0, 2))
+        if steps is not None:
+            steps = arg.integer("steps", steps)
+            if T is not None and steps != T:
+                raise DataError(f"steps={steps} disagrees with the inputs' length T={T}")
+            T = int(steps)
+        initial = dict(arg.mapping("initial", initial, "{node: array (batch, size)}"))
+        for n, value in list(initial.items()):
+            node = self.blocks.get(n, n)
+            if node not in self.graph:
+                raise DataError(f"initial: unknown node {n!r}{suggest(n, self.graph.nodes)}")
+            arr = self._array(f"initial[{n!r}]", value, 2)
+            if arr.shape[1] != self.size(node):
+                raise DataError(f"initial[{n!r}]: node has size {self.size(node)}, got shape {arr.shape}")
+            if B is not None and arr.shape[0] != B:
+                raise DataError(f"initial[{n!r}]: batch {arr.shape[0]} disagrees with the inputs' batch {B}")
+            B = arr.shape[0]
+            if not np.all(np.isfinite(arr)):
+                raise DataError(f"initial[{n!r}]: NaN or infinite values")
+            del initial[n]
+            initial[node] = arr
+            if n in self.blocks:   # a block's state is its h and c
+                c = f"{n}/c"
+                if c in self.graph and c not in initial:
+                    initial[c] = arr
+        if T is None:
+            if targets:
+                first = next(iter(targets.values()))
+                T = int(np.shape(first)[1]) if np.ndim(first) == 3 else None
+            if T is None:
+                raise DataError("this network has no input nodes: pass steps=T to say how many steps to run")
+        if B is None:
+            B = int(np.shape(next(iter(targets.values())))[0]) if targets else 1
+        self._check_work(T, B)
+        return xs, initial, T, B
+
+    def _check_work(self, T: int, B: int) -> None:
+        """DataError, before anything is allocated, when running ``B`` sequences
+        of ``T`` steps would need more memory than ``memory_limit`` (``budget.limit()`` at build)."""
+        need = budget.estimate(self, T, B)
+        if need > self.memory_limit:   # the message is made only then: this runs at every call
+            budget.check(need, f"running {B} sequences of {T} steps", "use smaller batches or fewer steps (or truncate)")
+
+    def _prepare_targets(self, targets, mask, T, B, any_node=False):
+        arg.mapping("targets", targets, "{output node: array (batch, time, size)}")
+        if not targets:
+            raise DataError("targets: expected a dict {output node: array (batch, time, size)}, got no targets")
+        outputs = self._role_nodes("output")
+        ys, ws = {}, {}
+        for key, value in targets.items():
+            node = self.blocks.get(key, key)
+            if node not in self.graph:
+                raise DataError(f"targets: unknown node {key!r}{suggest(key, outputs)}")
+            if not any_node and node not in outputs:
+                raise DataError(f"targets: {key!r} is not an output node (outputs: "
+                                f"{', '.join(map(repr, outputs)) or 'none'})")
+            y = self._array(f"targets[{key!r}]", value, 3)
+            if y.shape != (B, T, self.size(node)):
+                hint = ""
+                if y.shape[0] == B and y.shape[1] == 1 and T > 1:
+                    hint = (f"; a target for the last step only still needs all {T} steps: put it at "
+                            f"[:, -1] and pass mask={{{key!r}: m}} with m (batch, time) 1 at the last step "
+                            f"(train.loss_on: last does this in a spec)")
+                raise DataError(f"targets[{key!r}]: expected shape {(B, T, self.size(node))}, got {y.shape}{hint}")
+            if not _all_finite(y):
+                raise DataError(f"targets[{key!r}]: NaN or infinite value at (batch, time, unit) = {_first_bad(y)}")
+            ys[node] = y.transpose(1, 0, 2)   # a view: losses only read it (a copy costs T*B*size)
+        for key, value in arg.mapping("mask", mask, "{output node: array (batch, time)}").items():
+            node = self.blocks.get(key, key)
+            if node not in ys:
+                raise DataError(f"mask: {key!r} has no targets")
+            m = self._array(f"mask[{key!r}]", value, 2)
+            if m.shape != (B, T):
+                raise DataError(f"mask[{key!r}]: expected shape {(B, T)}, got {m.shape}")
+            if not _all_finite(m):
+                raise DataError(f"mask[{key!r}]: NaN or infinite value at (batch, time) = {_first_bad(m)}")
+            if m.min(initial=0.0) < 0 or m.max(initial=0.0) > 1:
+                raise DataError(f"mask[{key!r}]: values must lie in [0, 1] (1 where the loss counts, 0 where "
+                                f"it does not), got {m.min():g} .. {m.max():g}")
+            ws[node] = np.ascontiguousarray(m.T)
+        return ys, ws
+
+    def _batch_major(self, values: dict) -> dict:
+        out = {n: np.ascontiguousarray(v.value.transpose(1, 0, 2)) for n, v in values.items()}
+        for block, h in self.blocks.items():
+            out[block] = out[h]
+        return out
+
+    def __repr__(self):
+        return (f"Network({self.spec.name!r}: {self.graph.number_of_nodes()} nodes, "
+                f"{self.graph.number_of_edges()} edges, {sum(p.size for p in self.params.values())} parameters)")
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    """No NaN or infinity in ``arr``.  Up to 2**20 elements, ``isfinite(arr).all()``
+    (half the time of a pairwise sum and its errstate; its bool temporary is small).
+    Above, a finite sum proves it in one pass with no temporary (NaN and inf
+    propagate); a non-finite sum may be overflow, so the elementwise check decides then."""
+    if arr.size <= 1 << 20:
+        return bool(np.isfinite(arr).all())
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(arr.sum()):
+            return True
+    return bool(np.all(np.isfinite(arr)))
+
+
+def _first_bad(arr: np.ndarray) -> tuple:
+    """The index of the first NaN or infinity in ``arr``, as plain ints (for messages)."""
+    return tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+
+
+def build(spec: Spec, seed: int | None = None, dtype=None, engine: str = "compiled") -> Network:
+    """Build a ``Network`` from a spec; ``seed`` (an int >= 0) overrides the
+    spec's for init, ``dtype`` (``"float32"`` or ``"float64"``) its ``dtype``
+    (``"float64"`` for gradient checks).  ``engine`` says how recurrent loops run:
+    ``"compiled"`` (generated loops, fast) or ``"simple"`` (a plain per-step loop,
+    ``engine/loop.py``, readable); both compute the same.  Raises ArgumentError
+    for a wrong type, DataError for a wrong value."""
+    return Network(spec, seed=seed, dtype=dtype, engine=engine)
+
+
+def _float_dtype(dtype, default: str) -> np.dtype:
+    """``dtype`` (None for ``default``) as one of the float dtypes networks run in."""
+    if dtype is None:
+        return np.dtype(default)
+    try:
+        found = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"build: dtype: expected one of {', '.join(map(repr, DTYPES))}, got {dtype!r}") from None
+    if found.name not in DTYPES:
+        raise DataError(f"build: dtype: networks run in {' or '.join(DTYPES)}, got {found.name}")
+    return found
