@@ -208,7 +208,18 @@ def _register_plan(sub):
     register(sub)
 
 
-_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan]
+def _register_predict(sub):
+    from .predict import register
+    register(sub)
+
+
+def _register_export(sub):
+    from .export import register
+    register(sub)
+
+
+_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_predict,
+                         _register_export]
 
 
 def main(argv=None) -> int:
