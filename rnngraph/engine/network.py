@@ -576,6 +576,11 @@ class Network:
             out[block] = out[h]
         return out
 
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """Jupyter shows the folded graph (notebook.draw)."""
+        from ..notebook import draw
+        return draw(self)._repr_mimebundle_(include, exclude)
+
     def __repr__(self):
         return (f"Network({self.spec.name!r}: {self.graph.number_of_nodes()} nodes, "
                 f"{self.graph.number_of_edges()} edges, {sum(p.size for p in self.params.values())} parameters)")
