@@ -229,6 +229,11 @@ def _register_plan(sub):
     register(sub)
 
 
+def _register_sweep(sub):
+    from .sweep import register
+    register(sub)
+
+
 def _register_predict(sub):
     from .predict import register
     register(sub)
@@ -245,7 +250,7 @@ def _register_import_torch(sub):
 
 
 _EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_predict,
-                         _register_export, _register_import_torch]
+                         _register_export, _register_import_torch, _register_sweep]
 
 
 def main(argv=None) -> int:

@@ -155,7 +155,7 @@ def _constant_history(program, n, value, depth, B, size, dtype) -> np.ndarray:
 
 def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
         initial: dict | None = None, carried: dict | None = None, reuse: bool = False,
-        lean: frozenset = frozenset(), engine: str = "compiled") -> Run:
+        lean: frozenset = frozenset(), engine: str = "compiled", masks: dict | None = None) -> Run:
     """Execute ``program.plan`` over ``T`` steps for a batch of ``B``.
 
     inputs : input node -> ndarray (T, B, size), time-major, already checked.
@@ -169,7 +169,12 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
     says which), instead of concatenating them.
     engine : one of ``ENGINES``: ``"simple"`` runs recurrent stages by ``loop.simple_scan``
         (workspace and lean then go unused).
+    masks : edge name -> dropout mask, time-major (``dropout.time_major_masks``): a masked
+        edge reads ``mask * v_s(t - d)``.  A masked edge is computed on its own (out of
+        its fused group), and a recurrent stage with a masked edge inside runs by
+        ``loop.simple_scan`` whatever ``engine`` says (the compiled loops take no masks).
     """
+    masks = masks or {}
     dtype = np.dtype(dtype)
     graph, plan, flats, data = program.graph, program.plan, program.flats, program.nodes
     fused_leaves = []      # (leaf Var, Flat) of the fused arrays read as leaves
@@ -239,18 +244,27 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
             fresh.difference_update((id(a), id(values[n][1])))
         else:
             weights = {}
+            masked = any(e.name in masks for g in stage.inner for e in g.edges)
             for g in stage.inner:
                 if g.weight == "identity":
+                    continue
+                if masked and any(e.name in masks for e in g.edges):   # one weight per edge: one mask each
+                    weights[id(g)] = [effective[e.name] for e in g.edges]
                     continue
                 weights[id(g)] = effective[g.edges[0].name] if len(g.edges) == 1 else \
                     joined(id(g), [effective[e.name] for e in g.edges])
             stage_hist = {n: hist[n] for n in stage.nodes if n in hist}
             if stage.backward:
+                # a delay-0 edge's mask is one per step: the reversed loop reads them reversed
+                stage_masks = {e.name: masks[e.name][::-1] if e.delay == 0 else masks[e.name]
+                               for g in stage.inner for e in g.edges if e.name in masks} if masked else None
                 values.update(_backward_stage(program, stage, {n: base_of(n) for n in stage.nodes}, weights,
-                                              future, T, B, dtype, tape, reuse, lean, engine))
-            elif engine == "simple":
+                                              future, T, B, dtype, tape, reuse, lean,
+                                              "simple" if masked else engine, stage_masks))
+            elif engine == "simple" or masked:
                 base = {n: base_of(n) for n in stage.nodes}
-                values.update(simple_scan(stage, graph, base, weights, stage_hist, T, B, dtype))
+                values.update(simple_scan(stage, graph, base, weights, stage_hist, T, B, dtype,
+                                          masks=masks if masked else None))
             else:
                 based = {n: base_and_owner(n, deferred=True) for n in stage.nodes}
                 base = {n: b for n, (b, _) in based.items()}
@@ -260,7 +274,10 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
         for g in stage.produces:
             source = values[g.source][1]
             x = ad.shift(source, g.delay, hist[g.source] if g.delay > 0 else future[g.source]) if g.delay else source
-            if g.weight == "dense":
+            if any(e.name in masks for e in g.edges):
+                pieces = _masked_pieces(g, x, masks, effective, leaves, group_biases.get(id(g)))
+                fresh.update(id(p) for p in pieces)
+            elif g.weight == "dense":
                 names = group_biases.get(id(g))
                 if len(g.edges) == 1:
                     b = None if names is None else leaves[names[0]]
@@ -286,19 +303,20 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
 
 
 def _backward_stage(program, stage, base: dict, weights: dict, future: dict, T: int, B: int, dtype, tape,
-                    reuse: bool, lean: frozenset, engine: str) -> dict:
+                    reuse: bool, lean: frozenset, engine: str, masks: dict | None = None) -> dict:
     """Run a ``backward`` recurrent stage, from ``t = T-1`` down to ``0``: the forward
     loop of either engine on time-reversed sequences (reversed time ``T-1-t``).  Its
     bases are reversed, its history is the values at ``T, T+1, ...`` (``future``,
     reversed: ``T`` is the step just before reversed time 0), its inner groups
     already carry the delays the reversed loop sees (``plan.Group``), and the
-    values it returns are reversed back.  Returns node -> (A, V) in time order."""
+    values it returns are reversed back; ``masks`` (dropout, simple engine only) are
+    already in the loop's order.  Returns node -> (A, V) in time order."""
     reverse = lambda v: None if v is None else ad.flip(v)    # noqa: E731
     base = {n: reverse(b) for n, b in base.items()}
     hist = {n: reverse(future[n]) for n in stage.nodes if n in future}
     first = len(tape.records) if tape is not None else 0
     if engine == "simple":
-        out = simple_scan(stage, program.graph, base, weights, hist, T, B, dtype)
+        out = simple_scan(stage, program.graph, base, weights, hist, T, B, dtype, masks=masks)
     else:
         out = scan(stage, program.graph, base, weights, hist, T, B, dtype, program.stages[id(stage)], reuse, lean)
     if tape is not None and tape.trace:
@@ -311,3 +329,18 @@ def _backward_stage(program, stage, base: dict, weights: dict, future: dict, T: 
             return ()
         tape.records.insert(first, (tuple(v for pair in out.values() for v in pair), (), unreverse))
     return {n: (reverse(a), reverse(v)) for n, (a, v) in out.items()}
+
+
+def _masked_pieces(g, x, masks: dict, effective: dict, leaves: dict, biases) -> list:
+    """Each edge of the sequence group ``g`` on its own, a masked one reading
+    ``mask * x``; ``x`` (T, B, source size) is the source's value at ``t - delay``.
+    ``biases`` are the targets' biases the plan folded into the group's GEMM."""
+    pieces = []
+    for k, e in enumerate(g.edges):
+        xe = ad.mul(x, ad.const(masks[e.name])) if e.name in masks else x
+        if g.weight == "dense":
+            b = leaves[biases[k]] if biases and biases[k] else None
+            pieces.append(ad.linear(xe, effective[e.name], b))
+        else:
+            pieces.append(ad.edge_apply(g.weight, effective.get(e.name), xe))
+    return pieces
