@@ -2,7 +2,8 @@
 
 Each printer takes the DAG of ``net.unroll(T, initial=True)`` (and the
 folded graph for equations) and returns a string; none changes anything.
-Vertices print as ``hidden@3``; initial states as ``context@-1``.
+Vertices print as ``hidden@3``; initial states as ``context@-1`` (or, read by
+a negative delay, ``context@T``: the same initial value past the last step).
 
 ``marks`` (a ``lossmarks.Marks``, optional) shows where the loss counts
 (``<- loss`` in text, a bold red outline in dot, a red class in Mermaid,
@@ -23,6 +24,11 @@ def _by_time(dag):
     for v, t in dag.nodes(data="t"):
         times.setdefault(t, []).append(v)
     return dict(sorted(times.items()))
+
+
+def _initial(dag, t: int) -> bool:
+    """Whether time ``t`` holds initial states: before 0, or at T and later."""
+    return not 0 <= t < dag.graph["T"]
 
 
 def equation(graph, dag, vertex) -> str:
@@ -63,7 +69,7 @@ def to_text(graph, dag, marks=None) -> str:
         counted = sorted(marks.loss, key=lambda v: (v[1], v[0]))
         lines.append(f"# {marks.note}: " + (", ".join(vertex_name(v) for v in counted) or "no step here"))
     for t, vertices in _by_time(dag).items():
-        if t < 0:
+        if _initial(dag, t):
             lines.append(f"t={t} (initial states): " + ", ".join(vertex_name(v) for v in vertices))
             continue
         lines.append(f"t={t}:")
@@ -84,7 +90,7 @@ def to_dot(graph, dag, marks=None) -> str:
     if marks is not None:
         lines.append(f"  label={json.dumps('bold red: ' + marks.note)}; labelloc=t;")
     for t, vertices in _by_time(dag).items():
-        label = f"t={t}" if t >= 0 else f"t={t} (initial)"
+        label = f"t={t} (initial)" if _initial(dag, t) else f"t={t}"
         lines.append(f'  subgraph "cluster_t{t}" {{ label="{label}"; style=dashed;')
         for v in vertices:
             shape = "ellipse" if graph.nodes[v[0]]["role"] == "input" else \
@@ -115,7 +121,8 @@ def to_mermaid(graph, dag, marks=None) -> str:
     if marks is not None:
         lines.append(f"  %% red: {marks.note}")
     for t, vertices in _by_time(dag).items():
-        lines.append(f"  subgraph t{'m' if t < 0 else ''}{abs(t)}[\"t={t}\"]")
+        label = f"t={t} (initial)" if _initial(dag, t) else f"t={t}"
+        lines.append(f"  subgraph t{'m' if t < 0 else ''}{abs(t)}[\"{label}\"]")
         for v in vertices:
             label = vertex_name(v) + (" (loss)" if _loss(marks, v) else " (0)" if _empty(marks, v) else "")
             lines.append(f"    {_mermaid_id(v)}[\"{label}\"]")

@@ -399,7 +399,10 @@ class Network:
                 continue
             for forward, backward in fresh.program.loops(stage):
                 layout = backward.report(forward) if backward is not None else forward.report()
-                text += ["", f"time loop {k} over {', '.join(stage.nodes)} (T = {T}, batch {batch}, {self.dtype})",
+                reversed_time = ("; backward: these loops run on reversed time, step t of the code is step "
+                                 "T-1-t of the sequence, and its delays are the edges' negated") if stage.backward else ""
+                text += ["", f"time loop {k} over {', '.join(stage.nodes)} (T = {T}, batch {batch}, {self.dtype}"
+                             f"{reversed_time})",
                          str(layout), "", forward.forward.source]
                 if backward is not None:
                     text += ["", backward.backward.source]

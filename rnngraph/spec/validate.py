@@ -11,7 +11,8 @@ import os
 
 from ..activations import ACTIVATIONS
 from ..errors import SpecError, SpecErrors, a_or_an, one_of, suggest
-from .model import (BLOCK_KEYS, BLOCK_TYPES, COMBINES, CONSTRAINTS, DTYPES, DYNAMICS_KEYS, EDGE_KEYS, ENCODINGS,
+from .model import (BLOCK_DIRECTIONS, BLOCK_KEYS, BLOCK_TYPES, COMBINES, CONSTRAINTS, DTYPES, DYNAMICS_KEYS,
+                    EDGE_KEYS, ENCODINGS,
                     EXPANDED_NAME_RE, FORMAT_VERSION, GRU_VARIANTS, HOPFIELD_METRICS, HOPFIELD_RULES, LARGEST,
                     LOSSES, LOSS_ACTIVATIONS, LOSS_NEEDS, LOSS_ON, LSTM_VARIANTS, MAX_DELAY, MAX_NODE_SIZE,
                     NAME_RE, NODE_KEYS, OPTIMIZERS, ROLES, TOP_KEYS, TRAIN_KEYS, TRAIN_METHODS, WEIGHTS, Bias,
@@ -296,6 +297,13 @@ class Validator:
                                             f"known: {', '.join(variants)}")
             ok = False
         options = {"variant": variant}
+        direction = body.get("direction", "forward")
+        if direction not in BLOCK_DIRECTIONS:
+            self.fail(where + ("direction",), f"direction must be {one_of(BLOCK_DIRECTIONS)}, got {direction!r}"
+                                              f"{suggest(direction, BLOCK_DIRECTIONS)}")
+            ok = False
+        elif direction == "backward":    # forward, the default, is left implicit when printed
+            options["direction"] = direction
         if kind == "lstm":
             peep = body.get("peepholes", False)
             if not isinstance(peep, bool):
@@ -397,11 +405,11 @@ class Validator:
                     ok = False
             ends[key] = names
         delay = body.get("delay", 0)
-        if not _is_int(delay) or delay < 0:
-            self.fail(where + ("delay",), f"delay must be an integer >= 0, got {delay!r}")
+        if not _is_int(delay):
+            self.fail(where + ("delay",), f"delay must be an integer (negative: read a later step), got {delay!r}")
             ok = False
-        elif delay > MAX_DELAY:
-            self.fail(where + ("delay",), f"delay {delay} is larger than {MAX_DELAY:,}")
+        elif abs(delay) > MAX_DELAY:
+            self.fail(where + ("delay",), f"delay {delay} is larger than {MAX_DELAY:,} in magnitude")
             ok = False
         weight = body.get("weight", "dense")
         if weight not in WEIGHTS:

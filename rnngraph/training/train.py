@@ -106,6 +106,11 @@ class Trainer:
                  metrics=None, seed: int = 0):
         self.net = net
         self.config = config
+        ahead = next(((u, v, d) for u, v, d in net.graph.edges(data="delay") if d < 0), None)
+        if config.truncate and ahead:
+            raise DataError(f"truncate: {config.truncate} needs every delay >= 0, but edge {ahead[0]} -> {ahead[1]} "
+                            f"has delay {ahead[2]} (it reads a later step, which a window cannot see); "
+                            f"use truncate 0 (full BPTT)")
         self.train_data = train
         self.eval_data = evaluation
         self.metrics_fn = metrics
