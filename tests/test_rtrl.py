@@ -44,6 +44,11 @@ def test_rtrl_gradient_equals_bptt_on_every_spec(path):
     net = rg.build(rg.load_spec(path), dtype="float64")
     if not net.output_nodes:
         pytest.skip("no output node: nothing for a loss to read (Hopfield storage)")
+    if any(e.delay < 0 for e in net.primitive.edges):   # an edge reading the future: refused, not computed
+        inputs, targets, initial, loss = random_problem(net, T=3, B=1)
+        with pytest.raises(rg.DataError, match="needs delays >= 0"):
+            net.loss_and_grad(inputs, targets, loss=loss, initial=initial, steps=3, method="rtrl")
+        return
     big = sum(net.size(n) for n in net.graph.nodes) > 150
     want = assert_same_gradient(net, T=3 if big else 4, B=1 if big else 2)
     assert any(np.any(g != 0) for g in want.values())
@@ -53,6 +58,7 @@ def test_rtrl_gradient_equals_bptt_on_every_spec(path):
 @given(random_specs(), st.integers(1, 5), st.integers(0, 2 ** 16))
 def test_rtrl_gradient_equals_bptt_and_the_reference_on_random_graphs(data, T, seed):
     assume(any(body.get("role") == "output" for body in data["nodes"].values()))
+    assume(all(edge.get("delay", 0) >= 0 for edge in data["edges"]))   # rtrl refuses look-ahead (tested above)
     spec = rg.parse_spec(yaml.safe_dump(data, sort_keys=False))
     net = rg.build(spec, seed=seed)
     rng = np.random.default_rng(seed)
@@ -293,6 +299,7 @@ def test_forced_random_graphs_agree_with_finite_differences_and_rtrl(data, T, se
     spec = rg.parse_spec(yaml.safe_dump(data, sort_keys=False))
     primitive = spec.expanded()
     assume(any(e.delay > 0 and primitive.nodes[e.source].role == "output" for e in primitive.edges))
+    assume(all(e.delay >= 0 for e in primitive.edges))   # rtrl (compared with here) refuses look-ahead
     net = rg.build(spec, seed=seed)
     forced = net.teacher_forced()
     inputs, targets, initial, loss = random_problem(net, T=T, B=2, seed=seed)

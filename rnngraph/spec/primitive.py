@@ -15,7 +15,8 @@ def check_primitive(spec: Spec) -> None:
     A cycle of delay-0 edges (named, in order), duplicate edge names made by
     expansion, product nodes without inputs, explicit initial weights of the
     wrong shape, and parameters too large to allocate.  Within a cycle all nonzero
-    delays share one sign, and ``truncate`` and ``method: rtrl`` need none negative.
+    delays share one sign, and ``truncate`` needs none negative (``method: rtrl``'s
+    own checks are the validator's ``training_options``).
     """
     sizes = {n.name: n.size for n in spec.nodes.values()}
     seen = {}
@@ -73,8 +74,8 @@ def check_primitive(spec: Spec) -> None:
 
 def _check_directions(spec: Spec, sizes: dict) -> None:
     """Within a strongly connected component all nonzero delays share one sign (the
-    component's loop runs forward or backward in time); and training that steps
-    through time forward (``truncate``, ``method: rtrl``) needs no negative delay.
+    component's loop runs forward or backward in time); and truncated BPTT, whose
+    windows step forward in time, needs no negative delay.
 
     A mixed component is reported with a closed walk through one edge of each sign:
     around it a value would depend on itself at the same step."""
@@ -104,6 +105,3 @@ def _check_directions(spec: Spec, sizes: dict) -> None:
         raise spec.error(("train", "truncate"), f"truncate needs every delay >= 0, but {reason}: windows "
                                                 f"run forward in time and cannot see past their end; "
                                                 f"remove truncate (full BPTT)")
-    if train.get("method") == "rtrl":
-        raise spec.error(("train", "method"), f"rtrl computes gradients forward in time and needs every "
-                                              f"delay >= 0, but {reason}; use method: bptt")
