@@ -28,7 +28,7 @@ from .losses import LOSSES, output_loss
 from .params import init_params, param_infos, project
 from .plan import make_plan
 from ..spec import DTYPES, LARGEST, Spec, out_of_range
-from ..tokens import one_hot
+from .calls import all_finite, batch_major, first_bad, prepare_inputs, prepare_targets
 
 GRADIENT_METHODS = ("bptt", "rtrl")   # loss_and_grad's ways to the same gradient
 MAX_UNROLLED = 1_000_000    # vertices + arcs of the largest networkx graph ``unroll`` builds
@@ -166,10 +166,10 @@ class Network:
         {node: array (B, T, size)} for every primitive node, and for every
         block its output ``h`` under the block's name.
         """
-        xs, initial, T, B = self._prepare(inputs, initial, steps)
+        xs, initial, T, B = prepare_inputs(self, inputs, initial, steps)
         result = run(self.program, self._finite_params(), xs, T, B, self.dtype, initial=initial,
                      engine=self.engine)
-        return self._batch_major({n: v for n, (a, v) in result.values.items()})
+        return batch_major(self, {n: v for n, (a, v) in result.values.items()})
 
     def predict(self, inputs: dict | None = None, initial: dict | None = None, steps: int | None = None,
                 nodes="outputs") -> dict:
@@ -242,8 +242,8 @@ class Network:
     def _rtrl_loss_and_grad(self, inputs, targets, loss, initial, mask, steps):
         from . import rtrl
         kind = self.spec.train.get("loss", "mse") if loss is None else arg.choice("loss", loss, LOSSES)
-        xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
-        ys, ws = self._prepare_targets(targets, mask, T, B)
+        xs, initial, T, B = prepare_inputs(self, inputs, initial, steps, targets=targets)
+        ys, ws = prepare_targets(self, targets, mask, T, B)
         self._finite_params()
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return rtrl.loss_and_grad(self, xs, ys, ws, initial, T, B, kind)
@@ -257,8 +257,8 @@ class Network:
         time step); the next step reads them.  Arguments as ``loss_and_grad``."""
         from . import rtrl
         kind = self.spec.train.get("loss", "mse") if loss is None else arg.choice("loss", loss, LOSSES)
-        xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
-        ys, ws = self._prepare_targets(targets, mask, T, B)
+        xs, initial, T, B = prepare_inputs(self, inputs, initial, steps, targets=targets)
+        ys, ws = prepare_targets(self, targets, mask, T, B)
         self._finite_params()
         yield from rtrl.online(self, xs, ys, ws, initial, T, B, kind)
 
@@ -332,8 +332,8 @@ class Network:
         value; ``Run.history`` is taken before the backward pass, which may
         reuse value buffers (``history=False`` skips it)."""
         kind = self.spec.train.get("loss", "mse") if loss is None else arg.choice("loss", loss, LOSSES)
-        xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
-        ys, ws = self._prepare_targets(targets, mask, T, B, any_node)
+        xs, initial, T, B = prepare_inputs(self, inputs, initial, steps, targets=targets)
+        ys, ws = prepare_targets(self, targets, mask, T, B, any_node)
         masks = time_major_masks(dropout_masks, self.dropout, B, T, self.dtype)
         tape = ad.Tape(trace=trace) if grads else None
         reuse = not keep_values and not trace
@@ -504,8 +504,8 @@ class Network:
         without it."""
         params = self._checked_params()
         for name, value in params.items():
-            if not _all_finite(value):
-                raise DataError(f"net.params[{name!r}]: NaN or infinite value at index {_first_bad(value)}; "
+            if not all_finite(value):
+                raise DataError(f"net.params[{name!r}]: NaN or infinite value at index {first_bad(value)}; "
                                 f"set it to finite numbers (or rebuild, or net.load a saved file)")
         return params
 
@@ -524,137 +524,6 @@ class Network:
                 raise DataError(f"net.params[{name!r}] has shape {value.shape}, the network needs {info.shape}")
         return params
 
-    def _array(self, where: str, value, ndim: int, dtype=None) -> np.ndarray:
-        dtype = dtype or self.dtype
-        if type(value) is np.ndarray and value.dtype == dtype:   # the training loop's arrays: nothing to convert
-            arr = value
-        else:
-            arr = arg.real_array(where, value).astype(dtype, copy=False)
-        if arr.ndim != ndim:
-            layout = "(batch, time, size)" if ndim == 3 else "(batch, size)" if ndim == 2 else "(batch, time)"
-            raise DataError(f"{where}: expected a {ndim}-d array {layout}, got shape {arr.shape}")
-        return arr
-
-    def _prepare(self, inputs, initial, steps, targets=None):
-        """Check inputs and initial states; return time-major inputs, initial, T, B."""
-        inputs = arg.mapping("inputs", inputs, "{input node: array (batch, time, size)}")
-        names = self._role_nodes("input")
-        for key in inputs:
-            if key not in names:
-                role = " (it is not an input node)" if key in self.graph else suggest(key, names)
-                raise DataError(f"inputs: unknown input {key!r}{role}; this network's inputs are "
-                                f"{', '.join(map(repr, names)) or 'none'}")
-        missing = [n for n in names if n not in inputs]
-        if missing:
-            raise DataError(f"inputs: missing {', '.join(map(repr, missing))} (shape (batch, time, "
-                            f"{self.size(missing[0])}))")
-        xs, T, B = {}, None, None
-        for n in names:
-            value = inputs[n]
-            shape = getattr(value, "shape", None)
-            if isinstance(shape, tuple) and len(shape) == 3:   # an array: refused by its size before it is copied
-                self._check_work(shape[1], shape[0])
-            if self.primitive.nodes[n].encoding == "one_hot" and np.ndim(value) == 2:   # tokens (B, T)
-                self._check_work(np.shape(value)[1], np.shape(value)[0])
-                value = one_hot("inputs", n, np.asarray(value), self.size(n), self.dtype)
-            arr = self._array(f"inputs[{n!r}]", value, 3)
-            if arr.shape[2] != self.size(n):
-                raise DataError(f"inputs[{n!r}]: node {n!r} has size {self.size(n)}, got arrays of size "
-                                f"{arr.shape[2]} (shape {arr.shape})")
-            if B is not None and arr.shape[:2] != (B, T):
-                raise DataError(f"inputs[{n!r}]: shape {arr.shape} disagrees with the other inputs' "
-                                f"(batch, time) = {(B, T)}")
-            B, T = arr.shape[:2]
-            if not _all_finite(arr):
-                raise DataError(f"inputs[{n!r}]: NaN or infinite value at (batch, time, unit) = {_first_bad(arr)}")
-            xs[n] = np.ascontiguousarray(arr.transpose(1, 0, 2))
-        if steps is not None:
-            steps = arg.integer("steps", steps)
-            if T is not None and steps != T:
-                raise DataError(f"steps={steps} disagrees with the inputs' length T={T}")
-            T = int(steps)
-        initial = dict(arg.mapping("initial", initial, "{node: array (batch, size)}"))
-        for n, value in list(initial.items()):
-            node = self.blocks.get(n, n)
-            if node not in self.graph:
-                raise DataError(f"initial: unknown node {n!r}{suggest(n, self.graph.nodes)}")
-            arr = self._array(f"initial[{n!r}]", value, 2)
-            if arr.shape[1] != self.size(node):
-                raise DataError(f"initial[{n!r}]: node has size {self.size(node)}, got shape {arr.shape}")
-            if B is not None and arr.shape[0] != B:
-                raise DataError(f"initial[{n!r}]: batch {arr.shape[0]} disagrees with the inputs' batch {B}")
-            B = arr.shape[0]
-            if not np.all(np.isfinite(arr)):
-                raise DataError(f"initial[{n!r}]: NaN or infinite values")
-            del initial[n]
-            initial[node] = arr
-            if n in self.blocks:   # a block's state is its h and c
-                c = f"{n}/c"
-                if c in self.graph and c not in initial:
-                    initial[c] = arr
-        if T is None:
-            if targets:
-                first = next(iter(targets.values()))
-                T = int(np.shape(first)[1]) if np.ndim(first) == 3 else None
-            if T is None:
-                raise DataError("this network has no input nodes: pass steps=T to say how many steps to run")
-        if B is None:
-            B = int(np.shape(next(iter(targets.values())))[0]) if targets else 1
-        self._check_work(T, B)
-        return xs, initial, T, B
-
-    def _check_work(self, T: int, B: int) -> None:
-        """DataError, before anything is allocated, when running ``B`` sequences
-        of ``T`` steps would need more memory than ``memory_limit`` (``budget.limit()`` at build)."""
-        need = budget.estimate(self, T, B)
-        if need > self.memory_limit:   # the message is made only then: this runs at every call
-            budget.check(need, f"running {B} sequences of {T} steps", "use smaller batches or fewer steps (or truncate)")
-
-    def _prepare_targets(self, targets, mask, T, B, any_node=False):
-        arg.mapping("targets", targets, "{output node: array (batch, time, size)}")
-        if not targets:
-            raise DataError("targets: expected a dict {output node: array (batch, time, size)}, got no targets")
-        outputs = self._role_nodes("output")
-        ys, ws = {}, {}
-        for key, value in targets.items():
-            node = self.blocks.get(key, key)
-            if node not in self.graph:
-                raise DataError(f"targets: unknown node {key!r}{suggest(key, outputs)}")
-            if not any_node and node not in outputs:
-                raise DataError(f"targets: {key!r} is not an output node (outputs: "
-                                f"{', '.join(map(repr, outputs)) or 'none'})")
-            y = self._array(f"targets[{key!r}]", value, 3)
-            if y.shape != (B, T, self.size(node)):
-                hint = ""
-                if y.shape[0] == B and y.shape[1] == 1 and T > 1:
-                    hint = (f"; a target for the last step only still needs all {T} steps: put it at "
-                            f"[:, -1] and pass mask={{{key!r}: m}} with m (batch, time) 1 at the last step "
-                            f"(train.loss_on: last does this in a spec)")
-                raise DataError(f"targets[{key!r}]: expected shape {(B, T, self.size(node))}, got {y.shape}{hint}")
-            if not _all_finite(y):
-                raise DataError(f"targets[{key!r}]: NaN or infinite value at (batch, time, unit) = {_first_bad(y)}")
-            ys[node] = y.transpose(1, 0, 2)   # a view: losses only read it (a copy costs T*B*size)
-        for key, value in arg.mapping("mask", mask, "{output node: array (batch, time)}").items():
-            node = self.blocks.get(key, key)
-            if node not in ys:
-                raise DataError(f"mask: {key!r} has no targets")
-            m = self._array(f"mask[{key!r}]", value, 2)
-            if m.shape != (B, T):
-                raise DataError(f"mask[{key!r}]: expected shape {(B, T)}, got {m.shape}")
-            if not _all_finite(m):
-                raise DataError(f"mask[{key!r}]: NaN or infinite value at (batch, time) = {_first_bad(m)}")
-            if m.min(initial=0.0) < 0 or m.max(initial=0.0) > 1:
-                raise DataError(f"mask[{key!r}]: values must lie in [0, 1] (1 where the loss counts, 0 where "
-                                f"it does not), got {m.min():g} .. {m.max():g}")
-            ws[node] = np.ascontiguousarray(m.T)
-        return ys, ws
-
-    def _batch_major(self, values: dict) -> dict:
-        out = {n: np.ascontiguousarray(v.value.transpose(1, 0, 2)) for n, v in values.items()}
-        for block, h in self.blocks.items():
-            out[block] = out[h]
-        return out
-
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         """Jupyter shows the folded graph (notebook.draw)."""
         from ..notebook import draw
@@ -663,24 +532,6 @@ class Network:
     def __repr__(self):
         return (f"Network({self.spec.name!r}: {self.graph.number_of_nodes()} nodes, "
                 f"{self.graph.number_of_edges()} edges, {sum(p.size for p in self.params.values())} parameters)")
-
-
-def _all_finite(arr: np.ndarray) -> bool:
-    """No NaN or infinity in ``arr``.  Up to 2**20 elements, ``isfinite(arr).all()``
-    (half the time of a pairwise sum and its errstate; its bool temporary is small).
-    Above, a finite sum proves it in one pass with no temporary (NaN and inf
-    propagate); a non-finite sum may be overflow, so the elementwise check decides then."""
-    if arr.size <= 1 << 20:
-        return bool(np.isfinite(arr).all())
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(arr.sum()):
-            return True
-    return bool(np.all(np.isfinite(arr)))
-
-
-def _first_bad(arr: np.ndarray) -> tuple:
-    """The index of the first NaN or infinity in ``arr``, as plain ints (for messages)."""
-    return tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
 
 
 def build(spec: Spec, seed: int | None = None, dtype=None, engine: str = "compiled") -> Network:
