@@ -9,6 +9,7 @@ and both agree with central differences.
 import os
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import pytest
 import yaml
@@ -166,6 +167,11 @@ ACTS = ["identity", "sigmoid", "tanh", "softplus", "softmax", "one_minus"]
 
 @st.composite
 def random_specs(draw):
+    """Random valid specs.  Delays may be negative (look-ahead edges, and recurrent
+    components that run backward in time); within a strongly connected component
+    every nonzero delay then takes the sign of its first, so that one graph holds
+    forward and backward loops but no component mixes them (a SpecError)."""
+    signed = draw(st.booleans())
     n_inputs = draw(st.integers(0, 2))
     n_other = draw(st.integers(1, 5))
     names = [f"x{i}" for i in range(n_inputs)] + [f"n{i}" for i in range(n_other)]
@@ -198,9 +204,9 @@ def random_specs(draw):
         k = draw(st.integers(1 if nodes[n]["combine"] == "product" else 0, 3))
         for _ in range(k):
             src = draw(st.sampled_from(names))
-            delay = draw(st.integers(0, 3))
+            delay = draw(st.integers(-3 if signed else 0, 3))
             if delay == 0 and src in order and order.index(src) >= i:
-                delay = draw(st.integers(1, 3))
+                delay = draw(st.integers(1, 3)) * draw(st.sampled_from([1, -1] if signed else [1]))
             kinds = ["dense"] + (["diagonal", "scalar", "identity"] if sizes[src] == sizes[n] else [])
             kind = draw(st.sampled_from(kinds))
             edge = {"from": src, "to": n, "delay": delay, "weight": kind}
@@ -215,7 +221,21 @@ def random_specs(draw):
                 edge["name"] = f"e{len(edges)}"
             seen.add((src, n))
             edges.append(edge)
+    one_sign_per_component(edges)
     return {"rnngraph": 1, "name": "random", "nodes": nodes, "edges": edges, "dtype": "float64"}
+
+
+def one_sign_per_component(edges: list) -> None:
+    """Give every nonzero delay inside a strongly connected component the sign of the
+    component's first one (in place): a component that mixes signs is refused."""
+    graph = nx.MultiDiGraph()
+    graph.add_edges_from((e["from"], e["to"]) for e in edges)
+    component = {n: i for i, members in enumerate(nx.strongly_connected_components(graph)) for n in members}
+    sign = {}
+    for e in edges:
+        c = component[e["from"]]
+        if e["delay"] and c == component[e["to"]]:
+            e["delay"] = abs(e["delay"]) * sign.setdefault(c, 1 if e["delay"] > 0 else -1)
 
 
 # RG_RANDOM_GRAPHS=1500 python -m pytest tests/test_executor.py -k random_graphs: a longer hunt

@@ -7,7 +7,8 @@ mutations (docs/spec-format.md is the contract):
   key, rename a key (a typo), retype a value (number -> string, list ->
   number, mapping -> list, ...), negative and huge numbers (``10**12``, a
   400-digit integer), break a node reference, insert a delay-0 cycle (edges
-  ``a -> b`` and ``b -> a``), give an edge a name that collides with a
+  ``a -> b`` and ``b -> a``), negate delays or make a block run backward
+  (a look-ahead, a backward loop, or a cycle mixing signs), give an edge a name that collides with a
   parameter rnngraph makes (``h.bias``, ``h.init``, a block part's bias,
   another edge's name) or cannot be a file member (NUL, ``..``, an absolute
   path), a ``--set KEY=VALUE`` argument (read by ``parse_sets`` as the CLI
@@ -409,6 +410,25 @@ def m_cycle(draw, data):
     return f"cycle {a} <-> {b} (named={named})"
 
 
+def m_reverse(draw, data):
+    """Negate some edges' delays, or turn a block backward: a valid look-ahead or
+    backward loop, or a cycle whose delays mix signs (refused with a line)."""
+    edges = [e for e in data.get("edges") or [] if isinstance(e, dict) and isinstance(e.get("delay"), int)
+             and not isinstance(e.get("delay"), bool)]
+    nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
+    blocks = [n for n, body in nodes.items() if isinstance(body, dict) and "type" in body]
+    if blocks and (not edges or draw(st.booleans())):
+        b = draw(st.sampled_from(blocks))
+        nodes[b]["direction"] = draw(st.sampled_from(["backward", "forward", "sideways"]))
+        return f"reverse block {b} -> {nodes[b]['direction']}"
+    if not edges:
+        return "reverse: no delays"
+    chosen = draw(st.lists(st.sampled_from(range(len(edges))), min_size=1, max_size=len(edges), unique=True))
+    for i in chosen:
+        edges[i]["delay"] = -edges[i]["delay"] or -1
+    return f"reverse delays of {len(chosen)} edges"
+
+
 BOMB = "{" + ", ".join(["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [
     f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]) + "}"
 SET_VALUES = [repr(v) if isinstance(v, float) else str(v) for v in HUGE] + [
@@ -454,7 +474,8 @@ def m_param_name(draw, data):
 
 
 STRUCTURAL = {"delete_key": m_delete_key, "rename_key": m_rename_key, "retype": m_retype,
-              "number": m_number, "break_ref": m_break_ref, "cycle": m_cycle, "param_name": m_param_name}
+              "number": m_number, "break_ref": m_break_ref, "cycle": m_cycle, "param_name": m_param_name,
+              "reverse": m_reverse}
 
 
 def t_delete_char(draw, text):

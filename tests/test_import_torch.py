@@ -85,8 +85,6 @@ def test_float32_module_imports_as_float32(tmp_path):
 @pytest.mark.parametrize("make_state, flags, message", [
     (lambda: torch.nn.LSTM(IN, H, bidirectional=True).state_dict(), ["--arch", "lstm"],
      "reverse-direction weights.*pass --bidirectional"),
-    (lambda: torch.nn.LSTM(IN, H, bidirectional=True).state_dict(), ["--arch", "lstm", "--bidirectional"],
-     "--bidirectional needs backward blocks"),
     (lambda: torch.nn.LSTM(IN, H, num_layers=2).state_dict(), ["--arch", "lstm", "--layers", "3"],
      "--layers 3: the state_dict has 2 layers"),
     (lambda: torch.nn.GRU(IN, H).state_dict(), ["--arch", "lstm"], "is --arch right"),

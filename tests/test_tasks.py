@@ -20,7 +20,7 @@ from rnngraph.training.tasks import TASKS, TaskData, get_task, normal_equation
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPEC_TASKS = ["temporal_xor", "adding", "embedded_reber", "copy", "parity", "sine", "anbn",
-              "patterns", "linear"]
+              "patterns", "linear", "marker_ahead"]
 
 # Small settings per task so every generic test is quick.
 SMALL = {
@@ -33,6 +33,7 @@ SMALL = {
     "anbn": {"n_max": 4, "n_eval_max": 7, "n_train": 30, "n_eval": 20},
     "patterns": {"count": 4, "size": 50, "n_train": 30, "n_eval": 20},
     "linear": {"features": 4, "n_train": 30, "n_eval": 20},
+    "marker_ahead": {"length": 6, "n_train": 30, "n_eval": 20},
 }
 
 
@@ -164,7 +165,7 @@ def test_perfect_predictor_scores_perfectly(name):
     best = {"third_bit_error": 0.0, "rms_error": 0.0, "mse": 0.0, "bit_error": 0.0,
             "max_correct_n": float(data.extra["n"].max()) if name == "anbn" else None}
     for key, value in m.items():
-        if key == "other_bit_error":
+        if key in ("other_bit_error", "causal_bound"):   # properties of the data, not of the outputs
             continue
         assert isinstance(value, float)
         assert value == pytest.approx(best.get(key, 1.0)), key
@@ -193,6 +194,8 @@ def test_metrics_reject_outputs_of_the_wrong_shape(name):
     ("copy", {"delay": -1}, "delay"),
     ("copy", {"length": None}, "length"),
     ("parity", {"length": 0}, "length"),
+    ("marker_ahead", {"length": 1}, "length"),
+    ("marker_ahead", {"p_marker": 1.5}, "p_marker"),
     ("sine", {"mode": "next"}, "mode"),
     ("sine", {"freq_max": 0.7}, "freq_max"),
     ("sine", {"freq_min": 0.3, "freq_max": 0.2}, "freq_min"),
@@ -268,7 +271,7 @@ def test_default_train_is_what_each_task_needs_and_a_copy():
     expect = {"temporal_xor": ("bce", "all"), "adding": ("mse", "mask"),
               "embedded_reber": ("bce", "mask"), "copy": ("cross_entropy", "mask"),
               "parity": ("bce", "last"), "sine": ("mse", "all"), "anbn": ("bce", "mask"),
-              "linear": ("mse", "all")}
+              "linear": ("mse", "all"), "marker_ahead": ("bce", "all")}
     for name, (loss, on) in expect.items():
         d = get_task(name).default_train
         assert (d["loss"], d["loss_on"]) == (loss, on), name
@@ -718,3 +721,25 @@ def test_linear_data_and_normal_equation():
     assert task.metrics(np.zeros_like(ev.targets), ev)["mse"] == pytest.approx(np.mean(ev.targets ** 2))
     with pytest.raises(ValueError, match="y must have shape"):
         normal_equation(tr.inputs, tr.targets[:5])
+
+
+def test_marker_ahead_targets_and_the_causal_bound():
+    task = get_task("marker_ahead")
+    data = task.generate({"length": 5, "n_train": 400, "n_eval": 10}, np.random.default_rng(0), "train")
+    marker = data.extra["marker"]
+    assert set(np.unique(marker)) <= set(range(-1, 5)) and (marker == -1).any() and (marker >= 0).any()
+    for x, y, m in zip(data.inputs[..., 0], data.targets[..., 0], marker):
+        assert x.tolist() == [float(t == m) for t in range(5)]
+        assert y.tolist() == [float(m > t) for t in range(5)]
+    # with p_marker 0.5 and length 5, "a marker is still to come" is below 1/2 at every step: the best
+    # answer from the past is 0 everywhere, so the bound is the fraction of zero targets
+    zeros = task.metrics(np.zeros_like(data.targets), data)
+    assert zeros["causal_bound"] == pytest.approx(zeros["accuracy"])
+    assert zeros["causal_bound"] == pytest.approx(1 - data.targets.mean())
+    # always a marker: until it is seen it is certainly still to come, which the past tells exactly
+    sure = task.generate({"length": 5, "p_marker": 1.0, "n_train": 50, "n_eval": 10}, 0, "train")
+    assert task.metrics(sure.targets, sure)["causal_bound"] == 1.0
+    # rarer markers: the bound is the fraction of zeros again
+    rare = task.generate({"length": 20, "p_marker": 0.3, "n_train": 2000, "n_eval": 10}, 0, "train")
+    bound = task.metrics(rare.targets, rare)["causal_bound"]
+    assert bound == pytest.approx(1 - rare.targets.mean())

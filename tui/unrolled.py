@@ -209,7 +209,7 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
     for (u, su), (v, tv), data in dag.edges(data=True):
         d = data["delay"]
         s, t = su + shift, tv + shift
-        if d == 0 or not start <= t < stop:
+        if d <= 0 or not start <= t < stop:   # arcs from later steps (negative delays) are not drawn yet
             continue
         check()
         c_t = t - start

@@ -68,9 +68,11 @@ def cmd_unroll(args) -> int:
         raise _Usage("-T must be >= 0")
     if args.T > 10_000:
         raise _Usage(f"-T {args.T} would print a huge graph; at most 10000 steps")
-    net = build(load_spec(args.spec))
+    from .lossmarks import unroll_marks
+    spec = load_spec(args.spec)
+    net = build(spec)
     dag = net.unroll(args.T, initial=True)
-    sys.stdout.write(FORMATS[args.format](net.graph, dag))
+    sys.stdout.write(FORMATS[args.format](net.graph, dag, unroll_marks(spec, net, args.T)))
     return EXIT_OK
 
 
@@ -229,6 +231,11 @@ def _register_plan(sub):
     register(sub)
 
 
+def _register_grads(sub):
+    from .grads import register
+    register(sub, at_least)
+
+
 def _register_sweep(sub):
     from .sweep import register
     register(sub)
@@ -249,8 +256,8 @@ def _register_import_torch(sub):
     register(sub)
 
 
-_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_predict,
-                         _register_export, _register_import_torch, _register_sweep]
+_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_grads,
+                         _register_predict, _register_export, _register_import_torch, _register_sweep]
 
 
 def main(argv=None) -> int:

@@ -345,9 +345,13 @@ def shift(seq: Var, delay: int, history: Var) -> Var:
     and ``history[D + t - delay]`` where ``t - delay < 0``.
 
     seq (T, B, n); history (D, B, n) with ``D >= delay``: the values at times
-    ``-D .. -1``.  Returns (T, B, n)."""
+    ``-D .. -1``.  A negative delay reads later steps: then ``history`` holds
+    the values at times ``T .. T+D-1`` (``D >= -delay``), read where
+    ``t - delay >= T``.  Returns (T, B, n)."""
     if delay == 0:
         return seq
+    if delay < 0:
+        return flip(shift(flip(seq), -delay, flip(history)))
     T, D = seq.shape[0], history.shape[0]
     head = history.value[D - delay:D - delay + min(delay, T)]          # (min(d,T), B, n)
     value = np.concatenate([head, seq.value[:max(T - delay, 0)]], axis=0)
@@ -363,6 +367,11 @@ def shift(seq: Var, delay: int, history: Var) -> Var:
             g_seq[:max(T - delay, 0)] = g[delay:]
         return g_seq, g_hist
     return apply(value, (seq, history), vjp)
+
+
+def flip(x: Var) -> Var:
+    """``x`` in reversed order along its first (time) axis, as a new array."""
+    return apply(np.ascontiguousarray(x.value[::-1]), (x,), lambda g: (np.ascontiguousarray(dense(g)[::-1]),))
 
 
 # --------------------------------------------------------------------------- constraints

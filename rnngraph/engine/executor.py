@@ -113,20 +113,34 @@ def histories(program, leaves: dict, T: int, B: int, dtype, initial: dict | None
                                       (depth - h.shape[0], B, size))
                 h = np.concatenate([pad, h], axis=0)
             out[n] = ad.const(np.ascontiguousarray(h[h.shape[0] - depth:]))
-        elif initial is not None and n in initial:
-            out[n] = ad.const(np.broadcast_to(initial[n], (depth, B, size)))
-        elif init.kind == "input":
-            raise DataError(f"node {n!r} has `init: input`: its initial state must be supplied per sample, "
-                            f"as initial={{{n!r}: array of shape (batch, {size})}} (or '{n}.init' in a data file)")
-        elif init.trainable:
-            out[n] = ad.broadcast(leaves[f"{n}.init"], (depth, B, size))
         else:
-            out[n] = ad.const(_constant_history(program, n, init.value, depth, B, size, dtype))
+            out[n] = _initial_values(program, leaves, n, depth, B, dtype, initial)
     if not carried and not initial and all(data[n]["init"].kind != "input" and not data[n]["init"].trainable
                                            for n in out):
         # every history is a read-only constant: the same Vars serve every call (no tape holds them)
         fixed[(B, dtype)] = out
     return out
+
+
+def futures(program, leaves: dict, B: int, dtype, initial: dict | None) -> dict:
+    """node -> Var (D, B, size): the values a node shows at times T .. T+D-1, read
+    by edges of negative delay: its initial value (``initial`` (B, size) wins over
+    the node's ``init``), the same at every such time."""
+    return {n: _initial_values(program, leaves, n, depth, B, dtype, initial)
+            for n, depth in program.plan.future_depth.items()}
+
+
+def _initial_values(program, leaves, n, depth, B, dtype, initial) -> ad.Var:
+    """Node n's initial value repeated ``depth`` times: a Var (depth, B, size)."""
+    size, init = program.nodes[n]["size"], program.nodes[n]["init"]
+    if initial is not None and n in initial:
+        return ad.const(np.broadcast_to(initial[n], (depth, B, size)))
+    if init.kind == "input":
+        raise DataError(f"node {n!r} has `init: input`: its initial state must be supplied per sample, "
+                        f"as initial={{{n!r}: array of shape (batch, {size})}} (or '{n}.init' in a data file)")
+    if init.trainable:
+        return ad.broadcast(leaves[f"{n}.init"], (depth, B, size))
+    return ad.const(_constant_history(program, n, init.value, depth, B, size, dtype))
 
 
 def _constant_history(program, n, value, depth, B, size, dtype) -> np.ndarray:
@@ -166,6 +180,7 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
     fused_leaves = []      # (leaf Var, Flat) of the fused arrays read as leaves
     leaves, effective = weight_vars(program, params, tape)
     hist = histories(program, leaves, T, B, dtype, initial, carried)
+    future = futures(program, leaves, B, dtype, initial)
     values: dict = {}
     incoming: dict = {n: [] for n in data}   # node -> contributions of sequence edges (Vars, Columns)
     fresh: set = set()     # ids of contributions whose array is new and read by their one target alone
@@ -239,7 +254,14 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
                 weights[id(g)] = effective[g.edges[0].name] if len(g.edges) == 1 else \
                     joined(id(g), [effective[e.name] for e in g.edges])
             stage_hist = {n: hist[n] for n in stage.nodes if n in hist}
-            if engine == "simple" or masked:
+            if stage.backward:
+                # a delay-0 edge's mask is one per step: the reversed loop reads them reversed
+                stage_masks = {e.name: masks[e.name][::-1] if e.delay == 0 else masks[e.name]
+                               for g in stage.inner for e in g.edges if e.name in masks} if masked else None
+                values.update(_backward_stage(program, stage, {n: base_of(n) for n in stage.nodes}, weights,
+                                              future, T, B, dtype, tape, reuse, lean,
+                                              "simple" if masked else engine, stage_masks))
+            elif engine == "simple" or masked:
                 base = {n: base_of(n) for n in stage.nodes}
                 values.update(simple_scan(stage, graph, base, weights, stage_hist, T, B, dtype,
                                           masks=masks if masked else None))
@@ -251,7 +273,7 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
                                    reuse, lean, owned))
         for g in stage.produces:
             source = values[g.source][1]
-            x = ad.shift(source, g.delay, hist[g.source]) if g.delay else source
+            x = ad.shift(source, g.delay, hist[g.source] if g.delay > 0 else future[g.source]) if g.delay else source
             if any(e.name in masks for e in g.edges):
                 pieces = _masked_pieces(g, x, masks, effective, leaves, group_biases.get(id(g)))
                 fresh.update(id(p) for p in pieces)
@@ -278,6 +300,35 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
                 incoming[e.target].append(piece)
 
     return Run(values=values, params=leaves, depths=plan.history_depth, before=hist, fused=fused_leaves)
+
+
+def _backward_stage(program, stage, base: dict, weights: dict, future: dict, T: int, B: int, dtype, tape,
+                    reuse: bool, lean: frozenset, engine: str, masks: dict | None = None) -> dict:
+    """Run a ``backward`` recurrent stage, from ``t = T-1`` down to ``0``: the forward
+    loop of either engine on time-reversed sequences (reversed time ``T-1-t``).  Its
+    bases are reversed, its history is the values at ``T, T+1, ...`` (``future``,
+    reversed: ``T`` is the step just before reversed time 0), its inner groups
+    already carry the delays the reversed loop sees (``plan.Group``), and the
+    values it returns are reversed back; ``masks`` (dropout, simple engine only) are
+    already in the loop's order.  Returns node -> (A, V) in time order."""
+    reverse = lambda v: None if v is None else ad.flip(v)    # noqa: E731
+    base = {n: reverse(b) for n, b in base.items()}
+    hist = {n: reverse(future[n]) for n in stage.nodes if n in future}
+    first = len(tape.records) if tape is not None else 0
+    if engine == "simple":
+        out = simple_scan(stage, program.graph, base, weights, hist, T, B, dtype, masks=masks)
+    else:
+        out = scan(stage, program.graph, base, weights, hist, T, B, dtype, program.stages[id(stage)], reuse, lean)
+    if tape is not None and tape.trace:
+        # the loop reports each node's dL/dv in its own, reversed, time: put it back in order once it has
+        # (a record placed before the loop's runs after it in the backward pass)
+        def unreverse(grads, nodes=tuple(stage.nodes)):
+            for n in nodes:
+                if n in tape.traced:
+                    tape.traced[n] = np.ascontiguousarray(tape.traced[n][::-1])
+            return ()
+        tape.records.insert(first, (tuple(v for pair in out.values() for v in pair), (), unreverse))
+    return {n: (reverse(a), reverse(v)) for n, (a, v) in out.items()}
 
 
 def _masked_pieces(g, x, masks: dict, effective: dict, leaves: dict, biases) -> list:

@@ -12,7 +12,8 @@ probability training drops a unit of the value read).
 
 ``unroll(graph, T)`` is the definition of the network's meaning: a DAG with
 a vertex ``(node, t)`` for ``0 <= t < T`` and an arc ``(s, t-d) -> (n, t)``
-for every edge ``s -> n`` of delay ``d`` with ``t - d >= 0``.
+for every edge ``s -> n`` of delay ``d`` with ``0 <= t - d < T`` (a negative
+delay reads a later step).
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ def unroll(graph: nx.MultiDiGraph, T: int, initial: bool = False) -> nx.DiGraph:
     Vertices ``(node, t)`` carry the node's attributes plus ``t``; an arc
     ``(s, t-d) -> (n, t)`` carries ``edges`` (the names of the folded edges it
     stands for: two named edges may join the same pair) and ``delay``.
-    With ``initial=True``, vertices ``(s, t)`` for ``t < 0`` stand for the
-    initial states read by delayed edges (attribute ``initial=True``).
+    With ``initial=True``, vertices ``(s, t)`` for ``t < 0`` (or ``t >= T``,
+    read by negative delays) stand for the initial states read by delayed
+    edges (attribute ``initial=True``).
     """
     if not isinstance(T, (int, np.integer)) or isinstance(T, bool) or T < 0:
         raise ValueError(f"T must be an integer >= 0, got {T!r}")
@@ -87,7 +89,7 @@ def unroll(graph: nx.MultiDiGraph, T: int, initial: bool = False) -> nx.DiGraph:
     for u, v, key, d in graph.edges(keys=True, data="delay"):
         for t in range(T):
             src_t = t - d
-            if src_t < 0:
+            if not 0 <= src_t < T:
                 if not initial:
                     continue
                 if (u, src_t) not in dag:

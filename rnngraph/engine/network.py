@@ -30,6 +30,7 @@ from .plan import make_plan
 from ..spec import DTYPES, LARGEST, Spec, out_of_range
 from ..tokens import one_hot
 
+GRADIENT_METHODS = ("bptt", "rtrl")   # loss_and_grad's ways to the same gradient
 MAX_UNROLLED = 1_000_000    # vertices + arcs of the largest networkx graph ``unroll`` builds
 
 
@@ -98,6 +99,8 @@ class Network:
         self.param_elements = sum(int(np.prod(info.shape)) for info in self.param_info.values())   # for budget
         self.dropout = dropout_edges(self.graph)   # edge -> (p, source size, delay) for edges with dropout
         self.memory_limit = budget.limit()      # RNNGRAPH_MEMORY_LIMIT as it was when the network was built
+        self._rtrl = None                       # rtrl.Sensitivities, made when first asked for
+        self._forced = None                     # forcing.TeacherForced, made when first asked for
 
     # ------------------------------------------------------------------ structure
     @property
@@ -200,7 +203,7 @@ class Network:
 
     def loss_and_grad(self, inputs: dict | None, targets: dict, loss: str | None = None,
                       initial: dict | None = None, mask: dict | None = None, steps: int | None = None,
-                      dropout_masks: dict | None = None):
+                      dropout_masks: dict | None = None, method: str = "bptt"):
         """The loss on the outputs and its gradient for every trainable parameter.
 
         Parameters
@@ -212,6 +215,8 @@ class Network:
             Dropout as training applies it, with these masks (``dropout_masks``
             draws them): edge ``e`` reads ``mask * v_s(t - d)``.  Without it, no
             dropout (as in evaluation).
+        method : 'bptt' (default) or 'rtrl': the same gradient, computed backward
+            through time or forward in time (``rtrl.py``; delays >= 0 only).
 
         Returns
         -------
@@ -223,12 +228,58 @@ class Network:
         arrays or in ``net.params``, mask values outside [0, 1].  A loss
         that overflows with finite parameters is returned as it is (inf or nan).
         """
+        if arg.choice("method", method, GRADIENT_METHODS) == "rtrl":
+            if dropout_masks:
+                raise DataError("method='rtrl' runs without dropout: pass no dropout_masks (or use bptt)")
+            return self._rtrl_loss_and_grad(inputs, targets, loss, initial, mask, steps)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss_value, grads, _ = self._evaluate(inputs, targets, loss, initial, mask, steps,
                                                   keep_values=False, history=False, dropout_masks=dropout_masks)
         if not math.isfinite(loss_value):   # a NaN or infinite parameter makes the loss so: name it
             self._finite_params()
         return loss_value, grads
+
+    def _rtrl_loss_and_grad(self, inputs, targets, loss, initial, mask, steps):
+        from . import rtrl
+        kind = self.spec.train.get("loss", "mse") if loss is None else arg.choice("loss", loss, LOSSES)
+        xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
+        ys, ws = self._prepare_targets(targets, mask, T, B)
+        self._finite_params()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return rtrl.loss_and_grad(self, xs, ys, ws, initial, T, B, kind)
+
+    def rtrl_online(self, inputs, targets, loss: str | None = None, initial: dict | None = None,
+                    mask: dict | None = None, steps: int | None = None):
+        """Online real-time recurrent learning (``train.online``): a generator yielding
+        ``(t, loss_t, grads_t)`` after each step where the loss counts; ``loss_t`` is
+        each output's mean over that step, ``grads_t`` {trainable parameter: gradient}.
+        The caller may update ``params`` between steps (an optimizer step after every
+        time step); the next step reads them.  Arguments as ``loss_and_grad``."""
+        from . import rtrl
+        kind = self.spec.train.get("loss", "mse") if loss is None else arg.choice("loss", loss, LOSSES)
+        xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
+        ys, ws = self._prepare_targets(targets, mask, T, B)
+        self._finite_params()
+        yield from rtrl.online(self, xs, ys, ws, initial, T, B, kind)
+
+    def rtrl_engine(self):
+        """The ``rtrl.Sensitivities`` of this network, made once."""
+        if self._rtrl is None:
+            from .rtrl import Sensitivities
+            self._rtrl = Sensitivities(self)
+        return self._rtrl
+
+    def teacher_forced(self):
+        """This network as training with ``train.teacher_forcing`` sees it
+        (``forcing.TeacherForced``: delayed edges leaving outputs read the targets),
+        sharing its parameters; made once."""
+        if self._forced is None:
+            from .forcing import TeacherForced, forced_spec
+            spec, shadows = forced_spec(self.spec)
+            if not shadows:
+                raise DataError("teacher forcing: no delayed edge leaves an output node, so there is nothing to force")
+            self._forced = TeacherForced(self, Network(spec, dtype=self.dtype, engine=self.engine), shadows)
+        return self._forced
 
     def backward_trace(self, inputs, targets, loss: str | None = None, initial: dict | None = None,
                        mask: dict | None = None, steps: int | None = None) -> dict:
@@ -348,7 +399,10 @@ class Network:
                 continue
             for forward, backward in fresh.program.loops(stage):
                 layout = backward.report(forward) if backward is not None else forward.report()
-                text += ["", f"time loop {k} over {', '.join(stage.nodes)} (T = {T}, batch {batch}, {self.dtype})",
+                reversed_time = ("; backward: these loops run on reversed time, step t of the code is step "
+                                 "T-1-t of the sequence, and its delays are the edges' negated") if stage.backward else ""
+                text += ["", f"time loop {k} over {', '.join(stage.nodes)} (T = {T}, batch {batch}, {self.dtype}"
+                             f"{reversed_time})",
                          str(layout), "", forward.forward.source]
                 if backward is not None:
                     text += ["", backward.backward.source]

@@ -8,6 +8,12 @@ or entering a recurrent component from outside) is a *sequence* edge: it runs
 once over the whole sequence as soon as its source is known, which hoists a
 recurrent component's input projections out of its loop.
 
+A component whose delays are negative (it reads later steps of itself) runs
+its loop backward, from ``T-1`` down to ``0``: the executor runs it as a
+forward loop over time-reversed sequences, so the plan gives its inner groups
+the delay the loop sees, ``-d``, and marks the stage ``backward``.  Edges into
+and out of it are sequence edges like any other, whatever their delay's sign.
+
 Dense edges that share a source and a delay are fused into one GEMM with the
 weights concatenated along the output axis: ``x -> lstm/{i,f,o,g}`` is one
 GEMM over all steps, ``lstm/h(t-1) -> lstm/{i,f,o,g}`` one GEMM per step.
@@ -57,7 +63,7 @@ class Group:
     def describe(self) -> str:
         names = ", ".join(e.name for e in self.edges)
         fused = "fused " if len(self.edges) > 1 else ""
-        return f"{fused}{self.weight} [{names}] delay {self.delay}"
+        return f"{fused}{self.weight} [{names}] delay {self.edges[0].delay}"
 
 
 @dataclass
@@ -68,12 +74,14 @@ class Stage:
     steps at once) or ``recurrent`` (a time loop over ``nodes`` in this
     within-step order, running ``inner`` groups per step).  ``produces``:
     sequence groups whose source this stage computes, run right after it.
+    ``backward``: a recurrent stage whose loop runs from ``T-1`` down to ``0``.
     """
 
     kind: str
     nodes: list
     inner: list = field(default_factory=list)
     produces: list = field(default_factory=list)
+    backward: bool = False
 
 
 @dataclass
@@ -84,13 +92,15 @@ class Plan:
     inner_consumers: dict                  # target node -> [(group, k)] per-step contributions
     history_depth: dict                    # node -> the largest delay of an edge out of it
     order: list                            # all nodes, delay-0 edges pointing forward
+    future_depth: dict = field(default_factory=dict)   # node -> the largest -delay of an edge out of it (> 0 only)
 
     def describe(self) -> str:
         """A readable schedule: what runs over whole sequences, what loops."""
         lines = []
         for i, stage in enumerate(self.stages):
             if stage.kind == "recurrent":
-                lines.append(f"{i}: time loop over {', '.join(stage.nodes)}")
+                backward = " (backward: from T-1 down to 0)" if stage.backward else ""
+                lines.append(f"{i}: time loop over {', '.join(stage.nodes)}{backward}")
                 for g in stage.inner:
                     lines.append(f"     per step: {g.describe()}")
             else:
@@ -100,8 +110,9 @@ class Plan:
         return "\n".join(lines)
 
 
-def _groups(edges: list, sizes: dict, column_key) -> list:
+def _groups(edges: list, sizes: dict, column_key, sign: int = 1) -> list:
     """Fuse dense edges with the same (source, delay); others stand alone.
+    Each group's ``delay`` is ``sign`` times its edges' (-1 in a backward loop).
 
     A fused group's columns are ordered by ``column_key(target)`` (stable): targets
     used together sit side by side, so the backward loop can treat them in one call.
@@ -116,11 +127,11 @@ def _groups(edges: list, sizes: dict, column_key) -> list:
                 g.edges.append(e)
                 g.offsets.append(g.offsets[-1] + sizes[e.target])
                 continue
-            g = Group(e.source, e.delay, "dense", [e], [0, sizes[e.target]])
+            g = Group(e.source, sign * e.delay, "dense", [e], [0, sizes[e.target]])
             fused[key] = g
             groups.append(g)
         else:
-            groups.append(Group(e.source, e.delay, e.weight, [e], [0, sizes[e.target]]))
+            groups.append(Group(e.source, sign * e.delay, e.weight, [e], [0, sizes[e.target]]))
     for g in fused.values():
         g.edges.sort(key=lambda e: column_key(e.target))
         g.offsets = list(accumulate((sizes[e.target] for e in g.edges), initial=0))
@@ -180,12 +191,16 @@ def make_plan(graph: nx.MultiDiGraph) -> Plan:
         if stage.kind != "recurrent":
             continue
         mine = [e for e in inner_edges if e.target in set(stage.nodes)]
-        stage.inner = _groups(mine, sizes, column_key)
+        stage.backward = any(e.delay < 0 for e in mine)     # graph.check_network: no component mixes signs
+        stage.inner = _groups(mine, sizes, column_key, -1 if stage.backward else 1)
         for g in stage.inner:
             for k, e in enumerate(g.edges):
                 inner_consumers[e.target].append((g, k))
     depth = {n: 0 for n in graph.nodes}
+    ahead = {n: 0 for n in graph.nodes}
     for e in edges:
         depth[e.source] = max(depth[e.source], e.delay)
+        ahead[e.source] = max(ahead[e.source], -e.delay)
     return Plan(stages=stages, sequence_groups=sequence_groups, consumers=consumers,
-                inner_consumers=inner_consumers, history_depth=depth, order=order)
+                inner_consumers=inner_consumers, history_depth=depth, order=order,
+                future_depth={n: d for n, d in ahead.items() if d})

@@ -14,6 +14,9 @@ GRU: gates ``r``, ``z`` (sigmoid), ``zc = 1 - z``, candidate ``n`` (tanh),
 ``zn = zc * n``, ``zh = z * h(t-1)``, output ``h = zn + zh``; ``reset_after``
 adds ``hn = U_n h(t-1) + b_hn`` and ``rhn = r * hn`` feeding ``n``;
 ``reset_before`` adds ``rh = r * h(t-1)`` feeding ``n`` through a dense edge.
+
+A block with ``direction: backward`` is the same with ``t + 1`` for ``t - 1``:
+every edge of delay 1 above has delay -1, so it runs from the last step to the first.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class _Builder:
         self.block = block
         self.nodes: list[Node] = []
         self.edges: list[Edge] = []
+        # a backward block reads its own state at t + 1: its recurrent edges have delay -1
+        self.sign = -1 if block.option("direction") == "backward" else 1
 
     def name(self, part: str) -> str:
         return f"{self.block.name}/{part}"
@@ -52,7 +57,7 @@ class _Builder:
 
     def edge(self, src, dst, delay=0, weight="identity", init=None):
         s, d = self.name(src), self.name(dst)
-        self.edges.append(Edge(source=s, target=d, delay=delay, weight=weight, init=init,
+        self.edges.append(Edge(source=s, target=d, delay=self.sign * delay, weight=weight, init=init,
                                trainable=weight != "identity", name=f"{s}->{d}", where=self.block.where))
 
 

@@ -76,6 +76,7 @@ def parse_spec(text: str, path: str | None = None, overrides: dict | None = None
     spec = validator.spec()
     primitive = expand(spec)
     validator.parameter_names(primitive)
+    validator.training_options(spec, primitive)
     validator.raise_if_errors()
     check_primitive(primitive)
     spec.primitive = primitive if primitive.nodes is not spec.nodes else None

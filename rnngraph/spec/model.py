@@ -37,9 +37,10 @@ TOP_KEYS = ("rnngraph", "name", "description", "seed", "dtype", "nodes", "edges"
             "task", "train", "expect", "dynamics")
 NODE_KEYS = ("size", "role", "activation", "combine", "bias", "init", "type", "encoding")
 ENCODINGS = ("one_hot",)     # how an input node reads integer data (data.py converts it)
-BLOCK_KEYS = ("type", "size", "role", "variant", "peepholes", "forget_bias", "init")
+BLOCK_KEYS = ("type", "size", "role", "variant", "peepholes", "forget_bias", "init", "direction")
+BLOCK_DIRECTIONS = ("forward", "backward")
 EDGE_KEYS = ("from", "to", "delay", "weight", "init", "trainable", "constraint", "name", "dropout")
-TRAIN_METHODS = ("bptt", "hebbian", "storkey", "pseudoinverse", "none")
+TRAIN_METHODS = ("bptt", "rtrl", "hebbian", "storkey", "pseudoinverse", "none")
 LOSSES = ("mse", "bce", "cross_entropy")
 LOSS_ON = ("all", "last", "mask")
 OPTIMIZERS = {
@@ -49,7 +50,7 @@ OPTIMIZERS = {
     "adagrad": ("lr", "eps", "weight_decay"),
 }
 TRAIN_KEYS = ("method", "loss", "optimizer", "epochs", "batch_size", "truncate", "clip",
-              "loss_on", "early_stopping", "log_every", "schedule")
+              "loss_on", "early_stopping", "log_every", "schedule", "online", "teacher_forcing")
 DYNAMICS_KEYS = ("update", "sweeps", "until_stable")
 HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")   # train.method values that store patterns
 HOPFIELD_METRICS = {"energy_increases", "converged", "cycles", "mean_sweeps", "train_loss"}

@@ -14,7 +14,9 @@ def check_primitive(spec: Spec) -> None:
 
     A cycle of delay-0 edges (named, in order), duplicate edge names made by
     expansion, product nodes without inputs, explicit initial weights of the
-    wrong shape, and parameters too large to allocate.
+    wrong shape, and parameters too large to allocate.  Within a cycle all nonzero
+    delays share one sign, and ``truncate`` needs none negative (``method: rtrl``'s
+    own checks are the validator's ``training_options``).
     """
     sizes = {n.name: n.size for n in spec.nodes.values()}
     seen = {}
@@ -40,6 +42,7 @@ def check_primitive(spec: Spec) -> None:
         raise spec.error(first.where, "cycle of delay-0 edges " + " -> ".join(names) +
                          ": every cycle needs an edge with delay >= 1 (a value cannot depend on itself "
                          "at the same time step)")
+    _check_directions(spec, sizes)
     incoming = {n: [] for n in sizes}
     for edge in spec.edges:
         incoming[edge.target].append(edge)
@@ -67,3 +70,38 @@ def check_primitive(spec: Spec) -> None:
                       key=lambda e: int(np.prod(param_shape(e, sizes), dtype=np.int64)))
         raise spec.error(biggest.where, f"the parameters alone would need {total / 1024 ** 3:.1f} GiB "
                              f"(more than {MAX_PARAM_BYTES / 1024 ** 3:.0f} GiB); reduce the sizes")
+
+
+def _check_directions(spec: Spec, sizes: dict) -> None:
+    """Within a strongly connected component all nonzero delays share one sign (the
+    component's loop runs forward or backward in time); and truncated BPTT, whose
+    windows step forward in time, needs no negative delay.
+
+    A mixed component is reported with a closed walk through one edge of each sign:
+    around it a value would depend on itself at the same step."""
+    graph = nx.MultiDiGraph()
+    graph.add_nodes_from(sizes)
+    for edge in spec.edges:
+        graph.add_edge(edge.source, edge.target, edge=edge)
+    for component in nx.strongly_connected_components(graph):
+        inner = [e for e in spec.edges if e.source in component and e.target in component]
+        later = next((e for e in inner if e.delay > 0), None)
+        earlier = next((e for e in inner if e.delay < 0), None)
+        if later is None or earlier is None:
+            continue
+        sub = nx.DiGraph(graph.subgraph(component))
+        walk = [later.source] + nx.shortest_path(sub, later.target, earlier.source) + \
+            nx.shortest_path(sub, earlier.target, later.source)
+        raise spec.error(earlier.where, "cycle " + " -> ".join(walk) + f" mixes delays {later.delay} "
+                         f"({later.source} -> {later.target}) and {earlier.delay} ({earlier.source} -> "
+                         f"{earlier.target}): a cycle's nonzero delays must share one sign (its loop runs "
+                         f"either forward or backward in time)")
+    ahead = next((e for e in spec.edges if e.delay < 0), None)
+    if ahead is None:
+        return
+    train = spec.train or {}
+    reason = f"edge {ahead.source} -> {ahead.target} has delay {ahead.delay} (it reads a later step)"
+    if train.get("truncate"):
+        raise spec.error(("train", "truncate"), f"truncate needs every delay >= 0, but {reason}: windows "
+                                                f"run forward in time and cannot see past their end; "
+                                                f"remove truncate (full BPTT)")

@@ -78,14 +78,14 @@ def _tables() -> dict:
         "peepholes": {"type": "boolean", "description": "lstm: diagonal edges c -> i, f, o"},
         "forget_bias": {"type": "number", "description": "lstm: the initial value of the forget gate's bias (1.0)"},
         "init": node_init,
-        # taken only once BLOCK_KEYS lists it (backward blocks, SPEC 6.1)
         "direction": _enum(("forward", "backward"), "backward: the block's own recurrence reads t + 1"),
     }
     names = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
     edge = {
         "from": {**names, "description": "a node name or a list of names (one edge per pair)"},
         "to": {**names, "description": "a node name or a list of names (one edge per pair)"},
-        "delay": _integer(0, "the edge reads its source at time t - delay", MAX_DELAY),
+        "delay": _integer(-MAX_DELAY, "the edge reads its source at time t - delay (negative: a later step)",
+                          MAX_DELAY),
         "weight": _enum(WEIGHTS, "dense (a matrix), diagonal, scalar, or identity (no parameter)"),
         "init": {"description": "a number, uniform(a,b), normal(std), xavier, orthogonal, zeros, or a "
                                 "list; default uniform(-k, k), k = 1/sqrt(from.size)",
@@ -123,7 +123,8 @@ def _tables() -> dict:
                      "patience": _integer(1, "evaluations without improvement before a cut"),
                      "factor": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}}
     train = {
-        "method": _enum(TRAIN_METHODS, "bptt, a Hopfield storage rule, or none"),
+        "method": _enum(TRAIN_METHODS, "bptt, rtrl (the same gradient forward in time), a Hopfield storage rule, "
+                                       "or none"),
         "loss": _enum(LOSSES, "the loss on the output nodes"),
         "optimizer": optimizer,
         "epochs": _integer(0, "passes over the training data"),
@@ -138,6 +139,9 @@ def _tables() -> dict:
                                           "patience": _integer(1, "epochs without improvement"),
                                           "every": _integer(1, "epochs between checks")}},
         "log_every": _integer(1, "epochs between history rows"),
+        "online": {"type": "boolean", "description": "with method rtrl: an optimizer step after every time step"},
+        "teacher_forcing": {"type": "boolean", "description": "while training, delayed edges leaving an output "
+                                                              "node read its target"},
         "schedule": {"description": "the learning rate per epoch: {name: step, every, gamma}, "
                                     "{name: cosine, warmup, min_lr} or {name: plateau, metric, patience, factor, min_lr}",
                      "type": "object", "required": ["name"], "properties": {"name": {"enum": list(SCHEDULES)}},

@@ -278,6 +278,14 @@ SIGNATURES: dict[str, TaskSignature] = {s.name: s for s in (
         {"loss": "mse", "loss_on": "all", "batch_size": 32},
         ("mse",),
         lambda p: (p["features"], 1)),
+    TaskSignature(
+        "marker_ahead",
+        (Param("length", "int", 20, "steps per sequence", low=2),
+         Param("p_marker", "float", 0.5, "probability that a sequence holds a marker", low=0.0, high=1.0),
+         *n_params(1000, 500)),
+        {"loss": "bce", "loss_on": "all", "batch_size": 50},
+        ("accuracy", "sequence_accuracy", "causal_bound"),
+        lambda p: (1, 1)),
 )}
 """Every built-in task's signature by name, in the order docs/tasks.md lists them."""
 

@@ -76,9 +76,26 @@ class Experiment:
             made = self.train_data.task_data      # a Hopfield patterns file comes with the patterns task's cues
             self.task = None if made is None else get_task(made.extra["task"])
         self.config = resolve_config(spec, self.task, epochs=epochs)
+        if self.config.method == "rtrl":
+            self._check_sensitivities_fit()
         self.trainer = Trainer(self.net, self.config, self.train_data, self.eval_data,
                                metrics=self._metrics, seed=self.seed)
         self.seconds = 0.0
+
+    def _check_sensitivities_fit(self) -> None:
+        """SpecError at ``train.method`` when RTRL's sensitivities for one batch
+        would not fit in memory (``budget.limit()``), with the estimate."""
+        from .. import budget
+        from ..engine import rtrl
+        batch = max(1, min(self.config.batch_size, self.train_data.n))
+        need = rtrl.sensitivity_bytes(self.net, batch)
+        if need > self.net.memory_limit:
+            _, P = rtrl.parameter_slots(self.net)
+            units = sum(d["size"] for d in self.net.program.nodes.values() if d["role"] != "input")
+            raise self.spec.error(("train", "method"), f"method rtrl keeps dv/dθ for {units} units x {P} parameters "
+                                  f"x batch {batch}: about {budget.gib(need)} of memory (limit "
+                                  f"{budget.gib(self.net.memory_limit)}; set {budget.ENV_LIMIT} to change it); "
+                                  f"use method bptt, a smaller network or a smaller batch_size")
 
     # ------------------------------------------------------------------ metrics
     def _output_node(self) -> str | None:
@@ -128,7 +145,7 @@ class Experiment:
             if resume is not None:
                 self.trainer.load_state_dict(resume)
             try:
-                if self.config.method == "bptt":
+                if self.config.method in ("bptt", "rtrl"):
                     self.trainer.run(callback=on_epoch, should_stop=should_stop)
             except RunError as exc:
                 status, message = "failed", str(exc)

@@ -1,4 +1,7 @@
-"""Training by backpropagation through time.
+"""Training by gradient descent: the gradient by backpropagation through time
+(``method: bptt``) or forward in time (``method: rtrl``, with ``online`` an
+optimizer step after every time step); with ``teacher_forcing`` the loss is
+that of ``Network.teacher_forced()``.
 
 ``Trainer`` knows nothing of terminals: it reports each epoch through a
 callback and checks a ``should_stop`` function between steps, so the CLI
@@ -28,7 +31,7 @@ from ..spec import parse_threshold
 
 DEFAULTS = {"method": "bptt", "loss": "mse", "loss_on": "all", "optimizer": {"name": "adam", "lr": 0.001},
             "epochs": 100, "batch_size": 32, "truncate": 0, "clip": None, "early_stopping": None,
-            "log_every": None, "schedule": None}
+            "log_every": None, "schedule": None, "online": False, "teacher_forcing": False}
 
 
 @dataclass
@@ -44,6 +47,8 @@ class TrainConfig:
     early_stopping: dict | None = None
     log_every: int | None = None  # epochs between evaluations (default: about 50 over the run)
     schedule: dict | None = None  # the learning rate per epoch (schedules.py); None: the optimizer's lr throughout
+    online: bool = False          # rtrl: an optimizer step after every time step
+    teacher_forcing: bool = False  # delayed edges leaving outputs read the targets while training
 
     @property
     def eval_every(self) -> int:
@@ -101,6 +106,11 @@ class Trainer:
                  metrics=None, seed: int = 0):
         self.net = net
         self.config = config
+        ahead = next(((u, v, d) for u, v, d in net.graph.edges(data="delay") if d < 0), None)
+        if config.truncate and ahead:
+            raise DataError(f"truncate: {config.truncate} needs every delay >= 0, but edge {ahead[0]} -> {ahead[1]} "
+                            f"has delay {ahead[2]} (it reads a later step, which a window cannot see); "
+                            f"use truncate 0 (full BPTT)")
         self.train_data = train
         self.eval_data = evaluation
         self.metrics_fn = metrics
@@ -118,6 +128,9 @@ class Trainer:
     # ------------------------------------------------------------------ one step
     def _gradient_step(self, batch: Dataset, masks: dict) -> float:
         net, cfg = self.net, self.config
+        trained = net.teacher_forced() if cfg.teacher_forcing else net   # what computes the training loss
+        if cfg.method == "rtrl":
+            return self._rtrl_step(trained, batch, masks)
         T = batch.steps
         k = cfg.truncate if cfg.truncate and cfg.truncate < T else T
         carried, losses = None, []
@@ -128,28 +141,50 @@ class Trainer:
             stop = min(start + k, T)
             window = batch if k == T else batch.window(start, stop)
             wmasks = masks if k == T else {n: m[:, start:stop] for n, m in masks.items()}
-            loss, grads, run = net.train_step(window.inputs, window.targets, loss=cfg.loss,
-                                              initial=batch.initial if start == 0 else None,
-                                              mask=wmasks or None, steps=stop - start, carried=carried,
-                                              dropout_masks=dropped if k == T or dropped is None else
-                                              dropout_window(dropped, net.dropout, start, stop))
+            loss, grads, run = trained.train_step(window.inputs, window.targets, loss=cfg.loss,
+                                                  initial=batch.initial if start == 0 else None,
+                                                  mask=wmasks or None, steps=stop - start, carried=carried,
+                                                  dropout_masks=dropped if k == T or dropped is None else
+                                                  dropout_window(dropped, net.dropout, start, stop))
             carried = run.history
-            self._check_finite(loss, grads)
-            if cfg.clip:
-                clip_grad_norm(grads, cfg.clip)
-            before = {k: v.copy() for k, v in net.params.items()}
-            self.optimizer.step(net.params, grads)
-            net.project_constraints()
-            bad = [k for k, v in net.params.items() if not np.all(np.isfinite(v))]
-            if bad:   # the step itself overflowed: undo it, so the last good parameters are what is kept
-                for k, v in before.items():
-                    net.params[k][...] = v
-                raise RunError(f"epoch {self.epoch + 1}, step {self.step + 1}: the update made {bad[0]!r} "
-                               f"NaN or infinite (diverged); the parameters before this step are kept. "
-                               f"Try a smaller learning rate or train.clip")
-            self.step += 1
+            self._apply(loss, grads)
             losses.append(loss)
         return float(np.mean(losses))
+
+    def _rtrl_step(self, trained, batch: Dataset, masks: dict) -> float:
+        """Real-time recurrent learning: one step for the batch (``online: false``, the
+        same gradient as BPTT), or one after every time step (``online: true``, each
+        on that step's mean loss); returns the batch's loss."""
+        cfg = self.config
+        if not cfg.online:
+            loss, grads = trained.loss_and_grad(batch.inputs, batch.targets, loss=cfg.loss, initial=batch.initial,
+                                                mask=masks or None, steps=batch.steps, method="rtrl")
+            self._apply(loss, grads)
+            return loss
+        total, counted = 0.0, 0
+        for _, loss_t, grads_t in trained.rtrl_online(batch.inputs, batch.targets, loss=cfg.loss,
+                                                      initial=batch.initial, mask=masks or None, steps=batch.steps):
+            self._apply(loss_t, grads_t)
+            total, counted = total + loss_t, counted + 1
+        return total / max(counted, 1)
+
+    def _apply(self, loss: float, grads: dict) -> None:
+        """One optimizer step on ``grads`` (after checking them and clipping)."""
+        net, cfg = self.net, self.config
+        self._check_finite(loss, grads)
+        if cfg.clip:
+            clip_grad_norm(grads, cfg.clip)
+        before = {k: v.copy() for k, v in net.params.items()}
+        self.optimizer.step(net.params, grads)
+        net.project_constraints()
+        bad = [k for k, v in net.params.items() if not np.all(np.isfinite(v))]
+        if bad:   # the step itself overflowed: undo it, so the last good parameters are what is kept
+            for k, v in before.items():
+                net.params[k][...] = v
+            raise RunError(f"epoch {self.epoch + 1}, step {self.step + 1}: the update made {bad[0]!r} "
+                           f"NaN or infinite (diverged); the parameters before this step are kept. "
+                           f"Try a smaller learning rate or train.clip")
+        self.step += 1
 
     def _check_finite(self, loss: float, grads: dict) -> None:
         where = f"epoch {self.epoch + 1}, step {self.step + 1}"

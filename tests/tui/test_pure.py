@@ -349,3 +349,4 @@ def test_yaml_edits_on_any_text_raise_only_yaml_edit_errors():
             except yamledit.YamlEditError:
                 pass
     assert analyse("[" * 600).problems[0].what.startswith("YAML syntax")
+

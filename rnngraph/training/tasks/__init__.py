@@ -37,6 +37,7 @@ from ...spec.tasks import Param, TaskError, signature
 from .base import Task, TaskData, TaskDataError
 from .copy_memory import Copy
 from .linear import Linear, normal_equation
+from .marker_ahead import MarkerAhead
 from .parity import Parity
 from .patterns import Patterns
 from .reber import EmbeddedReber
@@ -45,7 +46,7 @@ from .temporal_xor import TemporalXor
 
 TASKS: dict[str, Task] = {t.name: t for t in (
     TemporalXor(), Adding(), EmbeddedReber(), Copy(), Parity(), Sine(), Anbn(), Patterns(),
-    Linear())}
+    Linear(), MarkerAhead())}
 """Every built-in task by name, in the order docs/tasks.md lists them."""
 
 
@@ -63,4 +64,4 @@ def get_task(name: str) -> Task:
 
 __all__ = ["TASKS", "get_task", "Task", "TaskData", "TaskError", "TaskDataError", "Param",
            "normal_equation", "TemporalXor", "Adding", "EmbeddedReber", "Copy", "Parity",
-           "Sine", "Anbn", "Patterns", "Linear"]
+           "Sine", "Anbn", "Patterns", "Linear", "MarkerAhead"]
