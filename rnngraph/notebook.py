@@ -88,7 +88,13 @@ def folded(graph) -> Drawing:
 
 def draw(net, T: int | None = None) -> Drawing:
     """``net``'s folded graph, or with ``T`` its unrolled DAG over ``T`` steps
-    (initial states included); displays inline in Jupyter."""
+    (initial states included); displays inline in Jupyter.  ArgumentError when
+    ``net`` is not a network (a spec, a path: build it with ``rg.build(spec)``)."""
+    from .engine.network import Network
+    if not isinstance(net, Network):
+        from .arguments import _got
+        from .errors import ArgumentError
+        raise ArgumentError(f"draw: net: expected a network from rg.build(spec), got {_got(net)}")
     if T is None:
         return folded(net.graph)
     dag = net.unroll(T, initial=True)

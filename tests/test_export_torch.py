@@ -151,6 +151,18 @@ def test_export_command_refuses_a_missing_params_file(tmp_path, capsys):
     assert not (tmp_path / "m.py").exists()
 
 
+def test_export_command_refuses_an_output_it_cannot_write(tmp_path, capsys):
+    net = rg.build(rg.load_spec(SPECS[0]))
+    net.save(tmp_path / "params.npz")
+    (tmp_path / "taken").write_text("a file")
+    out = tmp_path / "taken" / "m.py"          # its folder is a file
+    assert main(["export", str(SPECS[0]), "--params", str(tmp_path / "params.npz"), "--format", "torch",
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: cannot write the PyTorch module" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.npz", "taken"]
+
+
 def test_init_input_node_needs_its_state(tmp_path):
     net = rg.build(rg.parse_spec("""
 rnngraph: 1

@@ -110,6 +110,15 @@ def test_not_a_state_dict_and_existing_output_are_refused(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
 
 
+def test_output_folder_that_cannot_be_made_is_a_usage_error(tmp_path, capsys):
+    torch.save(torch.nn.RNN(IN, H).state_dict(), tmp_path / "s.pt")
+    (tmp_path / "taken").write_text("a file, not a folder")
+    assert main(["import-torch", str(tmp_path / "s.pt"), "--arch", "rnn", "-o", str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err
+    assert "taken" in err and "not a folder" in err and "Traceback" not in err
+    assert (tmp_path / "taken").read_text() == "a file, not a folder"
+
+
 @pytest.mark.parametrize("arch", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("readout", [False, True])
 def test_bidirectional_module_imports_as_forward_and_backward_blocks(arch, readout, tmp_path, capsys):

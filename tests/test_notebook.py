@@ -95,3 +95,15 @@ def test_draw_block_network(no_graphviz):
     net = rg.build(rg.load_spec(pathlib.Path(__file__).parent.parent / "specs" / "lstm_adding.yaml"))
     text = rg.draw(net).text
     assert "lstm/c (16) [hidden]" in text and "lstm/c -> lstm/fc: lstm/c->lstm/fc identity, delay 1" in text
+
+
+@pytest.mark.parametrize("wrong", [42, None, "specs/mlp.yaml"])
+def test_draw_of_something_not_a_network_is_an_argument_error(wrong):
+    with pytest.raises(rg.ArgumentError, match=r"draw: net: expected a network from rg\.build"):
+        rg.draw(wrong)
+
+
+def test_draw_of_a_spec_says_to_build_it():
+    spec = rg.load_spec(str(pathlib.Path(__file__).resolve().parent.parent / "specs" / "mlp.yaml"))
+    with pytest.raises(rg.ArgumentError, match=r"rg\.build\(spec\)"):
+        rg.draw(spec)

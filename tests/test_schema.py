@@ -84,6 +84,22 @@ def test_optional_forms_validate(validator, train):
     assert messages(validator, data) == []
 
 
+@pytest.mark.parametrize("task", [{"generator": "adding", "T": 20, "metrics": ["mae", "r2"]},
+                                  {"file": "data.npz", "eval_split": 0.2, "metrics": ["mse"]},
+                                  {"file": "data.npz", "eval_file": "eval.npz", "metrics": ["accuracy"]}])
+def test_task_metrics_and_eval_split_validate(validator, task):
+    data = {**BASE, "task": task}
+    rg.parse_spec(yaml.safe_dump(data, sort_keys=False))
+    assert messages(validator, data) == []
+
+
+@pytest.mark.parametrize("task", [{"generator": "adding", "metrics": ["bogus"]},
+                                  {"file": "data.npz", "metrics": "mse"},
+                                  {"file": "data.npz", "eval_split": 1.5}])
+def test_task_metrics_and_eval_split_mistakes_fail_the_schema(validator, task):
+    assert messages(validator, {**BASE, "task": task}) != []
+
+
 def test_expanded_specs_validate(validator):
     """`rnngraph expand` output (names with '/') is a valid spec too."""
     for path in SPECS:

@@ -173,10 +173,33 @@ def test_rerun_into_the_same_folder_skips_finished_runs(xor_sweep, capsys):
 
 def test_a_run_folder_of_another_spec_is_refused(xor_sweep, tmp_path, capsys):
     out, _ = xor_sweep
+    marker = (out / "sweep.json").read_text()
     code = main(["sweep", XOR, "--grid", "train.optimizer.lr=0.01,0.05", "--seeds", "2", "--epochs", "3",
                  "--out", str(out), "--quiet"])
     assert code == 2
     assert "holds a run of a different spec" in capsys.readouterr().err
+    assert (out / "sweep.json").read_text() == marker      # a refused sweep leaves the folder as it was
+
+
+def test_a_sweep_of_another_spec_into_a_sweeps_folder_is_refused(xor_sweep, capsys):
+    out, _ = xor_sweep
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    runs = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert main(["sweep", LINEAR, "--epochs", "1", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "elman_temporal_xor.yaml" in err and "choose another --out" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == runs
+
+
+def test_a_spec_without_task_is_refused_before_any_run(tmp_path, capsys):
+    spec = tmp_path / "notask.yaml"
+    spec.write_text("rnngraph: 1\nnodes:\n  x: {role: input, size: 1}\n  y: {role: output, size: 1}\n"
+                    "edges:\n  - {from: x, to: y}\n")
+    assert main(["sweep", str(spec), "--seeds", "2", "--out", str(tmp_path / "s"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "notask.yaml" in err and "no `task:`" in err and "Traceback" not in err
+    assert not (tmp_path / "s").exists()
 
 
 def test_a_folder_of_other_files_is_refused(tmp_path, capsys):

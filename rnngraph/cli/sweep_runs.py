@@ -128,6 +128,9 @@ def plan_sweep(spec_path: str, grid: list[tuple[str, list[str]]], seeds: list[in
             spec = load_spec(spec_path, overrides=overrides)
         except SpecError as exc:
             raise _at_grid(exc, point) from None
+        if spec.task is None:       # `run` refuses it too: refuse before any run starts
+            raise SpecError("the spec has no `task:` (a generator or a data file), so there is nothing to "
+                            "train or evaluate on", path=spec_path)
         for seed in (seeds if seeds is not None else [None]):
             run_overrides = _merged(overrides)
             if seed is not None:
@@ -391,6 +394,7 @@ def prepare_folder(out: str | None, jobs: list, description: dict) -> str:
         if os.path.isdir(folder) and os.listdir(folder) and not os.path.exists(os.path.join(folder, MARKER)):
             raise DataError(f"--out {folder}: a folder of other files, not a sweep's; give a new or empty folder "
                             f"(or the folder of the same sweep, to continue it)")
+        _check_same_sweep(folder, jobs, description)
     try:
         os.makedirs(folder, exist_ok=True)
         atomic_write_text(os.path.join(folder, MARKER), json.dumps(
@@ -398,6 +402,25 @@ def prepare_folder(out: str | None, jobs: list, description: dict) -> str:
     except OSError as exc:
         raise DataError(f"{folder}: cannot write the sweep's folder ({exc.strerror or exc})") from None
     return folder
+
+
+def _check_same_sweep(folder: str, jobs: list, description: dict) -> None:
+    """DataError, before anything in ``folder`` changes, when it holds a sweep of
+    another spec file or a run that this sweep would have to replace."""
+    try:
+        with open(os.path.join(folder, MARKER), encoding="utf-8") as fh:
+            theirs = json.load(fh).get("spec")
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, AttributeError):
+        raise DataError(f"--out {folder}: its {MARKER} is damaged; choose another --out") from None
+    mine = description["spec"]
+    same = (os.path.samefile(theirs, mine) if isinstance(theirs, str) and os.path.exists(theirs)
+            and os.path.exists(mine) else theirs == mine)
+    if not same:
+        raise DataError(f"--out {folder}: holds a sweep of {theirs}, not of {mine}; choose another --out")
+    for job in jobs:
+        finished_run(folder, job)
 
 
 def finished_run(out_dir: str, job: RunJob) -> RunResult | None:

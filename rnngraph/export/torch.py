@@ -419,6 +419,11 @@ _LOAD_SAVE = '''
 
 def export_torch(net, spec, out_path: str) -> None:
     """Write ``net`` (its parameters are not in the file: ``load_npz`` reads them)
-    as a PyTorch module to ``out_path``, atomically."""
+    as a PyTorch module to ``out_path``, atomically; DataError when it cannot be written."""
+    from ..errors import DataError
     from ..io import atomic_write_text
-    atomic_write_text(str(out_path), torch_source(net, getattr(spec, "path", None)))
+    source = torch_source(net, getattr(spec, "path", None))
+    try:
+        atomic_write_text(str(out_path), source)
+    except OSError as exc:
+        raise DataError(f"{out_path}: cannot write the PyTorch module ({exc.strerror or exc})") from None

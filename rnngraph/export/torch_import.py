@@ -248,6 +248,9 @@ def import_torch(path: str, arch: str, out_dir: str, layers: int | None = None, 
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", os.path.splitext(os.path.basename(path))[0]) or arch
     text, params = from_state_dict(state, arch, layers, bidirectional, readout, nonlinearity, name=name, dtype=dtype)
     spec_path, params_path = os.path.join(out_dir, "spec.yaml"), os.path.join(out_dir, "params.npz")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise DataError(f"-o {out_dir}: not a folder (a file of that name exists); give a folder for "
+                        f"spec.yaml and params.npz")
     for p in (spec_path, params_path):
         if os.path.exists(p):
             raise DataError(f"{p} exists; choose another -o DIR or remove it")
@@ -260,7 +263,10 @@ def import_torch(path: str, arch: str, out_dir: str, layers: int | None = None, 
             raise DataError(f"{path}: {key!r} would have shape {value.shape}, the spec needs "
                             f"{net.params[key].shape} (are the layers' sizes consistent?)")
         net.params[key][...] = value
-    os.makedirs(out_dir, exist_ok=True)
-    net.save(params_path)
-    atomic_write_text(spec_path, text)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        net.save(params_path)
+        atomic_write_text(spec_path, text)
+    except OSError as exc:
+        raise DataError(f"-o {out_dir}: cannot write it ({exc.strerror or exc})") from None
     return spec_path, params_path

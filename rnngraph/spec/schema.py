@@ -179,11 +179,14 @@ def _closed(properties: dict, keys, required=()) -> dict:
 
 
 def _task_schema() -> dict:
-    from .tasks import SIGNATURES as TASKS
+    from .tasks import BUILTIN_METRICS, SIGNATURES as TASKS
     kinds = {"int": "integer", "float": "number"}
+    metrics = {"type": "array", "items": {"enum": list(BUILTIN_METRICS)}, "uniqueItems": True,
+               "description": "built-in metrics computed on the evaluation data"}
     branches = []
     for name, task in TASKS.items():
-        props = {"generator": {"const": name}, "input": {"type": "string"}, "output": {"type": "string"}}
+        props = {"generator": {"const": name}, "input": {"type": "string"}, "output": {"type": "string"},
+                 "metrics": metrics}
         for p in task.params:
             prop = {"description": p.doc}
             if p.kind == "choice":
@@ -202,6 +205,11 @@ def _task_schema() -> dict:
     path = {"type": "string", "minLength": 1}
     branches.append({"if": {"required": ["file"]},
                      "then": {"properties": {"file": path, "eval_file": path,
+                                             "eval_split": {"type": "number", "exclusiveMinimum": 0,
+                                                            "exclusiveMaximum": 1, "description":
+                                                            "the fraction of the file's sequences held out "
+                                                            "(the last ones) as evaluation data"},
+                                             "metrics": metrics,
                                              "n_eval": _integer(1, "cues made from the patterns (storage rules)")},
                               "additionalProperties": False}})
     return {"type": "object", "description": "{generator: NAME, ...parameters} or {file: data.npz, ...}",
