@@ -344,6 +344,29 @@ def _stop_resume_compare(optimizer: dict, stop_after_steps: int):
     return max(float(np.max(np.abs(second.net.params[k] - reference.net.params[k]))) for k in params)
 
 
+@pytest.mark.parametrize("stop_after", [1, 13])
+def test_the_same_experiment_run_again_after_a_stop_goes_on_exactly(stop_after):
+    """The TUI's pause: stop an experiment, then call run on it again: it goes on from the
+    rolled-back epoch (it used to stop at once: the trainer kept its `interrupted` mark)."""
+    from rnngraph.training.experiment import Experiment
+    spec = rg.load_spec(SPECS / "parity_many_to_one.yaml",
+                        overrides={"task.n_train": 64, "task.n_eval": 16, "train.batch_size": 8, "expect": {},
+                                   "train.optimizer": {"name": "adam", "lr": 0.01}})
+    reference = Experiment(spec, epochs=3)
+    reference.run()
+    paused = Experiment(spec, epochs=3)
+    calls = [0]
+
+    def should_stop():
+        calls[0] += 1
+        return calls[0] == stop_after
+    assert paused.run(should_stop=should_stop).status == "interrupted"
+    assert paused.run().status == "ok"
+    assert [h["epoch"] for h in paused.trainer.history] == [1, 2, 3]
+    for k, v in reference.net.params.items():
+        assert np.array_equal(paused.net.params[k], v), k
+
+
 @pytest.mark.parametrize("stop_after", [1, 5, 8, 13])
 def test_stop_and_resume_in_process_is_exact_with_plain_sgd(stop_after):
     assert _stop_resume_compare({"name": "sgd", "lr": 0.1}, stop_after) == 0.0

@@ -2,11 +2,12 @@
 
 Four screens, on F2-F5 (tabs on the top line, clickable): **Edit** (the YAML
 beside the folded graph, problems as you type, tables, forms, inspector),
-**Unroll** (the time-indexed DAG, time as columns, equations of vertices),
-**Step** (one sample of the spec's data step by step; backward mode shows
-``|dL/dv_n(t)|`` per node and step on a log scale, from the last step back,
-so vanishing gradients show) and **Train** (a cancellable training worker
-with a live loss plot).  F1 (or ``?`` outside a text field) lists a screen's
+**Unroll** (the time-indexed DAG, a column per step with its inputs at the
+bottom and outputs at the top, equations of vertices), **Step** (one sample
+of the spec's data step by step; backward mode shows ``|dL/dv_n(t)|`` per
+node and step on a log scale, from the last step back, so vanishing
+gradients show; a Hopfield net settles its cue sweep by sweep) and **Train**
+(a training worker with a live loss plot that pauses and resumes).  F1 (or ``?`` outside a text field) lists a screen's
 keys; the footer shows the main ones; Ctrl+P opens the command palette;
 Ctrl+S saves; Ctrl+N starts from a template; Ctrl+Q quits (asking first
 when there are unsaved edits).
@@ -24,8 +25,9 @@ Layout:
 
 * ``app.py``, ``app.tcss``: the App, its modes and global actions.
 * ``screens/``, ``widgets/``, ``dialogs/``: Textual code, one role each.
-* ``model.py`` (engine adapter), ``yamledit.py`` (comment-keeping edits),
-  ``layout.py`` + ``canvas.py`` (the pictures), ``equations.py``,
+* ``model.py`` (what the engine says about the text), ``yamledit.py``
+  (comment-keeping edits), ``layout.py`` + ``canvas.py`` (the folded
+  picture), ``unrolled.py`` (the unrolled picture), ``equations.py``,
   ``stepping.py``, ``plot.py``, ``templates.py``, ``document.py`` (file,
   saving, backups): plain Python, no Textual, each testable alone.
 

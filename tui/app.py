@@ -48,20 +48,28 @@ SCREEN_NOTES = {
             "under it (Enter on one jumps to its line).  Esc leaves the editor; then Tab "
             "moves between the panes (problems, buttons, picture, tabs, tables).  While the text has problems the "
             "picture and the tables show the last valid version.  Forms: F6 node, F7 edge, F8 block; F9 "
-            "changes and F10 removes the row selected in the Nodes or Edges tab.  Unsaved "
-            "edits are backed up as you type and offered again after a crash.",
-    "unroll": "The network unrolled in time: one column band per step.  T sets the number "
-              "of steps (applied when typing pauses, or on Enter), [ and ] move the window "
-              "shown, c draws blocks as boxes or as their gates; choose a vertex in the list "
-              "to read its equation.",
+            "changes and F10 removes the row selected in the Nodes or Edges tab.  In the picture "
+            "an edge with a delay is a double line looping back into its target (labelled z^-d).  "
+            "Unsaved edits are backed up as you type and offered again after a crash.",
+    "unroll": "The network unrolled in time: one column per step, its inputs at the bottom and "
+              "its outputs at the top.  A light line ending in ▲ is an arc of the same step; a "
+              "double line ending in ▶ comes from an earlier step (an edge with a delay); dashed "
+              "boxes stand for initial states or steps before the window.  Outputs with a heavy "
+              "border are the steps where the loss counts (train.loss_on).  T sets the number "
+              "of steps (applied when typing pauses, or on Enter), [ and ] turn the page of 5 "
+              "steps shown, c draws blocks as boxes or as their gates; choose a vertex in the "
+              "list to read its equation.",
     "step": "One sample of the spec's data, step by step.  Forward: → moves to the next "
             "step.  b switches to backward: the norm of dLoss/dvalue per node and step, "
             "from the last step; ← moves the backward pass one step earlier.  A strip "
             "fading to black towards t = 0 is a vanishing gradient.  n draws another sample; "
-            "t focuses T (Enter applies; empty for the whole sample).",
+            "t focuses T (Enter applies; empty for the whole sample).  A Hopfield net settles "
+            "its cue one sweep per step (dynamics.update: async or sync) with its energy and "
+            "its overlap with each stored pattern; k cues with a stored pattern, 10% more of "
+            "its units flipped each time, and n takes the next pattern.",
     "train": "s starts the spec's training (the same as `rnngraph run`) in the background, "
-             "x stops it; the plot grows each epoch and the trained weights go to the "
-             "Step screen.",
+             "p pauses it and s resumes it at the next epoch, x stops it (the next s starts at "
+             "epoch 1); the plot grows each epoch and the trained weights go to the Step screen.",
 }
 
 

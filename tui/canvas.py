@@ -10,6 +10,7 @@ get the right box-drawing character.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Callable
 
 import numpy as np
@@ -18,7 +19,7 @@ from rich.text import Span, Text
 
 from .layout import Layout
 
-__all__ = ["render_layout", "STYLES"]
+__all__ = ["render_layout", "STYLES", "LineGrid"]
 
 N, E, S, W = 1, 2, 4, 8
 _LINE = {
@@ -39,6 +40,90 @@ STYLES = {
     "selected": Style(reverse=True, bold=True),
     "label": Style(),
 }
+
+
+_DOUBLE = {N: "║", S: "║", N | S: "║", E: "═", W: "═", E | W: "═", E | S: "╔", W | S: "╗", N | E: "╚",
+           N | W: "╝", N | S | E: "╠", N | S | W: "╣", E | W | S: "╦", E | W | N: "╩", N | E | S | W: "╬"}
+_STRAIGHT = (N | S, E | W)
+
+
+class LineGrid:
+    """Cells of text and of lines; lines remember which arc (bus) drew them, so
+    that lines of different arcs that cross are drawn crossing, not joined:
+    where two straight lines cross, the horizontal one is broken (``║``,
+    ``│``), or ``╪``/``╫`` where a light and a double line cross.  Lines only
+    join where one of them ends or turns (arcs into the same box)."""
+
+    def __init__(self) -> None:
+        self.text: dict = {}                         # (x, y) -> (char, style)
+        self.lines: dict = defaultdict(dict)         # (x, y) -> {bus: [bits, double, style]}
+
+    def put(self, x: int, y: int, text: str, style) -> None:
+        for i, ch in enumerate(text):
+            self.text[(x + i, y)] = (ch, style)
+
+    def path(self, bus, points: list, double: bool, style) -> None:
+        """An orthogonal polyline through ``points`` drawn for ``bus``."""
+        for (x0, y0), (x1, y1) in zip(points, points[1:]):
+            if x0 != x1 and y0 != y1:
+                raise ValueError("path segments are horizontal or vertical")
+            step = (1 if x1 > x0 else -1 if x1 < x0 else 0, 1 if y1 > y0 else -1 if y1 < y0 else 0)
+            ahead = {(1, 0): E, (-1, 0): W, (0, 1): S, (0, -1): N}.get(step, 0)
+            back = {E: W, W: E, S: N, N: S}.get(ahead, 0)
+            x, y = x0, y0
+            while True:
+                cell = self.lines[(x, y)].setdefault(bus, [0, double, style])
+                if (x, y) != (x0, y0):
+                    cell[0] |= back
+                if (x, y) == (x1, y1):
+                    break
+                cell[0] |= ahead
+                x, y = x + step[0], y + step[1]
+
+    def glyph(self, entries: dict):
+        """The character and style of a cell crossed by the lines of ``entries``."""
+        items = list(entries.values())
+        if len(items) == 1:
+            bits, double, style = items[0]
+            return (_DOUBLE if double else _LINE).get(bits, " "), style
+        if all(bits in _STRAIGHT for bits, _, _ in items):
+            vertical = [i for i in items if i[0] == N | S]
+            horizontal = [i for i in items if i[0] == E | W]
+            if vertical and horizontal:        # a crossing: the lines do not meet
+                v, h = vertical[0], horizontal[0]
+                if v[1] != h[1]:
+                    return ("╫" if v[1] else "╪"), (v if v[1] else h)[2]
+                return ("║" if v[1] else "│"), v[2]
+        bits = 0
+        for b, _, _ in items:
+            bits |= b
+        double = any(d for _, d, _ in items)
+        style = next(s for _, d, s in items if d == double)
+        return (_DOUBLE if double else _LINE).get(bits, "┼"), style
+
+    def render(self, width: int, height: int, checkpoint=None) -> list:
+        rows = [[(" ", None)] * width for _ in range(height)]
+        for i, ((x, y), entries) in enumerate(self.lines.items()):
+            if checkpoint is not None and i % 512 == 0:
+                checkpoint()
+            if 0 <= x < width and 0 <= y < height:
+                rows[y][x] = self.glyph(entries)
+        for (x, y), cell in self.text.items():
+            if 0 <= x < width and 0 <= y < height:
+                rows[y][x] = cell
+        out = []
+        for y, row in enumerate(rows):
+            if checkpoint is not None and y % 16 == 0:
+                checkpoint()
+            string = "".join(ch for ch, _ in row)
+            spans, begin = [], 0
+            for x in range(1, width + 1):
+                if x == width or row[x][1] is not row[begin][1]:
+                    if row[begin][1] is not None:
+                        spans.append(Span(begin, x, row[begin][1]))
+                    begin = x
+            out.append(Text(string, no_wrap=True, overflow="crop", spans=spans))
+        return out
 
 
 _LUT = np.array([ord(_LINE.get(d, "┼")) for d in range(16)], dtype=np.uint32)
@@ -160,6 +245,34 @@ def _draw_ops(canvas: "_Canvas", ops: list) -> None:
         canvas.chars.flat[cflat[last]] = r[cseq[last]]
 
 
+def _draw_loops(canvas: _Canvas, layout: Layout) -> None:
+    """The delayed edges as double-line loops (``Layout.loops``), over the light lines."""
+    if not layout.loops:
+        return
+    grid = LineGrid()
+    feedback = STYLES["feedback"]
+    for loop in layout.loops:
+        a, b = layout.vertices[loop.source], layout.vertices[loop.target]
+        grid.path(("from", loop.source), [(a.x + a.w, a.y + 1), (loop.down_x, a.y + 1),
+                                          (loop.down_x, loop.band_y)], True, feedback)
+        grid.path(("loop", loop.key), [(loop.down_x, loop.band_y), (loop.up_x, loop.band_y),
+                                       (loop.up_x, b.y + 1)], True, feedback)
+        grid.path(("into", loop.target), [(loop.up_x, b.y + 1), (b.x - 1, b.y + 1)], True, feedback)
+    for (x, y), entries in grid.lines.items():
+        if not (0 <= x < canvas.width and 0 <= y < canvas.height):
+            continue
+        light = int(canvas.dirs[y, x])
+        if light and not canvas.chars[y, x]:
+            entries = {**entries, "light": [light, False, canvas._styles[canvas.style_ids[y, x]]]}
+        char, style = grid.glyph(entries)
+        canvas.put(x, y, char, style)
+    for loop in layout.loops:   # the delay, on the loop's own row
+        left, right = sorted((loop.down_x, loop.up_x))
+        label = f" z^-{loop.delay} "
+        if right - left > len(label) + 1:
+            canvas.put(left + (right - left - len(label)) // 2 + 1, loop.band_y, label, feedback)
+
+
 def render_layout(layout: Layout, selected=None,
                   checkpoint: Callable[[], None] | None = None) -> list[Text]:
     """The picture as one ``Text`` per row; ``selected`` is drawn reversed.
@@ -191,6 +304,7 @@ def render_layout(layout: Layout, selected=None,
     if checkpoint is not None:
         checkpoint()
     _draw_ops(canvas, ops)
+    _draw_loops(canvas, layout)
     for i, v in enumerate(vs.values()):
         if checkpoint is not None and i % 256 == 0:
             checkpoint()
@@ -200,6 +314,11 @@ def render_layout(layout: Layout, selected=None,
         if v.id == selected:
             style = style + STYLES["selected"]
         canvas.box(v.x, v.y, v.w, v.h, v.lines, style, dashed=v.kind == "ghost")
+    feedback = STYLES["feedback"]
+    for loop in layout.loops:   # where each loop leaves its source and enters its target
+        a, b = vs[loop.source], vs[loop.target]
+        canvas.put(a.x + a.w - 1, a.y + 1, "╞", feedback)
+        canvas.put(b.x - 1, b.y + 1, "▶", feedback)
     for x, text in layout.headers:
         canvas.put(x, 0, text, STYLES["header"])
     return canvas.lines(checkpoint)

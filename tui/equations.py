@@ -11,21 +11,16 @@ from __future__ import annotations
 import networkx as nx
 
 from .layout import vertex_label
-from .model import init_text, param_shape
+from .model import init_text
 
 __all__ = ["vertex_equation"]
 
 _SYMBOLS = {"dense": ("W", "U"), "diagonal": ("d", "e"), "scalar": ("a", "c")}
 
 
-def _shape(params, name, graph, a, u, v):
-    if params and name in params:
-        return tuple(getattr(params[name], "shape", ()))
-    return param_shape(graph, a, u, v)
-
-
-def vertex_equation(graph: nx.MultiDiGraph, node, t: int, params: dict | None = None):
-    """``(equation, legend lines)`` for vertex ``(node, t)``."""
+def vertex_equation(graph: nx.MultiDiGraph, node, t: int, shapes: dict):
+    """``(equation, legend lines)`` for vertex ``(node, t)``; ``shapes`` maps
+    parameter names to shapes (``Analysis.param_shapes``)."""
     attrs = graph.nodes[node]
     head = vertex_label(node, t)
     if attrs.get("role") == "input":
@@ -58,7 +53,7 @@ def vertex_equation(graph: nx.MultiDiGraph, node, t: int, params: dict | None = 
             terms.append(src)
         if sym:
             name = a.get("param") or a.get("name") or k
-            shape = _shape(params, name, graph, a, u, v)
+            shape = shapes.get(name, "?")
             frozen = "" if a.get("trainable", True) else ", frozen"
             legend.append(f"{sym} = {name} {shape}{frozen}, delay {d}")
         if t - d < 0:

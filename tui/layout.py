@@ -1,17 +1,14 @@
-"""Positions for the pictures: the folded graph and the unrolled DAG.
+"""Positions for the folded graph's picture, and what the pictures share.
 
-Both pictures are layered drawings (Sugiyama style), computed here and drawn
-by ``tui.canvas``:
+The folded graph is a layered drawing (Sugiyama style), computed here and
+drawn by ``tui.canvas`` (the unrolled DAG is drawn by ``tui.unrolled``):
 
 * **folded**: layers by longest path over the delay-0 edges (a DAG, as the
-  spec requires); every delayed edge ``s -> n`` (delay ``d``) is drawn from a
-  *ghost* vertex ``s[t-d]`` placed one layer before its targets, so the
-  picture stays a left-to-right DAG and each feedback edge carries its delay
-  (``z^-d``).
-* **unrolled**: vertex ``(node, t)`` sits in layer ``t * L + layer(node)``,
-  where ``L`` is the number of folded layers, so each time step is a band of
-  columns headed ``t=3``.  A window of steps is drawn; arcs from before the
-  window (or from initial states, ``t < 0``) start at ghosts on the left.
+  spec requires), drawn left to right; every delayed edge ``s -> n`` (delay
+  ``d``) is a loop (``Layout.loops``): a double line out of ``s``'s right side,
+  down a track in the channel after ``s``'s layer to a row of its own under
+  the boxes (labelled ``z^-d``), back along it to a track in the channel
+  before ``n``'s layer, and up into ``n``'s left side.
 
 Edges spanning several layers are split into chains of dummy vertices; the
 order within a layer comes from a few barycenter sweeps.  Nothing here
@@ -26,8 +23,7 @@ from typing import Callable, Hashable
 import networkx as nx
 
 __all__ = [
-    "Vertex", "Layout", "collapse_blocks", "node_layers", "folded_layout",
-    "unrolled_layout", "vertex_label",
+    "Vertex", "Layout", "collapse_blocks", "node_layers", "folded_layout", "vertex_label",
 ]
 
 BOX_PAD = 1  # blank cells between a box's border and its label
@@ -59,6 +55,21 @@ class Vertex:
 
 
 @dataclass
+class Loop:
+    """A delayed edge of the folded picture: out of ``source``'s right side at
+    row ``y_out``, down the track at ``down_x`` to row ``band_y``, along it to
+    the track at ``up_x``, up to row ``y_in`` and into ``target``'s left side."""
+
+    source: Hashable
+    target: Hashable
+    key: str
+    delay: int
+    down_x: int = 0
+    up_x: int = 0
+    band_y: int = 0
+
+
+@dataclass
 class Layout:
     """Vertices with positions, the edges between adjacent layers, and a size."""
 
@@ -72,6 +83,8 @@ class Layout:
     headers: list = field(default_factory=list)  # (x, text)
     width: int = 0
     height: int = 0
+    loops: list = field(default_factory=list)    # Loop: the delayed edges, drawn as loops
+    free_track: dict = field(default_factory=dict)  # channel -> its first track left for loops
 
     def vertex_at(self, x: int, y: int):
         """The id of the box covering cell ``(x, y)``, or None."""
@@ -170,14 +183,17 @@ def vertex_label(node, t: int) -> str:
 # -- the layered layout itself ---------------------------------------------------
 
 def _layered(vertices: dict, edges: list, order_key=None, sweeps: int = 4,
-             checkpoint: Checkpoint | None = None) -> Layout:
+             checkpoint: Checkpoint | None = None, extra_tracks: dict | None = None) -> Layout:
     """Split long edges, order layers, assign coordinates.
 
     ``vertices`` maps id -> Vertex (``layer`` set); ``edges`` is a list of
     ``(u, v, style)`` with ``layer(u) < layer(v)``.  ``checkpoint`` is called
     now and then (once per layer and sweep at least); an exception it raises
-    ends the layout.
+    ends the layout.  ``extra_tracks`` maps a channel (the layer before it;
+    -1: left of the first layer) to a number of tracks to keep free in it
+    after the edges' tracks.
     """
+    extra_tracks = extra_tracks or {}
     vertices = dict(vertices)
     segments = []
     seen = set()
@@ -271,7 +287,7 @@ def _layered(vertices: dict, edges: list, order_key=None, sweeps: int = 4,
         track_count[li] = len(targets)
 
     top = 1
-    x = 1
+    x = 1 + (extra_tracks.get(-1, 0) + 2 if extra_tracks.get(-1) else 0)
     layer_x, layer_w, channel_x = [], [], []
     for li, layer in enumerate(layers):
         width = max((vertices[vid].w for vid in layer), default=1)
@@ -283,106 +299,59 @@ def _layered(vertices: dict, edges: list, order_key=None, sweeps: int = 4,
             v.y = top + i * row
         x += width
         channel_x.append(x)
-        x += track_count[li] + 3
+        x += track_count[li] + extra_tracks.get(li, 0) + 3
     for (li, vid), i in list(tracks.items()):
         tracks[(li, vid)] = channel_x[li] + 1 + i
     height = top + max((len(layer) for layer in layers), default=0) * row
-    return Layout(vertices=vertices, segments=segments, layers=layers, layer_x=layer_x,
-                  layer_w=layer_w, channel_x=channel_x, tracks=tracks, width=x + 1,
-                  height=height)
+    layout = Layout(vertices=vertices, segments=segments, layers=layers, layer_x=layer_x,
+                    layer_w=layer_w, channel_x=channel_x, tracks=tracks, width=x + 1,
+                    height=height)
+    layout.free_track = {li: (channel_x[li] + 1 + track_count[li] if li >= 0 else 1)
+                         for li in [-1, *range(n_layers)]}
+    return layout
 
 
 def folded_layout(graph: nx.MultiDiGraph, *, collapse: bool = False,
                   checkpoint: Checkpoint | None = None) -> Layout:
-    """The folded graph, feedback edges drawn from ghost vertices ``s[t-d]``.
+    """The folded graph: delay-0 edges left to right, delayed edges as loops.
 
-    ``checkpoint``: see ``unrolled_layout``.
+    ``checkpoint`` (no arguments) is called every so often; an exception it
+    raises ends the computation and propagates (the caller's way to drop a
+    layout nobody waits for any more).
     """
     if collapse:
         graph = collapse_blocks(graph)
     layer = node_layers(graph)
     order = {n: i for i, n in enumerate(graph.nodes)}
-    ghost_targets: dict = {}
-    for u, v, a in graph.edges(data=True):
-        d = a.get("delay", 0)
-        if d >= 1 or u == v:
-            ghost_targets.setdefault(("ghost", u, max(d, 1)), []).append(v)
-    ghost_layer = {g: min(layer[t] for t in ts) - 1 for g, ts in ghost_targets.items()}
-    shift = -min([0, *ghost_layer.values()])
     vertices = {}
     for n, a in graph.nodes(data=True):
         detail = f"{a.get('size', '?')} {a.get('activation', '') or ''}".strip()
         if a.get("combine") == "product":
             detail += " ×"
-        vertices[n] = Vertex(n, [str(n), detail], layer[n] + shift, _kind(a))
-    for g, lay in ghost_layer.items():
-        _, src, d = g
-        vertices[g] = Vertex(g, [f"{src}[t-{d}]", f"z^-{d}"], lay + shift, "ghost")
-    edges = []
-    for u, v, a in graph.edges(data=True):
+        vertices[n] = Vertex(n, [str(n), detail], layer[n], _kind(a))
+    edges, loops = [], []
+    for u, v, k, a in graph.edges(keys=True, data=True):
         d = a.get("delay", 0)
         if d >= 1 or u == v:
-            edges.append((("ghost", u, max(d, 1)), v, "feedback"))
+            loops.append(Loop(u, v, k, max(d, 1)))
         else:
             edges.append((u, v, "edge"))
-
-    def key(vx):
-        if vx.kind == "ghost":
-            return (order.get(vx.id[1], 0), 1)
-        return (order.get(vx.id, 0), 0)
-
-    return _layered(vertices, edges, order_key=key, checkpoint=checkpoint)
-
-
-def unrolled_layout(graph: nx.MultiDiGraph, steps: int, *, start: int = 0,
-                    window: int | None = None, collapse: bool = False,
-                    checkpoint: Checkpoint | None = None) -> Layout:
-    """The DAG unrolled for ``steps`` steps; columns ``start`` .. ``start+window-1``.
-
-    ``checkpoint`` (no arguments) is called every so often while the layout is
-    computed; an exception it raises ends the computation and propagates (the
-    caller's way to drop a layout nobody waits for any more).
-    """
-    if collapse:
-        graph = collapse_blocks(graph)
-    base = node_layers(graph)
-    span = max(base.values(), default=0) + 1
-    stop = steps if window is None else min(steps, start + window)
-    order = {n: i for i, n in enumerate(graph.nodes)}
-    vertices = {}
-    ghosts = {}
-    edges = []
-    for t in range(start, stop):
-        for n, a in graph.nodes(data=True):
-            vertices[(n, t)] = Vertex((n, t), [vertex_label(n, t)], 1 + (t - start) * span + base[n],
-                                      _kind(a))
-    for u, v, a in graph.edges(data=True):
-        d = a.get("delay", 0)
-        for t in range(start, stop):
-            ts = t - d
-            if ts >= start:
-                src = (u, ts)
-            else:
-                src = ("ghost", u, ts)
-                if src not in ghosts:
-                    note = "init" if ts < 0 else "earlier"
-                    ghosts[src] = Vertex(src, [vertex_label(u, ts), note], 0, "ghost")
-            edges.append((src, (v, t), "feedback" if d else "edge"))
-    vertices.update(ghosts)
-    if not ghosts:
-        for vx in vertices.values():
-            vx.layer -= 1
-
-    def key(vx):
-        if vx.kind == "ghost":
-            return (order.get(vx.id[1], 0), -vx.id[2])
-        return (order.get(vx.id[0], 0), 0)
-
-    layout = _layered(vertices, edges, order_key=key, sweeps=2, checkpoint=checkpoint)
-    for t in range(start, stop):
-        first = 1 + (t - start) * span - (0 if ghosts else 1)
-        if first < len(layout.layer_x):
-            layout.headers.append((layout.layer_x[first], f"t={t}"))
-    if ghosts:
-        layout.headers.append((layout.layer_x[0], "before"))
+    sources = {}                       # channel -> sources of loops leaving through it
+    targets = {}                       # channel -> loops entering through it, one track each
+    for loop in loops:
+        sources.setdefault(layer[loop.source], []).append(loop.source)
+        targets.setdefault(layer[loop.target] - 1, []).append(loop)
+    sources = {li: list(dict.fromkeys(ns)) for li, ns in sources.items()}
+    extra = {li: len(sources.get(li, ())) + len(targets.get(li, ()))
+             for li in set(sources) | set(targets)}
+    layout = _layered(vertices, edges, order_key=lambda vx: order.get(vx.id, 0), checkpoint=checkpoint,
+                      extra_tracks=extra)
+    for i, loop in enumerate(loops):
+        ls, lt = layer[loop.source], layer[loop.target] - 1
+        loop.down_x = layout.free_track[ls] + sources[ls].index(loop.source)
+        loop.up_x = layout.free_track[lt] + len(sources.get(lt, ())) + targets[lt].index(loop)
+        loop.band_y = layout.height + i
+    layout.loops = loops
+    if loops:
+        layout.height += len(loops) + 1
     return layout

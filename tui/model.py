@@ -2,39 +2,26 @@
 
 ``analyse(text)`` parses and builds the spec with the engine
 (``rnngraph.parse_spec`` and ``rnngraph.build``) and returns an ``Analysis``:
-the parsed spec, the network, its folded graph of primitive nodes, and the
+the parsed spec, the network, its folded graph of primitive nodes (the
+engine's ``folded_graph``, also when the network cannot be built), and the
 problems found, each with its line.  It never raises for a user's mistake.
-While parts of the engine are missing it falls back, in steps, to building
-the graph from the parsed spec or from the raw YAML, so the screens always
-have a graph to show; semantics (values, gradients) always come from the
-engine.  Nothing here imports Textual.
+Nothing here imports Textual.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
+import numpy as np
 import yaml
 
-try:  # the engine; the TUI degrades to a structural view without it
-    import rnngraph as _rg
-except Exception:  # pragma: no cover - only while the engine is being written
-    _rg = None
+import rnngraph as rg
+from rnngraph.engine.graph import folded_graph
+from rnngraph.engine.params import param_infos
 
-__all__ = ["Problem", "Analysis", "analyse", "engine", "has_engine"]
-
-
-def engine():
-    """The ``rnngraph`` module, or None when it cannot be imported."""
-    return _rg
-
-
-def has_engine(*names: str) -> bool:
-    """Whether the engine exports every one of ``names``."""
-    return _rg is not None and all(hasattr(_rg, n) for n in names)
+__all__ = ["Problem", "Analysis", "analyse", "param_shapes"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +59,6 @@ class Analysis:
     net: Any = None             # rnngraph Network, when it built
     graph: nx.MultiDiGraph | None = None   # folded graph of primitive nodes
     problems: list[Problem] = field(default_factory=list)
-    source: str = "engine"      # which path made the graph: engine | spec | yaml
 
     @property
     def ok(self) -> bool:
@@ -80,7 +66,20 @@ class Analysis:
 
     @property
     def params(self) -> dict:
-        return dict(getattr(self.net, "params", {}) or {})
+        return dict(self.net.params) if self.net is not None else {}
+
+    @property
+    def param_shapes(self) -> dict:
+        """Every parameter's shape by name: the network's arrays when it built,
+        else what the engine would give the folded graph."""
+        if self.net is not None:
+            return {name: tuple(value.shape) for name, value in self.net.params.items()}
+        return param_shapes(self.graph) if self.graph is not None else {}
+
+
+def param_shapes(graph: nx.MultiDiGraph) -> dict:
+    """``{parameter name: shape}`` of an engine folded graph (``rnngraph.engine.params.param_infos``)."""
+    return {name: info.shape for name, info in param_infos(graph).items()}
 
 
 def _problems(err: BaseException) -> list[Problem]:
@@ -103,7 +102,7 @@ def analyse(text: str, path: str | None = None) -> Analysis:
 def _analyse(text: str, path: str | None) -> Analysis:
     result = Analysis(text=text, path=path)
     try:
-        data = yaml.safe_load(text)
+        yaml.safe_load(text)
     except RecursionError:
         result.problems.append(Problem("YAML syntax: nested too deeply", 1, 1))
         return result
@@ -116,145 +115,40 @@ def _analyse(text: str, path: str | None) -> Analysis:
             column=mark.column + 1 if mark else None,
         ))
         return result
-    if _rg is not None and hasattr(_rg, "parse_spec"):
-        try:
-            result.spec = _rg.parse_spec(text, path=path)
-        except Exception as err:  # SpecError, or an engine bug: show it either way
-            result.problems.extend(_problems(err))
-            result.graph = _graph_from_yaml(data)
-            result.source = "yaml"
-            return result
-        too_big = _too_big(result.spec)
-        if too_big:   # the editor builds at every pause in typing: refuse what would swamp it
-            result.problems.append(Problem(too_big, where="nodes"))
-        elif hasattr(_rg, "build"):
-            try:
-                result.net = _rg.build(result.spec)
-                result.graph = result.net.graph
-                return result
-            except Exception as err:
-                result.problems.extend(_problems(err))
-        result.graph = _graph_from_spec(result.spec)
-        result.source = "spec"
+    try:
+        result.spec = rg.parse_spec(text, path=path)
+    except Exception as err:  # SpecError, or an engine bug: show it either way
+        result.problems.extend(_problems(err))
         return result
-    result.graph = _graph_from_yaml(data)
-    result.source = "yaml"
-    if result.graph is None:
-        result.problems.append(Problem("the spec needs a `nodes` mapping", 1, 1))
+    result.graph = folded_graph(result.spec)
+    too_big = _too_big(result.graph)
+    if too_big:   # the editor builds at every pause in typing: refuse what would swamp it
+        result.problems.append(Problem(too_big, where="nodes"))
+        return result
+    try:
+        result.net = rg.build(result.spec)
+        result.graph = result.net.graph
+    except Exception as err:
+        result.problems.extend(_problems(err))
     return result
 
 
 MAX_NUMBERS = 50_000_000   # parameters plus units the editor builds as you type (200 MB in float32)
 
 
-def size_estimate(spec) -> int:
-    """Parameters plus units of a parsed spec, counted without building it."""
-    try:
-        graph = _graph_from_spec(spec)
-    except Exception:
-        return 0
-    total = 0
-    for _, attrs in graph.nodes(data=True):
-        size = attrs.get("size") or 0
-        total += size * (2 if attrs.get("bias") else 1)
-    for u, v, attrs in graph.edges(data=True):
-        kind = attrs.get("weight", "dense")
-        if kind == "dense":
-            total += (graph.nodes[u].get("size") or 0) * (graph.nodes[v].get("size") or 0)
-        elif kind == "diagonal":
-            total += graph.nodes[v].get("size") or 0
-        else:
-            total += 1
-    return total
+def size_estimate(graph: nx.MultiDiGraph) -> int:
+    """Parameters plus units of an engine folded graph, counted without building it."""
+    units = sum(int(size) for _, size in graph.nodes(data="size"))
+    return units + sum(int(np.prod(shape, dtype=np.int64)) for shape in param_shapes(graph).values())
 
 
-def _too_big(spec) -> str:
-    """Why the editor will not build ``spec`` (too many numbers), or ''."""
-    numbers = size_estimate(spec)
+def _too_big(graph: nx.MultiDiGraph) -> str:
+    """Why the editor will not build this graph (too many numbers), or ''."""
+    numbers = size_estimate(graph)
     if numbers <= MAX_NUMBERS:
         return ""
     return (f"the network would hold about {numbers:,} numbers (parameters and units): more "
             f"than the editor builds as you type ({MAX_NUMBERS:,}); `rnngraph run` has no such limit")
-
-
-# -- fallbacks: structure only ------------------------------------------------
-
-def _graph_from_spec(spec) -> nx.MultiDiGraph:
-    """The folded graph of primitive nodes, from a parsed Spec (no engine build)."""
-    try:
-        spec = spec.expanded()
-    except Exception:
-        pass
-    graph = nx.MultiDiGraph()
-    for node in spec.nodes.values():
-        bias = getattr(node, "bias", None)
-        graph.add_node(
-            node.name, size=node.size, role=node.role, activation=node.activation,
-            combine=node.combine, bias=f"{node.name}.bias" if bias else None,
-            init=getattr(node.init, "value", 0.0), block=node.block, part=node.part,
-            init_param=f"{node.name}.init" if getattr(node.init, "trainable", False) else None,
-        )
-    for edge in spec.edges:
-        graph.add_edge(
-            edge.source, edge.target, key=edge.name, name=edge.name, delay=edge.delay,
-            weight=edge.weight, param=edge.name if edge.weight != "identity" else None,
-            trainable=edge.trainable and edge.weight != "identity",
-        )
-    return graph
-
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_/]*$")
-
-
-def _graph_from_yaml(data: Any) -> nx.MultiDiGraph | None:
-    """A best-effort folded graph from raw YAML (blocks stay single nodes)."""
-    if not isinstance(data, dict) or not isinstance(data.get("nodes"), dict):
-        return None
-    graph = nx.MultiDiGraph()
-    for name, node in data["nodes"].items():
-        node = node if isinstance(node, dict) else {}
-        if not isinstance(name, str) or not _NAME.match(name):
-            continue
-        size = node.get("size", 1)
-        graph.add_node(
-            name, size=size if isinstance(size, int) else 1,
-            role=node.get("role", "hidden"),
-            activation=node.get("activation", node.get("type", "identity")),
-            combine=node.get("combine", "sum"), bias=None, init=node.get("init", 0),
-            block=name if node.get("type") else None, part=None,
-        )
-    for edge in data.get("edges") or []:
-        if not isinstance(edge, dict):
-            continue
-        sources = edge.get("from")
-        targets = edge.get("to")
-        sources = sources if isinstance(sources, list) else [sources]
-        targets = targets if isinstance(targets, list) else [targets]
-        for s in sources:
-            for t in targets:
-                if s not in graph or t not in graph:
-                    continue
-                name = edge.get("name") or f"{s}->{t}"
-                weight = edge.get("weight", "dense")
-                delay = edge.get("delay", 0)
-                graph.add_edge(
-                    s, t, key=name, name=name, delay=delay if isinstance(delay, int) else 0,
-                    weight=weight, param=None if weight == "identity" else name,
-                    trainable=bool(edge.get("trainable", True)) and weight != "identity",
-                )
-    return graph
-
-
-def param_shape(graph: nx.MultiDiGraph, edge: dict, source: str, target: str) -> tuple:
-    """The shape the spec format gives an edge's parameter (for display without a net)."""
-    kind = edge.get("weight", "dense")
-    if kind == "dense":
-        return (graph.nodes[target]["size"], graph.nodes[source]["size"])
-    if kind == "diagonal":
-        return (graph.nodes[target]["size"],)
-    if kind == "scalar":
-        return ()
-    return ()
 
 
 def init_text(init) -> str:

@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
+from rnngraph.engine.hopfield import find_memory_edge
+from rnngraph.spec import HOPFIELD_RULES
+
 from .layout import node_layers
 
-__all__ = ["Trace", "is_hopfield", "sample_inputs", "AUTO_STEPS", "RANDOM_STEPS"]
+__all__ = ["Trace", "hopfield_state", "sample_inputs", "AUTO_STEPS", "RANDOM_STEPS"]
 
 AUTO_STEPS = 100    # a sample of the spec's data is shown whole up to this many steps
 RANDOM_STEPS = 10   # steps of a random sample when T is not given
@@ -33,12 +36,11 @@ def _init_kind(spec, name) -> str | None:
     return getattr(node.init, "kind", None)
 
 
-def is_hopfield(graph: nx.MultiDiGraph, node) -> bool:
-    """A state node: sign/step activation and a delay-1 self-edge."""
-    attrs = graph.nodes[node]
-    if attrs.get("activation") not in ("sign", "step"):
-        return False
-    return any(a.get("delay", 0) == 1 for _, v, a in graph.out_edges(node, data=True) if v == node)
+def hopfield_state(graph: nx.MultiDiGraph) -> list:
+    """``[state node]`` of a Hopfield-style net (the engine's memory edge's
+    source, ``rnngraph.engine.hopfield``), else ``[]``."""
+    memory = find_memory_edge(graph)
+    return [memory[0]] if memory is not None else []
 
 
 def sample_inputs(spec, graph: nx.MultiDiGraph, steps: int, seed: int):
@@ -96,17 +98,17 @@ def spec_sample(spec, net, steps: int | None, index: int):
     return cut(one.inputs), dict(one.initial), cut(one.targets), cut(one.masks), note, data.n
 
 
-HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")
-
-
-def hopfield_sample(spec, net, graph, index: int):
+def hopfield_sample(spec, net, graph, index: int, corrupt: float | None = None):
     """For a Hopfield spec: a network with the task's patterns stored, and a cue.
 
-    Returns ``(net, initial, note, count)`` or None.  The patterns are stored in a
+    The cue is the data's cue ``index``, or, with ``corrupt`` (a fraction),
+    stored pattern ``index mod P`` with that fraction of its units flipped
+    (drawn from ``index``).
+    Returns ``(net, initial, note, count, patterns (P, size))`` or None.  The patterns are stored in a
     fresh network (the app's own is left alone), by the spec's rule.
     """
     rule = (getattr(spec, "train", None) or {}).get("method")
-    state = [n for n in graph.nodes if is_hopfield(graph, n)]
+    state = hopfield_state(graph)
     if rule not in HOPFIELD_RULES or not state or not getattr(spec, "task", None):
         return None
     try:
@@ -119,9 +121,75 @@ def hopfield_sample(spec, net, graph, index: int):
         stored.store(patterns, rule=rule)
     except Exception:
         return None
+    patterns = np.asarray(patterns, dtype=float)
+    if corrupt is not None:
+        i = index % len(patterns)
+        cue = patterns[i].copy()
+        flips = int(round(corrupt * cue.size))
+        cue[np.random.default_rng(index).choice(cue.size, flips, replace=False)] *= -1
+        note = (f"pattern {i} of {len(patterns)} with {flips} of {cue.size} units flipped ({corrupt:.0%}), "
+                f"stored by the {rule} rule;  k: corrupt more, n: next pattern")
+        return stored, {state[0]: cue[None, :]}, note, len(patterns), patterns
     i = index % len(cues)
-    note = f"cue {i} of {len(cues)}; {len(patterns)} patterns stored by the {rule} rule"
-    return stored, {state[0]: np.asarray(cues[i:i + 1], dtype=float)}, note, len(cues)
+    note = f"cue {i} of {len(cues)}; {len(patterns)} patterns stored by the {rule} rule;  k: corrupt a pattern"
+    return (stored, {state[0]: np.asarray(cues[i:i + 1], dtype=float)}, note, len(cues),
+            np.asarray(patterns, dtype=float))
+
+
+HOPFIELD_SWEEPS = 30   # the most sweeps the Step screen settles a cue for
+
+
+def settle_sweeps(net, cue: np.ndarray, update: str, limit: int = HOPFIELD_SWEEPS, seed: int = 0):
+    """A discrete Hopfield net's dynamics from ``cue`` (1, N), one sweep at a time.
+
+    Each sweep is the engine's (``rnngraph.engine.hopfield.settle``, one sweep;
+    ``async``: the units one at a time in a random order, ``sync``: all at
+    once).  Returns ``(states, energies, why)``: ``states`` (S+1, N) the cue and
+    the state after each of the S sweeps run, ``energies`` (S+1,) their energy
+    (``hopfield.energy``), ``why`` the sentence saying how it ended; or None for
+    a continuous net (its dynamics are its own graph, stepped by ``forward``).
+    """
+    from rnngraph.engine.hopfield import energy, settle
+    states = [np.asarray(cue, dtype=float)[0]]
+    why = f"still changing after {limit} sweeps"
+    for k in range(limit):
+        result = settle(net, states[-1][None, :], update=update, sweeps=1, seed=seed + k, until_stable=False)
+        if not result.discrete:
+            return None
+        states.append(result.states[0])
+        if np.array_equal(states[-1], states[-2]):
+            why = f"a fixed point: sweep {k + 1} changed no unit"
+            break
+        if update == "sync" and len(states) >= 3 and np.array_equal(states[-1], states[-3]):
+            why = f"a 2-cycle: sweep {k + 1} came back to the state of sweep {k - 1}"
+            break
+    stack = np.stack(states)                                                  # (S+1, N)
+    return stack, np.asarray(energy(net, stack), dtype=float), why
+
+
+def loss_steps(spec, net, steps: int):
+    """``(steps where the loss counts, or None when unknown, a sentence saying so)``
+    for a sequence of ``steps`` steps, by the spec's ``train.loss_on`` (and, for
+    ``mask``, the mask of the first sample of the spec's data)."""
+    train = getattr(spec, "train", None) or {}
+    if train.get("method") in HOPFIELD_RULES:
+        return None, "a Hopfield network stores patterns: no loss over time"
+    if net is None or not net.output_nodes:
+        return None, "no output node: no loss"
+    loss_on = train.get("loss_on", "all")
+    if loss_on == "all":
+        return tuple(range(steps)), "loss: every step (many-to-many)"
+    if loss_on == "last":
+        return (steps - 1,), "loss: last step only (many-to-one)"
+    sample = spec_sample(spec, net, None, 0)
+    if sample is None or not sample[3]:
+        return None, "loss: where the data's mask is 1 (no data to show it)"
+    masks = sample[3]
+    length = next(iter(masks.values())).shape[1]
+    counted = np.flatnonzero(np.any([np.asarray(m)[0] != 0 for m in masks.values()], axis=0))
+    where = ", ".join(map(str, counted[:6])) + (", …" if len(counted) > 6 else "")
+    note = f"loss: mask, t = {where} of {length} (sample 0)"
+    return tuple(int(t) for t in counted if t < steps), note
 
 
 @dataclass
@@ -147,22 +215,28 @@ class Trace:
     note: str = ""                                # where the sample came from
     samples: int = 0                              # how many samples the data has (0: random)
     net: object = None                            # the network that ran (Hopfield: patterns stored)
+    energy: np.ndarray | None = None              # Hopfield: (T+1,) the cue's energy, then each sweep's
+    overlaps: np.ndarray | None = None            # Hopfield: (T+1, P) m_p = x . pattern_p / N
+    settle_note: str = ""                         # Hopfield: how the settling ended, and how it updates
 
     @classmethod
-    def run(cls, analysis, steps: int | None = None, seed: int = 0) -> "Trace":
-        """Run sample ``seed`` for ``steps`` steps (None: the whole sample, or 10 random)."""
+    def run(cls, analysis, steps: int | None = None, seed: int = 0, corrupt: float | None = None) -> "Trace":
+        """Run sample ``seed`` for ``steps`` steps (None: the whole sample, or 10 random).
+
+        ``corrupt``: for a Hopfield net, the fraction of a stored pattern's units
+        flipped to make the cue (None: the data's own cue)."""
         net, graph, spec = analysis.net, analysis.graph, analysis.spec
         layers = node_layers(graph)
         index = {n: i for i, n in enumerate(graph.nodes)}
         order = sorted(graph.nodes, key=lambda n: (layers[n], index[n]))
-        hopfield = hopfield_sample(spec, net, graph, seed)
+        hopfield = hopfield_sample(spec, net, graph, seed, corrupt)
         real = None if hopfield else spec_sample(spec, net, steps, seed)
         masks = {}
         if steps is None:
             steps = RANDOM_STEPS
         samples = 0
         if hopfield is not None:
-            net, initial, note, samples = hopfield
+            net, initial, note, samples, patterns = hopfield
             inputs, targets = {}, {}
         elif real is not None:
             inputs, initial, targets, masks, note, samples = real
@@ -172,14 +246,30 @@ class Trace:
         else:
             inputs, initial, targets = sample_inputs(spec, graph, steps, seed)
             note = f"random sample (seed {seed}): the spec has no data the engine can make"
-        out = net.forward(inputs, initial=initial or None, steps=steps)
+        settled = None
+        if hopfield is not None and list(graph.nodes) == hopfield_state(graph):
+            update = (getattr(spec, "dynamics", None) or {}).get("update", "async")
+            cue = next(iter(initial.values()))
+            settled = settle_sweeps(net, cue, update, seed=seed)
+        if settled is not None:
+            states, energies, why = settled
+            steps = len(states) - 1
+            out = {hopfield_state(graph)[0]: states[None, 1:]}                 # (1, T, N): after each sweep
+        else:
+            out = net.forward(inputs, initial=initial or None, steps=steps)
         trace = cls(steps=steps, order=order, inputs=inputs, initial_full=initial, note=note, net=net,
                     targets_full=targets, masks=masks, samples=samples,
                     input_nodes={n for n, a in graph.nodes(data=True) if a.get("role") == "input"})
         trace.values = {n: np.asarray(v)[0] for n, v in out.items()}         # (T, size)
         trace.targets = {n: v[0] for n, v in targets.items()}
         trace.initial = {n: v[0] for n, v in initial.items()}
-        trace.hopfield = [n for n in order if is_hopfield(graph, n)]
+        trace.hopfield = hopfield_state(graph)
+        if settled is not None:
+            trace.energy = energies
+            trace.overlaps = states @ patterns.T / states.shape[1]                 # (T+1, P)
+            trace.settle_note = (f"t = sweep t+1 of `{update}` updates "
+                                 f"({'one unit at a time, random order' if update == 'async' else 'all units at once'})"
+                                 f"; {why}")
         trace._backward(net, inputs, targets, initial, masks)
         return trace
 

@@ -58,17 +58,32 @@ class SettleResult:
 
 def memory_edge(net):
     """(source, target, edge key) of the network's memory edge."""
+    found = find_memory_edge(net.graph)
+    if found is None:
+        raise DataError("not a Hopfield-style network: store, settle and energy need a square dense edge "
+                        "with delay 1 and `constraint: symmetric` (the memory); this network has none")
+    return found
+
+
+def find_memory_edge(graph):
+    """(source, target, edge key) of a folded graph's memory edge, or None
+    when it has none (``graph.folded_graph(spec)`` or ``net.graph``)."""
     candidates = []
-    for u, v, key, d in net.graph.edges(keys=True, data=True):
-        square = net.graph.nodes[u]["size"] == net.graph.nodes[v]["size"]
+    for u, v, key, d in graph.edges(keys=True, data=True):
+        square = graph.nodes[u]["size"] == graph.nodes[v]["size"]
         if d["weight"] == "dense" and d["delay"] >= 1 and square and "symmetric" in d["constraints"]:
             candidates.append((u != v, u, v, key))
     if not candidates:
-        raise DataError("not a Hopfield-style network: store, settle and energy need a square dense edge "
-                        "with delay 1 and `constraint: symmetric` (the memory); this network has none")
+        return None
     candidates.sort()
     _, u, v, key = candidates[0]
     return u, v, key
+
+
+def is_hopfield(graph) -> bool:
+    """Whether a folded graph has a memory edge, so that ``store``, ``settle``
+    and ``energy`` accept its network."""
+    return find_memory_edge(graph) is not None
 
 
 def state_node(net) -> str:

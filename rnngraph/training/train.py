@@ -197,7 +197,8 @@ class Trainer:
         ``callback(record)`` receives each epoch's record.  Returns the history.
 
         A KeyboardInterrupt during a step stops like ``should_stop``: the
-        epoch in progress is rolled back.
+        epoch in progress is rolled back, and calling ``run`` again goes on
+        from it exactly as an uninterrupted run would have.
 
         Raises RunError when the loss, a gradient or an evaluation's loss stops
         being finite."""
@@ -207,6 +208,8 @@ class Trainer:
 
     def _run(self, callback, should_stop) -> list[dict]:
         cfg = self.config
+        if self.stopped == "interrupted":   # a run again after an interruption goes on from it
+            self.stopped = None
         data = self.train_data
         N = data.n
         bs = min(cfg.batch_size, N) if N else 1

@@ -86,11 +86,11 @@ async def test_an_invalid_change_keeps_the_last_valid_picture(elman):
         assert app.analysis.ok and not canvas.has_class("stale")
 
 
-async def test_adding_a_feedback_edge_draws_a_ghost(elman):
+async def test_adding_a_feedback_edge_draws_a_loop(elman):
     app = RnnGraphApp(str(elman))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        assert "y[t-1]" not in _picture(app)
+        assert "z^-2" not in _picture(app)
         await pilot.press("f7")
         await pilot.pause()
         form = app.screen
@@ -104,7 +104,15 @@ async def test_adding_a_feedback_edge_draws_a_ghost(elman):
         assert edges[-1] == {"from": "y", "to": "hidden", "delay": 2}
         assert app.analysis.ok
         picture = _picture(app)
-        assert "y[t-2]" in picture and "z^-2" in picture
+        assert "z^-2" in picture
+        layout = app.edit_screen.query_one(GraphCanvas).layout_data
+        loop = next(loop for loop in layout.loops if loop.source == "y")
+        assert (loop.target, loop.delay) == ("hidden", 2)
+        rows = picture.splitlines()
+        y, hidden = layout.vertices["y"], layout.vertices["hidden"]
+        assert rows[y.y + 1][y.x + y.w - 1] == "╞"              # leaves y on its right
+        assert rows[hidden.y + 1][hidden.x - 1] == "▶"          # comes back into hidden on its left
+        assert "z^-2" in rows[loop.band_y]
 
 
 async def test_a_bad_form_value_is_refused_in_the_form(elman):

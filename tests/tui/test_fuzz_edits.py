@@ -23,7 +23,7 @@ from tui.app import DEBOUNCE, RnnGraphApp
 from tui.canvas import render_layout
 from tui.dialogs.forms import _Form
 from tui.layout import folded_layout
-from tui.model import analyse, has_engine
+from tui.model import analyse
 from tui.widgets.graph_canvas import GraphCanvas
 from tui.widgets.problems import ProblemList
 from tui.widgets.spec_editor import SpecEditor
@@ -42,7 +42,6 @@ FIELD_VALUES = {     # what the form fields get: mostly accepted by the form, of
     "name": ["ghost", "x", "1bad", "fresh", "hidden", "", "dup", "x->hidden", "[/b]"],
     "init": ["", "input", "[1, 2", "0.5", "abc", "[0.1, 0.2, 0.3]", "{value: 1, trainable: true}"],
 }
-pytestmark = pytest.mark.skipif(not has_engine("build"), reason="needs rnngraph.build")
 
 
 def expected_picture(text: str) -> list[str]:

@@ -8,7 +8,8 @@ import yaml
 from tui import yamledit
 from tui.canvas import render_layout
 from tui.equations import vertex_equation
-from tui.layout import folded_layout, unrolled_layout
+from tui.layout import collapse_blocks, folded_layout
+from tui.unrolled import unrolled_picture
 from tui.model import analyse
 
 from .conftest import spec_path
@@ -76,40 +77,161 @@ def _plain(lines) -> str:
     return "\n".join(line.plain for line in lines)
 
 
-def test_folded_picture_marks_feedback_with_its_delay():
+def test_folded_picture_draws_feedback_as_a_loop_into_its_target():
+    """context -> hidden (delay 1) leaves context on its right, runs along its own row under the
+    boxes (labelled z^-1), and comes back into hidden on its left: one unbroken double line."""
     analysis = analyse(spec_path("elman_temporal_xor.yaml").read_text())
     assert analysis.ok, analysis.problems
     layout = folded_layout(analysis.graph)
-    ghost = ("ghost", "context", 1)
-    assert ghost in layout.vertices
-    # the ghost sits left of the node it feeds: a left-to-right DAG
-    assert layout.vertices[ghost].layer < layout.vertices["hidden"].layer
-    picture = _plain(render_layout(layout))
-    assert "context[t-1]" in picture and "z^-1" in picture
+    assert not any(isinstance(v, tuple) for v in layout.vertices)     # no ghost boxes
+    [loop] = layout.loops
+    assert (loop.source, loop.target, loop.delay) == ("context", "hidden", 1)
+    rows = _plain(render_layout(layout)).splitlines()
+    context, hidden = layout.vertices["context"], layout.vertices["hidden"]
+    assert rows[context.y + 1][context.x + context.w - 1] == "╞"
+    assert rows[hidden.y + 1][hidden.x - 1] == "▶"
+    assert "z^-1" in rows[loop.band_y]
+    # follow the double line from context's side back to hidden's: it never breaks
+    x, y, seen = context.x + context.w, context.y + 1, 0
+    moves = {"═": None, "╗": (0, 1), "╝": (-1, 0), "╚": (0, -1), "╔": (1, 0)}
+    direction = (1, 0)
+    while (x, y) != (hidden.x - 1, hidden.y + 1) and seen < 500:
+        ch = rows[y][x]
+        if ch in "╗╝╚╔":
+            direction = moves[ch]
+        else:
+            assert ch in "═║╪╫" or ch in " z^-1", (x, y, ch)
+        x, y, seen = x + direction[0], y + direction[1], seen + 1
+    assert (x, y) == (hidden.x - 1, hidden.y + 1)
     for name in ("x", "hidden", "context", "y"):
-        assert name in picture
+        assert name in "\n".join(rows)
 
 
 def test_unrolled_picture_has_time_columns_and_a_window():
     analysis = analyse(spec_path("elman_temporal_xor.yaml").read_text())
-    layout = unrolled_layout(analysis.graph, 50, start=10, window=4)
-    picture = _plain(render_layout(layout))
-    assert "hidden@10" in picture and "hidden@13" in picture
-    assert "hidden@14" not in picture and "hidden@9" not in picture
-    assert "context@9" in picture          # the arc into the window starts at a ghost
+    picture = unrolled_picture(analysis.graph, 50, start=10, window=4)
+    text = _plain(picture.lines)
+    assert "hidden@10" in text and "hidden@13" in text
+    assert "hidden@14" not in text and "hidden@9" not in text
+    assert "context@9" in text          # the arc into the window starts at a ghost
     for t in range(10, 14):
-        assert f"t={t}" in picture
-    # every arc of the unrolled DAG goes left to right
-    for u, v, _ in layout.segments:
-        assert layout.vertices[u].layer < layout.vertices[v].layer
+        assert f"t={t}" in text
+
+
+def _box(picture, vertex):
+    return picture.vertices[vertex]
+
+
+def test_unrolled_picture_stacks_a_step_in_a_column_inputs_at_the_bottom():
+    """Time runs across, one column per step; in a column the input is lowest, the output highest."""
+    analysis = analyse(spec_path("elman_temporal_xor.yaml").read_text())
+    picture = unrolled_picture(analysis.graph, 5, window=5)
+    for t in range(5):
+        x, hidden, y = (_box(picture, (n, t)) for n in ("x", "hidden", "y"))
+        assert x.x == hidden.x == y.x                       # one column per step
+        assert y.y < hidden.y < x.y                         # outputs at the top, inputs at the bottom
+        if t:
+            assert _box(picture, ("hidden", t - 1)).x < hidden.x   # time runs left to right
+    rows = [line.plain for line in picture.lines]
+    # the recurrent arc context@0 -> hidden@1 is a double line ending in ▶ at hidden@1's left side
+    hidden1 = _box(picture, ("hidden", 1))
+    assert rows[hidden1.port][hidden1.x - 1] == "▶"
+    assert "═" in rows[hidden1.port][_box(picture, ("hidden", 0)).x + hidden1.w:hidden1.x - 1]
+    # the arc x@1 -> hidden@1 of the same step is a light line ending in ▲ under hidden@1
+    below = hidden1.y + hidden1.h
+    assert rows[below][hidden1.x + hidden1.w // 2] == "▲"
+    assert all(ch not in "═║" for ch in rows[below][hidden1.x:hidden1.x + hidden1.w])
+    # five Elman steps fit in 120 columns
+    assert picture.vertices[("hidden", 4)].x + picture.vertices[("hidden", 4)].w < 120
+
+
+def test_unrolled_picture_marks_the_steps_where_the_loss_counts():
+    analysis = analyse(spec_path("elman_temporal_xor.yaml").read_text())
+    many = unrolled_picture(analysis.graph, 5, loss_steps=range(5))
+    one = unrolled_picture(analysis.graph, 5, loss_steps=[4])
+    assert many.loss_steps == (0, 1, 2, 3, 4) and one.loss_steps == (4,)
+    heavy = lambda p, t: p.lines[_box(p, ("y", t)).y].plain[_box(p, ("y", t)).x]   # noqa: E731
+    assert [heavy(many, t) for t in range(5)] == ["┏"] * 5
+    assert [heavy(one, t) for t in range(5)] == ["┌"] * 4 + ["┏"]
+    assert _plain(many.lines) != _plain(one.lines)
+
+
+def test_unrolled_picture_crossing_lines_never_join():
+    """Where a double (delayed) line crosses a light one the glyph is ╪ or ╫, never a join."""
+    analysis = analyse(spec_path("lstm_adding.yaml").read_text())
+    picture = unrolled_picture(analysis.graph, 5)
+    text = _plain(picture.lines)
+    assert "╪" in text
+    assert "┼" not in text and "╬" not in text
+    for t in range(5):
+        for part in ("i", "f", "o", "g"):      # h(t-1) feeds every gate from the left
+            box = _box(picture, (f"lstm/{part}", t))
+            assert picture.lines[box.port].plain[box.x - 1] == "▶"
+
+
+def test_every_spec_unrolls_to_the_engines_dag():
+    """The picture draws exactly the arcs of rnngraph.engine.graph.unroll, for every spec in specs/."""
+    from rnngraph.engine.graph import unroll
+    for path in sorted(spec_path(".").glob("*.yaml")):
+        analysis = analyse(path.read_text(), str(path))
+        assert analysis.ok, (path, analysis.problems)
+        picture = unrolled_picture(analysis.graph, 4, window=4)
+        dag = unroll(analysis.graph, 4)
+        assert {v for v in picture.vertices if len(v) == 2} == set(dag.nodes), path
+        for t in range(4):
+            assert f"t={t}" in _plain(picture.lines)
+
+
+def test_the_tui_asks_the_engine_for_graph_shapes_and_hopfield():
+    """For every spec in specs/: the TUI's folded graph is the network's, its shapes the
+    network's parameters', its Hopfield state node the engine's memory edge's source."""
+    import rnngraph as rg
+    from rnngraph.engine.graph import folded_graph
+    from rnngraph.engine.hopfield import state_node
+    from tui.model import param_shapes
+    from tui.stepping import hopfield_state
+    for path in sorted(spec_path(".").glob("*.yaml")):
+        analysis = analyse(path.read_text(), str(path))
+        net = rg.build(rg.load_spec(str(path)))
+        graph = folded_graph(analysis.spec)
+        assert list(analysis.graph.nodes(data=True)) == list(net.graph.nodes(data=True)), path
+        assert list(analysis.graph.edges(keys=True, data=True)) == list(net.graph.edges(keys=True, data=True))
+        assert list(graph.edges(keys=True)) == list(net.graph.edges(keys=True)), path
+        want = {name: value.shape for name, value in net.params.items()}
+        assert param_shapes(graph) == want, path
+        assert analysis.param_shapes == want, path
+        hopfield = "hopfield" in path.name
+        assert hopfield_state(net.graph) == ([state_node(net)] if hopfield else []), path
+
+
+def test_a_spec_that_parses_but_does_not_build_still_has_the_engines_graph():
+    """Too large for the editor to build as you type: no network, but the engine's folded
+    graph to draw, and the shapes the network would have."""
+    text = """\
+rnngraph: 1
+nodes:
+  x: {role: input, size: 2}
+  a: {size: 8000}
+  b: {size: 8000}
+edges:
+  - {from: x, to: a}
+  - {from: a, to: b}
+  - {from: b, to: a, delay: 1}
+"""
+    analysis = analyse(text)
+    assert analysis.net is None and analysis.problems
+    assert "the editor builds" in analysis.problems[0].what
+    assert set(analysis.graph.nodes) == {"x", "a", "b"}
+    assert analysis.param_shapes["x->a"] == (8000, 2) and analysis.param_shapes["b->a"] == (8000, 8000)
+    assert analysis.param_shapes["a.bias"] == (8000,)
 
 
 def test_equation_uses_the_real_delays():
     analysis = analyse(spec_path("elman_temporal_xor.yaml").read_text())
-    equation, legend = vertex_equation(analysis.graph, "hidden", 3, analysis.params)
+    equation, legend = vertex_equation(analysis.graph, "hidden", 3, analysis.param_shapes)
     assert equation == "hidden@3 = sigmoid(W x@3 + U context@2 + b)"
     assert any(line.startswith("U = context->hidden (4, 4)") for line in legend)
-    equation, legend = vertex_equation(analysis.graph, "hidden", 0, analysis.params)
+    equation, legend = vertex_equation(analysis.graph, "hidden", 0, analysis.param_shapes)
     assert "context@-1" in equation and any("0.5" in line for line in legend)
 
 
@@ -134,7 +256,8 @@ edges:
     began = time.perf_counter()
     for collapse in (False, True):
         render_layout(folded_layout(analysis.graph, collapse=collapse))
-        render_layout(unrolled_layout(analysis.graph, 50, start=20, window=6, collapse=collapse))
+        graph = collapse_blocks(analysis.graph) if collapse else analysis.graph
+        unrolled_picture(graph, 50, start=20, window=6)
     assert time.perf_counter() - began < 10.0
 
 
@@ -153,11 +276,11 @@ def test_a_checkpoint_that_raises_stops_the_layout_and_the_drawing():
             raise Enough
 
     with pytest.raises(Enough):
-        unrolled_layout(analysis.graph, 50, start=20, window=6, checkpoint=checkpoint)
+        unrolled_picture(analysis.graph, 50, start=20, window=6, checkpoint=checkpoint)
     calls.clear()
     with pytest.raises(Enough):
         folded_layout(analysis.graph, checkpoint=checkpoint)
-    layout = unrolled_layout(analysis.graph, 50, start=20, window=6)
+    layout = folded_layout(analysis.graph)
     calls.clear()
     with pytest.raises(Enough):
         render_layout(layout, checkpoint=checkpoint)

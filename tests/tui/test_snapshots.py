@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from tui.app import RnnGraphApp
-from tui.model import has_engine
 from tui.widgets.spec_editor import SpecEditor
 
 from .conftest import settle, spec_path
@@ -44,7 +43,6 @@ def test_unroll_screen(snap_compare):
                         run_before=_prepare("f3"))
 
 
-@pytest.mark.skipif(not has_engine("build"), reason="needs rnngraph.build")
 def test_step_screen(snap_compare):
     assert snap_compare(_app("elman_temporal_xor.yaml"), terminal_size=SIZE,
                         run_before=_prepare("f4", "right", "right", "right"))

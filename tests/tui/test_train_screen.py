@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from textual.widgets import Input
 
 from tui.app import RnnGraphApp
-from tui.screens import train as train_screen
 
 from .conftest import settle, spec_path
 
 SIZE = (160, 48)
-pytestmark = pytest.mark.skipif(train_screen.Experiment is None,
-                                reason="needs rnngraph.training.experiment (training API)")
 
 
 async def _wait(pilot, condition, seconds: float = 60.0) -> None:
@@ -56,3 +52,86 @@ async def test_training_can_be_stopped():
         await _wait(pilot, lambda: not screen.running and "interrupted" in str(
             screen.query_one("#train-status").render()), seconds=30)
         assert len(screen.history) < 100000
+
+
+def _key(app, key: str) -> None:
+    from textual import events
+    app.post_message(events.Key(key, key))
+
+
+async def test_training_pauses_and_resumes_at_the_next_epoch():
+    """p pauses, s resumes the same run: epochs 1..N once each, and the result is the
+    uninterrupted run's, bit for bit (the trainer rolls a paused epoch back)."""
+    import rnngraph as rg
+    from rnngraph.training.experiment import Experiment
+
+    path = spec_path("jordan.yaml")
+    whole = Experiment(rg.load_spec(str(path)), epochs=400).run()
+    app = RnnGraphApp(str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await settle(pilot, app)
+        screen = app.screen
+        screen.query_one("#train-epochs", Input).value = "400"
+        _key(app, "s")                  # as the terminal sends it: Pilot.press waits for the run
+        await _wait(pilot, lambda: len(screen.history) >= 3)
+        _key(app, "p")
+        await _wait(pilot, lambda: screen.paused and not screen.running)
+        paused_at = len(screen.history)
+        assert paused_at < 400, "the run ended before the pause"
+        status = str(screen.query_one("#train-status").render())
+        assert f"paused after epoch {paused_at}" in status
+        await pilot.pause(0.5)
+        assert len(screen.history) == paused_at                   # nothing runs while paused
+        _key(app, "s")
+        await _wait(pilot, lambda: not screen.running and not screen.paused and len(screen.history) >= 400)
+        assert [r["epoch"] for r in screen.history] == list(range(1, 401))
+        assert [r["train_loss"] for r in screen.history] == [r["train_loss"] for r in whole.history]
+
+
+async def test_stop_after_a_pause_starts_again_at_epoch_one():
+    app = RnnGraphApp(str(spec_path("jordan.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await settle(pilot, app)
+        screen = app.screen
+        screen.query_one("#train-epochs", Input).value = "400"
+        _key(app, "s")
+        await _wait(pilot, lambda: len(screen.history) >= 2)
+        _key(app, "p")
+        await _wait(pilot, lambda: screen.paused)
+        await pilot.press("x")
+        assert not screen.paused and "s starts again at epoch 1" in str(screen.query_one("#train-status").render())
+        before = screen.history
+        _key(app, "s")
+        await _wait(pilot, lambda: screen.history is not before and len(screen.history) >= 1)
+        assert screen.history[0]["epoch"] == 1
+        _key(app, "x")
+        await _wait(pilot, lambda: not screen.running, seconds=30)
+
+
+async def test_training_a_hopfield_net_stores_and_shows_the_patterns():
+    """No loss curve for a Hopfield net: the Train screen shows the patterns it stored, and
+    the app's network holds them (the hebbian weights)."""
+    import io
+
+    from rich.console import Console
+    from rnngraph.training.data import task_splits
+    app = RnnGraphApp(str(spec_path("hopfield_discrete.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await settle(pilot, app)
+        screen = app.screen
+        _key(app, "s")
+        await _wait(pilot, lambda: screen.stored is not None and not screen.running)
+        spec = app.analysis.spec
+        patterns = task_splits(spec, app.analysis.net, spec.seed)[0].task_data.extra["patterns"]
+        np.testing.assert_array_equal(screen.stored[0], patterns)
+        console = Console(width=160, record=True, color_system=None, file=io.StringIO())
+        console.print(screen._stored_picture())
+        text = console.export_text()
+        assert "stored 10 patterns of 100 units by the hebbian rule" in text and "██" in text
+        W = app.analysis.net.params["s->s"]
+        expected = patterns.T @ patterns / 100
+        np.fill_diagonal(expected, 0.0)
+        np.testing.assert_allclose(W, expected)

@@ -9,15 +9,14 @@ import pytest
 from textual.widgets import Input, OptionList
 
 from tui.app import RnnGraphApp
-from tui.layout import unrolled_layout
-from tui.model import analyse, has_engine
+from tui.unrolled import unrolled_picture
+from tui.model import analyse
 from tui.stepping import Trace
 from tui.widgets.graph_canvas import GraphCanvas
 
 from .conftest import settle, spec_path
 
 SIZE = (160, 48)
-needs_engine = pytest.mark.skipif(not has_engine("build"), reason="needs rnngraph.build")
 
 
 async def test_unroll_shows_time_columns_and_vertex_equations():
@@ -30,22 +29,23 @@ async def test_unroll_shows_time_columns_and_vertex_equations():
         steps.value = "30"
         await settle(pilot, app)
         picture = "\n".join(screen.query_one(GraphCanvas).text_lines())
-        assert "hidden@0" in picture and "hidden@5" in picture
-        assert "hidden@6" not in picture                  # a window of steps, not all 30
+        assert "hidden@0" in picture and "hidden@4" in picture
+        assert "hidden@5" not in picture                  # a window of steps, not all 30
         await pilot.press("right_square_bracket")
         await settle(pilot, app)
-        assert screen.start == 3
+        assert screen.start == 5                          # ] turns the page: the next 5 steps
         picture = "\n".join(screen.query_one(GraphCanvas).text_lines())
-        assert "hidden@8" in picture and "context@2" in picture   # ghost of the step before
+        assert "hidden@9" in picture and "context@4" in picture   # ghost of the step before
+        assert "hidden@4 " not in picture
         options = screen.query_one("#vertex-list", OptionList)
         index = next(i for i in range(options.option_count)
-                     if options.get_option_at_index(i).id == "v-4-hidden")
+                     if options.get_option_at_index(i).id == "v-6-hidden")
         options.focus()
         options.highlighted = index
         await pilot.pause()
         text = screen.equation_text()
-        assert "hidden@4 = sigmoid(W x@4 + U context@3 + b)" in text
-        assert "context@3 → hidden@4" in " ".join(text.split())
+        assert "hidden@6 = sigmoid(W x@6 + U context@5 + b)" in text
+        assert "context@5 → hidden@6" in " ".join(text.split())
 
 
 async def test_unroll_expands_and_collapses_blocks():
@@ -63,7 +63,6 @@ async def test_unroll_expands_and_collapses_blocks():
         assert "lstm/c@0" in picture and "lstm/h@1" in picture
 
 
-@needs_engine
 async def test_stepping_forward_gives_net_forward_values():
     app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
     async with app.run_test(size=SIZE) as pilot:
@@ -92,25 +91,55 @@ async def test_stepping_forward_gives_net_forward_values():
         assert screen.backward and screen.t == steps - 1
 
 
-@needs_engine
 async def test_hopfield_state_is_drawn_as_a_bitmap():
+    """The Step screen settles the cue by the spec's dynamics (async: one unit at a time),
+    one engine sweep per step, not net.forward's synchronous steps; the energy falls and the
+    state ends on the stored pattern the cue was made from."""
+    from rnngraph.engine.hopfield import energy, settle as settle_sweep
     app = RnnGraphApp(str(spec_path("hopfield_discrete.yaml")))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f4")
         await settle(pilot, app)
         screen = app.screen
         assert screen.trace is not None and screen.trace.hopfield == ["s"]
-        assert set(np.unique(screen.current_values()["s"])) <= {-1.0, 1.0}
         trace = screen.trace
         assert "stored" in trace.note                 # the task's patterns, by the spec's rule
-        expected = trace.net.forward({}, initial=trace.initial_full, steps=trace.steps)
-        await pilot.press("right", "right", "right")
-        np.testing.assert_array_equal(screen.current_values()["s"], np.asarray(expected["s"])[0, 3])
+        assert "`async` updates" in trace.settle_note and "fixed point" in trace.settle_note
+        before = trace.initial["s"]
+        for t in range(trace.steps):                  # each step is one engine sweep from the last
+            swept = settle_sweep(trace.net, before[None, :], update="async", sweeps=1, seed=t, until_stable=False)
+            np.testing.assert_array_equal(trace.values["s"][t], swept.states[0])
+            before = trace.values["s"][t]
+        states = np.vstack([trace.initial["s"][None, :], trace.values["s"]])
+        np.testing.assert_allclose(trace.energy, energy(trace.net, states))
+        assert np.all(np.diff(trace.energy) <= 1e-9) and trace.energy[-1] < trace.energy[0]
+        assert trace.overlaps[-1].max() == 1.0        # recalled: the state is a stored pattern
+        assert set(np.unique(screen.current_values()["s"])) <= {-1.0, 1.0}
         rendered = screen.query_one("#step-view").plain_text()
-        assert "██" in rendered
+        assert "██" in rendered and "energy (cue, then each sweep)" in rendered
+        assert "overlap with pattern" in rendered and "nearest" in rendered
 
 
-@needs_engine
+async def test_hopfield_cue_is_a_pattern_corrupted_by_k_and_n_picks_the_next():
+    from rnngraph.training.data import task_splits
+    app = RnnGraphApp(str(spec_path("hopfield_discrete.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        screen = app.screen
+        spec = app.analysis.spec
+        patterns = task_splits(spec, app.analysis.net, spec.seed)[0].task_data.extra["patterns"]
+        await pilot.press("k", "k")                   # 20% of the units flipped
+        await settle(pilot, app)
+        cue = screen.trace.initial["s"]
+        assert "pattern 0 of 10 with 20 of 100 units flipped (20%)" in screen.trace.note
+        assert int(np.sum(cue != patterns[0])) == 20
+        await pilot.press("n")
+        await settle(pilot, app)
+        assert int(np.sum(screen.trace.initial["s"] != patterns[1])) == 20
+        assert screen.trace.overlaps[0, 1] == 0.6     # the cue's overlap with its pattern: 1 - 2 * 0.2
+
+
 async def test_a_spec_without_data_steps_through_random_inputs():
     text = spec_path("elman_temporal_xor.yaml").read_text().replace(
         "task: {generator: temporal_xor, length: 3000}", "")
@@ -133,7 +162,6 @@ def _norm_shown(screen, node) -> str:
     return next(line for line in text.splitlines() if line.split("│")[0].strip() == node)
 
 
-@needs_engine
 async def test_backward_mode_shows_the_norms_of_backward_trace():
     app = RnnGraphApp(str(spec_path("elman_adding.yaml")))
     async with app.run_test(size=SIZE) as pilot:
@@ -173,7 +201,6 @@ async def test_backward_mode_shows_the_norms_of_backward_trace():
         assert "hidden 10^-" in screen.query_one("#step-view").plain_text(width=160)
 
 
-@needs_engine
 async def test_backward_mode_on_an_lstm_keeps_the_gradient():
     app = RnnGraphApp(str(spec_path("lstm_adding.yaml")))
     async with app.run_test(size=SIZE) as pilot:
@@ -205,9 +232,9 @@ async def test_typing_t_quickly_settles_on_the_last_value(monkeypatch):
 
     def counted(*args, **kwargs):
         layouts.append(args[1])
-        return unrolled_layout(*args, **kwargs)
+        return unrolled_picture(*args, **kwargs)
 
-    monkeypatch.setattr(unroll, "unrolled_layout", counted)
+    monkeypatch.setattr(unroll, "unrolled_picture", counted)
     app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
@@ -272,3 +299,28 @@ async def test_keys_are_answered_while_a_large_graph_is_laid_out():
         assert answered is not None and answered - asked < 2.5
         assert longest < 2.5, f"the UI thread was held up {longest:.2f} s"
         assert "h68@0" in "\n".join(canvas.text_lines())
+
+
+async def test_unroll_pages_through_eight_steps_and_marks_where_the_loss_counts():
+    """] turns the page at T = 8 too (it did nothing up to T = 8); many-to-one (loss_on: last)
+    marks only the last step, many-to-many every step."""
+    app = RnnGraphApp(str(spec_path("parity_many_to_one.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(pilot, app)
+        screen = app.screen
+        screen.query_one("#unroll-steps", Input).value = "8"
+        await settle(pilot, app)
+        canvas = screen.query_one(GraphCanvas)
+        assert canvas.layout_data.loss_steps == ()           # steps 0..4 of 8: the loss counts at 7
+        assert "last step only (many-to-one)" in str(screen.query_one("#unroll-loss").render())
+        await pilot.press("right_square_bracket")
+        await settle(pilot, app)
+        assert screen.start == 3
+        assert canvas.layout_data.loss_steps == (7,)
+        assert "t=7" in "\n".join(canvas.text_lines())
+    app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(pilot, app)
+        assert app.screen.query_one(GraphCanvas).layout_data.loss_steps == (0, 1, 2, 3, 4)

@@ -19,10 +19,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
+import rnngraph.activations
+
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ROLES = ["hidden", "input", "output"]
-ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "softmax",
-               "sign", "step"]
+ACTIVATIONS = list(rnngraph.activations.ACTIVATIONS)
 COMBINES = ["sum", "product"]
 WEIGHTS = ["dense", "diagonal", "scalar", "identity"]
 LSTM_VARIANTS = ["standard", "nig", "nfg", "nog", "niaf", "noaf", "cifg", "fgr"]

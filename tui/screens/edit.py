@@ -237,8 +237,6 @@ class EditScreen(Screen):
     @on(GraphCanvas.VertexSelected, "#folded-graph")
     def _vertex_clicked(self, event: GraphCanvas.VertexSelected) -> None:
         vertex = event.vertex
-        if isinstance(vertex, tuple):  # a ghost: inspect its source
-            vertex = vertex[1]
         graph = self.drawn.graph if self.drawn else None
         if graph is not None and vertex in graph:
             vertex = graph.nodes[vertex].get("block") or vertex

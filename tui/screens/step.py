@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label
 
 from ..widgets.mode_bar import ModeBar
-from ..model import Analysis, has_engine
+from ..model import Analysis
 from ..stepping import Trace
 from ..widgets.step_view import StepView
 
@@ -50,12 +50,14 @@ class StepScreen(Screen):
         Binding("end", "jump(-1)", "Last step", show=False),
         Binding("b", "toggle_backward", "Forward/backward"),
         Binding("n", "new_sample", "New sample"),
+        Binding("k", "corrupt", "Corrupt cue"),
         Binding("t", "focus_steps", "Set T", show=False),
     ]
 
     t: reactive[int] = reactive(0)
     backward: reactive[bool] = reactive(False)
     seed: reactive[int] = reactive(0)
+    corrupt: reactive[float | None] = reactive(None)   # Hopfield: fraction of a pattern flipped for the cue
 
     def __init__(self) -> None:
         super().__init__(id="step-screen")
@@ -101,29 +103,27 @@ class StepScreen(Screen):
             return
         analysis = self.app.runnable_analysis    # the last valid one while the text is wrong
         if analysis is None:
-            if not has_engine("build"):
-                why = "stepping needs the engine (rnngraph.build / Network.forward)"
-            else:
-                why = "the spec has problems: fix them on the Edit screen (F2)"
+            why = "the spec has problems: fix them on the Edit screen (F2)"
             self._run_token += 1
             self._ran_on = None
             self.trace = None
             self.message = why
             self._draw()
             return
-        key = (self.requested, self.seed)
+        key = (self.requested, self.seed, self.corrupt)
         if (self.app.picture_is_stale and self._ran_on is not None
                 and self._ran_on[0] is analysis and self._ran_on[1] == key):
             self._draw()       # still the last valid network and sample: only the note changes
             return
         self._ran_on = (analysis, key)
         self._run_token += 1
-        self._run(analysis, self.requested, self.seed, self._run_token)
+        self._run(analysis, self.requested, self.seed, self._run_token, self.corrupt)
 
     @work(thread=True, exclusive=True, group="step-run")
-    def _run(self, analysis: Analysis, steps: int | None, seed: int, token: int) -> None:
+    def _run(self, analysis: Analysis, steps: int | None, seed: int, token: int,
+             corrupt: float | None = None) -> None:
         try:
-            trace = Trace.run(analysis, steps, seed)
+            trace = Trace.run(analysis, steps, seed, corrupt)
             message = ""
         except Exception as err:  # shown, never a crash
             trace, message = None, f"forward failed: {type(err).__name__}: {err}"
@@ -198,6 +198,18 @@ class StepScreen(Screen):
             self.notify("the spec's data has a single sample: there is no other to draw")
             return
         self.seed += 1
+
+    def watch_corrupt(self, corrupt) -> None:
+        self._rerun()
+
+    def action_corrupt(self) -> None:
+        """Hopfield nets: cue with a stored pattern, 10% more of its units flipped each time
+        (back to the data's cue after 50%)."""
+        if self.trace is None or self.trace.energy is None:
+            self.notify("only a Hopfield network settles from a cue to corrupt")
+            return
+        following = {None: 0.1, 0.1: 0.2, 0.2: 0.3, 0.3: 0.4, 0.4: 0.5}
+        self.corrupt = following.get(self.corrupt)
 
     def action_focus_steps(self) -> None:
         self.query_one("#step-steps", Input).focus()

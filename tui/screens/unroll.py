@@ -16,12 +16,13 @@ from textual.widgets.option_list import Option
 
 from ..widgets.mode_bar import ModeBar
 from ..equations import vertex_equation
-from ..layout import collapse_blocks, unrolled_layout, vertex_label
+from ..layout import collapse_blocks, vertex_label
 from ..model import Analysis
+from ..stepping import loss_steps
+from ..unrolled import unrolled_picture
 from ..widgets.graph_canvas import GraphCanvas, Stale, draw_in_worker
 
-WINDOW = 6        # time steps drawn at once when T is larger than FULL
-FULL = 8          # up to this many steps, draw them all
+WINDOW = 5        # time steps drawn at once; [ and ] page through the rest
 MAX_STEPS = 10_000  # the largest T the box takes
 TYPING_PAUSE = 0.25  # seconds without a key in the T box before T follows what it holds
 
@@ -90,6 +91,7 @@ class UnrollScreen(Screen):
                          tooltip="move the window of steps later (])")
             yield Checkbox("blocks as boxes", value=True, id="unroll-collapse", compact=True)
             yield Label("", id="unroll-window", markup=False)
+            yield Label("", id="unroll-loss", markup=False)
         with Horizontal(id="unroll-main"):
             yield GraphCanvas(id="unrolled-graph")
             with Vertical(id="unroll-side"):
@@ -110,7 +112,7 @@ class UnrollScreen(Screen):
 
     @property
     def window(self) -> int:
-        return self.steps if self.steps <= FULL else WINDOW
+        return min(self.steps, WINDOW)
 
     _drawn = None       # what the picture shows: (analysis, (steps, start, collapse))
 
@@ -140,24 +142,35 @@ class UnrollScreen(Screen):
         self.graph = graph
         self._fill_vertices(graph, stop)
         canvas.show(None, "laying out…")
-        self._layout(graph, self.steps, self.start, self.window, self._layout_token)
+        self._layout(analysis, graph, self.steps, self.start, self.window, self._layout_token)
 
     _layout_token = 0   # the latest layout asked for; older workers' results are dropped
 
     @work(thread=True, exclusive=True, group="unroll-layout")
-    def _layout(self, graph, steps: int, start: int, window: int, token: int) -> None:
+    def _layout(self, analysis, graph, steps: int, start: int, window: int, token: int) -> None:
+        known = self._loss_known
+        if known is not None and known[0] is analysis and known[1] == steps:
+            counted, note = known[2]
+        else:
+            try:
+                counted, note = loss_steps(analysis.spec, analysis.net, steps)
+            except Exception as err:   # the data could not be made: draw without loss marks
+                counted, note = None, f"loss steps unknown ({type(err).__name__}: {err})"
+            self._loss_known = (analysis, steps, (counted, note))
         try:
             drawn = draw_in_worker(
-                lambda checkpoint: unrolled_layout(graph, steps, start=start, window=window,
-                                                   checkpoint=checkpoint),
-                lambda: token == self._layout_token, self._loop)
+                lambda checkpoint: unrolled_picture(graph, steps, start=start, window=window,
+                                                    loss_steps=counted, checkpoint=checkpoint),
+                lambda: token == self._layout_token, self._loop, render=lambda picture, _: picture.lines)
         except Stale:
             return
-        self.app.call_from_thread(self._laid_out, *drawn, token)
+        self.app.call_from_thread(self._laid_out, *drawn, token, note)
 
-    def _laid_out(self, layout, picture, message: str, token: int) -> None:
+    def _laid_out(self, layout, picture, message: str, token: int, note: str = "") -> None:
         if token != self._layout_token:
             return
+        self.loss_note = note
+        self.query_one("#unroll-loss", Label).update(note)
         canvas = self.query_one(GraphCanvas)
         canvas.show(layout, message, picture)
         if layout is None:
@@ -235,8 +248,12 @@ class UnrollScreen(Screen):
     def _later(self) -> None:
         self.action_shift(1)
 
+    loss_note = ""       # where the loss counts, as the window's label says
+    _loss_known = None   # (analysis, T, (steps where the loss counts, note)): the data is made once
+
     def action_shift(self, direction: int) -> None:
-        step = max(1, self.window // 2)
+        """Page through time: the next (or previous) ``window`` steps."""
+        step = self.window
         self.start = min(max(0, self.start + direction * step), max(0, self.steps - self.window))
 
     @on(Checkbox.Changed, "#unroll-collapse")
@@ -275,8 +292,8 @@ class UnrollScreen(Screen):
             equation, legend = block_equation(graph, node, t)
         else:
             shown = self.app.picture_analysis
-            params = shown.params if shown is not None else {}
-            equation, legend = vertex_equation(graph, node, t, params)
+            shapes = shown.param_shapes if shown is not None else {}
+            equation, legend = vertex_equation(graph, node, t, shapes)
         text = "\n".join([equation, "", *legend, "", *arcs_text(graph, node, t, self.steps)])
         self._equation = text
         self.query_one("#equation", Static).update(text)

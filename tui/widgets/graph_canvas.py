@@ -28,7 +28,7 @@ class Stale(Exception):
 
 
 def draw_in_worker(compute: Callable[[Checkpoint], Layout], wanted: Callable[[], bool],
-                   loop: asyncio.AbstractEventLoop):
+                   loop: asyncio.AbstractEventLoop, render=None):
     """Lay out and draw a picture inside a thread worker, giving way to the UI.
 
     ``compute(checkpoint)`` returns the ``Layout``; the checkpoint, called often by
@@ -37,7 +37,8 @@ def draw_in_worker(compute: Callable[[Checkpoint], Layout], wanted: Callable[[],
     ``YIELD_WAIT``) until the UI's event ``loop`` has run a callback: a UI thread
     that is busy, or waiting for the GIL, goes first.  Returns ``(layout, picture,
     message)`` for ``GraphCanvas.show``; the message says why there is no layout
-    when the computation failed.  Raises ``Stale``.
+    when the computation failed; ``render(layout, checkpoint)`` draws the picture
+    (default: ``canvas.render_layout`` for a ``Layout``).  Raises ``Stale``.
     """
     worker = get_current_worker()
     ran = [time.monotonic()]
@@ -64,7 +65,9 @@ def draw_in_worker(compute: Callable[[Checkpoint], Layout], wanted: Callable[[],
 
     try:
         layout = compute(checkpoint)
-        return layout, render_layout(layout, checkpoint=checkpoint), ""
+        if render is None:
+            return layout, render_layout(layout, checkpoint=checkpoint), ""
+        return layout, render(layout, checkpoint), ""
     except Stale:
         raise
     except Exception as err:  # a layout bug must not end the app: say so instead

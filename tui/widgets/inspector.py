@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..model import Analysis, init_text, param_shape
+from ..model import Analysis, init_text
 
 
 def members(graph: nx.MultiDiGraph, name: str) -> list:
@@ -38,6 +38,7 @@ def inspect_node(analysis: Analysis, name: str):
         return Text(f"{name}: not in the graph (fix the problems first)")
     inside = set(parts)
     params = analysis.params
+    shapes = analysis.param_shapes
     first = graph.nodes[parts[0]]
     head = Text()
     head.append(name, "bold")
@@ -58,7 +59,7 @@ def inspect_node(analysis: Analysis, name: str):
             table.add_column(col, no_wrap=True)
         for u, v, k, a in edges:
             pname = a.get("param")
-            shape = tuple(params[pname].shape) if pname in params else param_shape(graph, a, u, v)
+            shape = shapes.get(pname, "?")
             delay = a.get("delay", 0)
             table.add_row(Text(f"{u} → {v}"), f"z^-{delay}" if delay else "0",
                           Text(str(a.get("weight", "dense"))),
@@ -85,7 +86,7 @@ def inspect_node(analysis: Analysis, name: str):
         ptable.add_column(col, no_wrap=True)
     for n in names:
         value = params.get(n)
-        shape = tuple(value.shape) if value is not None else "?"
+        shape = shapes.get(n, "?")
         ptable.add_row(Text(str(n)), str(shape), _stats(value) if value is not None else "(build needed)")
     if not names:
         ptable.add_row("(none)", "", "")

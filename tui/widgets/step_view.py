@@ -160,9 +160,35 @@ class StepView(Static, can_focus=True):
                 pictures.add_row(*cells)
                 parts.append(Text(""))
                 parts.append(pictures)
+            if trace.energy is not None:
+                parts.extend(self._settling(trace, t))
         parts.append(Text("bars: each unit's value at t (green >= 0, red < 0);  strip: the mean "
                           "over units per step, blue < 0 < red", "dim"))
         return Group(*parts)
+
+    @staticmethod
+    def _settling(trace: Trace, t: int) -> list:
+        """The energy after each sweep and the overlap with each stored pattern, up to ``t``."""
+        lines = [Text(trace.settle_note, "dim")]
+        energy = trace.energy[:t + 2]                                   # the cue, then sweeps 1..t+1
+        low, high = float(trace.energy.min()), float(trace.energy.max())
+        levels = "▁▂▃▄▅▆▇█"
+        curve = "".join(levels[0 if high == low else int(round((e - low) / (high - low) * 7))] for e in energy)
+        line = Text("energy (cue, then each sweep): ", "bold")
+        line.append(curve, "yellow")
+        line.append(f"  {energy[0]:.4g} → {energy[-1]:.4g}")
+        lines.append(line)
+        if trace.overlaps is not None:
+            now = trace.overlaps[t + 1]
+            best = int(np.argmax(now))
+            for p, m in enumerate(now[:8]):
+                row = Text(f"overlap with pattern {p}: ", "bold" if p == best else "")
+                row.append(bars(np.array([m]), -1.0, 1.0))
+                row.append(f" {m:+.2f}" + ("  ← nearest" if p == best else ""))
+                lines.append(row)
+            if len(now) > 8:
+                lines.append(Text(f"… and {len(now) - 8} more patterns", "dim"))
+        return lines
 
     def _strip(self, series: np.ndarray, t: int, low: float, high: float) -> Text:
         text = Text()
