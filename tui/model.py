@@ -59,6 +59,7 @@ class Analysis:
     net: Any = None             # rnngraph Network, when it built
     graph: nx.MultiDiGraph | None = None   # folded graph of primitive nodes
     problems: list[Problem] = field(default_factory=list)
+    weights: str = "initial weights (drawn from the spec's seed)"   # or trained, or loaded from where
 
     @property
     def ok(self) -> bool:
