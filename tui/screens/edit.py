@@ -137,7 +137,7 @@ class EditScreen(Screen):
     def _show_analysis(self, analysis: Analysis | None) -> None:
         if analysis is None:
             return
-        self.query_one(ProblemList).show(analysis.problems)
+        self.query_one(ProblemList).show(analysis.problems, analysis.warnings)
         self.editor.mark_errors({p.line - 1 for p in analysis.problems if p.line})
         # the picture and the tables: the last valid version, kept while the text has problems
         stale = self.app.picture_is_stale

@@ -55,16 +55,6 @@ def window(steps: int, t: int, width: int) -> tuple[int, int]:
     return start, start + width
 
 
-def power_of_ten(ratio: float) -> str:  # noqa: D401 (kept for callers outside the view)
-    """``10^-8.3``: how many decades below 1 a ratio is (``1`` and ``0`` as such)."""
-    if ratio <= 0:
-        return "0"
-    power = math.log10(ratio)
-    if power > -0.05:
-        return "1"
-    return f"10^{power:.1f}"
-
-
 def bars(values: np.ndarray, low: float, high: float) -> Text:
     """One bar per unit, height by value between ``low`` and ``high``."""
     text = Text()
@@ -161,7 +151,7 @@ class StepView(Static, can_focus=True):
         span = "" if (start, stop) == (0, trace.steps) else f"  (steps {start}..{stop - 1} of {trace.steps})"
         table.add_column("over time →" + span, no_wrap=True)
         for label, now, series, low, high in cells:
-            table.add_row(label, now, self._strip(series[start:stop], t - start, low, high))
+            table.add_row(label, now, self._strip(series[start:stop], t - start, float(np.abs(series).max())))
         parts = [table, self._vertex(chosen, t)]
         if trace.hopfield:
             for n in trace.hopfield:
@@ -238,10 +228,11 @@ class StepView(Static, can_focus=True):
             text.append("\n  reads " + ",  ".join(reads), "dim")
         return text
 
-    def _strip(self, series: np.ndarray, t: int, low: float, high: float) -> Text:
-        """The series as glyphs: density ░▒▓█ by size (readable without colour), colour by sign."""
+    def _strip(self, series: np.ndarray, t: int, scale: float) -> Text:
+        """The series as glyphs: density ░▒▓█ by size over ``scale`` (the largest size of the
+        whole series; readable without colour), colour by sign."""
         text = Text()
-        scale = max(abs(low), abs(high)) or 1.0
+        scale = scale or 1.0
         for i, v in enumerate(series):
             x = float(v) / scale
             if i > t:
