@@ -159,7 +159,7 @@ async def test_a_spec_without_data_steps_through_random_inputs():
 def _norm_shown(screen, node) -> str:
     """The text of the row of ``node`` in the backward view."""
     text = screen.query_one("#step-view").plain_text(width=160)
-    return next(line for line in text.splitlines() if line.split("│")[0].strip() == node)
+    return next(line for line in text.splitlines() if line.split("│")[0].strip().lstrip("▶ ") == node)
 
 
 async def test_backward_mode_shows_the_norms_of_backward_trace():
