@@ -410,6 +410,14 @@ class RnnGraphApp(App):
                                 screen.action_edit_selected)
             yield SystemCommand("Remove selected", "Remove the selected node or edge (F10)",
                                 screen.action_remove_selected)
+            yield SystemCommand("Maximize the picture", "The folded graph alone on the screen (Esc: back)",
+                                screen.action_maximize_picture)
+            yield SystemCommand("Show or fold the tables", "Edges, Nodes, Inspector (Ctrl+T)",
+                                screen.action_toggle_tables)
+            yield SystemCommand("Wider editor", "Move the split right (Alt+→, or drag the bar)",
+                                lambda: screen.action_resize_split(4))
+            yield SystemCommand("Narrower editor", "Move the split left (Alt+←, or drag the bar)",
+                                lambda: screen.action_resize_split(-4))
             yield SystemCommand("Undo", "Undo the last edit (Ctrl+Z)", screen.action_undo)
             yield SystemCommand("Redo", "Redo (Ctrl+Y)", screen.action_redo)
 

@@ -252,3 +252,49 @@ async def test_the_editor_follows_the_app_theme():
         editor.mark_errors({0})
         await pilot.pause()
         assert editor._theme.syntax_styles["rnngraph.error"].bgcolor.name == "#ffd7d7"
+
+
+async def test_edit_screen_at_80_by_24_folds_the_tables_and_resizes_the_split():
+    from textual.widgets import TabbedContent
+    from textual.widgets._footer import FooterKey
+
+    from tui.widgets.graph_canvas import GraphCanvas
+    from tui.widgets.splitter import Splitter
+
+    app = RnnGraphApp(str(spec_path("lstm_adding.yaml")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        screen = app.screen
+        tables = screen.query_one("#edit-tabs", TabbedContent)
+        canvas = screen.query_one(GraphCanvas)
+        assert not tables.display and canvas.size.height >= 15   # the picture takes the tables' rows
+        keys = {k.key: k for k in screen.query(FooterKey)}
+        assert keys["f1"].region.right <= 80 and keys["f10"].region.right <= 80
+        picture = "\n".join(canvas.text_lines())
+        assert "lstm" in picture and "lst…" not in picture
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert tables.display
+        await pilot.press("ctrl+t")
+        left = screen.query_one("#edit-left")
+        before = left.outer_size.width
+        await pilot.press("alt+right")
+        await pilot.pause()
+        assert left.outer_size.width == before + 4
+        await pilot.press("alt+left", "alt+left")
+        await pilot.pause()
+        assert left.outer_size.width == before - 4
+        bar = screen.query_one(Splitter)
+        await pilot.mouse_down(bar)
+        await pilot.hover(screen, offset=(30, 10))
+        await pilot.mouse_up(screen, offset=(30, 10))
+        await pilot.pause()
+        assert left.outer_size.width == 30                        # dragged to column 30
+        screen.query_one("#spec-editor").focus()
+        screen.action_maximize_picture()                          # the palette's "Maximize the picture"
+        await pilot.pause()
+        assert screen.maximized is canvas and canvas.region.width == 80
+    app = RnnGraphApp(str(spec_path("lstm_adding.yaml")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        assert app.screen.query_one("#edit-tabs", TabbedContent).display   # room enough: shown
