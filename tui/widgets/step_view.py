@@ -224,6 +224,8 @@ class StepView(Static, can_focus=True):
             elif u in trace.values and s < 0:
                 reads.append(f"{u}@{s} = its init")
         text.append(f"   = {_summary(trace.values[node][t])}")
+        if self.backward and trace.grads is not None and node in trace.grads:
+            text.append(f"\n  ∂L/∂{node}@{t} = {_summary(trace.grads[node][t])}", "bold")
         if reads:
             text.append("\n  reads " + ",  ".join(reads), "dim")
         return text
