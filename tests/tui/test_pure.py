@@ -187,7 +187,7 @@ def test_the_tui_asks_the_engine_for_graph_shapes_and_hopfield():
     network's parameters', its Hopfield state node the engine's memory edge's source."""
     import rnngraph as rg
     from rnngraph.engine.graph import folded_graph
-    from rnngraph.engine.hopfield import state_node
+    from rnngraph.engine.hopfield import is_hopfield, state_node
     from tui.model import param_shapes
     from tui.stepping import hopfield_state
     for path in sorted(spec_path(".").glob("*.yaml")):
@@ -202,6 +202,7 @@ def test_the_tui_asks_the_engine_for_graph_shapes_and_hopfield():
         assert analysis.param_shapes == want, path
         hopfield = "hopfield" in path.name
         assert hopfield_state(net.graph) == ([state_node(net)] if hopfield else []), path
+        assert is_hopfield(graph) == hopfield, path
 
 
 def test_a_spec_that_parses_but_does_not_build_still_has_the_engines_graph():

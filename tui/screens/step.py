@@ -208,9 +208,7 @@ class StepScreen(Screen):
         from ..dialogs.prompt import PromptDialog
 
         def chosen(path: str | None) -> None:
-            if path is None:
-                return
-            if not path.strip():
+            if path is None:                  # empty, or Escape
                 self.compare_path, self.compare_trace = None, None
                 self._draw()
                 return
@@ -218,7 +216,7 @@ class StepScreen(Screen):
 
         here = self.app.document.path or ""
         guess = here.replace("elman", "lstm") if "elman" in here else ""
-        self.app.push_screen(PromptDialog("Compare with the spec file (path; empty: no comparison):",
+        self.app.push_screen(PromptDialog("Compare with the spec file (path; empty or Escape: no comparison):",
                                           self.compare_path or guess), chosen)
 
     @work(thread=True, exclusive=True, group="step-compare")
@@ -318,9 +316,6 @@ class StepScreen(Screen):
     def action_corrupt(self) -> None:
         """Hopfield nets: cue with a stored pattern, 10% more of its units flipped each time
         (back to the data's cue after 50%)."""
-        if self.trace is None or self.trace.energy is None:
-            self.notify("only a Hopfield network settles from a cue to corrupt")
-            return
         following = {None: 0.1, 0.1: 0.2, 0.2: 0.3, 0.3: 0.4, 0.4: 0.5}
         self.corrupt = following.get(self.corrupt)
 
