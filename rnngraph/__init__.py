@@ -18,8 +18,8 @@ from .errors import ArgumentError, DataError, RnngraphError, RunError, SpecError
 
 # numpy, networkx and the engine load when first used, so that ``rnngraph.cli`` starts (and
 # can answer Ctrl-C) before anything slow is imported
-_LAZY = {"expand": "spec", "Network": "engine.network", "build": "engine.network", "Spec": "spec", "load_spec": "spec",
-         "parse_spec": "spec"}
+_LAZY = {"draw": "notebook", "expand": "spec", "Network": "engine.network", "build": "engine.network",
+         "Spec": "spec", "load_spec": "spec", "parse_spec": "spec", "run_sweep": "cli.sweep_runs"}
 
 
 def __getattr__(name):
@@ -35,5 +35,5 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 __all__ = ["ArgumentError", "DataError", "Network", "RnngraphError", "RunError", "Spec", "SpecError", "SpecErrors",
-           "build", "expand", "load_spec", "parse_spec"]
+           "build", "draw", "expand", "load_spec", "parse_spec", "run_sweep"]
 __version__ = "0.1.0"

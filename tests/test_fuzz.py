@@ -758,10 +758,37 @@ def test_a_spec_at_the_size_limit_is_refused_within_seconds():
     assert at_limit < 10, f"{len(text) / 1e3:.0f} kB took {seconds:.2f} s: about {at_limit:.0f} s at the limit"
 
 
+FILE_TASK = """\
+rnngraph: 1
+nodes:
+  x: {role: input, size: 1}
+  y: {role: output, size: 1}
+edges:
+  - {from: x, to: y}
+task: {file: d.npz, KEY: VALUE}
+"""
+
+
+@pytest.mark.parametrize("key, value", [
+    (key, value) for key in ("eval_split", "metrics") for value in (
+        "{a: 1}", "-0.5", "0", "1", ".nan", ".inf", "'0.2'", "null", "1" + "0" * 400, "[[mse]]",
+        "[{a: 1}]", "[null]", "mse", "[mse, mse]", "[r3]", "true", "[]" if key == "eval_split" else "2")])
+def test_odd_task_metrics_and_eval_split_are_refused_at_their_key(key, value):
+    text = FILE_TASK.replace("KEY", key).replace("VALUE", value)
+    with pytest.raises(rg.SpecError) as info:
+        rg.parse_spec(text, path="f.yaml")
+    assert info.value.line == 7 and info.value.where.startswith(f"task.{key}"), str(info.value)
+
+
+def test_a_file_task_with_eval_split_and_metrics_parses():
+    spec = rg.parse_spec(FILE_TASK.replace("KEY: VALUE", "eval_split: 0.2, metrics: [r2, mae]"), path="f.yaml")
+    assert spec.task == {"file": "d.npz", "eval_split": 0.2, "metrics": ["r2", "mae"]}
+
+
 # --------------------------------------------------------------------------- --set values, every one
 
 @pytest.mark.parametrize("value", SET_VALUES, ids=[f"v{i}" for i in range(len(SET_VALUES))])
-@pytest.mark.parametrize("key", ["train.optimizer.lr", "edges.0.init", "expect", "task.n_train"])
+@pytest.mark.parametrize("key", ["train.optimizer.lr", "edges.0.init", "expect", "task.n_train", "task.metrics"])
 def test_every_set_value_is_refused_at_its_argument_or_runs(key, value):
     """Each ``--set`` value of the fuzzer, on keys of different kinds: a number, an
     initializer (lists allowed), a mapping, a task parameter."""

@@ -308,6 +308,28 @@ CASES = [
          spec(tail="task: {generator: adding}\ntrain:\n  early_stopping: {metric: recall, patience: 3}   # <-\n"),
          "metric 'recall' is not computed at each evaluation", where="train.early_stopping.metric",
          col_of="recall"),
+    case("task-metrics-typo", spec(tail="task:\n  generator: adding\n  metrics: [mse, acuracy]   # <-\n"),
+         "unknown metric 'acuracy'", "did you mean 'accuracy'", "known: mse, mae", where="task.metrics[1]",
+         col_of="acuracy"),
+    case("task-metrics-not-a-list", spec(tail="task: {file: d.npz, metrics: mse}   # <-\n"),
+         "metrics must be a list of metric names", where="task.metrics", col_of="mse}"),
+    case("task-metrics-twice", spec(tail="task: {file: d.npz, metrics: [mae, mae]}   # <-\n"),
+         "metric 'mae' is listed twice", where="task.metrics[1]"),
+    case("eval-split-out-of-range", spec(tail="task: {file: d.npz, eval_split: 1.5}   # <-\n"),
+         "eval_split must be a number between 0 and 1", "got 1.5", where="task.eval_split", col_of="1.5"),
+    case("eval-split-not-a-number", spec(tail="task: {file: d.npz, eval_split: half}   # <-\n"),
+         "eval_split must be a number between 0 and 1", where="task.eval_split", col_of="half"),
+    case("eval-split-with-eval-file", spec(tail="task: {file: d.npz, eval_file: e.npz, eval_split: 0.2}   # <-\n"),
+         "already has an eval_file", where="task.eval_split", col_of="eval_split"),
+    case("expect-metric-not-listed",
+         spec(tail="task: {file: d.npz, eval_split: 0.2, metrics: [mse]}\nexpect: {accuracy: \"> 0.9\"}   # <-\n"),
+         "metric 'accuracy' is not computed", "a data-file task gives", "mse",
+         "add it to task.metrics", where="expect.accuracy",
+         col_of="accuracy"),
+    case("early-stopping-metric-not-listed",
+         spec(tail="task: {file: d.npz, metrics: [mse]}\ntrain:\n  early_stopping: {metric: mae, patience: 3}   # <-\n"),
+         "metric 'mae' is not computed at each evaluation", "did you mean 'mse'", where="train.early_stopping.metric",
+         col_of="mae"),
     case("task-input-not-an-input",
          spec(nodes="  z: {size: 2}\n", edges="  - {from: z, to: hidden}\n",
               tail="task:\n  generator: adding\n  input: z   # <-\n"),
@@ -650,7 +672,7 @@ def test_file_task_unknown_key_is_refused(tmp_path):
     path = tmp_path / "f.yaml"
     path.write_text(spec(tail="task: {file: d.npz, n_eval: 5}   # <-\n"))
     result = run_check(str(path))
-    assert_refused(result, str(path), 10, ("unknown key 'n_eval'", "file, eval_file"))
+    assert_refused(result, str(path), 10, ("unknown key 'n_eval'", "file, eval_file", "eval_split: FRACTION"))
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -746,3 +768,12 @@ def test_set_value_that_is_not_yaml_stays_text(tmp_path):
     from rnngraph.cli.run import parse_sets
     parsed = rg.parse_spec(text, path="x.yaml", overrides=parse_sets(["description=a: b: c"]))
     assert parsed.description == "a: b: c"
+
+
+def test_an_eval_split_leaving_no_sequence_is_refused_at_its_key(tmp_path):
+    np = pytest.importorskip("numpy")
+    np.savez(tmp_path / "d.npz", x=np.zeros((3, 4, 2)), y=np.zeros((3, 4, 1)))
+    path = tmp_path / "f.yaml"
+    path.write_text(spec(tail="task: {file: d.npz, eval_split: 0.1}   # <-\n"))
+    result = run_check(str(path))
+    assert_refused(result, str(path), 10, ("task.eval_split", "of its 3 sequences holds out 0"))

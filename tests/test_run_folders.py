@@ -251,3 +251,32 @@ def test_result_files_respect_the_umask(tmp_path, umask, files, folder):
     modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
     assert set(modes) >= {"metrics.json", "params.npz", "history.csv", "checkpoint.npz", "spec.yaml", "run.json"}
     assert set(modes.values()) == {files}, modes
+
+
+def test_a_file_tasks_spec_yaml_repeats_the_run_from_elsewhere_and_predicts_its_metrics(tmp_path):
+    """Relative data paths, eval_split and listed metrics survive in spec.yaml: run from
+    another folder it repeats the run bit for bit, and predict on it gives its metrics."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "data").mkdir(parents=True)
+    elsewhere.mkdir()
+    (project / "data" / "letters.npz").write_bytes((SPECS / "data" / "letters.npz").read_bytes())
+    text = (SPECS / "elman_letters.yaml").read_text().replace(
+        "task: {file: data/letters.npz, eval_file: data/letters_eval.npz}",
+        "task: {file: data/letters.npz, eval_split: 0.2, metrics: [accuracy, mae]}")
+    assert "eval_split" in text
+    (project / "letters.yaml").write_text(text)
+    r = cli("run", "letters.yaml", "--epochs", "4", "--seed", "2", "--set", "expect={}", "--quiet", cwd=project)
+    assert r.returncode == 0, r.stderr
+    first = project / "runs" / "elman-letters"
+    r = cli("run", first / "spec.yaml", "--quiet", "--out", elsewhere / "again", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    again = elsewhere / "again"
+    assert without_seconds(metrics(again)) == without_seconds(metrics(first))
+    a, b = load_params(first / "params.npz"), load_params(again / "params.npz")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    r = cli("predict", first / "spec.yaml", "--params", first / "params.npz", "--out", elsewhere / "p.npz",
+            cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    with np.load(elsewhere / "p.npz") as p:
+        assert float(p["metrics.accuracy"]) == metrics(first)["accuracy"]
+        assert float(p["metrics.loss"]) == pytest.approx(metrics(first)["eval_loss"], rel=1e-6)

@@ -96,6 +96,23 @@ def cmd_gradcheck(args) -> int:
     return EXIT_FAILED if bad else EXIT_OK
 
 
+def version() -> str:
+    """The installed package's version (its metadata), else the source tree's."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+    try:
+        return installed("rnngraph")
+    except PackageNotFoundError:
+        from .. import __version__
+        return __version__
+
+
+def cmd_schema(args) -> int:
+    from ..spec.schema import schema_text
+    sys.stdout.write(schema_text())
+    return EXIT_OK
+
+
 def at_least(low: int):
     """An argparse ``type``: an integer >= ``low``; anything else is a usage
     error (argparse prints the usage and exits 2)."""
@@ -124,6 +141,7 @@ class _Usage(Exception):
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnngraph", description="Recurrent neural networks as YAML graphs.")
+    parser.add_argument("--version", action="version", version=f"rnngraph {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -147,6 +165,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=at_least(1), default=3, help="batch size (default 3)")
     p.add_argument("--seed", type=at_least(0), default=0)
     p.set_defaults(func=cmd_gradcheck)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the spec format (for editors)")
+    p.set_defaults(func=cmd_schema)
 
     for register in _EXTRA_COMMANDS:
         register(sub)
@@ -208,12 +229,28 @@ def _register_plan(sub):
     register(sub)
 
 
+def _register_sweep(sub):
+    from .sweep import register
+    register(sub)
+
+
+def _register_predict(sub):
+    from .predict import register
+    register(sub)
+
+
 def _register_export(sub):
     from .export import register
     register(sub)
 
 
-_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_export]
+def _register_import_torch(sub):
+    from .import_torch import register
+    register(sub)
+
+
+_EXTRA_COMMANDS: list = [_register_run, _register_tui, _register_bench, _register_plan, _register_predict,
+                         _register_export, _register_import_torch, _register_sweep]
 
 
 def main(argv=None) -> int:

@@ -27,10 +27,10 @@ import numpy as np
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def parse_sets(items: list[str]) -> dict:
+def parse_sets(items: list[str], flag: str = "--set") -> dict:
     """``["train.optimizer.lr=0.01"]`` -> ``{"train.optimizer.lr": 0.01}``: values read as
-    YAML with the limits of a spec file; each remembers its ``--set`` argument, which
-    messages about it name (an ``Overrides``).
+    YAML with the limits of a spec file; each remembers its ``--set`` argument (``flag``
+    names the option it came from), which messages about it name (an ``Overrides``).
 
     Raises SpecError, naming the argument, for one that is not KEY=VALUE or whose
     value is over those limits."""
@@ -39,7 +39,7 @@ def parse_sets(items: list[str]) -> dict:
     out = Overrides()
     for item in items or []:
         key, sep, text = item.partition("=")
-        label = "--set " + (item if len(item) <= 60 else item[:57] + "...")
+        label = flag + " " + (item if len(item) <= 60 else item[:57] + "...")
         if not sep or not key.strip():
             raise SpecError("expected KEY=VALUE, such as train.optimizer.lr=0.01", path=label)
         try:

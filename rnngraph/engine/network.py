@@ -163,6 +163,36 @@ class Network:
                      engine=self.engine)
         return self._batch_major({n: v for n, (a, v) in result.values.items()})
 
+    def predict(self, inputs: dict | None = None, initial: dict | None = None, steps: int | None = None,
+                nodes="outputs") -> dict:
+        """``forward``'s values of the nodes a user asks for, keyed by node name.
+
+        ``nodes`` is ``"outputs"`` (the output nodes; a block output under the
+        block's name), ``"all"`` (every node ``forward`` returns) or a list of
+        node or block names.  The values are ``forward``'s, ``(B, T, size)``;
+        nothing that only training does (teacher forcing, dropout) applies.
+
+        Raises DataError for an unknown node name, suggesting the closest."""
+        wanted = self.prediction_nodes(nodes)
+        values = self.forward(inputs, initial=initial, steps=steps)
+        return {name: values[name] for name in wanted}
+
+    def prediction_nodes(self, nodes="outputs") -> list:
+        """The names ``predict(nodes=...)`` returns, in graph order (see ``predict``)."""
+        by_block = {h: block for block, h in self.blocks.items()}
+        known = list(self.program.nodes) + list(self.blocks)
+        if isinstance(nodes, str) and nodes == "outputs":
+            return [by_block.get(n, n) for n in self.output_nodes]
+        if isinstance(nodes, str) and nodes == "all":
+            return known
+        if isinstance(nodes, str) or not all(isinstance(n, str) for n in nodes):
+            raise ArgumentError(f"predict: nodes must be 'outputs', 'all' or a list of node names, got {nodes!r}")
+        for name in nodes:
+            if name not in known:
+                raise DataError(f"predict: unknown node {name!r}{suggest(name, known)}; the nodes are "
+                                f"{', '.join(known)}")
+        return list(dict.fromkeys(nodes))
+
     def loss_and_grad(self, inputs: dict | None, targets: dict, loss: str | None = None,
                       initial: dict | None = None, mask: dict | None = None, steps: int | None = None):
         """The loss on the outputs and its gradient for every trainable parameter.
@@ -542,6 +572,11 @@ class Network:
         for block, h in self.blocks.items():
             out[block] = out[h]
         return out
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """Jupyter shows the folded graph (notebook.draw)."""
+        from ..notebook import draw
+        return draw(self)._repr_mimebundle_(include, exclude)
 
     def __repr__(self):
         return (f"Network({self.spec.name!r}: {self.graph.number_of_nodes()} nodes, "

@@ -17,8 +17,14 @@ def _onnx(net, spec, out_path) -> list:
     return export_onnx(net, spec, out_path)
 
 
+def _torch(net, spec, out_path) -> None:
+    from .torch import export_torch
+    export_torch(net, spec, out_path)
+
+
 FORMATS = {
     "onnx": _onnx,
+    "torch": _torch,
 }
 
 SUFFIXES = {"onnx": ".onnx", "torch": ".py"}     # the default output file: <spec stem><suffix>

@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 from ..errors import SpecError, suggest
 
+# the metrics any task may list (``task.metrics``); rnngraph.training.metrics computes them
+BUILTIN_METRICS = ("mse", "mae", "accuracy", "bit_error", "r2")
 LETTER_COUNT = 26   # the letter bitmaps of rnngraph.training.tasks.letters
 LETTER_SIZE = 35    # 5x7 units each
 

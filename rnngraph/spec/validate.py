@@ -17,7 +17,7 @@ from .model import (BLOCK_KEYS, BLOCK_TYPES, COMBINES, CONSTRAINTS, DTYPES, DYNA
                     NAME_RE, NODE_KEYS, OPTIMIZERS, ROLES, TOP_KEYS, TRAIN_KEYS, TRAIN_METHODS, WEIGHTS, Bias,
                     Edge, Init, Node, Spec)
 from .source import Source, format_where
-from .tasks import signature
+from .tasks import BUILTIN_METRICS, signature
 from .values import (_flat_numbers, array_shape, edge_name_problem, parse_initializer, parse_threshold,
                      _is_int, _is_number, _short)
 
@@ -553,24 +553,36 @@ class Validator:
         if has_gen == has_file:
             self.fail(("task",), "task needs exactly one of `generator: NAME` or `file: data.npz`")
             return dict(raw)
+        self.task_metrics(raw)
         if has_file:
             # a storage rule reads patterns from the file and makes n_eval cues from them, as the
             # patterns generator does (and reports its metrics)
             stores = spec.train.get("method") in HOPFIELD_RULES
-            known = ("file", "n_eval") if stores else ("file", "eval_file")
+            known = ("file", "n_eval", "metrics") if stores else ("file", "eval_file", "eval_split", "metrics")
             for key in raw:
-                if stores and key == "eval_file":
+                if stores and key in ("eval_file", "eval_split"):
                     self.fail(("task", key), "a Hopfield network reads only `file` (the patterns to store); its "
-                                             "cues are made from them, `n_eval` of them (drop eval_file)", key=True)
+                                             f"cues are made from them, `n_eval` of them (drop {key})", key=True)
                 elif key == "n_eval" and not stores:
-                    self.fail(("task", key), "unknown key 'n_eval' for a data-file task (file, eval_file): n_eval "
-                                             "(cues made from the file's patterns) is for a storage rule, "
-                                             "train.method: hebbian, storkey or pseudoinverse", key=True)
+                    self.fail(("task", key), "unknown key 'n_eval' for a data-file task (file, eval_file, "
+                                             "eval_split, metrics): to hold out the file's last sequences use "
+                                             "eval_split: FRACTION; n_eval (cues made from the file's patterns) "
+                                             "is for a storage rule, train.method: hebbian, storkey or "
+                                             "pseudoinverse", key=True)
                 elif key not in known:
                     kind = "a data-file task with a storage rule" if stores else "a data-file task"
                     self.fail(("task", key), f"unknown key {key!r} for {kind} ({', '.join(known)})", key=True)
             if "n_eval" in raw and (not _is_int(raw["n_eval"]) or raw["n_eval"] < 1):
                 self.fail(("task", "n_eval"), f"n_eval must be an integer >= 1, got {_short(raw['n_eval'])}")
+            if "eval_split" in raw and not stores:
+                split = raw["eval_split"]
+                if "eval_file" in raw:
+                    self.fail(("task", "eval_split"), "eval_split holds out part of `file`, but the task already "
+                                                      "has an eval_file: give one or the other", key=True)
+                elif not _is_number(split) or not 0 < split < 1:
+                    self.fail(("task", "eval_split"), f"eval_split must be a number between 0 and 1 (the fraction "
+                                                      f"of the file's sequences held out, the last ones), got "
+                                                      f"{_short(split)}")
             if stores:
                 self.task_signature = signature("patterns")
             for key in ("file", "eval_file"):   # whether the file exists and fits is for check and run
@@ -578,7 +590,7 @@ class Validator:
                     self.fail(("task", key), f"{key} must be a path to an .npz file")
             return dict(raw)
         name = raw["generator"]
-        params = {k: v for k, v in raw.items() if k not in ("generator", "input", "output")}
+        params = {k: v for k, v in raw.items() if k not in ("generator", "input", "output", "metrics")}
         for key in ("input", "output"):
             if key in raw and not isinstance(raw[key], str):
                 self.fail(("task", key), f"{key} must name a node, got {raw[key]!r}")
@@ -611,7 +623,24 @@ class Validator:
                 self.fail(("task", key) if key in raw else ("nodes", node.name, "size"),
                           f"task {name!r} with these parameters has {role}s of size {size}, but node "
                           f"{node.name!r} has size {node.size}")
-        return {"generator": name, **{k: raw[k] for k in ("input", "output") if k in raw}, **params}
+        return {"generator": name, **{k: raw[k] for k in ("input", "output", "metrics") if k in raw}, **params}
+
+    def task_metrics(self, raw: dict) -> None:
+        """``task.metrics``: a list of built-in metric names (``BUILTIN_METRICS``)."""
+        if "metrics" not in raw:
+            return
+        names = raw["metrics"]
+        if not isinstance(names, list):
+            self.fail(("task", "metrics"), f"metrics must be a list of metric names such as [mse, accuracy] "
+                                           f"(known: {', '.join(BUILTIN_METRICS)}), got {_short(names)}")
+            return
+        for i, name in enumerate(names):
+            if not isinstance(name, str) or name not in BUILTIN_METRICS:
+                hint = suggest(name, BUILTIN_METRICS) if isinstance(name, str) else ""
+                self.fail(("task", "metrics", i), f"unknown metric {_short(name)}{hint}; known: "
+                                                  f"{', '.join(BUILTIN_METRICS)}")
+            elif name in names[:i]:
+                self.fail(("task", "metrics", i), f"metric {name!r} is listed twice")
 
     def metrics_and_loss(self, spec: Spec) -> None:
         """What a run of ``spec`` computes must be what ``expect:`` and early stopping
@@ -625,26 +654,32 @@ class Validator:
             return
         if not isinstance(method, str) or not isinstance(loss, str):   # refused by train()
             return
+        listed = spec.task.get("metrics")
+        listed = {m for m in listed if isinstance(m, str)} if isinstance(listed, list) else set()
         if method in HOPFIELD_RULES:
-            every_epoch = set(task.metric_names if task else ()) | HOPFIELD_METRICS
+            every_epoch = set(task.metric_names if task else ()) | HOPFIELD_METRICS | listed
             final = every_epoch | {"epochs", "seconds"}
         else:
-            every_epoch = set(task.metric_names if task else ()) | {"train_loss"}
-            if task is not None or "eval_file" in spec.task:
+            every_epoch = set(task.metric_names if task else ()) | {"train_loss"} | listed
+            if task is not None or "eval_file" in spec.task or "eval_split" in spec.task:
                 every_epoch.add("eval_loss")
             final = every_epoch | {"epochs", "seconds"}
             if task is not None and task.name == "linear":
                 final.add("normal_equation_gap")
         source = f"task {task.name!r}" if task is not None else "a data-file task"
+
+        def listable(name):   # a built-in metric the task could list
+            return "; add it to task.metrics to compute it" if name in BUILTIN_METRICS else ""
         for name in spec.expect:
             if name not in final:
                 self.fail(("expect", name), f"metric {name!r} is not computed{suggest(name, final)}: "
-                                            f"{source} gives {', '.join(sorted(final))}", key=True)
+                                            f"{source} gives {', '.join(sorted(final))}{listable(name)}", key=True)
         es = spec.train.get("early_stopping")
         if isinstance(es, dict) and isinstance(es.get("metric"), str) and es["metric"] not in every_epoch:
             self.fail(("train", "early_stopping", "metric"),
                       f"metric {es['metric']!r} is not computed at each evaluation"
-                      f"{suggest(es['metric'], every_epoch)}: {source} gives {', '.join(sorted(every_epoch))}")
+                      f"{suggest(es['metric'], every_epoch)}: {source} gives {', '.join(sorted(every_epoch))}"
+                      f"{listable(es['metric'])}")
         if method in HOPFIELD_RULES or method == "none":
             return
         fits = LOSS_ACTIVATIONS.get(loss)

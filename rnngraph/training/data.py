@@ -81,7 +81,7 @@ def task_splits(spec, net, seed: int):
     """(train, eval, task) from the spec's generator, deterministic in ``seed``."""
     from .tasks import get_task
     task = get_task(spec.task["generator"])
-    params = {k: v for k, v in spec.task.items() if k not in ("generator", "input", "output")}
+    params = {k: v for k, v in spec.task.items() if k not in ("generator", "input", "output", "metrics")}
     check_generated_size(task, params)
     train, evald = task.generate_splits(params, np.random.default_rng(seed))
     return bind_task(spec, net, train), bind_task(spec, net, evald), task
@@ -332,6 +332,23 @@ def file_splits(spec, net, seed: int | None = None):
     if has_eval:
         with _located(spec, "eval_file"):
             evald = load_npz(resolve("eval_file"), net, "eval file")
+    elif "eval_split" in spec.task:
+        with _located(spec, "eval_split"):
+            train, evald = hold_out(train, spec.task["eval_split"])
+    return train, evald
+
+
+def hold_out(data: Dataset, fraction: float) -> tuple[Dataset, Dataset]:
+    """(the first sequences, the last ``fraction`` of them): ``round(N * fraction)``
+    sequences are held out.  DataError when either part would be empty."""
+    N = data.n
+    k = int(round(N * fraction))
+    if not 0 < k < N:
+        raise DataError(f"{data.source}: eval_split {fraction:g} of its {N} sequences holds out {k}; "
+                        f"both parts need at least one sequence (the file needs more sequences, or another "
+                        f"eval_split)")
+    train, evald = data.subset(slice(0, N - k)), data.subset(slice(N - k, N))
+    train.source = evald.source = data.source
     return train, evald
 
 

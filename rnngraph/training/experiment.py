@@ -25,7 +25,8 @@ from ..io import atomic_write, atomic_write_text
 from ..engine.network import build
 from ..spec import HOPFIELD_RULES, parse_threshold
 from .tasks import get_task
-from .train import Trainer, meets, resolve_config
+from .metrics import compute as metric_values
+from .train import Trainer, loss_masks, meets, resolve_config
 
 
 @dataclass
@@ -86,10 +87,19 @@ class Experiment:
         return self.net.blocks.get(wanted, wanted) if wanted else (outputs[0] if outputs else None)
 
     def _metrics(self, outputs: dict, data) -> dict:
-        if self.task is None or data.task_data is None:
-            return {}
-        node = self._output_node()
-        return {k: float(v) for k, v in self.task.metrics(outputs[node], data.task_data).items()}
+        """The generator's own metrics (on its own data) and the spec's ``task.metrics``
+        (on any data with targets); a generator's metric keeps its own meaning where
+        both have the name."""
+        result = {}
+        listed = self.spec.task.get("metrics", [])
+        if listed and data.targets:
+            masks = loss_masks(self.config, data)
+            activations = {n: self.net.program.nodes[n]["activation"] for n in data.targets}
+            result.update(metric_values(listed, outputs, data.targets, masks, activations))
+        if self.task is not None and data.task_data is not None:
+            node = self._output_node()
+            result.update({k: float(v) for k, v in self.task.metrics(outputs[node], data.task_data).items()})
+        return result
 
     @property
     def is_hopfield(self) -> bool:
@@ -167,12 +177,7 @@ class Experiment:
             raise DataError("Hopfield storage rules need the `patterns` task (its memories are what is stored)")
         self.net.store(data.extra["patterns"], rule=self.config.method)
         evald = self.eval_data.task_data
-        cues = evald.inputs[:, 0, :]
-        dyn = {"update": "async", "sweeps": 100, "until_stable": True, **self.spec.dynamics}
-        from ..engine.hopfield import settle
-        result = settle(self.net, cues, update=dyn["update"], sweeps=dyn["sweeps"], seed=self.seed,
-                        until_stable=dyn["until_stable"], should_stop=should_stop)
-        metrics = {k: float(v) for k, v in self.task.metrics(result.states[:, None, :], evald).items()}
+        result, metrics = self.recall(evald.inputs[:, 0, :], evald, should_stop)
         if result.discrete:   # Hopfield's theorem: asynchronous updates never raise the energy
             rises = np.diff(result.energy, axis=1) > 1e-9
             metrics["energy_increases"] = int(rises.sum())
@@ -182,6 +187,25 @@ class Experiment:
         metrics["train_loss"] = 0.0
         self.settled = result
         return metrics
+
+    def recall(self, cues, task_data=None, should_stop=None):
+        """Settle a Hopfield net from ``cues`` (N, size) as the spec's ``dynamics`` say;
+        returns ``(SettleResult, metrics)``, the metrics (the task's own and
+        ``task.metrics``) when ``task_data`` holds the cues' memories."""
+        from ..engine.hopfield import settle, state_node
+        dyn = {"update": "async", "sweeps": 100, "until_stable": True, **self.spec.dynamics}
+        result = settle(self.net, cues, update=dyn["update"], sweeps=dyn["sweeps"], seed=self.seed,
+                        until_stable=dyn["until_stable"], should_stop=should_stop)
+        if task_data is None:
+            return result, {}
+        states = result.states[:, None, :]                     # (N, 1, size)
+        listed = self.spec.task.get("metrics", [])
+        node = state_node(self.net)
+        metrics = metric_values(listed, {node: states}, {node: task_data.targets},
+                                activations={node: self.net.program.nodes[node]["activation"]}) if listed else {}
+        if self.task is not None:
+            metrics.update({k: float(v) for k, v in self.task.metrics(states, task_data).items()})
+        return result, metrics
 
     def _reports(self) -> list:
         """Side-by-side tables some tasks come with (linear: gradient descent

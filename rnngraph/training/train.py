@@ -20,6 +20,7 @@ import numpy as np
 
 from .data import DEFAULT_BATCH_SIZE, Dataset
 from ..errors import DataError, RunError
+from .metrics import lower_is_better
 from .optim import clip_grad_norm, make_optimizer
 from ..spec import parse_threshold
 
@@ -151,8 +152,10 @@ class Trainer:
                                f"parameters before this step are kept. Try a smaller learning rate or train.clip")
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, data: Dataset | None = None, masks: dict | None = None, chunk: int = 256) -> dict:
-        """Loss and task metrics on ``data`` (default: the evaluation split)."""
+    def evaluate(self, data: Dataset | None = None, masks: dict | None = None, chunk: int = 256,
+                 into: dict | None = None) -> dict:
+        """Loss and task metrics on ``data`` (default: the evaluation split);
+        ``into``, when given, receives every node's values {node: (N, T, size)}."""
         if data is None:
             data = self.eval_data if self.eval_data is not None else self.train_data
             masks = self.eval_masks if self.eval_data is not None else self.train_masks
@@ -175,6 +178,8 @@ class Trainer:
         outputs = {n: np.concatenate(v, axis=0) for n, v in outputs.items()}
         for block, h in self.net.blocks.items():
             outputs[block] = outputs[h]
+        if into is not None:
+            into.update(outputs)
         result = {"loss": total / count} if count else {}
         if self.metrics_fn is not None:
             result.update(self.metrics_fn(outputs, data))
@@ -269,7 +274,7 @@ class Trainer:
         patience = es.get("patience")
         if patience:
             series = [r[es["metric"]] for r in self.history if es["metric"] in r]
-            lower_better = "loss" in es["metric"] or "error" in es["metric"] or es["metric"] == "mse"
+            lower_better = lower_is_better(es["metric"])
             best = min(series) if lower_better else max(series)
             best_at = max(i for i, v in enumerate(series) if v == best)
             return len(series) - 1 - best_at >= patience
