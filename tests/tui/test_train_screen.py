@@ -54,6 +54,29 @@ async def test_training_can_be_stopped():
         assert len(screen.history) < 100000
 
 
+async def test_a_file_task_with_eval_split_and_listed_metrics_trains(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2, (12, 5, 1)).astype(float)
+    np.savez(tmp_path / "d.npz", x=x, y=np.cumsum(x, axis=1) % 2)
+    (tmp_path / "s.yaml").write_text(
+        "rnngraph: 1\nnodes:\n  x: {role: input, size: 1}\n  h: {size: 3, activation: tanh}\n"
+        "  y: {role: output, size: 1, activation: sigmoid}\n"
+        "edges:\n  - {from: x, to: h}\n  - {from: h, to: h, delay: 1}\n  - {from: h, to: y}\n"
+        "task: {file: d.npz, eval_split: 0.25, metrics: [accuracy, r2]}\n"
+        "train: {loss: bce, epochs: 3, batch_size: 3, log_every: 1}\n")
+    app = RnnGraphApp(str(tmp_path / "s.yaml"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await settle(pilot, app)
+        screen = app.screen
+        screen.query_one("#train-epochs", Input).value = "3"
+        await pilot.press("s")
+        await _wait(pilot, lambda: not screen.running and len(screen.history) == 3)
+        await settle(pilot, app)
+        assert all({"eval_loss", "accuracy", "r2"} <= set(r) for r in screen.history)
+        assert "accuracy" in str(screen.query_one("#train-status").render())
+
+
 def _key(app, key: str) -> None:
     from textual import events
     app.post_message(events.Key(key, key))
@@ -135,26 +158,3 @@ async def test_training_a_hopfield_net_stores_and_shows_the_patterns():
         expected = patterns.T @ patterns / 100
         np.fill_diagonal(expected, 0.0)
         np.testing.assert_allclose(W, expected)
-
-
-async def test_a_file_task_with_eval_split_and_listed_metrics_trains(tmp_path):
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 2, (12, 5, 1)).astype(float)
-    np.savez(tmp_path / "d.npz", x=x, y=np.cumsum(x, axis=1) % 2)
-    (tmp_path / "s.yaml").write_text(
-        "rnngraph: 1\nnodes:\n  x: {role: input, size: 1}\n  h: {size: 3, activation: tanh}\n"
-        "  y: {role: output, size: 1, activation: sigmoid}\n"
-        "edges:\n  - {from: x, to: h}\n  - {from: h, to: h, delay: 1}\n  - {from: h, to: y}\n"
-        "task: {file: d.npz, eval_split: 0.25, metrics: [accuracy, r2]}\n"
-        "train: {loss: bce, epochs: 3, batch_size: 3, log_every: 1}\n")
-    app = RnnGraphApp(str(tmp_path / "s.yaml"))
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f5")
-        await settle(pilot, app)
-        screen = app.screen
-        screen.query_one("#train-epochs", Input).value = "3"
-        await pilot.press("s")
-        await _wait(pilot, lambda: not screen.running and len(screen.history) == 3)
-        await settle(pilot, app)
-        assert all({"eval_loss", "accuracy", "r2"} <= set(r) for r in screen.history)
-        assert "accuracy" in str(screen.query_one("#train-status").render())
