@@ -29,7 +29,6 @@ from typing import Callable
 
 import networkx as nx
 from rich.style import Style
-from rich.text import Span, Text
 
 from rnngraph.engine.graph import unroll
 

@@ -81,7 +81,7 @@ def read_checkpoint(path: str) -> dict:
     from ..errors import DataError
     if not os.path.lexists(path):
         raise DataError(f"{path}: no checkpoint to resume from")
-    state = read_npz(path, "checkpoint", text=("rng", "history", "run_options", "spec"))
+    state = read_npz(path, "checkpoint", text=("rng", "history", "run_options", "spec", "schedule"))
     missing = [k for k in ("epoch", "step", "rng", "history") if k not in state]
     if missing or not any(k.startswith("param::") for k in state):
         what = ", ".join(f"field {k!r}" for k in missing) or "parameters ('param::...')"
@@ -119,6 +119,14 @@ def read_checkpoint(path: str) -> dict:
     if "spec" in state and (state["spec"].shape != () or state["spec"].dtype.kind != "U"):
         raise bad("spec", f"has shape {state['spec'].shape} and dtype {state['spec'].dtype}; expected the "
                           f"spec's YAML text")
+    if "schedule" in state:
+        schedule = text("schedule")
+        if not (isinstance(schedule, dict) and set(schedule) == {"current", "best", "bad"}
+                and isinstance(schedule["current"], (int, float)) and schedule["current"] >= 0
+                and (schedule["best"] is None or isinstance(schedule["best"], (int, float)))
+                and isinstance(schedule["bad"], int) and schedule["bad"] >= 0):
+            raise bad("schedule", "is not a learning-rate schedule's state ({\"current\": lr, \"best\": value, "
+                                  "\"bad\": N})")
     if "run_options" in state:
         options = text("run_options")
         if (not isinstance(options, list) or len(options) % 2 or not all(isinstance(o, str) for o in options)
@@ -138,7 +146,7 @@ def read_checkpoint(path: str) -> dict:
                 raise bad(key, f"has shape {value.shape}; expected the shape of parameter {name!r} "
                                f"{None if param is None else param.shape}")
         elif not key.startswith(("param::", "optim::")) and key not in ("epoch", "step", "rng", "history",
-                                                                         "run_options", "spec"):
+                                                                         "run_options", "spec", "schedule"):
             raise bad(key, "is not a field of an rnngraph checkpoint")
     return state
 

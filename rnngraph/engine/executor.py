@@ -141,7 +141,7 @@ def _constant_history(program, n, value, depth, B, size, dtype) -> np.ndarray:
 
 def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
         initial: dict | None = None, carried: dict | None = None, reuse: bool = False,
-        lean: frozenset = frozenset(), engine: str = "compiled") -> Run:
+        lean: frozenset = frozenset(), engine: str = "compiled", masks: dict | None = None) -> Run:
     """Execute ``program.plan`` over ``T`` steps for a batch of ``B``.
 
     inputs : input node -> ndarray (T, B, size), time-major, already checked.
@@ -155,7 +155,12 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
     says which), instead of concatenating them.
     engine : one of ``ENGINES``: ``"simple"`` runs recurrent stages by ``loop.simple_scan``
         (workspace and lean then go unused).
+    masks : edge name -> dropout mask, time-major (``dropout.time_major_masks``): a masked
+        edge reads ``mask * v_s(t - d)``.  A masked edge is computed on its own (out of
+        its fused group), and a recurrent stage with a masked edge inside runs by
+        ``loop.simple_scan`` whatever ``engine`` says (the compiled loops take no masks).
     """
+    masks = masks or {}
     dtype = np.dtype(dtype)
     graph, plan, flats, data = program.graph, program.plan, program.flats, program.nodes
     fused_leaves = []      # (leaf Var, Flat) of the fused arrays read as leaves
@@ -224,15 +229,20 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
             fresh.difference_update((id(a), id(values[n][1])))
         else:
             weights = {}
+            masked = any(e.name in masks for g in stage.inner for e in g.edges)
             for g in stage.inner:
                 if g.weight == "identity":
+                    continue
+                if masked and any(e.name in masks for e in g.edges):   # one weight per edge: one mask each
+                    weights[id(g)] = [effective[e.name] for e in g.edges]
                     continue
                 weights[id(g)] = effective[g.edges[0].name] if len(g.edges) == 1 else \
                     joined(id(g), [effective[e.name] for e in g.edges])
             stage_hist = {n: hist[n] for n in stage.nodes if n in hist}
-            if engine == "simple":
+            if engine == "simple" or masked:
                 base = {n: base_of(n) for n in stage.nodes}
-                values.update(simple_scan(stage, graph, base, weights, stage_hist, T, B, dtype))
+                values.update(simple_scan(stage, graph, base, weights, stage_hist, T, B, dtype,
+                                          masks=masks if masked else None))
             else:
                 based = {n: base_and_owner(n, deferred=True) for n in stage.nodes}
                 base = {n: b for n, (b, _) in based.items()}
@@ -242,7 +252,10 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
         for g in stage.produces:
             source = values[g.source][1]
             x = ad.shift(source, g.delay, hist[g.source]) if g.delay else source
-            if g.weight == "dense":
+            if any(e.name in masks for e in g.edges):
+                pieces = _masked_pieces(g, x, masks, effective, leaves, group_biases.get(id(g)))
+                fresh.update(id(p) for p in pieces)
+            elif g.weight == "dense":
                 names = group_biases.get(id(g))
                 if len(g.edges) == 1:
                     b = None if names is None else leaves[names[0]]
@@ -265,3 +278,18 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
                 incoming[e.target].append(piece)
 
     return Run(values=values, params=leaves, depths=plan.history_depth, before=hist, fused=fused_leaves)
+
+
+def _masked_pieces(g, x, masks: dict, effective: dict, leaves: dict, biases) -> list:
+    """Each edge of the sequence group ``g`` on its own, a masked one reading
+    ``mask * x``; ``x`` (T, B, source size) is the source's value at ``t - delay``.
+    ``biases`` are the targets' biases the plan folded into the group's GEMM."""
+    pieces = []
+    for k, e in enumerate(g.edges):
+        xe = ad.mul(x, ad.const(masks[e.name])) if e.name in masks else x
+        if g.weight == "dense":
+            b = leaves[biases[k]] if biases and biases[k] else None
+            pieces.append(ad.linear(xe, effective[e.name], b))
+        else:
+            pieces.append(ad.edge_apply(g.weight, effective.get(e.name), xe))
+    return pieces

@@ -5,7 +5,9 @@
 ``(L(p + h) - L(p - h)) / 2h`` on up to ``max_entries`` of its entries.
 ``summary(results)`` says what the comparison shows, including when it shows
 nothing: a parameter whose gradient is zero both ways (behind a ``sign`` or
-``step`` activation, say) agrees trivially.
+``step`` activation, say) agrees trivially.  A network with dropout edges is
+checked as training runs it: with dropout masks drawn from ``seed``, the same
+for the gradient and every difference.
 """
 
 from __future__ import annotations
@@ -65,10 +67,13 @@ def gradcheck(net, T: int = 5, B: int = 3, seed: int = 0, h: float = 1e-6, max_e
                  "use fewer steps (-T) or a smaller batch (--batch)")
     inputs, targets, initial, loss = random_problem(net, T, B, seed)
     any_node = not net.output_nodes
+    masks = net.dropout_masks(B, T, seed) if net.dropout else None
 
     def L():
-        return net.eval_loss(inputs, targets, loss=loss, initial=initial, any_node=any_node).loss
-    grads = net.train_step(inputs, targets, loss=loss, initial=initial, keep_values=True, any_node=any_node).grads
+        return net.eval_loss(inputs, targets, loss=loss, initial=initial, any_node=any_node,
+                             dropout_masks=masks).loss
+    grads = net.train_step(inputs, targets, loss=loss, initial=initial, keep_values=True, any_node=any_node,
+                           dropout_masks=masks).grads
     rng = np.random.default_rng(seed + 1)
     results = []
     for name in net.trainable:

@@ -7,7 +7,8 @@ Node attributes: ``size``, ``role``, ``activation``, ``combine``, ``bias``
 (the bias parameter's name or None), ``init`` (an ``Init``), ``init_param`` (the trainable initial state's parameter name
 or None), ``block`` and ``part`` (for nodes a block expanded into, else None).
 Edge attributes: ``name``, ``delay``, ``weight``, ``param`` (the parameter's
-name or None for identity edges), ``trainable``, ``constraints``.
+name or None for identity edges), ``trainable``, ``constraints``, ``dropout`` (0 or the
+probability training drops a unit of the value read).
 
 ``unroll(graph, T)`` is the definition of the network's meaning: a DAG with
 a vertex ``(node, t)`` for ``0 <= t < T`` and an arc ``(s, t-d) -> (n, t)``
@@ -48,7 +49,8 @@ def folded_graph(spec: Spec) -> nx.MultiDiGraph:
     for edge in spec.edges:
         graph.add_edge(edge.source, edge.target, key=edge.name, name=edge.name, delay=edge.delay,
                        weight=edge.weight, param=edge.name if edge.has_param else None,
-                       trainable=edge.trainable and edge.has_param, constraints=edge.constraints)
+                       trainable=edge.trainable and edge.has_param, constraints=edge.constraints,
+                       dropout=edge.dropout)
     return graph
 
 

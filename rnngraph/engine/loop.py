@@ -30,7 +30,8 @@ import numpy as np
 from . import autodiff as ad
 
 
-def simple_scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dtype) -> dict:
+def simple_scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dtype,
+                masks: dict | None = None) -> dict:
     """Run the recurrent ``stage`` for ``T`` steps, one op at a time.
 
     Parameters
@@ -47,6 +48,10 @@ def simple_scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: 
         scalar; absent for identity groups.
     hist : node -> Var (D, B, size)
         The values at times -D .. -1 of the nodes read by delayed inner edges.
+    masks : edge name -> dropout mask, optional: (T, B, source size) for a delay-0
+        edge, (B, source size) for a delayed one (the same at every step).  A group
+        with a masked edge computes each edge on its own, so its ``weights`` entry
+        is a list of the edges' weights.
 
     Returns
     -------
@@ -55,7 +60,8 @@ def simple_scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: 
     data = dict(graph.nodes(data=True))
     if T == 0:
         return {n: (_empty(B, data[n]["size"], dtype),) * 2 for n in stage.nodes}
-    tape = ad._tape_of([*weights.values(), *hist.values(), *(b for b in base.values() if b is not None)])
+    every_weight = [w for ws in weights.values() for w in (ws if isinstance(ws, list) else [ws])]
+    tape = ad._tape_of([*every_weight, *hist.values(), *(b for b in base.values() if b is not None)])
     tracing = tape is not None and tape.trace
     if tracing:
         first_record = len(tape.records)
@@ -76,9 +82,19 @@ def simple_scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: 
         h = hist[s]                                           # (D, B, size), times -D .. -1
         return ad.take(h, h.shape[0] + t)
 
+    masks = masks or {}
+
     def contributions(g, t):
         """Group g's output at step t, one Var (B, size_k) per target k."""
         x = value(g.source, t - g.delay)                       # (B, source size)
+        if any(e.name in masks for e in g.edges):
+            w = weights.get(id(g))
+            out = []
+            for k, e in enumerate(g.edges):
+                m = masks.get(e.name)
+                xk = x if m is None else ad.mul(x, ad.const(m[t] if e.delay == 0 else m))
+                out.append(ad.edge_apply(g.weight, None if w is None else w[k], xk))
+            return out
         out = ad.edge_apply(g.weight, weights.get(id(g)), x)   # (B, width): one GEMM for a fused group
         return ad.split(out, g.offsets) if len(g.edges) > 1 else [out]
 

@@ -17,6 +17,7 @@ from .. import arguments as arg
 from . import autodiff as ad
 from .. import budget
 from . import hopfield
+from .dropout import draw_masks, dropout_edges, time_major_masks
 from .program import Program
 from ..errors import ArgumentError, DataError, suggest
 from .executor import ENGINES, run
@@ -27,6 +28,7 @@ from .losses import LOSSES, output_loss
 from .params import init_params, param_infos, project
 from .plan import make_plan
 from ..spec import DTYPES, LARGEST, Spec, out_of_range
+from ..tokens import one_hot
 
 MAX_UNROLLED = 1_000_000    # vertices + arcs of the largest networkx graph ``unroll`` builds
 
@@ -94,6 +96,7 @@ class Network:
                        for role in ("input", "hidden", "output")}
         self._trainable = tuple(name for name, info in self.param_info.items() if info.trainable)
         self.param_elements = sum(int(np.prod(info.shape)) for info in self.param_info.values())   # for budget
+        self.dropout = dropout_edges(self.graph)   # edge -> (p, source size, delay) for edges with dropout
         self.memory_limit = budget.limit()      # RNNGRAPH_MEMORY_LIMIT as it was when the network was built
 
     # ------------------------------------------------------------------ structure
@@ -147,6 +150,8 @@ class Network:
         Parameters
         ----------
         inputs : {input node: array (B, T, size)}
+            (an input node with ``encoding: one_hot`` also takes (B, T) integer
+            tokens, made one-hot)
         initial : {node: array (B, size)}, optional
             Initial states overriding the nodes' ``init`` (required for
             nodes with ``init: input``).
@@ -194,7 +199,8 @@ class Network:
         return list(dict.fromkeys(nodes))
 
     def loss_and_grad(self, inputs: dict | None, targets: dict, loss: str | None = None,
-                      initial: dict | None = None, mask: dict | None = None, steps: int | None = None):
+                      initial: dict | None = None, mask: dict | None = None, steps: int | None = None,
+                      dropout_masks: dict | None = None):
         """The loss on the outputs and its gradient for every trainable parameter.
 
         Parameters
@@ -202,6 +208,10 @@ class Network:
         targets : {output node: array (B, T, size)}
         loss : 'mse' | 'bce' | 'cross_entropy', default the spec's ``train.loss``
         mask : {output node: array (B, T)}, optional; 1 where the loss counts.
+        dropout_masks : {edge name: array}, optional
+            Dropout as training applies it, with these masks (``dropout_masks``
+            draws them): edge ``e`` reads ``mask * v_s(t - d)``.  Without it, no
+            dropout (as in evaluation).
 
         Returns
         -------
@@ -215,7 +225,7 @@ class Network:
         """
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             loss_value, grads, _ = self._evaluate(inputs, targets, loss, initial, mask, steps,
-                                                  keep_values=False, history=False)
+                                                  keep_values=False, history=False, dropout_masks=dropout_masks)
         if not math.isfinite(loss_value):   # a NaN or infinite parameter makes the loss so: name it
             self._finite_params()
         return loss_value, grads
@@ -242,7 +252,7 @@ class Network:
         return out
 
     def train_step(self, inputs, targets, loss=None, initial=None, mask=None, steps=None, carried=None,
-                   keep_values: bool = False, any_node: bool = False) -> "Step":
+                   keep_values: bool = False, any_node: bool = False, dropout_masks: dict | None = None) -> "Step":
         """The training loop's step: the loss, its gradient for every trainable
         parameter, and the run (its ``history`` is the state to carry into a next
         window, passed back as ``carried``).
@@ -253,18 +263,19 @@ class Network:
         The gradients returned are the caller's either way.  Two threads must
         not train one network at once (they would share those buffers).
         ``any_node`` lets targets name any node, not only outputs (gradient
-        checks of networks without outputs)."""
+        checks of networks without outputs).  ``dropout_masks`` as in ``loss_and_grad``."""
         return self._evaluate(inputs, targets, loss, initial, mask, steps, carried=carried, grads=True,
-                              keep_values=keep_values, any_node=any_node)
+                              keep_values=keep_values, any_node=any_node, dropout_masks=dropout_masks)
 
     def eval_loss(self, inputs, targets, loss=None, initial=None, mask=None, steps=None, carried=None,
-                  any_node: bool = False) -> "Step":
-        """The loss and the run (every value kept), without gradients: evaluation."""
+                  any_node: bool = False, dropout_masks: dict | None = None) -> "Step":
+        """The loss and the run (every value kept), without gradients: evaluation
+        (``dropout_masks``, as in ``loss_and_grad``, only to check a training step's loss)."""
         return self._evaluate(inputs, targets, loss, initial, mask, steps, carried=carried, grads=False,
-                              any_node=any_node)
+                              any_node=any_node, dropout_masks=dropout_masks)
 
     def _evaluate(self, inputs, targets, loss, initial, mask, steps, carried=None, grads=True,
-                  keep_values=True, any_node=False, trace=False, history=True) -> "Step":
+                  keep_values=True, any_node=False, trace=False, history=True, dropout_masks=None) -> "Step":
         """The one path every loss goes through (``loss_and_grad``, ``train_step``,
         ``eval_loss``, ``backward_trace``).  ``trace`` records dL/dv for every
         value; ``Run.history`` is taken before the backward pass, which may
@@ -272,12 +283,13 @@ class Network:
         kind = self.spec.train.get("loss", "mse") if loss is None else arg.choice("loss", loss, LOSSES)
         xs, initial, T, B = self._prepare(inputs, initial, steps, targets=targets)
         ys, ws = self._prepare_targets(targets, mask, T, B, any_node)
+        masks = time_major_masks(dropout_masks, self.dropout, B, T, self.dtype)
         tape = ad.Tape(trace=trace) if grads else None
         reuse = not keep_values and not trace
         result = run(self.program, self._checked_params(), xs, T, B, self.dtype, tape=tape,
                      initial=initial, carried=carried, reuse=reuse,
                      lean=self._lean_nodes(tuple(ys)) if reuse else frozenset(),
-                     engine=self.engine)
+                     engine=self.engine, masks=masks)
         if history:
             result.history   # noqa: B018 - made now: the backward pass may write over values
         terms = []
@@ -303,6 +315,18 @@ class Network:
                 g = np.zeros_like(params[name]) if g is None else np.asarray(g, self.dtype)
                 gradients[name] = g if g.shape == shape else g.reshape(shape)
         return Step(float(total.value), gradients, result)
+
+    def dropout_masks(self, batch: int, steps: int, seed=0) -> dict:
+        """Fresh dropout masks for a batch of ``batch`` sequences of ``steps`` steps,
+        {edge name: (batch, steps, from.size) for a delay-0 edge, (batch, from.size)
+        for a delayed one}: 0 with the edge's probability ``p``, else ``1 / (1 - p)``.
+        ``seed`` is an int or a ``numpy.random.Generator`` (drawn from).  Empty when no
+        edge has dropout."""
+        batch = arg.integer("dropout_masks: batch", batch)
+        steps = arg.integer("dropout_masks: steps", steps)
+        rng = seed if isinstance(seed, np.random.Generator) else \
+            np.random.default_rng(arg.seed("dropout_masks: seed", seed))
+        return draw_masks(self.dropout, batch, steps, rng, self.dtype)
 
     def describe(self, source: bool = False, T: int = 5, batch: int = 2) -> str:
         """The schedule (``plan.describe()``); with ``source``, for each time loop also
@@ -472,10 +496,14 @@ class Network:
                             f"{self.size(missing[0])}))")
         xs, T, B = {}, None, None
         for n in names:
-            shape = getattr(inputs[n], "shape", None)
+            value = inputs[n]
+            shape = getattr(value, "shape", None)
             if isinstance(shape, tuple) and len(shape) == 3:   # an array: refused by its size before it is copied
                 self._check_work(shape[1], shape[0])
-            arr = self._array(f"inputs[{n!r}]", inputs[n], 3)
+            if self.primitive.nodes[n].encoding == "one_hot" and np.ndim(value) == 2:   # tokens (B, T)
+                self._check_work(np.shape(value)[1], np.shape(value)[0])
+                value = one_hot("inputs", n, np.asarray(value), self.size(n), self.dtype)
+            arr = self._array(f"inputs[{n!r}]", value, 3)
             if arr.shape[2] != self.size(n):
                 raise DataError(f"inputs[{n!r}]: node {n!r} has size {self.size(n)}, got arrays of size "
                                 f"{arr.shape[2]} (shape {arr.shape})")

@@ -11,6 +11,10 @@ arrays with the generic autodiff ops::
            | prod_e c_e(t)        (combine: product, elementwise)
     v_n(t) = activation_n(a_n(t))
 
+With dropout masks (training), ``c_e(t) = W_e(m_e(t) * v_s(t - d))``: ``m_e``
+is ``dropout_masks[e][:, t]`` for a delay-0 edge, ``dropout_masks[e]`` (one
+per sequence) for a delayed one.
+
 The arcs of the unrolled DAG give the reads inside the sequence; the edges
 whose source time falls outside it read the initial state instead.
 
@@ -170,14 +174,15 @@ def _problem(net, inputs, initial, steps, targets):
 
 # --------------------------------------------------------------------------- the interpreter
 
-def reference_values(net, inputs=None, initial=None, steps=None, tape=None, targets=None):
+def reference_values(net, inputs=None, initial=None, steps=None, tape=None, targets=None, dropout_masks=None):
     """Every node's pre-activation and value, ``{node: (A, V)}`` as Vars (T, B, size),
     computed vertex by vertex; and every parameter's Var, ``{name: Var}`` (on
     ``tape`` when trainable and a tape is given).
 
     ``inputs`` {input node: (B, T, size)}; ``initial`` {node or block: (B, size)}
     overrides the nodes' ``init``; ``steps`` gives T where there are no inputs;
-    ``targets`` only tell T and the batch size where nothing else does."""
+    ``targets`` only tell T and the batch size where nothing else does;
+    ``dropout_masks`` {edge: (B, T, from.size) for delay 0, (B, from.size) otherwise}."""
     xs, initial, T, B = _problem(net, inputs, initial, steps, targets)
     spec, dtype = net.primitive, net.dtype
     leaves = _leaves(net, tape)
@@ -186,6 +191,15 @@ def reference_values(net, inputs=None, initial=None, steps=None, tape=None, targ
     weights = {e.name: _weight(e, leaves) for e in spec.edges}
     biases = {n: leaves[f"{n}.bias"] for n, node in spec.nodes.items() if _bias(node, incoming[n])}
     states = {}
+    dropout_masks = dropout_masks or {}
+
+    def read(e, v, t):
+        """What edge e reads at the target's step t: v, masked when e has a mask."""
+        m = dropout_masks.get(e.name)
+        if m is None:
+            return v
+        m = np.asarray(m, dtype)
+        return ad.mul(v, ad.const(m[:, t] if e.delay == 0 else m))
 
     def initial_state(s) -> ad.Var:
         """v_s(t) for t outside 0 .. T-1: ``initial[s]``, else s's ``init`` (a number,
@@ -211,9 +225,9 @@ def reference_values(net, inputs=None, initial=None, steps=None, tape=None, targ
         if node.role == "input":
             A[vertex] = V[vertex] = ad.const(xs[n][:, t])
             continue
-        parts = [_contribution(edges[name], weights[name], V[source])      # arcs (s, t - d) -> (n, t)
+        parts = [_contribution(edges[name], weights[name], read(edges[name], V[source], t))   # arcs (s, t-d) -> (n, t)
                  for source, arc in dag.pred[vertex].items() for name in arc["edges"]]
-        parts += [_contribution(e, weights[e.name], initial_state(e.source))
+        parts += [_contribution(e, weights[e.name], read(e, initial_state(e.source), t))
                   for e in incoming[n] if not 0 <= t - e.delay < T]
         if node.combine == "product":
             a = parts[0]
@@ -290,7 +304,7 @@ def _output_loss(kind: str, v: ad.Var, y: np.ndarray, w: np.ndarray) -> ad.Var |
 
 
 def reference_loss_and_grad(net, inputs, targets, loss=None, initial=None, mask=None, steps=None,
-                            any_node=False):
+                            any_node=False, dropout_masks=None):
     """Like ``net.loss_and_grad``: the loss and {trainable parameter: dL/dparam}.
 
     ``targets`` {output node or block: (B, T, size)} (any node with
@@ -302,7 +316,8 @@ def reference_loss_and_grad(net, inputs, targets, loss=None, initial=None, mask=
     if not isinstance(targets, dict) or not targets:
         raise DataError("targets: expected a dict {output node: array (batch, time, size)}")
     tape = ad.Tape()
-    values, leaves = reference_values(net, inputs, initial, steps, tape=tape, targets=targets)
+    values, leaves = reference_values(net, inputs, initial, steps, tape=tape, targets=targets,
+                                      dropout_masks=dropout_masks)
     spec, dtype = net.primitive, net.dtype
     T, B = values[next(iter(spec.nodes))][1].shape[:2]
     blocks = {b: f"{b}/h" for b in _block_states(net)}

@@ -181,10 +181,10 @@ def expand(spec: Spec) -> Spec:
                 name = f"{edge.name}/{part}" if edge.named else f"{source}->{target}"
                 edges.append(Edge(source=source, target=target, delay=edge.delay, weight=edge.weight,
                                   init=edge.init, trainable=edge.trainable, constraints=edge.constraints,
-                                  name=name, named=edge.named, where=edge.where))
+                                  name=name, named=edge.named, where=edge.where, dropout=edge.dropout))
         else:
             name = edge.name if edge.named else f"{source}->{edge.target}"
             edges.append(Edge(source=source, target=edge.target, delay=edge.delay, weight=edge.weight,
                               init=edge.init, trainable=edge.trainable, constraints=edge.constraints,
-                              name=name, named=edge.named, where=edge.where))
+                              name=name, named=edge.named, where=edge.where, dropout=edge.dropout))
     return spec.with_values(nodes=nodes, edges=edges + internal, is_expanded=True)

@@ -35,9 +35,10 @@ LSTM_VARIANTS = ("standard", "nig", "nfg", "nog", "niaf", "noaf", "cifg", "fgr")
 GRU_VARIANTS = ("reset_after", "reset_before")
 TOP_KEYS = ("rnngraph", "name", "description", "seed", "dtype", "nodes", "edges",
             "task", "train", "expect", "dynamics")
-NODE_KEYS = ("size", "role", "activation", "combine", "bias", "init", "type")
+NODE_KEYS = ("size", "role", "activation", "combine", "bias", "init", "type", "encoding")
+ENCODINGS = ("one_hot",)     # how an input node reads integer data (data.py converts it)
 BLOCK_KEYS = ("type", "size", "role", "variant", "peepholes", "forget_bias", "init")
-EDGE_KEYS = ("from", "to", "delay", "weight", "init", "trainable", "constraint", "name")
+EDGE_KEYS = ("from", "to", "delay", "weight", "init", "trainable", "constraint", "name", "dropout")
 TRAIN_METHODS = ("bptt", "hebbian", "storkey", "pseudoinverse", "none")
 LOSSES = ("mse", "bce", "cross_entropy")
 LOSS_ON = ("all", "last", "mask")
@@ -48,7 +49,7 @@ OPTIMIZERS = {
     "adagrad": ("lr", "eps", "weight_decay"),
 }
 TRAIN_KEYS = ("method", "loss", "optimizer", "epochs", "batch_size", "truncate", "clip",
-              "loss_on", "early_stopping", "log_every")
+              "loss_on", "early_stopping", "log_every", "schedule")
 DYNAMICS_KEYS = ("update", "sweeps", "until_stable")
 HOPFIELD_RULES = ("hebbian", "storkey", "pseudoinverse")   # train.method values that store patterns
 HOPFIELD_METRICS = {"energy_increases", "converged", "cycles", "mean_sweeps", "train_loss"}
@@ -117,6 +118,7 @@ class Node:
     block: str | None = None     # for primitives made by expansion: the block's name
     part: str | None = None      # and which part of it ("i", "f", "c", "h", ...)
     where: tuple = ()
+    encoding: str | None = None  # input nodes: "one_hot" reads (N, T) integers from data
 
     def option(self, key, default=None):
         return dict(self.options).get(key, default)
@@ -141,6 +143,8 @@ class Node:
             out["bias"] = self.bias.to_yaml() if isinstance(self.bias, Bias) else False
         if self.init != Init():
             out["init"] = self.init.to_yaml()
+        if self.encoding:
+            out["encoding"] = self.encoding
         return out
 
 
@@ -151,7 +155,8 @@ class Edge:
     ``init`` is the initializer as written (a number, a string such as
     ``"uniform(-1,1)"``, a nested list, or None for the default);
     ``named`` records whether the user gave ``name`` (expansion and printing
-    keep default names implicit).
+    keep default names implicit).  ``dropout`` is the probability that training
+    drops each unit of the value the edge reads (0: none).
     """
 
     source: str
@@ -164,6 +169,7 @@ class Edge:
     name: str = ""
     named: bool = False
     where: tuple = ()
+    dropout: float = 0.0
 
     @property
     def has_param(self) -> bool:
@@ -183,6 +189,8 @@ class Edge:
             out["constraint"] = list(self.constraints) if len(self.constraints) > 1 else self.constraints[0]
         if self.named:
             out["name"] = self.name
+        if self.dropout:
+            out["dropout"] = self.dropout
         return out
 
 

@@ -44,7 +44,8 @@ def _tables() -> dict:
     from ..activations import ACTIVATIONS
     from .model import (BLOCK_TYPES, COMBINES, CONSTRAINTS, DTYPES, EXPECT_RE, GRU_VARIANTS, LOSS_ON,
                              LOSSES, LSTM_VARIANTS, MAX_DELAY, MAX_NODE_SIZE, OPTIMIZERS, ROLES, TRAIN_METHODS,
-                             WEIGHTS)
+                             WEIGHTS, ENCODINGS)
+    from .schedule import SCHEDULES
     from .values import INIT_FORMS
     threshold = {"type": "string", "pattern": _js_regex(EXPECT_RE.pattern),
                  "description": 'a comparison with a number, such as "< 0.2" or ">= 0.95"'}
@@ -66,6 +67,7 @@ def _tables() -> dict:
                             "properties": {"init": NUMBER, "trainable": {"type": "boolean"}}}]},
         "init": node_init,
         "type": _enum(BLOCK_TYPES, "a block: expands into primitive nodes"),
+        "encoding": _enum(ENCODINGS, "input nodes: the data holds (N, T) integer tokens, fed one-hot"),
     }
     block = {
         "type": node["type"],
@@ -94,6 +96,8 @@ def _tables() -> dict:
                        "anyOf": [{"enum": list(CONSTRAINTS)},
                                  {"type": "array", "items": {"enum": list(CONSTRAINTS)}}]},
         "name": {"type": "string", "description": 'the parameter\'s name (default "{from}->{to}")'},
+        "dropout": {"type": "number", "minimum": 0, "exclusiveMaximum": 1,
+                    "description": "training drops each unit the edge reads with this probability"},
     }
     optimizer_names = list(OPTIMIZERS)
     optimizer_keys = {"lr": {"type": "number", "exclusiveMinimum": 0, "description": "learning rate"},
@@ -111,6 +115,13 @@ def _tables() -> dict:
                                      "then": {"properties": {"name": True, **{k: optimizer_keys[k] for k in keys}},
                                               "additionalProperties": False}}
                                     for name, keys in OPTIMIZERS.items()]}}
+    schedule_keys = {"every": _integer(1, "epochs between cuts"),
+                     "gamma": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                     "warmup": _integer(0, "epochs of linear warm-up"),
+                     "min_lr": {"type": "number", "minimum": 0},
+                     "metric": {"type": "string"},
+                     "patience": _integer(1, "evaluations without improvement before a cut"),
+                     "factor": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}}
     train = {
         "method": _enum(TRAIN_METHODS, "bptt, a Hopfield storage rule, or none"),
         "loss": _enum(LOSSES, "the loss on the output nodes"),
@@ -127,6 +138,14 @@ def _tables() -> dict:
                                           "patience": _integer(1, "epochs without improvement"),
                                           "every": _integer(1, "epochs between checks")}},
         "log_every": _integer(1, "epochs between history rows"),
+        "schedule": {"description": "the learning rate per epoch: {name: step, every, gamma}, "
+                                    "{name: cosine, warmup, min_lr} or {name: plateau, metric, patience, factor, min_lr}",
+                     "type": "object", "required": ["name"], "properties": {"name": {"enum": list(SCHEDULES)}},
+                     "allOf": [{"if": {"properties": {"name": {"const": name}}},
+                                "then": {"properties": {"name": True, **{k: schedule_keys[k] for k in keys}},
+                                         "additionalProperties": False,
+                                         **({"required": ["name", "every"]} if name == "step" else {})}}
+                               for name, keys in SCHEDULES.items()]},
     }
     dynamics = {"update": _enum(("sync", "async"), "how a settling network updates its units"),
                 "sweeps": _integer(1, "the most sweeps of settling", 1_000_000),

@@ -11,11 +11,12 @@ import os
 
 from ..activations import ACTIVATIONS
 from ..errors import SpecError, SpecErrors, a_or_an, one_of, suggest
-from .model import (BLOCK_KEYS, BLOCK_TYPES, COMBINES, CONSTRAINTS, DTYPES, DYNAMICS_KEYS, EDGE_KEYS,
+from .model import (BLOCK_KEYS, BLOCK_TYPES, COMBINES, CONSTRAINTS, DTYPES, DYNAMICS_KEYS, EDGE_KEYS, ENCODINGS,
                     EXPANDED_NAME_RE, FORMAT_VERSION, GRU_VARIANTS, HOPFIELD_METRICS, HOPFIELD_RULES, LARGEST,
                     LOSSES, LOSS_ACTIVATIONS, LOSS_NEEDS, LOSS_ON, LSTM_VARIANTS, MAX_DELAY, MAX_NODE_SIZE,
                     NAME_RE, NODE_KEYS, OPTIMIZERS, ROLES, TOP_KEYS, TRAIN_KEYS, TRAIN_METHODS, WEIGHTS, Bias,
                     Edge, Init, Node, Spec)
+from .schedule import schedule_problems
 from .source import Source, format_where
 from .tasks import BUILTIN_METRICS, signature
 from .values import (_flat_numbers, array_shape, edge_name_problem, parse_initializer, parse_threshold,
@@ -170,12 +171,22 @@ class Validator:
                         and not (key == "bias" and body[key] is False):
                     self.fail(where + (key,), f"input nodes take their values from data: remove {key!r}")
                     ok = False
+        encoding = body.get("encoding")
+        if "encoding" in body:
+            if not isinstance(encoding, str) or encoding not in ENCODINGS:
+                self.fail(where + ("encoding",), f"encoding must be {one_of(ENCODINGS)}, got {_short(encoding)}"
+                                                 f"{suggest(encoding, ENCODINGS) if isinstance(encoding, str) else ''}")
+                ok = False
+            elif role != "input":
+                self.fail(where + ("encoding",), f"encoding: {encoding} is for input nodes (it says how data "
+                                                 f"feeds the node); {name!r} has role {role!r}")
+                ok = False
         bias = self.bias(body, where, combine)
         init = self.init(body.get("init", 0.0), where + ("init",), size) if "init" in body else Init()
         if size is None or bias == "error" or init is None or not ok:
             return None
         return Node(name=name, size=size, role=role, activation=activation, combine=combine,
-                    bias=bias, init=init, where=where)
+                    bias=bias, init=init, where=where, encoding=encoding)
 
     def size(self, body, where):
         if "size" not in body:
@@ -432,6 +443,11 @@ class Validator:
         if constraints and weight != "dense":
             self.fail(where + ("constraint",), "constraints apply to dense (square) edges only")
             ok = False
+        dropout = body.get("dropout", 0.0)
+        if not _is_number(dropout) or not 0 <= dropout < 1:
+            self.fail(where + ("dropout",), f"dropout must be a number p with 0 <= p < 1 (the probability of "
+                                            f"dropping each unit while training), got {_short(dropout)}")
+            ok = False
         name = body.get("name")
         if name is not None and (not isinstance(name, str) or not name.strip()):
             self.fail(where + ("name",), f"name must be a non-empty string, got {name!r}")
@@ -465,7 +481,7 @@ class Validator:
                 continue
             out.append(Edge(source=s, target=t, delay=delay, weight=weight, init=init, trainable=trainable,
                             constraints=tuple(constraints), name=name or f"{s}->{t}",
-                            named=name is not None, where=where))
+                            named=name is not None, where=where, dropout=float(dropout)))
         return out
 
     # ---- experiment sections
@@ -528,6 +544,9 @@ class Validator:
                 self.fail(("train", key), f"{key} must be an integer >= {low}, got {raw[key]!r}")
         if "clip" in raw and raw["clip"] is not None and (not _is_number(raw["clip"]) or raw["clip"] <= 0):
             self.fail(("train", "clip"), f"clip must be a positive number (the largest gradient norm), got {raw['clip']!r}")
+        if "schedule" in raw:
+            for where, what, key in schedule_problems(raw["schedule"]):
+                self.fail(("train", "schedule") + where, what, key=key)
         es = raw.get("early_stopping")
         if es is not None:
             if not isinstance(es, dict) or not isinstance(es.get("metric"), str):
@@ -680,6 +699,14 @@ class Validator:
                       f"metric {es['metric']!r} is not computed at each evaluation"
                       f"{suggest(es['metric'], every_epoch)}: {source} gives {', '.join(sorted(every_epoch))}"
                       f"{listable(es['metric'])}")
+        schedule = spec.train.get("schedule")
+        if isinstance(schedule, dict) and schedule.get("name") == "plateau":
+            metric = schedule.get("metric", "eval_loss")
+            if isinstance(metric, str) and metric not in every_epoch:
+                self.fail(("train", "schedule", "metric") if "metric" in schedule else ("train", "schedule"),
+                          f"the plateau schedule reads {metric!r}, which is not computed at each evaluation"
+                          f"{suggest(metric, every_epoch)}: {source} gives {', '.join(sorted(every_epoch))}"
+                          f"{listable(metric)}")
         if method in HOPFIELD_RULES or method == "none":
             return
         fits = LOSS_ACTIVATIONS.get(loss)

@@ -2,7 +2,9 @@
 
 A ``Dataset`` holds arrays keyed by node name, batch-major:
 inputs and targets ``(N, T, size)``, masks ``(N, T)``, initial states
-``(N, size)``.  ``load_npz`` refuses anything it cannot trust (not a zip, a
+``(N, size)``.  Token data, ``(N, T)`` integers for an input node with
+``encoding: one_hot`` or class targets of a softmax output trained with
+``cross_entropy``, is made one-hot here: the engine only sees ``(N, T, size)``.  ``load_npz`` refuses anything it cannot trust (not a zip, a
 pickle inside, wrong shapes or dtypes, NaN) with a message naming the file,
 the array and what was expected.
 """
@@ -17,6 +19,7 @@ import numpy as np
 
 from ..errors import DataError, suggest
 from ..npz import npz_headers, read_npz
+from ..tokens import one_hot
 from ..spec import HOPFIELD_RULES
 
 
@@ -125,10 +128,15 @@ def check_file_memory(spec, net, headers: dict, eval_headers: dict | None = None
     to 256 sequences, whose outputs are all kept)."""
     from .. import budget
 
+    tokens = token_nodes(net)
+
     def sizes(found):
         data = sum(float(np.prod(shape, dtype=np.float64)) * (dtype.itemsize + net.dtype.itemsize)
                    for shape, dtype in found.values())
-        nt = next((shape[:2] for shape, dtype in found.values() if len(shape) == 3), (1, 1))
+        data += sum(float(np.prod(shape, dtype=np.float64)) * net.size(key) * net.dtype.itemsize   # made one-hot
+                    for key, (shape, dtype) in found.items() if key in tokens and len(shape) == 2)
+        nt = next((shape[:2] for key, (shape, dtype) in found.items()
+                   if len(shape) == 3 or (key in tokens and len(shape) == 2)), (1, 1))
         return data, int(nt[0]), int(nt[1])
     data, N, T = sizes(headers)
     evaluated = (N, T)
@@ -165,6 +173,7 @@ def dataset_from_arrays(arrays: dict, net, path: str = "<arrays>") -> Dataset:
     known = set(net.input_nodes) | set(net.output_nodes) | set(net.blocks)
     init_nodes = {n for n in net.graph.nodes if net.graph.nodes[n]["init"].kind == "input"}
     N = T = None
+    tokens = token_nodes(net)
 
     def numeric(key, value, ndim, layout):
         if value.dtype == object or not (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
@@ -186,6 +195,12 @@ def dataset_from_arrays(arrays: dict, net, path: str = "<arrays>") -> Dataset:
             if node not in init_nodes:
                 raise DataError(f"{path}: array {key!r}: node {node!r} does not have `init: input`")
             ds.initial[node] = numeric(key, value, 2, f"(N, {net.size(node)})")
+        elif key in known and value.ndim == 2:
+            if key not in tokens:
+                raise DataError(f"{path}: array {key!r} has shape {value.shape}; expected (N, T, {net.size(key)})"
+                                f"{_token_hint(net, key)}")
+            arr = one_hot(path, key, value, net.size(key), net.dtype)
+            (ds.inputs if key in net.input_nodes else ds.targets)[net.blocks.get(key, key)] = arr
         elif key in known:
             arr = numeric(key, value, 3, f"(N, T, {net.size(key)})")
             if arr.shape[2] != net.size(key):
@@ -230,6 +245,26 @@ def dataset_from_arrays(arrays: dict, net, path: str = "<arrays>") -> Dataset:
     if T == 0:
         raise DataError(f"{path}: the sequences have no time steps (shape (N, 0, size))")
     return ds
+
+
+def token_nodes(net) -> set:
+    """The nodes whose data may be ``(N, T)`` integers: input nodes with
+    ``encoding: one_hot`` and, when the spec's loss is ``cross_entropy``,
+    softmax output nodes (class targets); blocks never."""
+    nodes = {n for n in net.input_nodes if net.primitive.nodes[n].encoding == "one_hot"}
+    if net.spec.train.get("loss") == "cross_entropy":
+        nodes |= {n for n in net.output_nodes if net.graph.nodes[n]["activation"] == "softmax"
+                  and n not in net.blocks.values()}
+    return nodes
+
+
+def _token_hint(net, key) -> str:
+    """Why ``key`` does not read (N, T) integers, and how it could."""
+    if key in net.input_nodes:
+        return f" (to feed integer tokens, give node {key!r} `encoding: one_hot`)"
+    return (f" (integer class targets need a softmax output trained with train.loss: cross_entropy; "
+            f"node {key!r} has activation {net.graph.nodes[net.blocks.get(key, key)]['activation']!r} and the "
+            f"loss is {net.spec.train.get('loss', 'mse')!r})")
 
 
 def _unexpected_array(path, key, arrays, net, known, init_nodes) -> str:

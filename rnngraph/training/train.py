@@ -19,14 +19,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import DEFAULT_BATCH_SIZE, Dataset
+from ..engine.dropout import window as dropout_window
 from ..errors import DataError, RunError
 from .metrics import lower_is_better
 from .optim import clip_grad_norm, make_optimizer
+from .schedules import Schedule
 from ..spec import parse_threshold
 
 DEFAULTS = {"method": "bptt", "loss": "mse", "loss_on": "all", "optimizer": {"name": "adam", "lr": 0.001},
             "epochs": 100, "batch_size": 32, "truncate": 0, "clip": None, "early_stopping": None,
-            "log_every": None}
+            "log_every": None, "schedule": None}
 
 
 @dataclass
@@ -41,6 +43,7 @@ class TrainConfig:
     clip: float | None = None     # largest joint gradient norm
     early_stopping: dict | None = None
     log_every: int | None = None  # epochs between evaluations (default: about 50 over the run)
+    schedule: dict | None = None  # the learning rate per epoch (schedules.py); None: the optimizer's lr throughout
 
     @property
     def eval_every(self) -> int:
@@ -102,6 +105,8 @@ class Trainer:
         self.eval_data = evaluation
         self.metrics_fn = metrics
         self.optimizer = make_optimizer(config.optimizer)
+        self.schedule = Schedule(config.schedule, self.optimizer.options["lr"], config.epochs) \
+            if config.schedule else None
         self.rng = np.random.default_rng(seed)
         self.epoch = 0               # epochs completed
         self.step = 0                # optimizer steps taken
@@ -116,13 +121,18 @@ class Trainer:
         T = batch.steps
         k = cfg.truncate if cfg.truncate and cfg.truncate < T else T
         carried, losses = None, []
+        # dropout: masks for the whole sequences, drawn from the run's one generator (so a
+        # seed fixes them and a resumed run draws the same); a window takes its steps of them
+        dropped = net.dropout_masks(batch.n, T, self.rng) if net.dropout else None
         for start in range(0, max(T, 1), max(k, 1)):
             stop = min(start + k, T)
             window = batch if k == T else batch.window(start, stop)
             wmasks = masks if k == T else {n: m[:, start:stop] for n, m in masks.items()}
             loss, grads, run = net.train_step(window.inputs, window.targets, loss=cfg.loss,
                                               initial=batch.initial if start == 0 else None,
-                                              mask=wmasks or None, steps=stop - start, carried=carried)
+                                              mask=wmasks or None, steps=stop - start, carried=carried,
+                                              dropout_masks=dropped if k == T or dropped is None else
+                                              dropout_window(dropped, net.dropout, start, stop))
             carried = run.history
             self._check_finite(loss, grads)
             if cfg.clip:
@@ -222,6 +232,8 @@ class Trainer:
             # where this epoch starts: an interrupted epoch is rolled back to it, so a
             # resumed run replays it exactly as an uninterrupted run would have
             snapshot = ({k: v.copy() for k, v in self.net.params.items()}, self.state_dict())
+            if self.schedule is not None:
+                self.optimizer.options["lr"] = self.schedule.lr(self.epoch)
             order = self.rng.permutation(N)
             losses, weights = [], []
             try:
@@ -244,7 +256,8 @@ class Trainer:
                 break
             self.epoch += 1
             record = {"epoch": self.epoch, "step": self.step,
-                      "train_loss": float(np.average(losses, weights=weights))}
+                      "train_loss": float(np.average(losses, weights=weights)),
+                      "lr": float(self.optimizer.options["lr"])}
             checked = {}
             if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
                 evaluation = self.evaluate()
@@ -254,6 +267,8 @@ class Trainer:
                 else:
                     evaluation.pop("loss", None)
                 record.update(evaluation)
+            if self.schedule is not None:
+                self.schedule.observe(record)
             self.history.append(record)
             if callback is not None:
                 callback(record)
@@ -292,6 +307,7 @@ class Trainer:
                 "run_options": np.asarray(json.dumps(getattr(self, "run_options", []))),
                 # the resolved spec the run was made from, compared on resume
                 **({"spec": np.asarray(self.run_spec)} if getattr(self, "run_spec", None) else {}),
+                **({"schedule": np.asarray(json.dumps(self.schedule.state_dict()))} if self.schedule else {}),
                 **{f"optim::{k}": v for k, v in self.optimizer.state_dict().items()}}
 
     def load_state_dict(self, state: dict) -> None:
@@ -308,6 +324,11 @@ class Trainer:
         self.rng.bit_generator.state = json.loads(str(state["rng"]))
         self.history = json.loads(str(state["history"])) if "history" in state else self.history
         self.optimizer.load_state_dict({k[len("optim::"):]: v for k, v in state.items() if k.startswith("optim::")})
+        if self.schedule is not None:
+            if "schedule" in state:
+                self.schedule.load_state_dict(json.loads(str(state["schedule"])))
+            if self.epoch < self.config.epochs:
+                self.optimizer.options["lr"] = self.schedule.lr(self.epoch)
 
 
 def meets(value: float, op: str, bound: float) -> bool:
