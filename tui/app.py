@@ -50,7 +50,10 @@ SCREEN_NOTES = {
             "picture and the tables show the last valid version.  Forms: F6 node, F7 edge, F8 block; F9 "
             "changes and F10 removes the row selected in the Nodes or Edges tab.  In the picture "
             "an edge with a delay is a double line looping back into its target (labelled z^-d).  "
-            "Unsaved edits are backed up as you type and offered again after a crash.",
+            "Unsaved edits are backed up as you type and offered again after a crash.  Alt+← and "
+            "Alt+→ (or dragging the bar between the panes) move the split; Ctrl+T shows or folds the "
+            "tables (folded below 100 columns); 'Maximize the picture' in Ctrl+P shows the graph alone.  "
+            "A node with no edges in or out is listed as a warning (⚠): the spec still runs.",
     "unroll": "The network unrolled in time: one column per step, its inputs at the bottom and "
               "its outputs at the top.  A light line ending in ▲ is an arc of the same step; a "
               "double line ending in ▶ comes from an earlier step (an edge with a delay); dashed "
@@ -62,7 +65,12 @@ SCREEN_NOTES = {
     "step": "One sample of the spec's data, step by step.  Forward: → moves to the next "
             "step.  b switches to backward: the norm of dLoss/dvalue per node and step, "
             "from the last step; ← moves the backward pass one step earlier.  A strip "
-            "fading to black towards t = 0 is a vanishing gradient.  n draws another sample; "
+            "fading to ░ and black towards t = 0 is a vanishing gradient; under the table, "
+            "log10 |dL/dv| is plotted against t, one letter per node.  c puts a second spec "
+            "beside it (the same sample and T: Elman and LSTM on the adding problem), p loads "
+            "weights saved by `rnngraph run` (a run folder or its params.npz); the note says which "
+            "weights ran (initial, trained on the Train screen, or loaded).  ↑ and ↓ pick the node "
+            "whose vertex of the unrolled graph is shown with what it reads.  n draws another sample; "
             "t focuses T (Enter applies; empty for the whole sample).  A Hopfield net settles "
             "its cue one sweep per step (dynamics.update: async or sync) with its energy and "
             "its overlap with each stored pattern; k cues with a stored pattern, 10% more of "
@@ -410,6 +418,14 @@ class RnnGraphApp(App):
                                 screen.action_edit_selected)
             yield SystemCommand("Remove selected", "Remove the selected node or edge (F10)",
                                 screen.action_remove_selected)
+            yield SystemCommand("Maximize the picture", "The folded graph alone on the screen (Esc: back)",
+                                screen.action_maximize_picture)
+            yield SystemCommand("Show or fold the tables", "Edges, Nodes, Inspector (Ctrl+T)",
+                                screen.action_toggle_tables)
+            yield SystemCommand("Wider editor", "Move the split right (Alt+→, or drag the bar)",
+                                lambda: screen.action_resize_split(4))
+            yield SystemCommand("Narrower editor", "Move the split left (Alt+←, or drag the bar)",
+                                lambda: screen.action_resize_split(-4))
             yield SystemCommand("Undo", "Undo the last edit (Ctrl+Z)", screen.action_undo)
             yield SystemCommand("Redo", "Redo (Ctrl+Y)", screen.action_redo)
 

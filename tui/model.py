@@ -21,7 +21,7 @@ import rnngraph as rg
 from rnngraph.engine.graph import folded_graph
 from rnngraph.engine.params import param_infos
 
-__all__ = ["Problem", "Analysis", "analyse", "param_shapes"]
+__all__ = ["Problem", "Analysis", "analyse", "isolated_nodes", "param_shapes"]
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,16 @@ class Analysis:
     net: Any = None             # rnngraph Network, when it built
     graph: nx.MultiDiGraph | None = None   # folded graph of primitive nodes
     problems: list[Problem] = field(default_factory=list)
+    weights: str = "initial weights (drawn from the spec's seed)"   # or trained, or loaded from where
 
     @property
     def ok(self) -> bool:
         return not self.problems and self.graph is not None
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """Hints that are not errors: a node with no edge in or out (``isolated_nodes``)."""
+        return isolated_nodes(self.spec) if self.spec is not None else []
 
     @property
     def params(self) -> dict:
@@ -75,6 +81,27 @@ class Analysis:
         if self.net is not None:
             return {name: tuple(value.shape) for name, value in self.net.params.items()}
         return param_shapes(self.graph) if self.graph is not None else {}
+
+
+def isolated_nodes(spec) -> list[Problem]:
+    """A warning for each node of ``spec`` that no edge reads or writes, at its key's line.
+
+    The engine accepts such a node (it is the spec's business); the editor says it does nothing.
+    """
+    touched = set()
+    for edge in getattr(spec, "edges", None) or []:
+        touched.update((edge.source, edge.target))
+    warnings = []
+    for name in getattr(spec, "nodes", None) or {}:
+        if name in touched:
+            continue
+        try:
+            line, column = spec.source.position(("nodes", name), key=True)
+        except Exception:   # no position known: the warning still stands
+            line, column = None, None
+        warnings.append(Problem(f"node {name!r} has no edges in or out: it takes no part in the network",
+                                line, column, where=f"nodes.{name}"))
+    return warnings
 
 
 def param_shapes(graph: nx.MultiDiGraph) -> dict:

@@ -218,6 +218,7 @@ class Trace:
     energy: np.ndarray | None = None              # Hopfield: (T+1,) the cue's energy, then each sweep's
     overlaps: np.ndarray | None = None            # Hopfield: (T+1, P) m_p = x . pattern_p / N
     settle_note: str = ""                         # Hopfield: how the settling ended, and how it updates
+    weights: str = ""                             # which weights ran: initial, trained, loaded from where
 
     @classmethod
     def run(cls, analysis, steps: int | None = None, seed: int = 0, corrupt: float | None = None) -> "Trace":
@@ -258,6 +259,8 @@ class Trace:
         else:
             out = net.forward(inputs, initial=initial or None, steps=steps)
         trace = cls(steps=steps, order=order, inputs=inputs, initial_full=initial, note=note, net=net,
+                    weights=("patterns stored by the spec's rule" if hopfield is not None
+                             else getattr(analysis, "weights", "")),
                     targets_full=targets, masks=masks, samples=samples,
                     input_nodes={n for n, a in graph.nodes(data=True) if a.get("role") == "input"})
         trace.values = {n: np.asarray(v)[0] for n, v in out.items()}         # (T, size)

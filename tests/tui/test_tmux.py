@@ -211,3 +211,44 @@ def test_a_signal_ends_the_app_while_a_large_graph_is_laid_out(tmp_path, sig):
         _ends_after(session, sig, 6)
     finally:
         _tmux("kill-session", "-t", session, check=False)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc for CPU time")
+def test_step_screen_takes_t_typed_quickly_and_a_resize(tmp_path):
+    """Step: 52 and Enter in one write into the T box settle on 12 steps; at 80x24 the gradient
+    table keeps its names and headings whole and the plot is there; back at 160x48 too."""
+    spec = tmp_path / "elman_adding.yaml"
+    spec.write_text(spec_path("elman_adding.yaml").read_text())
+    session = _start(spec)
+    try:
+        _wait_for(session, "z^-1")
+        _keys(session, "F4")
+        _wait_for(session, "forward  t = 0 / 54")
+        time.sleep(1.0)   # keys sent within a second of the first draw are sometimes lost (cause not found yet)
+        _keys(session, "t")                   # to the T box, its text selected: typing replaces it
+        time.sleep(0.5)
+        _keys(session, "52", literal=True)    # both digits in one write, Enter right after
+        _keys(session, "Enter")
+        _wait_for(session, "t = 0 / 51")
+        pid = _pid(session)
+        used = _cpu_seconds(pid)
+        time.sleep(2.0)
+        used = _cpu_seconds(pid) - used
+        assert used < 1.0, f"the app kept busy after T was typed: {used:.2f} s of CPU in 2 s"
+        _keys(session, "b")
+        _wait_for(session, "backward  t = 51 / 51")
+        _tmux("resize-window", "-t", session, "-x", "80", "-y", "24", check=False)
+        _wait_for(session, "Back in time")                    # the footer's keys fit
+        _keys(session, "PageUp", "PageUp")
+        screen = _wait_for(session, "vs its largest")
+        assert "|∂L/∂v| t=51" in screen and "▶ hidden │" in screen and "Back in time" in screen, screen
+        _keys(session, "PageDown")
+        screen = _wait_for(session, "against t: elman_adding.yaml")
+        assert "10^0" in screen and "t=0" in screen and "t=51" in screen
+        assert "h" in screen.split("against t: elman_adding.yaml")[1]     # the hidden layer's curve
+        _tmux("resize-window", "-t", session, "-x", "160", "-y", "48", check=False)
+        _keys(session, "PageUp")
+        screen = _wait_for(session, "h hidden")               # redrawn at 160 columns: all of it on screen
+        assert "backward  t = 51 / 51  (← to t-1)" in screen and "vs its largest" in screen
+    finally:
+        _tmux("kill-session", "-t", session, check=False)

@@ -23,6 +23,7 @@ from ..model import Analysis
 from ..widgets.graph_canvas import GraphCanvas, Stale, draw_in_worker
 from ..widgets.inspector import inspect_node
 from ..widgets.problems import ProblemList
+from ..widgets.splitter import Splitter
 from ..widgets.spec_editor import SpecEditor
 
 
@@ -48,7 +49,13 @@ class EditScreen(Screen):
         Binding("ctrl+z", "undo", "Undo", show=False),
         Binding("ctrl+y", "redo", "Redo", show=False),
         Binding("ctrl+b", "toggle_blocks", "Blocks as boxes", show=False),
+        Binding("alt+left", "resize_split(-4)", "Narrower editor", show=False, priority=True),
+        Binding("alt+right", "resize_split(4)", "Wider editor", show=False, priority=True),
+        Binding("ctrl+t", "toggle_tables", "Tables", show=False, priority=True),
     ]
+
+    NARROW = 100        # columns below which the tables fold away (Ctrl+T brings them back)
+    MIN_PANE = 20       # the fewest columns the split leaves either pane
 
     selected_node: reactive[str | None] = reactive(None)
     collapse_blocks: reactive[bool] = reactive(True)
@@ -66,6 +73,7 @@ class EditScreen(Screen):
             with Vertical(id="edit-left"):
                 yield SpecEditor(id="spec-editor")
                 yield ProblemList(id="problem-list")
+            yield Splitter(id="edit-splitter")
             with Vertical(id="edit-right"):
                 with Horizontal(id="edit-actions"):
                     yield Button("+node", id="add-node", compact=True, tooltip="add a node (F6)")
@@ -93,6 +101,48 @@ class EditScreen(Screen):
         return self.query_one("#spec-editor", SpecEditor)
 
     _ready = False   # set once mounted: watchers fire before that
+
+    # -- the split and the side panels ------------------------------------------------
+    tables_shown: bool | None = None   # None: by the width (folded below NARROW columns)
+
+    def on_resize(self, event) -> None:
+        self._fold_tables()
+
+    def _fold_tables(self) -> None:
+        narrow = self.size.width < self.NARROW
+        self.set_class(narrow, "narrow")
+        shown = (not narrow) if self.tables_shown is None else self.tables_shown
+        self.query_one("#edit-tabs", TabbedContent).display = shown
+        # the form keys and F1 need the footer's width; Ctrl+P still opens the palette
+        self.query_one(Footer).show_command_palette = not narrow
+
+    def action_toggle_tables(self) -> None:
+        """Show or fold the Edges/Nodes/Inspector tables (the picture takes their rows)."""
+        self.tables_shown = not self.query_one("#edit-tabs", TabbedContent).display
+        self._fold_tables()
+
+    def action_resize_split(self, delta: int) -> None:
+        """Move the editor/picture split by ``delta`` columns."""
+        left = self.query_one("#edit-left")
+        self._split_at(left.outer_size.width + delta)
+
+    @on(Splitter.Moved)
+    def _splitter_moved(self, event: Splitter.Moved) -> None:
+        self._split_at(event.x)
+
+    def _split_at(self, columns: int) -> None:
+        """The editor takes ``columns`` columns (kept between MIN_PANE and the width less MIN_PANE)."""
+        width = self.size.width
+        columns = max(self.MIN_PANE, min(width - self.MIN_PANE - 1, columns))
+        left = self.query_one("#edit-left")
+        left.styles.min_width = self.MIN_PANE
+        left.styles.width = columns
+
+    def action_maximize_picture(self) -> None:
+        """The folded graph alone on the screen (Escape gives the panes back)."""
+        canvas = self.query_one(GraphCanvas)
+        canvas.focus()
+        self.maximize(canvas)
 
     def on_mount(self) -> None:
         self._loop = asyncio.get_running_loop()   # the UI loop layout workers give way to
@@ -137,7 +187,7 @@ class EditScreen(Screen):
     def _show_analysis(self, analysis: Analysis | None) -> None:
         if analysis is None:
             return
-        self.query_one(ProblemList).show(analysis.problems)
+        self.query_one(ProblemList).show(analysis.problems, analysis.warnings)
         self.editor.mark_errors({p.line - 1 for p in analysis.problems if p.line})
         # the picture and the tables: the last valid version, kept while the text has problems
         stale = self.app.picture_is_stale

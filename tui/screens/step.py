@@ -25,18 +25,17 @@ MAX_STEPS = 10_000
 
 
 class StepBody(VerticalScroll, inherit_bindings=False):
-    """Scrolls up and down only: left, right, Home and End belong to stepping."""
+    """Scrolls by pages only: arrows and Home and End belong to stepping and picking a node."""
 
     BINDINGS = [
-        Binding("up", "scroll_up", "Scroll Up", show=False),
-        Binding("down", "scroll_down", "Scroll Down", show=False),
         Binding("pageup", "page_up", "Page Up", show=False),
         Binding("pagedown", "page_down", "Page Down", show=False),
     ]
 
 
 class StepScreen(Screen):
-    """→ and ← move in time; b switches to the backward pass."""
+    """→ and ← move in time; b switches to the backward pass; ↑ ↓ pick the node whose
+    vertex is shown; c puts a second spec beside this one; p loads trained weights."""
 
     TITLE = "Step"
     BINDINGS = [
@@ -44,12 +43,16 @@ class StepScreen(Screen):
         Binding("right", "step(1)", "Step"),
         Binding("left", "step(-1)", "Back"),
         # backward mode: the backward pass runs on to the left, from t = T-1
-        Binding("left", "backprop(1)", "Backprop"),
-        Binding("right", "backprop(-1)", "Undo"),
+        Binding("left", "backprop(1)", "Back in time"),
+        Binding("right", "backprop(-1)", "Forward in time"),
+        Binding("up", "select(-1)", "Node", show=False),
+        Binding("down", "select(1)", "Node", show=False),
+        Binding("c", "compare", "Compare"),
+        Binding("p", "load_weights", "Weights"),
         Binding("home", "jump(0)", "First step", show=False),
         Binding("end", "jump(-1)", "Last step", show=False),
-        Binding("b", "toggle_backward", "Forward/backward"),
-        Binding("n", "new_sample", "New sample"),
+        Binding("b", "toggle_backward", "Fwd/bwd"),
+        Binding("n", "new_sample", "Sample"),
         Binding("k", "corrupt", "Corrupt cue"),
         Binding("t", "focus_steps", "Set T", show=False),
     ]
@@ -65,6 +68,9 @@ class StepScreen(Screen):
         self.message = ""
         self.steps = 1                       # T of the sample shown
         self.requested: int | None = None    # T typed by the user; None: the whole sample
+        self.selected: int | None = None     # row of the node whose vertex is shown (None: the first non-input)
+        self.compare_path: str | None = None # a second spec drawn beside this one
+        self.compare_trace: Trace | None = None
 
     def compose(self) -> ComposeResult:
         yield ModeBar("step", id="mode-bar")
@@ -88,6 +94,11 @@ class StepScreen(Screen):
         self._ready = True
         self.watch(self.app, "analysis", self._analysis_changed)
         self.query_one(StepView).focus()
+
+    NARROW = 100    # columns below which the buttons the footer's keys stand in for are hidden
+
+    def on_resize(self, event) -> None:
+        self.set_class(event.size.width < self.NARROW, "narrow")
 
     def on_screen_resume(self) -> None:
         self.query_one(StepView).focus()
@@ -118,6 +129,10 @@ class StepScreen(Screen):
         self._ran_on = (analysis, key)
         self._run_token += 1
         self._run(analysis, self.requested, self.seed, self._run_token, self.corrupt)
+        if self.compare_path is not None and self.compare_trace is not None and \
+                (self.compare_trace.steps != (self.requested or self.compare_trace.steps) or
+                 self._compared_seed != self.seed):
+            self._compare(self.compare_path, self.requested, self.seed)   # the same T and sample
 
     @work(thread=True, exclusive=True, group="step-run")
     def _run(self, analysis: Analysis, steps: int | None, seed: int, token: int,
@@ -133,7 +148,7 @@ class StepScreen(Screen):
         if token != self._run_token:
             return
         self.trace, self.message = trace, message
-        self.refresh_bindings()
+        self.refresh_bindings()      # k (corrupt) is offered for a Hopfield net only
         if trace is not None:
             new_length = trace.steps != self.steps
             self.steps = trace.steps
@@ -149,7 +164,9 @@ class StepScreen(Screen):
         if not self._ready:
             return
         view = self.query_one(StepView)
-        view.show(self.trace, self.t, self.backward, self.message)
+        view.show(self.trace, self.t, self.backward, self.message, self.selected, self.compare_trace,
+                  (self._file_name(self.app.document.path or self.app.document.name),
+                   self._file_name(self.compare_path or "")))
         if self.trace is None:
             status = ""
         elif self.backward:
@@ -158,6 +175,8 @@ class StepScreen(Screen):
             status = f"  forward  t = {self.t} / {self.steps - 1}"
         self.query_one("#step-status", Label).update(status)
         note = self.trace.note if self.trace is not None else ""
+        if self.trace is not None:
+            note = f"{self.trace.weights};  {note}"
         if self.trace is not None and self.app.picture_is_stale:
             note = "the text has problems (F2): this is the last valid version;  " + note
         self.query_one("#step-note", Label).update(note)
@@ -168,8 +187,97 @@ class StepScreen(Screen):
             return not self.backward
         if action == "backprop":
             return self.backward
-        if action == "corrupt":     # only a Hopfield net settles from a cue
+        if action == "corrupt":       # only a Hopfield net has a cue to corrupt
             return self.trace is not None and self.trace.energy is not None
+        return True
+
+    @staticmethod
+    def _file_name(path: str) -> str:
+        import os
+        return os.path.basename(path)
+
+    def action_select(self, delta: int) -> None:
+        if self.trace is not None:
+            now = self.trace.order.index(self.query_one(StepView).chosen())
+            self.selected = (now + delta) % len(self.trace.order)
+            self._draw()
+
+    def action_compare(self) -> None:
+        """Ask for a second spec file; its gradients are plotted beside this one's (an empty answer
+        removes it)."""
+        from ..dialogs.prompt import PromptDialog
+
+        def chosen(path: str | None) -> None:
+            if path is None:                  # empty, or Escape
+                self.compare_path, self.compare_trace = None, None
+                self._draw()
+                return
+            self._compare(path.strip(), self.requested, self.seed)
+
+        here = self.app.document.path or ""
+        guess = here.replace("elman", "lstm") if "elman" in here else ""
+        self.app.push_screen(PromptDialog("Compare with the spec file (path; empty or Escape: no comparison):",
+                                          self.compare_path or guess), chosen)
+
+    @work(thread=True, exclusive=True, group="step-compare")
+    def _compare(self, path: str, steps: int | None, seed: int) -> None:
+        from ..model import analyse
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as err:
+            self.app.call_from_thread(self.notify, f"{path}: cannot read it ({err.strerror or err})",
+                                      severity="error")
+            return
+        analysis = analyse(text, path)
+        if not analysis.ok or analysis.net is None:
+            first = analysis.problems[0].text if analysis.problems else "it does not build"
+            self.app.call_from_thread(self.notify, f"{path}: {first}", severity="error")
+            return
+        try:
+            trace = Trace.run(analysis, steps, seed)
+        except Exception as err:  # shown, never a crash
+            self.app.call_from_thread(self.notify, f"{path}: forward failed: {err}", severity="error")
+            return
+        self.app.call_from_thread(self._compared, path, trace)
+
+    _compared_seed = 0
+
+    def _compared(self, path: str, trace: Trace) -> None:
+        self.compare_path, self.compare_trace = path, trace
+        self._compared_seed = self.seed
+        if not self.backward:
+            self.action_toggle_backward()    # the comparison is of gradients: show them
+        else:
+            self._draw()
+
+    def action_load_weights(self) -> None:
+        """Load parameters saved by ``rnngraph run`` (a run folder or its params.npz) into the network."""
+        from ..dialogs.prompt import PromptDialog
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.load_weights(path)
+
+        self.app.push_screen(PromptDialog("Load weights from (a run folder or a params.npz):", "runs/"),
+                             chosen)
+
+    def load_weights(self, path: str) -> bool:
+        """Put the parameters at ``path`` into the app's network; False (and a notice) when they do not fit."""
+        import os
+        analysis = self.app.runnable_analysis
+        if analysis is None or analysis.net is None:
+            self.notify("the spec has problems: fix them before loading weights", severity="error")
+            return False
+        file = os.path.join(path, "params.npz") if os.path.isdir(path) else path
+        try:
+            analysis.net.load(file)
+        except Exception as err:  # a DataError saying which file and which array
+            self.notify(f"{file}: {err}", severity="error")
+            return False
+        analysis.weights = f"weights loaded from {file}"
+        self._ran_on = None
+        self.app.analysis = analysis       # every screen redraws with them
         return True
 
     def watch_t(self, t: int) -> None:

@@ -226,6 +226,7 @@ class TrainScreen(Screen):
         for name, value in trained.params.items():
             if name in analysis.net.params and analysis.net.params[name].shape == value.shape:
                 analysis.net.params[name][...] = value
+        analysis.weights = "trained weights (from the Train screen)"
         self.app.analysis = analysis   # screens redraw with the trained weights
 
     def _epochs_box(self) -> int | None:

@@ -22,14 +22,17 @@ class ProblemList(OptionList):
         super().__init__(**kwargs)
         self.problems: list[Problem] = []
 
-    def show(self, problems: list[Problem]) -> None:
-        self.problems = list(problems)
+    def show(self, problems: list[Problem], warnings: list[Problem] = ()) -> None:
+        """List ``problems`` (✗, errors) then ``warnings`` (⚠, hints the spec still runs with)."""
+        self.problems = list(problems) + list(warnings)
         self.clear_options()
-        if not problems:
+        if not problems and not warnings:
             self.add_option(Option("✓ no problems", disabled=True))
-        for i, p in enumerate(problems):
-            self.add_option(Option(Text(f"✗ {p.text}"), id=f"problem-{i}"))   # literal text
+        for i, p in enumerate(self.problems):
+            mark = "✗" if i < len(problems) else "⚠"
+            self.add_option(Option(Text(f"{mark} {p.text}"), id=f"problem-{i}"))   # literal text
         self.set_class(bool(problems), "has-problems")
+        self.set_class(not problems and bool(warnings), "has-warnings")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -11,6 +11,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from ..equations import vertex_equation
+from ..gradients import decade_range, density_glyph, legend, log_plot, markers, share_of_largest
 from ..stepping import Trace
 
 BARS = " ▁▂▃▄▅▆▇█"
@@ -53,16 +55,6 @@ def window(steps: int, t: int, width: int) -> tuple[int, int]:
     return start, start + width
 
 
-def power_of_ten(ratio: float) -> str:
-    """``10^-8.3``: how many decades below 1 a ratio is (``1`` and ``0`` as such)."""
-    if ratio <= 0:
-        return "0"
-    power = math.log10(ratio)
-    if power > -0.05:
-        return "1"
-    return f"10^{power:.1f}"
-
-
 def bars(values: np.ndarray, low: float, high: float) -> Text:
     """One bar per unit, height by value between ``low`` and ``high``."""
     text = Text()
@@ -97,6 +89,10 @@ class StepView(Static, can_focus=True):
         self.t = 0
         self.backward = False
         self.message = ""
+        self.selected = 0                 # the row (index into trace.order) linked to its vertex
+        self.compare: Trace | None = None   # a second network's trace, drawn beside this one
+        self.compare_name = ""
+        self.spec_name = ""
 
     def plain_text(self, width: int = 160) -> str:
         """What the view shows, as plain text (for tests)."""
@@ -107,8 +103,13 @@ class StepView(Static, can_focus=True):
         console.print(self._renderable(self.message, width))
         return console.export_text()
 
-    def show(self, trace: Trace | None, t: int, backward: bool, message: str = "") -> None:
+    def show(self, trace: Trace | None, t: int, backward: bool, message: str = "",
+             selected: int | None = None, compare: Trace | None = None, names: tuple[str, str] = ("", "")) -> None:
+        """Draw ``trace`` at step ``t``; row ``selected`` of ``trace.order`` is linked to its
+        vertex; ``compare`` (another spec's trace) is plotted beside it, ``names`` label the two."""
         self.trace, self.t, self.backward, self.message = trace, t, backward, message
+        self.selected, self.compare = selected, compare
+        self.spec_name, self.compare_name = names
         self._refresh_content()
 
     def on_resize(self) -> None:
@@ -126,27 +127,32 @@ class StepView(Static, can_focus=True):
             return self._backward_view(width)
         t = self.t
         rows = []                                   # (label, now, series, low, high)
+        chosen = self.chosen()
         for n in trace.order:
             values = trace.values[n]                                          # (T, size)
-            rows.append((Text(str(n)), values))
+            rows.append((Text(f"▶ {n}", "bold reverse") if n == chosen else Text(f"  {n}"), values))
             if n in trace.targets:
-                rows.append((Text(f"  {n} target", "italic"), trace.targets[n]))
+                rows.append((Text(f"    {n} target", "italic"), trace.targets[n]))
         cells = []
         for label, values in rows:
             low, high = float(values.min()), float(values.max())
             now = bars(values[t], min(low, 0.0), max(high, 0.0))
             now.append(f"  {_summary(values[t])}", "dim")
             cells.append((label, now, values.mean(axis=1), low, high))      # mean: (T,)
-        used = max(c[0].cell_len for c in cells) + max(c[1].cell_len for c in cells) + 6
-        start, stop = window(trace.steps, t, max(8, width - used - 1))
+        names = max(c[0].cell_len for c in cells)
+        # names whole; the values give way first, then the strip keeps at least 12 steps
+        now_width = min(max(c[1].cell_len for c in cells), max(8, width - names - 6 - 12))
+        for c in cells:
+            c[1].truncate(now_width, overflow="ellipsis")
+        start, stop = window(trace.steps, t, max(8, width - names - now_width - 6 - 1))
         table = Table(expand=False, show_edge=False, pad_edge=False)
-        table.add_column("node", no_wrap=True)
+        table.add_column("node", no_wrap=True, min_width=names)
         table.add_column(f"at t={t}", no_wrap=True)
         span = "" if (start, stop) == (0, trace.steps) else f"  (steps {start}..{stop - 1} of {trace.steps})"
         table.add_column("over time →" + span, no_wrap=True)
         for label, now, series, low, high in cells:
-            table.add_row(label, now, self._strip(series[start:stop], t - start, low, high))
-        parts = [table]
+            table.add_row(label, now, self._strip(series[start:stop], t - start, float(np.abs(series).max())))
+        parts = [table, self._vertex(chosen, t)]
         if trace.hopfield:
             for n in trace.hopfield:
                 pictures = Table.grid(padding=(0, 4))
@@ -162,8 +168,9 @@ class StepView(Static, can_focus=True):
                 parts.append(pictures)
             if trace.energy is not None:
                 parts.extend(self._settling(trace, t))
-        parts.append(Text("bars: each unit's value at t (green >= 0, red < 0);  strip: the mean "
-                          "over units per step, blue < 0 < red", "dim"))
+        parts.append(Text("bars: each unit's value at t (green >= 0, red < 0);  strip: the mean over "
+                          "units per step, ░▒▓█ its size (█ the node's largest), blue < 0 < red;  "
+                          "▲▼: pick the node", "dim"))
         return Group(*parts)
 
     @staticmethod
@@ -190,16 +197,52 @@ class StepView(Static, can_focus=True):
                 lines.append(Text(f"… and {len(now) - 8} more patterns", "dim"))
         return lines
 
-    def _strip(self, series: np.ndarray, t: int, low: float, high: float) -> Text:
+    def chosen(self):
+        """The node whose row is marked ▶ and whose vertex is shown: row ``selected``, or
+        (``selected`` None) the first node that is not an input."""
+        order = self.trace.order
+        if self.selected is None:
+            return next((n for n in order if n not in self.trace.input_nodes), order[0])
+        return order[self.selected % len(order)]
+
+    def _vertex(self, node, t: int) -> Text:
+        """The selected row as a vertex of the unrolled graph: its equation at ``t`` and the
+        values it reads (the table's link to the picture of the Unroll screen)."""
+        trace = self.trace
+        text = Text("this step in the graph: ", "bold")
+        graph = getattr(trace.net, "graph", None)
+        if graph is None or node not in graph:
+            return text
+        shapes = {k: tuple(v.shape) for k, v in trace.net.params.items()}
+        equation, _ = vertex_equation(graph, node, t, shapes)
+        text.append(equation)
+        reads = []
+        for u, _, a in graph.in_edges(node, data=True):
+            s = t - int(a.get("delay", 0))
+            if u in trace.values and 0 <= s < trace.steps:
+                reads.append(f"{u}@{s} = {_summary(trace.values[u][s])}")
+            elif u in trace.values and s < 0:
+                reads.append(f"{u}@{s} = its init")
+        text.append(f"   = {_summary(trace.values[node][t])}")
+        if self.backward and trace.grads is not None and node in trace.grads:
+            text.append(f"\n  ∂L/∂{node}@{t} = {_summary(trace.grads[node][t])}", "bold")
+        if reads:
+            text.append("\n  reads " + ",  ".join(reads), "dim")
+        return text
+
+    def _strip(self, series: np.ndarray, t: int, scale: float) -> Text:
+        """The series as glyphs: density ░▒▓█ by size over ``scale`` (the largest size of the
+        whole series; readable without colour), colour by sign."""
         text = Text()
-        scale = max(abs(low), abs(high)) or 1.0
+        scale = scale or 1.0
         for i, v in enumerate(series):
+            x = float(v) / scale
             if i > t:
                 text.append("·", "grey35")
             elif i == t:
-                text.append("▌", _diverging(float(v) / scale) + Style(color="white", bold=True))
+                text.append("▌", _diverging(x) + Style(color="white", bold=True))
             else:
-                text.append(" ", _diverging(float(v) / scale))
+                text.append(density_glyph(abs(x)), Style(color=_diverging(x).bgcolor))
         return text
 
     # -- backward ------------------------------------------------------------------------
@@ -213,38 +256,43 @@ class StepView(Static, can_focus=True):
         bottom = top - DECADES
         names = max(len(str(n)) for n in trace.order)
         value_width = max(12, len(f"|∂L/∂v| t={trace.steps - 1}"))
-        start, stop = window(trace.steps, t, max(8, width - names - value_width - 10 - 9 - 1))
+        share_width = len("vs its largest")
+        start, stop = window(trace.steps, t, max(8, width - (names + 2) - value_width - share_width - 9 - 1))
         table = Table(expand=False, show_edge=False, pad_edge=False)
-        table.add_column("node", no_wrap=True)
-        table.add_column(f"|∂L/∂v| t={t}", no_wrap=True, justify="right")
-        table.add_column("of its max", no_wrap=True, justify="right")
+        table.add_column("node", no_wrap=True, min_width=names + 2)
+        table.add_column(f"|∂L/∂v| t={t}", no_wrap=True, justify="right", min_width=value_width)
+        table.add_column("vs its largest", no_wrap=True, justify="right", min_width=share_width)
         span = "" if (start, stop) == (0, trace.steps) else f"  (steps {start}..{stop - 1})"
         table.add_column(f"over time: ← the gradient flows back from t={trace.steps - 1}{span}",
-                         no_wrap=True)
+                         no_wrap=True, overflow="ellipsis", max_width=max(8, stop - start))
+        chosen = self.chosen()
         for n in trace.order:
+            label = Text(f"▶ {n}", "bold reverse") if n == chosen else Text(f"  {n}")
             if n not in norms:
-                table.add_row(Text(str(n)), Text("—", "dim"), "", "")
+                table.add_row(label, Text("—", "dim"), "", "")
                 continue
             g = norms[n]                                                      # (T,)
             if n in trace.input_nodes and not np.any(g):
-                table.add_row(Text(str(n)), Text("data", "dim"), "",
+                table.add_row(label, Text("data", "dim"), "",
                               Text("an input: data, not differentiated", "dim"))
                 continue
             peak = float(g.max())
             now = float(g[t])
-            table.add_row(Text(str(n)), Text(f"{now:.3e}" if now else "0"),
-                          Text(power_of_ten(now / peak) if peak else "—", "dim"),
+            table.add_row(label, Text(f"{now:.3e}" if now else "0"),
+                          Text(share_of_largest(now / peak) if peak else "—", "dim"),
                           self._heat_strip(g[start:stop], t - start, bottom, top))
-        parts = [table, Text(""), self._legend(top, bottom)]
+        parts = [table, self._vertex(chosen, t), Text(""), self._legend(top, bottom)]
         reach = []
         for n in trace.order:
             g = norms.get(n)
             if g is None or n in trace.input_nodes or not np.any(g) or g[0] <= 0:
                 continue
-            reach.append(f"{n} {power_of_ten(float(g[0]) / float(g.max()))}")
+            reach.append(f"{n} {share_of_largest(float(g[0]) / float(g.max()))}")
         if reach:
-            parts.append(Text("what is left of each node's largest gradient at t=0: "
+            parts.append(Text("at t=0, each node's gradient as a share of its largest: "
                               + ",  ".join(reach), "dim"))
+        parts.append(Text(""))
+        parts.extend(self._plots(width))
         note = []
         if trace.loss is not None:
             note.append(f"loss {trace.loss:.4g}")
@@ -254,7 +302,42 @@ class StepView(Static, can_focus=True):
             parts.append(Text(";  ".join(note), "dim"))
         return Group(*parts)
 
+    def _plots(self, width: int) -> list:
+        """log10 |dL/dv| against t for every differentiated node; with a second spec
+        loaded, both side by side on one y-axis so the one whose gradient vanishes shows."""
+        traces = [(self.spec_name or "this spec", self.trace)]
+        if self.compare is not None and self.compare.grad_norms is not None:
+            traces.append((self.compare_name or "the other spec", self.compare))
+        elif self.compare is not None:
+            traces.append((self.compare_name, None))
+        series = [_plotted(tr) if tr is not None else {} for _, tr in traces]
+        decades = decade_range([g for s in series for g in s.values()])
+        plot_width = max(24, (width - 4 * (len(traces) - 1)) // len(traces))
+        blocks = []
+        for (name, tr), nodes in zip(traces, series):
+            if tr is None:
+                blocks.append([name, "  no gradients: " + (self.compare.backward_error or "?")])
+                continue
+            marks = markers(list(nodes))
+            lines = log_plot(nodes, plot_width, 10, decades, marks,
+                             title=f"log10 |∂L/∂v| against t: {name}")
+            lines.extend(_wrap(legend(marks), plot_width))
+            blocks.append(lines)
+        height = max(len(b) for b in blocks)
+        out = []
+        for r in range(height):
+            row = Text()
+            for i, block in enumerate(blocks):
+                cell = block[r] if r < len(block) else ""
+                row.append(cell[:plot_width].ljust(plot_width) + ("    " if i < len(blocks) - 1 else ""),
+                           "bold" if r == 0 else "")
+            out.append(row)
+        if len(blocks) == 1:
+            out.append(Text("c: compare with another spec side by side (e.g. specs/lstm_adding.yaml)", "dim"))
+        return out
+
     def _heat_strip(self, norms: np.ndarray, t: int, bottom: float, top: float) -> Text:
+        """Norms on the log scale: glyph density ░▒▓█ (readable without colour) and colour."""
         text = Text()
         for i, v in enumerate(norms):
             if i < t:                                  # the backward pass has not got here
@@ -267,18 +350,39 @@ class StepView(Static, can_focus=True):
             style = _heat(x)
             if i == t:
                 style += Style(color="black" if x > 0.6 else "white", bold=True)
-            text.append("▌" if i == t else " ", style)
+                text.append("▌", style)
+            else:
+                text.append(density_glyph(x), Style(color=style.bgcolor))
         return text
 
     @staticmethod
     def _legend(top: float, bottom: float) -> Text:
-        text = Text("colour: |∂L/∂v| on a log scale  ")
-        text.append(f"1e{round(bottom)} ", "dim")
+        text = Text("strip: |∂L/∂v| on a log scale  ")
+        text.append(f"10^{round(bottom)} ", "dim")
         for k in range(24):
-            text.append(" ", _heat(k / 23))
-        text.append(f" 1e{round(top)}\n", "dim")
-        text.append("- exactly 0;  · not reached yet by the backward pass (← moves it to t-1)", "dim")
+            text.append(density_glyph(k / 23), Style(color=_heat(k / 23).bgcolor))
+        text.append(f" 10^{round(top)}\n", "dim")
+        text.append("- exactly 0;  · not reached yet by the backward pass (← takes it one step "
+                    "back in time)", "dim")
         return text
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    """``line`` broken at double spaces into lines of at most ``width`` characters."""
+    out, current = [], ""
+    for item in line.split("  "):
+        if current and len(current) + 2 + len(item) > width:
+            out.append(current)
+            current = item
+        else:
+            current = f"{current}  {item}" if current else item
+    return out + [current]
+
+
+def _plotted(trace: Trace) -> dict:
+    """``{node: (T,) norms}`` of the nodes the backward pass differentiates (not inputs, not all 0)."""
+    return {n: g for n, g in (trace.grad_norms or {}).items()
+            if n not in trace.input_nodes and np.any(g)}
 
 
 def _summary(v: np.ndarray) -> str:
