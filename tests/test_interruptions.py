@@ -278,7 +278,7 @@ def test_interrupted_twice_then_resumed_twice(tmp_path, references):
     p.send_signal(signal.SIGINT)
     _, stderr = p.communicate(timeout=120)
     second = check_interrupted(out, p.returncode, stderr, 200)
-    assert second > first
+    assert second >= first   # equal when the signal lands before the resumed run's first epoch ends
     resume_and_compare(PARITY, out, references["parity"])
 
 
