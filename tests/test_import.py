@@ -6,7 +6,7 @@ import sys
 
 CODE = """
 import sys
-import rnngraph, rnngraph.cli, rnngraph.engine.reference, rnngraph.engine.gradcheck, rnngraph.cli.render
+import rnngraph, rnngraph.cli, rnngraph.engine.reference, rnngraph.engine.gradcheck, rnngraph.engine.render
 import rnngraph.training.tasks
 bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))
 assert not bad, bad

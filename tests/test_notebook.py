@@ -9,8 +9,8 @@ import types
 import pytest
 
 import rnngraph as rg
-import rnngraph.notebook as notebook
-from rnngraph.cli.render import to_text
+import rnngraph.engine.pictures as notebook
+from rnngraph.engine.render import to_text
 
 ELMAN = """
 rnngraph: 1

@@ -62,7 +62,7 @@ def cmd_expand(args) -> int:
 
 def cmd_unroll(args) -> int:
     from ..engine.network import build
-    from .render import FORMATS
+    from ..engine.render import FORMATS
     from ..spec import load_spec
     if args.T < 0:
         raise _Usage("-T must be >= 0")

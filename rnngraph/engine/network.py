@@ -525,9 +525,9 @@ class Network:
         return params
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        """Jupyter shows the folded graph (notebook.draw)."""
-        from ..notebook import draw
-        return draw(self)._repr_mimebundle_(include, exclude)
+        """Jupyter shows the folded graph (``pictures.folded``; ``rg.draw(net, T)`` the unrolled one)."""
+        from .pictures import folded
+        return folded(self.graph)._repr_mimebundle_(include, exclude)
 
     def __repr__(self):
         return (f"Network({self.spec.name!r}: {self.graph.number_of_nodes()} nodes, "

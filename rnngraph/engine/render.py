@@ -16,7 +16,7 @@ import json
 
 import networkx as nx
 
-from ..engine.graph import vertex_name
+from .graph import vertex_name
 
 
 def _by_time(dag):
