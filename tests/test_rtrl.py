@@ -23,7 +23,9 @@ from rnngraph.training.train import TrainConfig, Trainer
 from rnngraph.training.data import Dataset
 from test_executor import random_specs   # hypothesis strategy: random valid specs (float64)
 
-SPECS = sorted(Path(__file__).resolve().parent.parent.joinpath("specs").glob("*.yaml"))
+# the specs with an output node (a Hopfield net stores patterns: no loss for a gradient to follow)
+SPECS = [p for p in sorted(Path(__file__).resolve().parent.parent.joinpath("specs").glob("*.yaml"))
+         if rg.load_spec(p).outputs]
 
 
 def assert_same_gradient(net, T, B, seed=0, mask=None):
@@ -42,8 +44,6 @@ def assert_same_gradient(net, T, B, seed=0, mask=None):
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_rtrl_gradient_equals_bptt_on_every_spec(path):
     net = rg.build(rg.load_spec(path), dtype="float64")
-    if not net.output_nodes:
-        pytest.skip("no output node: nothing for a loss to read (Hopfield storage)")
     if any(e.delay < 0 for e in net.primitive.edges):   # an edge reading the future: refused, not computed
         inputs, targets, initial, loss = random_problem(net, T=3, B=1)
         with pytest.raises(rg.DataError, match="needs delays >= 0"):
