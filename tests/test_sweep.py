@@ -241,8 +241,10 @@ def test_python_api_runs_the_same_sweep(tmp_path):
 # --------------------------------------------------------------------------- Ctrl-C, then the same command again
 
 def _sweep_command(out, *extra):
+    # runs of about a second each (a sequence of 30000 bits, 2 epochs): an interrupt sent when the first
+    # is published lands while the others remain, however fast the machine
     return [sys.executable, "-m", "rnngraph.cli", "sweep", XOR, "--seeds", "6", "--epochs", "2",
-            "--out", str(out), "--quiet", *extra]
+            "--set", "task.length=30000", "--out", str(out), "--quiet", *extra]
 
 
 def interrupt_when_a_run_is_done(command, out, timeout=120):
