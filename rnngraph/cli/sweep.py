@@ -50,13 +50,16 @@ def cmd_sweep(args) -> int:
         raise DataError("--workers is for local runs; a cluster's workers are started with `dask worker`")
     console, out = Console(stderr=True), Console()
     progress = _Progress(console, enabled=console.is_terminal and not args.quiet)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C and SIGTERM stop the sweep as they stop `run`, whatever the disposition the process
+    # started with (a parent that ignores SIGINT passes that on, and Python then leaves it ignored)
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         outcome = run_sweep(args.spec, args.grid, args.seeds, args.out, sets=args.set, epochs=args.epochs,
                             workers=args.workers, cluster=args.cluster, on_start=progress.start,
                             on_result=progress.advance)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         progress.stop()
     return _report(outcome, console, out)
 
