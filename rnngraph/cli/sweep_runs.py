@@ -523,7 +523,8 @@ def run_local(jobs: list[RunJob], workers: int, on_result, execute=None) -> None
         except BaseException:
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
+            # joined, so that no pool thread is left for the interpreter's exit to wake
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
         pending = [job for job in jobs if job in lost]

@@ -118,7 +118,7 @@ async def test_stop_after_a_pause_starts_again_at_epoch_one():
         await pilot.press("f5")
         await settle(pilot, app)
         screen = app.screen
-        screen.query_one("#train-epochs", Input).value = "400"
+        screen.query_one("#train-epochs", Input).value = "100000"   # far more than run before the pause lands
         _key(app, "s")
         await _wait(pilot, lambda: len(screen.history) >= 2)
         _key(app, "p")
