@@ -91,6 +91,17 @@ class RunError(RnngraphError, RuntimeError):
     """A training run failed: it diverged, or a metric missed its threshold."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, raised by rnngraph's own signal handlers.
+
+    A subclass, so every ``except KeyboardInterrupt`` catches it.  Its own
+    type because CPython ends the process with SIGINT, whatever exit code it
+    was given, once a plain KeyboardInterrupt has left code run through
+    ``PyRun_String`` (as some extension modules' imports do), even when the
+    interrupt was caught further up.
+    """
+
+
 class ArgumentError(DataError, TypeError):
     """A Python argument has the wrong type (a string where an array goes, a
     bool or a float where an integer goes, a list where a dict goes).

@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from ..errors import Interrupted
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -181,12 +183,13 @@ SAFE_TO_CHANGE = ("name", "description", "expect", "train.early_stopping", "trai
 class _Signals:
     """SIGINT and SIGTERM during ``rnngraph run``, by phase.
 
-    ``startup``: raise KeyboardInterrupt at once (nothing is trained yet, so
+    ``startup``: raise Interrupted at once (nothing is trained yet, so
     nothing is lost; raised inside an extension module's import it can
-    surface as an ImportError, which ``signal`` being set tells apart).  ``training``: set the flag, which the trainer and the
-    Hopfield settle poll (they stop after the current step or update); a
-    second Ctrl-C raises KeyboardInterrupt, which the trainer treats the same
-    way, without waiting for the step.  ``publishing``: set the flag only,
+    surface as an ImportError, which ``signal`` being set tells apart).
+    ``training``: set the flag, which the trainer and the Hopfield settle
+    poll (they stop after the current step or update); a second Ctrl-C
+    raises Interrupted, which the trainer treats the same way, without
+    waiting for the step.  ``publishing``: set the flag only,
     so the result files are completed before the run ends.
     """
 
@@ -197,11 +200,11 @@ class _Signals:
     def __call__(self, signum, frame):
         if self.phase == "startup":
             self.signal = signum
-            raise KeyboardInterrupt
+            raise Interrupted
         again = self.signal is not None
         self.signal = self.signal or signum
         if again and self.phase == "training" and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            raise Interrupted
 
     def is_set(self) -> bool:
         return self.signal is not None
@@ -221,7 +224,7 @@ def cmd_run(args) -> int:
             return _run(args, stop)
         except ImportError:
             if stop.phase == "startup" and stop.signal is not None:
-                raise KeyboardInterrupt from None
+                raise Interrupted from None
             raise
     except KeyboardInterrupt:
         print("interrupted before training started; nothing was written", file=sys.stderr)

@@ -16,7 +16,7 @@ import math
 import os
 import signal
 
-from ..errors import DataError
+from ..errors import DataError, Interrupted
 
 
 def register(sub) -> None:
@@ -65,7 +65,7 @@ def cmd_sweep(args) -> int:
 
 
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    raise Interrupted
 
 
 class _Progress:

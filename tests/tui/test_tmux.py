@@ -39,15 +39,18 @@ def _capture(session: str) -> str:
     return _tmux("capture-pane", "-p", "-t", session).stdout
 
 
-def _wait_for(session: str, text: str, timeout: float = 20.0) -> str:
+def _wait_for(session: str, *texts: str, timeout: float = 20.0) -> str:
+    """The first screen that shows every one of ``texts`` at once (a screen mid-redraw, or
+    one drawn before the last key landed, can show some of them and not the others)."""
     deadline = time.monotonic() + timeout
     screen = ""
     while time.monotonic() < deadline:
         screen = _capture(session)
-        if text in screen:
+        if all(text in screen for text in texts):
             return screen
         time.sleep(0.3)
-    raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+    missing = [text for text in texts if text not in screen]
+    raise AssertionError(f"{missing!r} never appeared; the screen was:\n{screen}")
 
 
 def _start(spec, env: dict | None = None) -> str:
@@ -71,11 +74,9 @@ def test_app_runs_in_a_terminal(tmp_path):
     spec.write_text(spec_path("elman_temporal_xor.yaml").read_text())
     session = _start(spec)
     try:
-        screen = _wait_for(session, "z^-1")
-        assert "╚═" in screen and "elman.yaml" in screen          # the feedback loop
+        _wait_for(session, "z^-1", "╚═", "elman.yaml")            # the feedback loop
         _keys(session, "F3")
-        screen = _wait_for(session, "hidden@2")
-        assert "t=0" in screen and "═▶" in screen
+        _wait_for(session, "hidden@2", "t=0", "═▶")
         _tmux("resize-window", "-t", session, "-x", "80", "-y", "24", check=False)
         time.sleep(1.0)
         screen = _wait_for(session, "hidden@")                    # still drawn after a resize
@@ -123,8 +124,7 @@ def test_edits_survive_a_killed_app(tmp_path):
     assert spec.read_text() == original
     session = _start(spec, env)
     try:
-        screen = _wait_for(session, "Unsaved edits to elman.yaml")
-        assert "Restore" in screen and "Discard" in screen
+        _wait_for(session, "Unsaved edits to elman.yaml", "Restore", "Discard")
         _keys(session, "r")
         _wait_for(session, "# survived the kill")
         _keys(session, "C-s")
@@ -240,15 +240,13 @@ def test_step_screen_takes_t_typed_quickly_and_a_resize(tmp_path):
         _tmux("resize-window", "-t", session, "-x", "80", "-y", "24", check=False)
         _wait_for(session, "Back in time")                    # the footer's keys fit
         _keys(session, "PageUp", "PageUp")
-        screen = _wait_for(session, "vs its largest")
-        assert "|∂L/∂v| t=51" in screen and "▶ hidden │" in screen and "Back in time" in screen, screen
+        _wait_for(session, "vs its largest", "|∂L/∂v| t=51", "▶ hidden │", "Back in time")
         _keys(session, "PageDown")
-        screen = _wait_for(session, "against t: elman_adding.yaml")
-        assert "10^0" in screen and "t=0" in screen and "t=51" in screen
+        screen = _wait_for(session, "against t: elman_adding.yaml", "10^0", "t=0", "t=51")
         assert "h" in screen.split("against t: elman_adding.yaml")[1]     # the hidden layer's curve
         _tmux("resize-window", "-t", session, "-x", "160", "-y", "48", check=False)
         _keys(session, "PageUp")
-        screen = _wait_for(session, "h hidden")               # redrawn at 160 columns: all of it on screen
-        assert "backward  t = 51 / 51  (← to t-1)" in screen and "vs its largest" in screen
+        # redrawn at 160 columns: all of it on one screen
+        _wait_for(session, "h hidden", "backward  t = 51 / 51  (← to t-1)", "vs its largest")
     finally:
         _tmux("kill-session", "-t", session, check=False)
