@@ -130,10 +130,9 @@ def execute_batch(jobs) -> list:
         experiment.seconds += share
         try:
             outcome = experiment.run(trained=True, failure=failure)
-        except Exception as exc:   # noqa: BLE001
+            results[job.run_id] = run_result(job, spec, experiment, outcome, started,
+                                             share + time.perf_counter() - begun)
+        except Exception as exc:   # noqa: BLE001 - this run's result; the batch's others are not lost
             results[job.run_id] = RunResult(job.run_id, "error", EXIT_FAILED, share,
                                             message=f"{type(exc).__name__}: {exc}")
-            continue
-        results[job.run_id] = run_result(job, spec, experiment, outcome, started,
-                                         share + time.perf_counter() - begun)
     return [results[job.run_id] for job in jobs]

@@ -140,10 +140,13 @@ def replica_loss(kind: str, a: ad.Var, v: ad.Var, y: np.ndarray, weights: np.nda
     counted = np.where(count > 0, count, 1.0)
     if per.value.ndim == 4:
         scaled = (w / counted.astype(dtype)[None, :, None])[..., None]
-        sums = (per.value * w[..., None]).sum(axis=(0, 2, 3), dtype=np.float64)
+        weighted = per.value * w[..., None]
     else:
         scaled = w / counted.astype(dtype)[None, :, None]
-        sums = (per.value * w).sum(axis=(0, 2), dtype=np.float64)
+        weighted = per.value * w
+    # each replica's sum as its own run sums it: over its own contiguous array, in the dtype
+    sums = np.array([np.ascontiguousarray(weighted[:, r]).sum() for r in range(R)], dtype=np.float64)
     scaled = np.where((count > 0)[None, :, None, None] if scaled.ndim == 4 else (count > 0)[None, :, None],
                       scaled, 0).astype(dtype, copy=False)
-    return ad.weighted_mean(per, scaled, 1.0), np.where(count > 0, sums / counted, 0.0)
+    losses = np.array([float(np.asarray(sums[r], dtype) / float(counted[r])) if count[r] > 0 else 0.0 for r in range(R)])
+    return ad.weighted_mean(per, scaled, 1.0), losses
