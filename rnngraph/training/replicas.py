@@ -128,6 +128,7 @@ class _Optimizer:
         self.replicas = replicas
         self.dtype = replicas.dtype
         self.steps = np.array([o.steps for o in optimizers], dtype=np.int64)
+        self._options: dict = {}
         self.state: dict = {}
         for name in replicas.trainable:
             bufs = {}
@@ -141,8 +142,16 @@ class _Optimizer:
             self.state[name] = bufs
 
     def option(self, key: str) -> np.ndarray:
-        """Every replica's option ``key`` (float64), shaped (R, 1, 1)."""
-        return np.array([float(o.options[key]) for o in self.optimizers]).reshape(-1, 1, 1)
+        """Every replica's option ``key`` (float64), shaped (R, 1, 1); only the
+        learning rate changes during a run (its schedule), so the others are read once."""
+        found = self._options.get(key) if key != "lr" else None
+        if found is None:
+            if key in ("beta1", "beta2"):
+                values = [float(o.options["betas"][key == "beta2"]) for o in self.optimizers]
+            else:
+                values = [float(o.options[key]) for o in self.optimizers]
+            found = self._options[key] = np.array(values).reshape(-1, 1, 1)
+        return found
 
     def step(self, params: dict, grads: dict, active: np.ndarray) -> None:
         self.steps += active
@@ -160,8 +169,7 @@ class _Optimizer:
                 v += g
                 p -= lr * (g + cast(mu) * v) if o["nesterov"] else lr * v
             elif self.name == "adam":
-                b1 = np.array([float(x.options["betas"][0]) for x in self.optimizers]).reshape(-1, 1, 1)
-                b2 = np.array([float(x.options["betas"][1]) for x in self.optimizers]).reshape(-1, 1, 1)
+                b1, b2 = self.option("beta1"), self.option("beta2")
                 m, s = state["m"], state["s"]
                 m *= cast(b1)
                 m += cast(1 - b1) * g
@@ -227,6 +235,7 @@ class _Together:
         self.data = _Stacked(first.net, [t.train_data for t in trainers], [t.train_masks for t in trainers])
         self.clip = np.array([t.config.clip or np.inf for t in trainers]).reshape(-1, 1, 1)
         self.errors: list = [None] * self.R
+        self.eval_data = self.eval_sets = None     # _Stacked evaluation data, made when first needed
         self.active = np.array([t.epoch < t.config.epochs for t in trainers])
 
     def stop(self, r: int, error: RunError | None = None) -> None:
@@ -256,17 +265,56 @@ class _Together:
                 if not self.active.any():
                     break
             for r in np.flatnonzero(self.active):
+                self.trainers[r].epoch += 1
+            due = [t.epoch % t.config.eval_every == 0 or t.epoch == t.config.epochs for t in self.trainers]
+            evaluations = self._evaluate() if any(d and a for d, a in zip(due, self.active)) else None
+            for r in np.flatnonzero(self.active):
                 t = self.trainers[r]
-                t.epoch += 1
                 self.replicas.give(r)
                 try:
-                    stopped = t.finish_epoch([float(x[r]) for x in losses], weights)
+                    stopped = t.finish_epoch([float(x[r]) for x in losses], weights,
+                                             evaluation=evaluations[r] if evaluations and due[r] else None)
                 except RunError as exc:
                     self.stop(r, exc)
                     continue
                 if stopped or t.epoch >= t.config.epochs:
                     self.stop(r)
         return self.errors
+
+    def _evaluate(self, chunk: int = 256) -> list | None:
+        """``Trainer.evaluate()`` of every replica, computed together (the same
+        chunks, loss and outputs; each replica's metrics from its own outputs).
+        None when the evaluation data have no targets (each trainer evaluates alone)."""
+        trainers = self.trainers
+        if self.eval_data is None:
+            sets = [t.eval_data if t.eval_data is not None else t.train_data for t in trainers]
+            masks = [t.eval_masks if t.eval_data is not None else t.train_masks for t in trainers]
+            if not sets[0].targets:
+                return None
+            self.eval_sets, self.eval_data = sets, _Stacked(trainers[0].net, sets, masks)
+        data, sets = self.eval_data, self.eval_sets
+        outputs: dict = {}
+        total, count = np.zeros(self.R), 0
+        for start in range(0, data.n, chunk):
+            index = np.tile(np.arange(start, min(start + chunk, data.n)), (self.R, 1))
+            xs, ys, ws, initial = data.batch(index) if data.n > chunk else data.batch(None)
+            n = index.shape[1]
+            losses, _, run = self.replicas.step(xs, ys, ws, self.cfg.loss, data.T, n, initial=initial, grads=False)
+            total += losses * n
+            count += n
+            for node, (_, v) in run.values.items():
+                outputs.setdefault(node, []).append(v.value)
+        outputs = {node: np.concatenate(parts, axis=2) for node, parts in outputs.items()}   # (T, R, N, size)
+        results = []
+        for r, (t, own) in enumerate(zip(trainers, sets)):
+            mine = {node: np.ascontiguousarray(v[:own.steps, r].transpose(1, 0, 2)) for node, v in outputs.items()}
+            for block, h in t.net.blocks.items():
+                mine[block] = mine[h]
+            result = {"loss": float(total[r] / count)} if count else {}
+            if t.metrics_fn is not None:
+                result.update(t.metrics_fn(mine, own))
+            results.append(result)
+        return results
 
     def _gradient_step(self, index) -> np.ndarray:
         """One batch for every replica (``index`` (R, b) its samples, None: all);
@@ -314,8 +362,9 @@ class _Together:
         params = self.replicas.params
         before = {k: v.copy() for k, v in params.items()}
         self.optimizer.step(params, grads, active)
+        finite = {k: np.isfinite(v.reshape(R, -1)).all(axis=1) for k, v in params.items()}
         for r in np.flatnonzero(active):
-            bad = [k for k, v in params.items() if not np.all(np.isfinite(v[r]))]
+            bad = [k for k, ok in finite.items() if not ok[r]]
             if bad:
                 for k, v in before.items():
                     params[k][r] = v[r]

@@ -298,18 +298,19 @@ class Trainer:
                 break
         return self.history
 
-    def finish_epoch(self, losses: list, weights: list, callback=None) -> bool:
+    def finish_epoch(self, losses: list, weights: list, callback=None, evaluation: dict | None = None) -> bool:
         """After the steps of epoch ``self.epoch`` (already counted): its record
         (the batches' ``losses`` averaged by ``weights``, and an evaluation when
-        due) into the history and to ``callback``.  Returns True when early
-        stopping ends the run; raises RunError when the evaluation is not finite."""
+        due: ``evaluation`` when given, as ``evaluate()`` returns it) into the
+        history and to ``callback``.  Returns True when early stopping ends the
+        run; raises RunError when the evaluation is not finite."""
         cfg = self.config
         record = {"epoch": self.epoch, "step": self.step,
                   "train_loss": float(np.average(losses, weights=weights)),
                   "lr": float(self.optimizer.options["lr"])}
         checked = {}
         if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
-            evaluation = self.evaluate()
+            evaluation = self.evaluate() if evaluation is None else dict(evaluation)
             checked = dict(evaluation)
             if "loss" in evaluation and self.eval_data is not None:
                 record["eval_loss"] = evaluation.pop("loss")
