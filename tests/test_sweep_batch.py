@@ -163,3 +163,24 @@ def test_an_interrupted_batch_is_redone_and_the_sweep_ends_the_same(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "3 of 6 runs already in" in r.stderr
     assert without_seconds(read_csv(part / "sweep.csv")) == without_seconds(read_csv(whole / "sweep.csv"))
+
+
+def test_runs_whose_data_differ_in_shape_run_one_after_another_each_as_alone():
+    """lstm_reber's strings differ in length from seed to seed: with the loss on every step (not masked)
+    they cannot be padded, so the batch's runs train alone, each exactly as execute_run trains it."""
+    from rnngraph.cli.sweep_batch import execute_batch
+    from rnngraph.cli.sweep_runs import execute_run
+    jobs = _jobs(REBER, seeds=(0, 1), sets=["train.loss_on=all", "task.n_train=20", "task.n_eval=10"])
+    units = plan_units(jobs, workers=1)
+    assert len(units) == 1 and isinstance(units[0], Batch)    # one program, as far as the spec says
+    from rnngraph.spec import parse_spec
+    from rnngraph.training.experiment import Experiment
+    from rnngraph.training.replicas import batch_problem
+    made = [Experiment(parse_spec(job.spec_text, path=job.spec_path)) for job in jobs]
+    assert "different lengths" in batch_problem(made)
+    together = execute_batch(units[0].jobs)
+    for job, result in zip(jobs, together):
+        alone = execute_run(job)
+        assert result.run_id == job.run_id and result.status == alone.status
+        assert {k: v for k, v in result.metrics.items() if k != "seconds"} == \
+            {k: v for k, v in alone.metrics.items() if k != "seconds"}
