@@ -32,10 +32,12 @@ class Batch:
         return "+".join(job.run_id for job in self.jobs)
 
 
-def program_key(spec_text: str, spec_path: str) -> str | None:
+def program_key(spec_text: str, spec_path: str, verdicts: dict | None = None) -> str | None:
     """What runs of one program share: the spec without its seed and per-replica
     options, as text; None for a spec whose runs do not batch (another method
-    than BPTT, teacher forcing, or what ``engine.replicas.unsupported`` names)."""
+    than BPTT, teacher forcing, or what ``engine.replicas.unsupported`` names).
+    ``verdicts`` (key -> whether it batches) spares building the network again
+    for another run of the same program."""
     import json
 
     import yaml
@@ -44,13 +46,6 @@ def program_key(spec_text: str, spec_path: str) -> str | None:
     from ..engine.replicas import unsupported
     from ..spec import parse_spec
     from ..training.replicas import PER_REPLICA_TRAIN
-    spec = parse_spec(spec_text, path=spec_path)
-    if spec.train.get("method", "bptt") != "bptt" or spec.train.get("teacher_forcing"):
-        return None
-    if spec.task is not None and spec.task.get("generator") == "patterns":   # Hopfield storage by default
-        return None
-    if unsupported(build(spec)) is not None:
-        return None
     data = yaml.safe_load(spec_text)
     for key in ("seed", "expect", "description"):
         data.pop(key, None)
@@ -63,7 +58,14 @@ def program_key(spec_text: str, spec_path: str) -> str | None:
     for edge in data.get("edges") or []:
         if isinstance(edge, dict):
             edge.pop("init", None)
-    return json.dumps(data, sort_keys=True, default=str)
+    key = json.dumps(data, sort_keys=True, default=str)
+    verdicts = {} if verdicts is None else verdicts
+    if key not in verdicts:
+        spec = parse_spec(spec_text, path=spec_path)
+        verdicts[key] = not (spec.train.get("method", "bptt") != "bptt" or spec.train.get("teacher_forcing")
+                             or (spec.task is not None and spec.task.get("generator") == "patterns")  # Hopfield
+                             or unsupported(build(spec)) is not None)
+    return key if verdicts[key] else None
 
 
 def plan_units(jobs: list, workers: int) -> list:
@@ -72,10 +74,11 @@ def plan_units(jobs: list, workers: int) -> list:
     most MAX_REPLICAS, and every other job alone."""
     groups: dict = {}
     keys: dict = {}
+    verdicts: dict = {}
     for job in jobs:
         if job.spec_text not in keys:
             try:
-                keys[job.spec_text] = program_key(job.spec_text, job.spec_path)
+                keys[job.spec_text] = program_key(job.spec_text, job.spec_path, verdicts)
             except Exception:   # noqa: BLE001 - a spec that does not build runs alone, and says why there
                 keys[job.spec_text] = None
         key = keys[job.spec_text]
