@@ -3,9 +3,9 @@ seed and in per-replica options (``training.replicas.PER_REPLICA_TRAIN``,
 edge initialisers, ``expect:``) are one program, trained together as
 replicas in one worker process (docs/sweeps.md, "Batched replicas").
 
-``plan_units(jobs, workers)`` groups the jobs: a ``Batch`` per group of two
-or more (split into at most ``workers`` batches, so every core has one) and
-the others alone.  ``execute_unit`` carries out either and returns a list of
+``plan_units(jobs, workers)`` groups the jobs: ``Batch``es of the runs of
+each program that batches (split into at most ``workers`` batches, so every
+core has one; a lone run is a batch of one) and the others alone.  ``execute_unit`` carries out either and returns a list of
 ``RunResult``s, each the same as ``sweep_runs.execute_run`` would return for
 its job (to rounding; ``seconds`` is the batch's wall time shared out).
 """
@@ -71,7 +71,7 @@ def program_key(spec_text: str, spec_path: str, verdicts: dict | None = None) ->
 def plan_units(jobs: list, workers: int) -> list:
     """``jobs`` as units of work: ``Batch``es of the runs that share a program
     (``program_key``), each group split into about ``workers`` batches of at
-    most MAX_REPLICAS, and every other job alone."""
+    most MAX_REPLICAS, and every job whose program does not batch alone."""
     groups: dict = {}
     keys: dict = {}
     verdicts: dict = {}
@@ -84,13 +84,14 @@ def plan_units(jobs: list, workers: int) -> list:
         key = keys[job.spec_text]
         groups.setdefault(job.run_id if key is None else key, []).append(job)
     units = []
-    for group in groups.values():
-        if len(group) == 1:
+    for key, group in groups.items():
+        if keys[group[0].spec_text] is None:   # a run that does not batch
             units.append(group[0])
             continue
+        # a lone run of a program that batches is a batch of one: its results are then those of the
+        # replica path whichever runs shared its batch (a sweep continued after Ctrl-C ends the same)
         size = min(MAX_REPLICAS, math.ceil(len(group) / max(1, workers)))
-        parts = [tuple(group[i:i + size]) for i in range(0, len(group), size)]
-        units += [Batch(part) if len(part) > 1 else part[0] for part in parts]
+        units += [Batch(tuple(group[i:i + size])) for i in range(0, len(group), size)]
     return units
 
 
@@ -122,7 +123,7 @@ def execute_batch(jobs) -> list:
         except Exception as exc:   # noqa: BLE001 - any failure is this run's result; the others go on
             results[job.run_id] = RunResult(job.run_id, "error", EXIT_FAILED, 0.0,
                                             message=f"{type(exc).__name__}: {exc}")
-    if len(made) < 2 or batch_problem([e for _, _, e in made]) is not None:
+    if not made or batch_problem([e for _, _, e in made]) is not None:
         for job, _, _ in made:
             results[job.run_id] = execute_run(job)
         return [results[job.run_id] for job in jobs]
