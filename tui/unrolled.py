@@ -13,6 +13,13 @@
   delay 1 run in the gap between adjacent columns, longer ones along a band
   under the columns.  Arcs from before the window (or from initial states,
   ``t < 0``) start at dashed boxes in a column on the left;
+* an arc from a later step (a negative delay, ``d <= -1``: a look-ahead or a
+  backward-running block) runs the other way, from the source's left side to
+  the target's right side, ending in ``◀``, one row lower in the box (boxes
+  are four rows high then) and in its own colour, so the two directions
+  never share a line.  Arcs from after the window (or from the initial
+  states past the end, ``t >= T``) start at dashed boxes in a column on the
+  right;
 * the outputs of the steps where the loss counts have a heavy border ``┏━┓``
   and their column a ``loss`` mark under ``t=``.
 
@@ -41,8 +48,10 @@ BOX_H = 3          # a box: border, label, border
 GAP_H = 2          # rows between boxes: the entry row of the box above, the exit row of the box below
 TOP = 3            # rows above the first box: t=, loss mark, blank
 LEGEND = "│▲ same step    ═▶ from an earlier step (delay)    ┏━┓ loss counted at this step"
+LEGEND_AHEAD = "│▲ same step   ═▶ from an earlier step   ◀═ from a later step   ┏━┓ loss counted here"
 
 STYLE_LOSS = Style(color="magenta", bold=True)
+STYLE_AHEAD = Style(color="bright_cyan")
 
 
 @dataclass
@@ -50,7 +59,8 @@ class Picture:
     """A drawn unrolled DAG: boxes by vertex id, and the lines of text.
 
     Vertex ids are ``(node, t)``, or ``("ghost", node, t)`` for the dashed
-    boxes that stand for vertices before the window (or initial states).
+    boxes that stand for vertices before or after the window (or initial
+    states).
     Duck-types ``layout.Layout`` for ``GraphCanvas`` (``vertices``,
     ``vertex_at``, ``width``).
     """
@@ -77,7 +87,9 @@ def _box(grid: LineGrid, v: Vertex, style, border: str = "light") -> None:
                       "heavy": ("━", "┃", "┏┓┗┛")}[border]
     grid.put(v.x, v.y, corners[0] + h * (v.w - 2) + corners[1], style)
     grid.put(v.x, v.y + 1, vt + v.lines[0].center(v.w - 2) + vt, style)
-    grid.put(v.x, v.y + 2, corners[2] + h * (v.w - 2) + corners[3], style)
+    for row in range(2, v.h - 1):
+        grid.put(v.x, v.y + row, vt + " " * (v.w - 2) + vt, style)
+    grid.put(v.x, v.y + v.h - 1, corners[2] + h * (v.w - 2) + corners[3], style)
 
 
 def _kind(attrs: dict) -> str:
@@ -102,11 +114,14 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
     check()
 
     # one column's geometry: nodes top (outputs) to bottom (inputs)
+    ahead = [(u, v, -d) for u, v, d in graph.edges(data="delay") if d < 0]   # (source, target, steps ahead)
+    bh = BOX_H + 1 if ahead else BOX_H          # a fourth row carries the arcs from later steps
     layer = node_layers(graph)
     index = {n: i for i, n in enumerate(graph.nodes)}
-    order = sorted(graph.nodes, key=lambda n: (-layer[n], graph.nodes[n].get("role") != "output", index[n]))
+    role = lambda n: graph.nodes[n].get("role")   # noqa: E731
+    order = sorted(graph.nodes, key=lambda n: (-layer[n], role(n) != "output", role(n) == "input", index[n]))
     row = {n: i for i, n in enumerate(order)}
-    box_y = {n: TOP + row[n] * (BOX_H + GAP_H) for n in order}
+    box_y = {n: TOP + row[n] * (bh + GAP_H) for n in order}
     label_w = max((len(vertex_label(n, t)) for n in order for t in (start, stop - 1)), default=1)
     box_w = max(label_w + 2, 7)
 
@@ -119,7 +134,7 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
         elif row[u] > row[v]:
             far[u].add(v)
     # lanes: one per source of far arcs, shorter spans nearer the boxes, shared when apart
-    spans = {u: (min(box_y[v] + BOX_H for v in vs), box_y[u] - 1) for u, vs in far.items()}
+    spans = {u: (min(box_y[v] + bh for v in vs), box_y[u] - 1) for u, vs in far.items()}
     lanes: list[list] = []
     lane_of = {}
     for u in sorted(spans, key=lambda u: (spans[u][1] - spans[u][0], index[u])):
@@ -137,7 +152,10 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
     delayed = [(u, v, d) for u, v, d in graph.edges(data="delay") if d >= 1]
     sources = sorted({u for u, _, _ in delayed}, key=lambda n: row[n])
     long_arcs = sorted({(u, d) for u, _, d in delayed if d >= 2}, key=lambda a: (row[a[0]], a[1]))
-    gap_w = len(sources) + len(long_arcs) + 1  # where the ═ leaves the box, the tracks
+    ahead_sources = sorted({u for u, _, _ in ahead}, key=lambda n: row[n])
+    long_ahead = sorted({(u, k) for u, _, k in ahead if k >= 2}, key=lambda a: (row[a[0]], a[1]))
+    back = len(sources) + len(long_arcs)       # the first track of the arcs from later steps
+    gap_w = back + len(ahead_sources) + len(long_ahead) + 1   # where the ═ leaves the box, the tracks
     pitch = left_w + box_w + gap_w
 
     ghosts_needed = {u for u, v, d in delayed if start - d < stop and any(
@@ -145,6 +163,8 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
     has_ghosts = bool(ghosts_needed)
     ghost_w = max((len(vertex_label(u, start - 1)) + 2 for u in ghosts_needed), default=0)
     x0 = 1 + (ghost_w + gap_w if has_ghosts else 0)
+    ghosts_after = {u for u, v, k in ahead if any(t + k >= stop for t in range(start, stop))} if window else set()
+    after_w = max((len(vertex_label(u, stop)) + 2 for u in ghosts_after), default=0)
 
     def col_x(c: int) -> int:            # x of the boxes of window column c (-1: the ghosts)
         return 1 if c < 0 else x0 + c * pitch + left_w
@@ -153,9 +173,10 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
         right = (1 + ghost_w) if c < 0 else col_x(c) + box_w
         return right + 1
 
-    bands = GAP_H + len(long_arcs) * window if long_arcs else 0   # rows of arcs longer than a step
-    height = TOP + len(order) * (BOX_H + GAP_H) - GAP_H + bands + 2
-    width = x0 + window * pitch + 1
+    long_all = len(long_arcs) + len(long_ahead)
+    bands = GAP_H + long_all * window if long_all else 0   # rows of arcs longer than a step
+    height = TOP + len(order) * (bh + GAP_H) - GAP_H + bands + 2
+    width = x0 + window * pitch + 1 + (after_w + left_w if ghosts_after else 0)
     grid = LineGrid()
     vertices: dict = {}
     counted = set(loss_steps) if loss_steps is not None else set()
@@ -168,7 +189,7 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
             grid.put(col_x(c), 1, "loss", STYLE_LOSS)
         for n in order:
             a = graph.nodes[n]
-            v = Vertex((n, t), [vertex_label(n, t)], 0, _kind(a), x=col_x(c), y=box_y[n], w=box_w, h=BOX_H)
+            v = Vertex((n, t), [vertex_label(n, t)], 0, _kind(a), x=col_x(c), y=box_y[n], w=box_w, h=bh)
             vertices[v.id] = v
             loss_box = t in counted and a.get("role") == "output"
             _box(grid, v, STYLES.get(v.kind, STYLES["label"]), "heavy" if loss_box else "light")
@@ -177,7 +198,16 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
         grid.put(1, 1, "init" if start == 0 else "earlier", STYLES["ghost"])
         for u in sorted(ghosts_needed, key=lambda n: row[n]):
             v = Vertex(("ghost", u, start - 1), [vertex_label(u, start - 1)], 0, "ghost",
-                       x=1, y=box_y[u], w=ghost_w, h=BOX_H)
+                       x=1, y=box_y[u], w=ghost_w, h=bh)
+            vertices[v.id] = v
+            _box(grid, v, STYLES["ghost"], "dashed")
+    if ghosts_after:
+        gx = col_x(window)
+        grid.put(gx, 0, f"t≥{stop}", STYLES["header"])
+        grid.put(gx, 1, "init" if stop >= steps else "later", STYLES["ghost"])
+        for u in sorted(ghosts_after, key=lambda n: row[n]):
+            v = Vertex(("ghost", u, stop), [vertex_label(u, stop)], 0, "ghost",
+                       x=gx, y=box_y[u], w=after_w, h=bh)
             vertices[v.id] = v
             _box(grid, v, STYLES["ghost"], "dashed")
 
@@ -188,20 +218,20 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
         bx = col_x(c)
         centre = bx + box_w // 2
         for u, v in near:
-            grid.path(("near", u, v, t), [(centre, box_y[u] - 1), (centre, box_y[v] + BOX_H)], False, edge_style)
+            grid.path(("near", u, v, t), [(centre, box_y[u] - 1), (centre, box_y[v] + bh)], False, edge_style)
             grid.put(centre, box_y[u], "┴", edge_style)
         for u, vs in far.items():
             lane = bx - 2 - lane_of[u]
             exit_y = box_y[u] - 1
             grid.put(bx + 1, box_y[u], "┴", edge_style)
-            top = min(box_y[v] + BOX_H for v in vs)
+            top = min(box_y[v] + bh for v in vs)
             grid.path(("far", u, t), [(bx + 1, box_y[u]), (bx + 1, exit_y), (lane, exit_y), (lane, top)],
                       False, edge_style)
             for v in vs:
-                entry = box_y[v] + BOX_H
+                entry = box_y[v] + bh
                 grid.path(("far", u, t), [(lane, entry), (centre, entry)], False, edge_style)
         for v in {v for _, v in instant if row[_] > row[v]} | {v for u, v in near}:
-            grid.put(centre, box_y[v] + BOX_H, "▲", edge_style)
+            grid.put(centre, box_y[v] + bh, "▲", edge_style)
 
     # arcs from earlier steps
     feedback = STYLES["feedback"]
@@ -209,7 +239,7 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
     for (u, su), (v, tv), data in dag.edges(data=True):
         d = data["delay"]
         s, t = su + shift, tv + shift
-        if d <= 0 or not start <= t < stop:   # arcs from later steps (negative delays) are not drawn yet
+        if d <= 0 or not start <= t < stop:   # arcs from later steps: below
             continue
         check()
         c_t = t - start
@@ -224,7 +254,7 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
             grid.path(("from", u, s), [(out_x, port_u), (track, port_u), (track, port_v)], True, feedback)
             grid.path(("into", v, t), [(track, port_v), (in_x, port_v)], True, feedback)
         else:
-            band = TOP + len(order) * (BOX_H + GAP_H) + long_arcs.index((u, d)) * window + c_t   # a row per arc
+            band = TOP + len(order) * (bh + GAP_H) + long_arcs.index((u, d)) * window + c_t   # a row per arc
             down = gap_x(c_s) + sources.index(u)
             up = gap_x(c_t - 1) + len(sources) + long_arcs.index((u, d))
             grid.path(("from", u, s), [(out_x, port_u), (down, port_u), (down, band)], True, feedback)
@@ -234,8 +264,38 @@ def unrolled_picture(graph: nx.MultiDiGraph, steps: int, *, start: int = 0, wind
     for x, y in arrows:
         grid.put(x, y, "▶", feedback)
 
-    grid.put(1, height - 1, LEGEND, STYLES["header"])
-    width = max(width, len(LEGEND) + 2)
+    # arcs from later steps: right to left, one row under the label
+    arrows = set()
+    for c_t, t in enumerate(range(start, stop)):
+        check()
+        for u, v, k in ahead:
+            s = t + k
+            src = vertices[(u, s)] if s < stop else vertices[("ghost", u, stop)]
+            c_s = s - start if s < stop else window
+            port_u, port_v = box_y[u] + 2, box_y[v] + 2
+            grid.put(src.x, port_u, "╡", STYLE_AHEAD)
+            in_x = col_x(c_t) + box_w
+            if c_s - c_t == 1:
+                track = gap_x(c_t) + back + ahead_sources.index(u)
+                grid.path(("back-from", src.id), [(src.x - 1, port_u), (track, port_u), (track, port_v)],
+                          True, STYLE_AHEAD)
+                grid.path(("back-into", v, t), [(track, port_v), (in_x, port_v)], True, STYLE_AHEAD)
+            else:
+                band = (TOP + len(order) * (bh + GAP_H) + (len(long_arcs) + long_ahead.index((u, k))) * window
+                        + c_t)
+                down = gap_x(c_s - 1) + back + ahead_sources.index(u)
+                up = gap_x(c_t) + back + len(ahead_sources) + long_ahead.index((u, k))
+                grid.path(("back-from", src.id), [(src.x - 1, port_u), (down, port_u), (down, band)],
+                          True, STYLE_AHEAD)
+                grid.path(("back-band", u, k, t), [(down, band), (up, band), (up, port_v)], True, STYLE_AHEAD)
+                grid.path(("back-into", v, t), [(up, port_v), (in_x, port_v)], True, STYLE_AHEAD)
+            arrows.add((in_x, port_v))
+    for x, y in arrows:
+        grid.put(x, y, "◀", STYLE_AHEAD)
+
+    legend = LEGEND_AHEAD if ahead else LEGEND
+    grid.put(1, height - 1, legend, STYLES["header"])
+    width = max(width, len(legend) + 2)
     lines = grid.render(width, height, checkpoint)
     columns = {t: col_x(c) for c, t in enumerate(range(start, stop))}
     return Picture(vertices=vertices, lines=lines, width=width, height=height,

@@ -350,3 +350,62 @@ def test_yaml_edits_on_any_text_raise_only_yaml_edit_errors():
                 pass
     assert analyse("[" * 600).problems[0].what.startswith("YAML syntax")
 
+
+
+LOOK_AHEAD = """\
+rnngraph: 1
+nodes:
+  x: {role: input, size: 1}
+  h: {size: 4, activation: tanh}
+  y: {role: output, size: 1}
+edges:
+  - {from: x, to: h, delay: -2}
+  - {from: h, to: h, delay: 1}
+  - {from: h, to: y}
+"""
+
+
+def _arrow_row(picture, vertex):
+    """The row of ``vertex``'s box where arcs from later steps arrive (under the label)."""
+    box = _box(picture, vertex)
+    return picture.lines[box.y + 2].plain, box
+
+
+def test_unrolled_picture_draws_arcs_from_later_steps_right_to_left():
+    """A backward block's arc bw@t+1 -> bw@t leaves bw@t+1's left side (╡) and ends in ◀ at
+    bw@t's right side, on its own row, a double line all the way; the step past the end
+    (t = T, the initial state) is a dashed ghost column on the right."""
+    analysis = analyse(spec_path("bidirectional_marker.yaml").read_text())
+    picture = unrolled_picture(analysis.graph, 5, window=5)
+    text = _plain(picture.lines)
+    assert "◀═ from a later step" in text
+    for t in range(5):
+        row, box = _arrow_row(picture, ("bw", t))
+        assert row[box.x + box.w] == "◀"
+        source = picture.vertices[("bw", t + 1) if t < 4 else ("ghost", "bw", 5)]
+        assert row[source.x] == "╡"
+        assert set(row[box.x + box.w + 1:source.x]) <= set("═╪"), row   # followed without a join
+        fw_row, fw = _arrow_row(picture, ("fw", t))
+        assert "◀" not in fw_row                          # the forward block reads no later step
+        assert picture.lines[fw.y + 1].plain[fw.x - 1] == "▶"      # on the label row
+    assert "t≥5" in text and "bw@5" in text and "init" in text.splitlines()[1]
+    later = unrolled_picture(analysis.graph, 8, start=0, window=5)
+    assert "t≥5" in _plain(later.lines) and "later" in later.lines[1].plain     # t=5 exists, off the window
+
+
+def test_unrolled_picture_draws_a_look_ahead_of_two_steps_along_a_band():
+    analysis = analyse(LOOK_AHEAD)
+    assert analysis.ok, analysis.problems
+    picture = unrolled_picture(analysis.graph, 6, window=5)
+    rows = [line.plain for line in picture.lines]
+    for t in range(5):
+        row, h = _arrow_row(picture, ("h", t))
+        assert row[h.x + h.w] == "◀"                                    # x@t+2 -> h@t arrives
+        assert _box(picture, ("x", t)).y > h.y > _box(picture, ("y", t)).y   # inputs at the bottom
+    for t in range(2, 5):
+        x = _box(picture, ("x", t))
+        assert rows[x.y + 2][x.x] == "╡"                               # x@t feeds h@t-2
+    ghost = picture.vertices[("ghost", "x", 5)]                        # x@5, x@6 lie past the window
+    assert rows[ghost.y + 2][ghost.x] == "╡"
+    assert sum(r.count("◀") for r in rows[:-1]) == 5                   # one per h@t; the last row is the legend
+    assert "┼" not in "\n".join(rows) and "╬" not in "\n".join(rows)

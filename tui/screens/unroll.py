@@ -52,7 +52,7 @@ def arcs_text(graph: nx.MultiDiGraph, node, t: int, steps: int) -> list[str]:
         into.append(f"  {vertex_label(u, t - a.get('delay', 0))} → {here}  {k}")
     for _, v, k, a in graph.out_edges(node, keys=True, data=True):
         d = a.get("delay", 0)
-        if t + d < steps:
+        if 0 <= t + d < steps:
             out.append(f"  {here} → {vertex_label(v, t + d)}  {k}")
     lines = ["arcs in:", *(into or ["  (none)"])]
     lines += ["arcs out:", *(out or [f"  (none within T = {steps})"])]
