@@ -56,12 +56,15 @@ SCREEN_NOTES = {
             "A node with no edges in or out is listed as a warning (⚠): the spec still runs.",
     "unroll": "The network unrolled in time: one column per step, its inputs at the bottom and "
               "its outputs at the top.  A light line ending in ▲ is an arc of the same step; a "
-              "double line ending in ▶ comes from an earlier step (an edge with a delay); dashed "
-              "boxes stand for initial states or steps before the window.  Outputs with a heavy "
+              "double line ending in ▶ comes from an earlier step (an edge with a delay), one ending "
+              "in ◀ from a later step (a negative delay: a look-ahead or a backward block); dashed "
+              "boxes stand for initial states or steps before or after the window.  Outputs with a heavy "
               "border are the steps where the loss counts (train.loss_on).  T sets the number "
               "of steps (applied when typing pauses, or on Enter), [ and ] turn the page of 5 "
-              "steps shown, c draws blocks as boxes or as their gates; choose a vertex in the "
-              "list to read its equation.",
+              "steps shown, c draws blocks as boxes or as their gates.  The highlighted box is the "
+              "cursor: the arrow keys move it in time and up and down a step (or choose a vertex in "
+              "the list, or click it) and its equation is shown; coming from the Step screen it is "
+              "the vertex that screen is at.",
     "step": "One sample of the spec's data, step by step.  Forward: → moves to the next "
             "step.  b switches to backward: the norm of dLoss/dvalue per node and step, "
             "from the last step; ← moves the backward pass one step earlier.  A strip "
@@ -107,6 +110,7 @@ class RnnGraphApp(App):
 
     analysis: reactive[Analysis | None] = reactive(None, always_update=True)
     dirty: reactive[bool] = reactive(False)
+    step_vertex = None    # (node, t, T) the Step screen is at: the Unroll screen's cursor goes there
 
     def __init__(self, path: str | None = None, text: str | None = None) -> None:
         super().__init__()

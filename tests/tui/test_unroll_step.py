@@ -325,3 +325,33 @@ async def test_unroll_pages_through_eight_steps_and_marks_where_the_loss_counts(
         await pilot.press("f3")
         await settle(pilot, app)
         assert app.screen.query_one(GraphCanvas).layout_data.loss_steps == (0, 1, 2, 3, 4)
+
+
+async def test_unroll_highlights_the_vertex_the_step_screen_is_at_and_arrows_move_it():
+    app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        await pilot.press(*["right"] * 6, "down")
+        await settle(pilot, app)
+        node, t, steps = app.step_vertex
+        assert t == 6 and steps == app.screen.steps
+        await pilot.press("f3")
+        await settle(pilot, app)
+        screen = app.screen
+        canvas = screen.query_one(GraphCanvas)
+        assert screen.steps == steps and screen.start == 5          # the page holding t = 6
+        assert screen.selected == canvas.selected == (node, 6)
+        box = canvas.layout_data.vertices[(node, 6)]
+        row = canvas._strip(box.y + 1)                               # the box's label row, highlighted
+        lit = [seg.text for seg in row if seg.style is not None and seg.style.reverse]
+        assert f"{node}@6" in "".join(lit)
+        assert f"{node}@6" in screen.equation_text()
+        await pilot.press("right", "right", "right", "right")       # past t = 9: the next page
+        await settle(pilot, app)
+        assert screen.selected == canvas.selected == (node, 10) and screen.start == 10
+        await pilot.press("up")
+        await settle(pilot, app)
+        above = screen.selected
+        assert above[1] == 10 and canvas.layout_data.vertices[above].y < canvas.layout_data.vertices[(node, 10)].y
+        assert screen.equation_text().startswith(f"{above[0]}@10 = ")

@@ -167,6 +167,8 @@ class StepScreen(Screen):
         view.show(self.trace, self.t, self.backward, self.message, self.selected, self.compare_trace,
                   (self._file_name(self.app.document.path or self.app.document.name),
                    self._file_name(self.compare_path or "")))
+        if self.trace is not None:          # the Unroll screen's cursor follows it
+            self.app.step_vertex = (view.chosen(), self.t, self.steps)
         if self.trace is None:
             status = ""
         elif self.backward:
