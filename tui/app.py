@@ -75,9 +75,11 @@ SCREEN_NOTES = {
             "weights ran (initial, trained on the Train screen, or loaded).  ↑ and ↓ pick the node "
             "whose vertex of the unrolled graph is shown with what it reads.  n draws another sample; "
             "t focuses T (Enter applies; empty for the whole sample).  A Hopfield net settles "
-            "its cue one sweep per step (dynamics.update: async or sync) with its energy and "
-            "its overlap with each stored pattern; k cues with a stored pattern, 10% more of "
-            "its units flipped each time, and n takes the next pattern.",
+            "its cue as the engine's settle does, with its energy and its overlap with each stored "
+            "pattern: with dynamics.update: async, → updates one unit (highlighted ◆◆/◇◇, the energy "
+            "never rising) and ] runs to the end of the sweep ([ back); sync nets take a sweep per "
+            "step (a 2-cycle is reported) and continuous nets an Euler step of their graph.  k cues "
+            "with a stored pattern, 10% more of its units flipped each time, and n takes the next pattern.",
     "train": "s starts the spec's training (the same as `rnngraph run`) in the background, "
              "p pauses it and s resumes it at the next epoch, x stops it (the next s starts at "
              "epoch 1); the plot grows each epoch and the trained weights go to the Step screen.",

@@ -116,7 +116,7 @@ async def test_hopfield_state_is_drawn_as_a_bitmap():
         assert trace.overlaps[-1].max() == 1.0        # recalled: the state is a stored pattern
         assert set(np.unique(screen.current_values()["s"])) <= {-1.0, 1.0}
         rendered = screen.query_one("#step-view").plain_text()
-        assert "██" in rendered and "energy (cue, then each sweep)" in rendered
+        assert "██" in rendered and "energy (cue, then each update)" in rendered   # async: unit by unit
         assert "overlap with pattern" in rendered and "nearest" in rendered
 
 
@@ -355,3 +355,60 @@ async def test_unroll_highlights_the_vertex_the_step_screen_is_at_and_arrows_mov
         above = screen.selected
         assert above[1] == 10 and canvas.layout_data.vertices[above].y < canvas.layout_data.vertices[(node, 10)].y
         assert screen.equation_text().startswith(f"{above[0]}@10 = ")
+
+
+async def test_async_hopfield_steps_one_unit_per_key_and_a_sweep_with_the_bracket():
+    """→ applies one single-unit update (the unit highlighted, the energy never rising), ] runs
+    to the end of the sweep, which is the engine's sweep; ← and [ go back."""
+    app = RnnGraphApp(str(spec_path("hopfield_discrete.yaml")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        screen = app.screen
+        trace = screen.trace
+        n = trace.unit_states.shape[1]
+        assert screen.updates == 0 and len(trace.unit_order) == trace.steps * n
+        view = screen.query_one("#step-view")
+        assert "after update 0 of" in view.plain_text()
+        energies = []
+        for k in range(1, 6):
+            await pilot.press("right")
+            assert screen.updates == k and screen.t == 0
+            text = view.plain_text()
+            unit = int(trace.unit_order[k - 1])
+            assert f"after update {k} of {len(trace.unit_order)} (sweep 1, unit {unit})" in text
+            assert f"update {k}: unit {unit} " in text
+            assert "◆◆" in text or "◇◇" in text                  # the unit just updated
+            energies.append(trace.unit_energy[k])
+        assert np.all(np.diff(trace.unit_energy) <= 1e-9)        # async updates never raise the energy
+        await pilot.press("right_square_bracket")                 # the rest of sweep 1
+        assert screen.updates == n and screen.t == 0
+        np.testing.assert_array_equal(trace.unit_states[n], trace.values["s"][0])   # the engine's sweep 1
+        await pilot.press("right")
+        assert screen.updates == n + 1 and screen.t == 1
+        await pilot.press("left", "left_square_bracket")
+        assert screen.updates == 0
+        await pilot.press("end")
+        assert screen.updates == len(trace.unit_order) and screen.t == trace.steps - 1
+        assert trace.overlaps[-1].max() == 1.0 and "nearest" in view.plain_text()
+
+
+async def test_continuous_hopfield_settles_as_the_engine_does():
+    """A continuous net steps its Euler iteration for dynamics.sweeps steps from the cue (the
+    engine's settle), with the energy per step and the overlaps; → is one step."""
+    from rnngraph.engine.hopfield import settle as engine_settle
+    app = RnnGraphApp(str(spec_path("hopfield_continuous.yaml")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        screen = app.screen
+        trace = screen.trace
+        sweeps = app.analysis.spec.dynamics["sweeps"]
+        assert trace.steps == sweeps and trace.unit_states is None
+        cue = trace.initial["v"][None, :]
+        result = engine_settle(trace.net, cue, update="sync", sweeps=sweeps)
+        np.testing.assert_allclose(trace.values["v"][-1], result.states[0])
+        np.testing.assert_allclose(trace.energy, result.energy[0])
+        assert "Euler step" in trace.settle_note and "settled" in trace.settle_note
+        await pilot.press("right")
+        assert screen.t == 1 and "energy (cue, then each sweep)" in screen.query_one("#step-view").plain_text()
