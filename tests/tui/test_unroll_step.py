@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import numpy as np
 import pytest
@@ -357,14 +358,20 @@ async def test_unroll_highlights_the_vertex_the_step_screen_is_at_and_arrows_mov
         assert screen.equation_text().startswith(f"{above[0]}@10 = ")
 
 
-async def test_async_hopfield_steps_one_unit_per_key_and_a_sweep_with_the_bracket():
-    """→ applies one single-unit update (the unit highlighted, the energy never rising), ] runs
-    to the end of the sweep, which is the engine's sweep; ← and [ go back."""
-    app = RnnGraphApp(str(spec_path("hopfield_discrete.yaml")))
+@contextlib.asynccontextmanager
+async def _on_step_screen(name: str):
+    """The app on spec ``name`` at 120x40, switched to the Step screen with its sample run."""
+    app = RnnGraphApp(str(spec_path(name)))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f4")
         await settle(pilot, app)
-        screen = app.screen
+        yield app, pilot, app.screen
+
+
+async def test_async_hopfield_steps_one_unit_per_key_and_a_sweep_with_the_bracket():
+    """→ applies one single-unit update (the unit highlighted, the energy never rising), ] runs
+    to the end of the sweep, which is the engine's sweep; ← and [ go back."""
+    async with _on_step_screen("hopfield_discrete.yaml") as (app, pilot, screen):
         trace = screen.trace
         n = trace.unit_states.shape[1]
         assert screen.updates == 0 and len(trace.unit_order) == trace.steps * n
@@ -397,11 +404,7 @@ async def test_continuous_hopfield_settles_as_the_engine_does():
     """A continuous net steps its Euler iteration for dynamics.sweeps steps from the cue (the
     engine's settle), with the energy per step and the overlaps; → is one step."""
     from rnngraph.engine.hopfield import settle as engine_settle
-    app = RnnGraphApp(str(spec_path("hopfield_continuous.yaml")))
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("f4")
-        await settle(pilot, app)
-        screen = app.screen
+    async with _on_step_screen("hopfield_continuous.yaml") as (app, pilot, screen):
         trace = screen.trace
         sweeps = app.analysis.spec.dynamics["sweeps"]
         assert trace.steps == sweeps and trace.unit_states is None
