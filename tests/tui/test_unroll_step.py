@@ -415,3 +415,15 @@ async def test_continuous_hopfield_settles_as_the_engine_does():
         assert "Euler step" in trace.settle_note and "settled" in trace.settle_note
         await pilot.press("right")
         assert screen.t == 1 and "energy (cue, then each sweep)" in screen.query_one("#step-view").plain_text()
+
+
+async def test_step_keys_read_in_one_burst_reach_the_t_box():
+    """t, 5, 2, Enter read by the terminal driver at once (one write, as a fast typist or tmux
+    sends them) go to the T box: t moves the focus before the next key is routed."""
+    from textual import events
+    async with _on_step_screen("elman_adding.yaml") as (app, pilot, screen):
+        assert screen.steps == 55
+        for key, char in (("t", "t"), ("5", "5"), ("2", "2"), ("enter", "\r")):
+            app.post_message(events.Key(key, char))             # queued together, as the driver does
+        await settle(pilot, app)
+        assert screen.requested == 52 and screen.steps == 52

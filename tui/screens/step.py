@@ -56,7 +56,7 @@ class StepScreen(Screen):
         Binding("left_square_bracket", "sweep(-1)", "Sweep back", show=False),
         Binding("n", "new_sample", "Sample"),
         Binding("k", "corrupt", "Corrupt cue"),
-        Binding("t", "focus_steps", "Set T", show=False),
+        Binding("t", "focus_steps", "Set T", show=False, priority=True),
     ]
 
     t: reactive[int] = reactive(0)
@@ -363,7 +363,9 @@ class StepScreen(Screen):
         self.corrupt = following.get(self.corrupt)
 
     def action_focus_steps(self) -> None:
-        self.query_one("#step-steps", Input).focus()
+        """t: focus the T box now, not after the queued messages (as ``Widget.focus`` does), so
+        digits sent in the same burst as the t land in the box."""
+        self.set_focus(self.query_one("#step-steps", Input))
 
     @on(Button.Pressed, "#step-forward")
     def _forward(self) -> None:
