@@ -409,3 +409,34 @@ def test_unrolled_picture_draws_a_look_ahead_of_two_steps_along_a_band():
     assert rows[ghost.y + 2][ghost.x] == "╡"
     assert sum(r.count("◀") for r in rows[:-1]) == 5                   # one per h@t; the last row is the legend
     assert "┼" not in "\n".join(rows) and "╬" not in "\n".join(rows)
+
+
+def test_an_expanded_lstm_fits_the_unroll_canvas_of_a_120x40_terminal():
+    """88x35 is the picture's room at 120x40: full boxes are 58 rows, so the boxes become one
+    row and the parts lose their block's name; five steps still fit side by side."""
+    from tui.unrolled import fitted_picture
+    analysis = analyse(spec_path("lstm_adding.yaml").read_text())
+    full = unrolled_picture(analysis.graph, 5, loss_steps=range(5))
+    assert full.height > 35
+    picture = fitted_picture(analysis.graph, 5, window=5, width=88, height=35, loss_steps=range(5))
+    assert picture.compact and picture.window == 5
+    assert picture.width <= 88 and picture.height <= 35
+    rows = [line.plain for line in picture.lines]
+    assert all(len(r.rstrip()) <= 88 for r in rows)
+    assert set(picture.vertices) >= {(n, t) for n in analysis.graph.nodes for t in range(5)}
+    y0 = picture.vertices[("y", 0)]
+    assert rows[y0.y][y0.x:y0.x + y0.w] == "┃ y@0 ┃"                  # the loss counts: heavy sides
+    fc = picture.vertices[("lstm/fc", 2)]
+    assert rows[fc.y][fc.x - 1] == "▶" and "fc@2" in rows[fc.y]        # c(t-1) still arrives from the left
+    assert "(lstm/): h is lstm/h" in "\n".join(rows)
+    narrow = fitted_picture(analysis.graph, 5, window=5, width=60, height=35, loss_steps=range(5))
+    assert narrow.width <= 60 and 1 <= narrow.window < 5                 # fewer steps a page
+
+
+def test_short_names_are_used_only_when_unambiguous():
+    from tui.unrolled import short_names
+    analysis = analyse(spec_path("lstm_adding.yaml").read_text())
+    assert short_names(analysis.graph)["lstm/fc"] == "fc"
+    graph = analysis.graph.copy()
+    graph.add_node("fc", size=1)                                         # a node of its own named fc
+    assert short_names(graph)["lstm/fc"] == "lstm/fc"

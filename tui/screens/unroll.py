@@ -20,7 +20,7 @@ from ..equations import vertex_equation
 from ..layout import collapse_blocks, vertex_label
 from ..model import Analysis
 from ..stepping import loss_steps
-from ..unrolled import unrolled_picture
+from ..unrolled import fitted_picture
 from ..widgets.graph_canvas import GraphCanvas, Stale, draw_in_worker
 
 WINDOW = 5        # time steps drawn at once; [ and ] page through the rest
@@ -150,9 +150,15 @@ class UnrollScreen(Screen):
         self.steps = steps
         self.select((node, t))
 
+    _shown_window = None   # the steps the last picture drew (fewer than WINDOW when they do not fit)
+
     @property
     def window(self) -> int:
-        return min(self.steps, WINDOW)
+        """The steps a page holds: those of the picture shown ([ and ] turn by it)."""
+        return min(self.steps, self._shown_window or WINDOW)
+
+    def on_resize(self) -> None:
+        self._refresh()
 
     _drawn = None       # what the picture shows: (analysis, (steps, start, collapse))
 
@@ -168,7 +174,8 @@ class UnrollScreen(Screen):
         self.query_one("#unroll-window", Label).update(
             f" steps {self.start}..{stop - 1} of {self.steps}"
             + ("" if analysis is None or analysis.ok else "  (spec has problems: structure only)"))
-        key = (self.steps, self.start, self.collapse)
+        canvas_size = (canvas.scrollable_content_region.width, canvas.scrollable_content_region.height)
+        key = (self.steps, self.start, self.collapse, canvas_size)
         if self._drawn is not None and self._drawn[0] is analysis and self._drawn[1] == key:
             return
         self._drawn = (analysis, key)
@@ -182,12 +189,14 @@ class UnrollScreen(Screen):
         self.graph = graph
         self._fill_vertices(graph, stop)
         canvas.show(None, "laying out…")
-        self._layout(analysis, graph, self.steps, self.start, self.window, self._layout_token)
+        self._layout(analysis, graph, self.steps, self.start, min(self.steps, WINDOW), self._layout_token,
+                     canvas_size)
 
     _layout_token = 0   # the latest layout asked for; older workers' results are dropped
 
     @work(thread=True, exclusive=True, group="unroll-layout")
-    def _layout(self, analysis, graph, steps: int, start: int, window: int, token: int) -> None:
+    def _layout(self, analysis, graph, steps: int, start: int, window: int, token: int,
+                size: tuple[int, int] = (0, 0)) -> None:
         known = self._loss_known
         if known is not None and known[0] is analysis and known[1] == steps:
             counted, note = known[2]
@@ -199,8 +208,9 @@ class UnrollScreen(Screen):
             self._loss_known = (analysis, steps, (counted, note))
         try:
             drawn = draw_in_worker(
-                lambda checkpoint: unrolled_picture(graph, steps, start=start, window=window,
-                                                    loss_steps=counted, checkpoint=checkpoint),
+                lambda checkpoint: fitted_picture(graph, steps, start=start, window=window,
+                                                  width=size[0] or None, height=size[1] or None,
+                                                  loss_steps=counted, checkpoint=checkpoint),
                 lambda: token == self._layout_token, self._loop, render=lambda picture, _: picture.lines)
         except Stale:
             return
@@ -215,6 +225,11 @@ class UnrollScreen(Screen):
         canvas.show(layout, message, picture)
         if layout is None:
             return
+        if layout.window != self._shown_window:
+            self._shown_window = layout.window
+            stop = min(self.steps, self.start + self.window)
+            self.query_one("#unroll-window", Label).update(f" steps {self.start}..{stop - 1} of {self.steps}")
+            self._fill_vertices(self.graph, stop)
         if self.selected is not None and self.selected in layout.vertices:
             canvas.selected = self.selected
         elif self.selected is None:                 # the cursor starts at the top of the first step
