@@ -208,8 +208,12 @@ def _draw_ops(canvas: "_Canvas", ops: list) -> None:
     """Draw ``ops`` (all at once, with the result of drawing them one by one in order).
 
     A line adds to each cell it crosses the directions it leaves that cell in, so
-    joins and crossings get the right character; the last op to touch a cell gives
-    it its style (and a character op its character).  Cells off the canvas are skipped.
+    joins get the right character; the last op to touch a cell gives it its style
+    (and a character op its character).  A cell that lines only pass straight
+    through, some across and some up or down, with none ending or turning there,
+    is a crossing: drawn as the vertical line over a broken horizontal one
+    (``│``), never as ``┼``, so an edge is not seen joining one it only crosses.
+    Cells off the canvas are skipped.
     """
     if not ops:
         return
@@ -236,6 +240,7 @@ def _draw_ops(canvas: "_Canvas", ops: list) -> None:
     y, x, bit, seq, style = y[inside], x[inside], bit[inside], seq[inside], style[inside]
     np.bitwise_or.at(canvas.dirs, (y, x), bit)
     flat = y * width + x
+    canvas.dirs.flat[_crossings(flat[bit != 0], bit[bit != 0])] = N | S
     last = _last_per_cell(flat, seq)
     canvas.style_ids.flat[flat[last]] = style[last]
     chars = sel[seq]
@@ -243,6 +248,20 @@ def _draw_ops(canvas: "_Canvas", ops: list) -> None:
         cflat, cseq = flat[chars], seq[chars]
         last = _last_per_cell(cflat, cseq)
         canvas.chars.flat[cflat[last]] = r[cseq[last]]
+
+
+def _crossings(flat: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """The cells (flat indices) where every line passes straight through (``bits`` of
+    each line's pass, per cell), some horizontally and some vertically."""
+    if not len(flat):
+        return flat
+    order = np.argsort(flat, kind="stable")
+    flat, bits = flat[order], bits[order]
+    starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]])
+    horizontal, vertical = bits == (E | W), bits == (N | S)
+    straight = np.logical_and.reduceat(horizontal | vertical, starts)
+    both = np.logical_or.reduceat(horizontal, starts) & np.logical_or.reduceat(vertical, starts)
+    return flat[starts][straight & both]
 
 
 def _draw_loops(canvas: _Canvas, layout: Layout) -> None:

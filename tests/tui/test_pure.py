@@ -440,3 +440,30 @@ def test_short_names_are_used_only_when_unambiguous():
     graph = analysis.graph.copy()
     graph.add_node("fc", size=1)                                         # a node of its own named fc
     assert short_names(graph)["lstm/fc"] == "lstm/fc"
+
+
+def test_folded_edges_that_cross_are_drawn_crossing_not_joined():
+    """Where a light edge only passes over another (no line ends or turns there) the cell is
+    the vertical line over a broken horizontal one, never ┼: the gated recurrent blocks had
+    three ┼ each, read as joins that are not in the graph."""
+    from tui.layout import folded_layout
+    for name in ("gru_adding.yaml", "lstm_adding.yaml", "lstm_reber.yaml"):
+        analysis = analyse(spec_path(name).read_text())
+        layout = folded_layout(analysis.graph)
+        rows = [line.plain for line in render_layout(layout)]
+        assert "┼" not in "\n".join(rows), name
+
+
+def test_track_order_keeps_a_sources_line_off_the_line_into_a_target_on_its_row():
+    """A source's line out must not run past the track of a target on its own row (the two
+    lines would overlap): that target's track goes right of the source's tracks."""
+    from tui.layout import _track_order
+    from tui.layout import Vertex
+    vertices = {n: Vertex(n, [n], layer, "hidden") for n, layer in
+                (("u", 0), ("w", 0), ("p", 1), ("q", 1))}
+    pos = {"u": 1, "w": 0, "p": 0, "q": 1}                  # u shares row 1 with q
+    segments = [("u", "p", "edge"), ("w", "q", "edge")]
+    assert _track_order({"p": None, "q": None}, segments, vertices, pos, 0) == ["p", "q"]
+    pos = {"u": 0, "w": 1, "p": 2, "q": 0}                  # u (row 0) feeds p (row 2); q is on row 0
+    segments = [("u", "p", "edge"), ("w", "q", "edge")]
+    assert _track_order({"q": None, "p": None}, segments, vertices, pos, 0) == ["p", "q"]
