@@ -467,3 +467,43 @@ def test_track_order_keeps_a_sources_line_off_the_line_into_a_target_on_its_row(
     pos = {"u": 0, "w": 1, "p": 2, "q": 0}                  # u (row 0) feeds p (row 2); q is on row 0
     segments = [("u", "p", "edge"), ("w", "q", "edge")]
     assert _track_order({"q": None, "p": None}, segments, vertices, pos, 0) == ["p", "q"]
+
+
+DENSE = """\
+rnngraph: 1
+nodes:
+  x: {role: input, size: 2}
+  a: {size: 4}
+  b: {size: 4}
+  c: {size: 4}
+  d: {size: 4}
+  e: {size: 4}
+  f: {size: 4}
+  y: {role: output, size: 1}
+  z: {role: output, size: 1}
+edges:
+  - {from: x, to: [a, b, c]}
+  - {from: a, to: [e, f]}
+  - {from: b, to: [d, f]}
+  - {from: c, to: [d, e]}
+  - {from: [d, e], to: y}
+  - {from: [f, d], to: z}
+  - {from: x, to: y}
+"""
+
+
+def test_a_line_into_a_target_never_runs_along_the_line_out_of_the_source_on_its_row():
+    """In this graph every channel row has a source and a target whose tracks cannot all be
+    ordered apart: the target's line in then comes in on its label row, so the line out of
+    a (which feeds e and f, not d) is not seen running on into d."""
+    from tui.layout import folded_layout
+    analysis = analyse(DENSE)
+    assert analysis.ok, analysis.problems
+    layout = folded_layout(analysis.graph)
+    rows = [line.plain for line in render_layout(layout)]
+    a, d = layout.vertices["a"], layout.vertices["d"]
+    assert a.port == d.port                              # a and d share a row
+    between = rows[a.port][a.x + a.w:d.x]
+    assert "▶" not in between                            # nothing on a's row enters d
+    assert rows[d.y + 1][d.x - 1] == "▶"                 # d's line in: its label row
+    assert rows[a.port][d.x - 1] == " "                  # a's line stops at its last track
