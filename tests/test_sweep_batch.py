@@ -116,7 +116,7 @@ def _jobs(spec, grid=(), seeds=(0, 1), sets=()):
 
 def test_runs_of_one_program_batch_and_other_programs_do_not_mix():
     jobs = _jobs(PARITY, ["train.optimizer.lr=0.01,0.1", "nodes.hidden.size=4,8"])
-    units = plan_units(jobs, workers=1)
+    units = plan_units(jobs)
     assert all(isinstance(u, Batch) for u in units) and len(units) == 2
     sizes = {u.jobs[0].spec_text.count("size: 8") for u in units}
     assert len(sizes) == 2
@@ -125,10 +125,13 @@ def test_runs_of_one_program_batch_and_other_programs_do_not_mix():
         assert len(unit.jobs) == 4 and len({j.spec_text.split("hidden:")[1][:40] for j in unit.jobs}) == 1
 
 
-def test_a_batch_is_split_over_the_workers():
-    units = plan_units(_jobs(PARITY, seeds=range(5)), workers=2)
-    assert [len(u.jobs) for u in units] == [3, 2]
-    assert [len(u.jobs) for u in plan_units(_jobs(PARITY, seeds=[0]), workers=2)] == [1]   # a batch of one
+def test_batches_are_cut_by_the_sweep_alone_into_near_equal_parts():
+    jobs = _jobs(PARITY, seeds=range(40))
+    units = plan_units(jobs)
+    assert [len(u.jobs) for u in units] == [14, 13, 13]            # at most REPLICAS_PER_BATCH each
+    assert [j.run_id for u in units for j in u.jobs] == [j.run_id for j in jobs]   # in the sweep's order
+    assert [len(u.jobs) for u in plan_units(_jobs(PARITY, seeds=range(5)))] == [5]
+    assert [len(u.jobs) for u in plan_units(_jobs(PARITY, seeds=[0]))] == [1]   # a batch of one
 
 
 @pytest.mark.parametrize("spec, sets", [
@@ -138,7 +141,7 @@ def test_a_batch_is_split_over_the_workers():
     (str(SPECS / "hopfield_discrete.yaml"), []),
 ])
 def test_runs_the_batched_path_cannot_do_run_alone(spec, sets):
-    units = plan_units(_jobs(spec, sets=sets), workers=1)
+    units = plan_units(_jobs(spec, sets=sets))
     assert len(units) == 2 and all(isinstance(u, RunJob) for u in units)
 
 
@@ -174,7 +177,7 @@ def test_runs_whose_data_differ_in_shape_run_one_after_another_each_as_alone():
     from rnngraph.cli.sweep_batch import execute_batch
     from rnngraph.cli.sweep_runs import execute_run
     jobs = _jobs(REBER, seeds=(0, 1), sets=["train.loss_on=all", "task.n_train=20", "task.n_eval=10"])
-    units = plan_units(jobs, workers=1)
+    units = plan_units(jobs)
     assert len(units) == 1 and isinstance(units[0], Batch)    # one program, as far as the spec says
     from rnngraph.spec import parse_spec
     from rnngraph.training.experiment import Experiment
@@ -187,3 +190,26 @@ def test_runs_whose_data_differ_in_shape_run_one_after_another_each_as_alone():
         assert result.run_id == job.run_id and result.status == alone.status
         assert {k: v for k, v in result.metrics.items() if k != "seconds"} == \
             {k: v for k, v in alone.metrics.items() if k != "seconds"}
+
+
+def test_a_batch_left_part_done_is_trained_again_whole_and_only_its_missing_runs_written(tmp_path):
+    """Ctrl-C while a batch's runs were being published: the next sweep trains that batch again (as
+    a smaller batch, elman_temporal_xor's float32 runs differ in their last bits) and writes only the
+    runs it lacked."""
+    import shutil
+    import subprocess
+    import sys
+    out = tmp_path / "s"
+    command = [sys.executable, "-m", "rnngraph.cli", "sweep", str(SPECS / "elman_temporal_xor.yaml"),
+               "--seeds", "4", "--epochs", "1", "--workers", "1", "--out", str(out), "--quiet"]
+    r = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    whole = without_seconds(read_csv(out / "sweep.csv"))
+    kept = out / "seed-0" / "metrics.json"
+    stamp = kept.stat().st_mtime_ns
+    shutil.rmtree(out / "seed-3")
+    r = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "3 of 4 runs already in" in r.stderr
+    assert without_seconds(read_csv(out / "sweep.csv")) == whole
+    assert kept.stat().st_mtime_ns == stamp

@@ -81,9 +81,16 @@ def sweep(out, *extra, timeout=300):
 
 @pytest.fixture(scope="module")
 def local_csv(tmp_path_factory):
-    """The local sweep with each run alone, as the cluster runs them (batched replicas equal their runs to
-    rounding only)."""
     out = tmp_path_factory.mktemp("local") / "xor"
+    r = sweep(out, "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    return without_seconds(read_csv(out / "sweep.csv"))
+
+
+@pytest.fixture(scope="module")
+def local_alone_csv(tmp_path_factory):
+    """The local sweep with every run on its own (--no-batch)."""
+    out = tmp_path_factory.mktemp("alone") / "xor"
     r = sweep(out, "--workers", "2", "--no-batch")
     assert r.returncode == 0, r.stderr
     return without_seconds(read_csv(out / "sweep.csv"))
@@ -97,13 +104,15 @@ def test_cluster_sweep_equals_the_local_sweep_bit_for_bit(cluster, local_csv, tm
     assert rows == local_csv
 
 
-def test_a_killed_worker_loses_no_run(cluster, local_csv, tmp_path):
+def test_a_killed_worker_loses_no_run(cluster, local_alone_csv, tmp_path):
+    """Run by run (--no-batch): four tasks for three workers, so the victim surely gets one (a batch
+    is a task too, redone the same way)."""
     victim = start_worker(cluster, "victim")
     try:
         workers = wait_for_workers(cluster, 3)
         out = tmp_path / "k"
         proc = subprocess.Popen([sys.executable, "-m", "rnngraph.cli", "sweep", XOR, "--seeds", SEEDS, "--epochs",
-                                 EPOCHS, "--out", str(out), "--quiet", "--cluster", cluster],
+                                 EPOCHS, "--out", str(out), "--quiet", "--cluster", cluster, "--no-batch"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         killed = False
         with distributed.Client(cluster, timeout="30s", set_as_default=False) as client:
@@ -117,7 +126,7 @@ def test_a_killed_worker_loses_no_run(cluster, local_csv, tmp_path):
         assert killed, "the victim worker never got a run"
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-        assert without_seconds(read_csv(out / "sweep.csv")) == local_csv
+        assert without_seconds(read_csv(out / "sweep.csv")) == local_alone_csv
     finally:
         if victim.poll() is None:
             victim.kill()
@@ -134,15 +143,17 @@ def test_an_unreachable_scheduler_is_a_clear_error_within_seconds(tmp_path):
     assert not (tmp_path / "u").exists()
 
 
-def test_interrupted_cluster_sweep_continues_to_the_same_sweep_csv(cluster, local_csv, tmp_path):
+def test_interrupted_cluster_sweep_continues_to_the_same_sweep_csv(cluster, local_alone_csv, tmp_path):
+    """Run by run (--no-batch), so the interrupt lands while runs remain: two equal batches on two
+    workers end together."""
     out = tmp_path / "i"
     command = [sys.executable, "-m", "rnngraph.cli", "sweep", XOR, "--seeds", SEEDS, "--epochs", EPOCHS,
-               "--out", str(out), "--quiet", "--cluster", cluster]
+               "--out", str(out), "--quiet", "--cluster", cluster, "--no-batch"]
     code, err = interrupt_when_a_run_is_done(command, out)
     assert code == 130, err
     finished = [p for p in out.iterdir() if (p / "run.json").exists()]
     assert 1 <= len(finished) < int(SEEDS)
-    r = sweep(out, "--cluster", cluster)
+    r = sweep(out, "--cluster", cluster, "--no-batch")
     assert r.returncode == 0, r.stderr
     assert f"{len(finished)} of {SEEDS} runs already in" in r.stderr
-    assert without_seconds(read_csv(out / "sweep.csv")) == local_csv
+    assert without_seconds(read_csv(out / "sweep.csv")) == local_alone_csv

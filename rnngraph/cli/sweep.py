@@ -36,7 +36,7 @@ def register(sub) -> None:
                    help="run on the Dask scheduler at ADDRESS (tcp://HOST:PORT) instead of locally")
     p.add_argument("--out", metavar="DIR", help="the sweep's folder (default: a new sweeps/<spec name>)")
     p.add_argument("--no-batch", action="store_true",
-                   help="train every run on its own; by default local runs that differ only in seed and "
+                   help="train every run on its own; by default runs that differ only in seed and "
                         "numeric training options train together as replicas of one program")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)

@@ -3,9 +3,9 @@ seed and in per-replica options (``training.replicas.PER_REPLICA_TRAIN``,
 edge initialisers, ``expect:``) are one program, trained together as
 replicas in one worker process (docs/sweeps.md, "Batched replicas").
 
-``plan_units(jobs, workers)`` groups the jobs: ``Batch``es of the runs of
-each program that batches (split into at most ``workers`` batches, so every
-core has one; a lone run is a batch of one) and the others alone.  ``execute_unit`` carries out either and returns a list of
+``plan_units(jobs)`` groups the jobs: ``Batch``es of the runs of each
+program that batches (a lone run is a batch of one) and the others alone.
+``execute_unit`` carries out either and returns a list of
 ``RunResult``s, each the same as ``sweep_runs.execute_run`` would return for
 its job (to rounding; ``seconds`` is the batch's wall time shared out).
 """
@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 from .sweep_runs import RunJob, RunResult, execute_run, run_result
 
-MAX_REPLICAS = 64   # the most runs in one batch (memory grows with them; the speed-up does not)
+# the most runs in one batch: enough to amortise a step's Python work over the replicas, few enough
+# that a 32-seed sweep is a batch for each of two cores
+REPLICAS_PER_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,16 @@ def program_key(spec_text: str, spec_path: str, verdicts: dict | None = None) ->
     return key if verdicts[key] else None
 
 
-def plan_units(jobs: list, workers: int) -> list:
-    """``jobs`` as units of work: ``Batch``es of the runs that share a program
-    (``program_key``), each group split into about ``workers`` batches of at
-    most MAX_REPLICAS, and every job whose program does not batch alone."""
+def plan_units(jobs: list) -> list:
+    """``jobs`` (a whole sweep's, in its order) as units of work: ``Batch``es
+    of the runs that share a program (``program_key``), each group cut into
+    near-equal batches of at most REPLICAS_PER_BATCH, and every job whose
+    program does not batch alone.
+
+    A replica's last bits can depend on which runs share its batch (float32
+    reductions are ordered by the stacked arrays' shape), so a run's batch is
+    decided by the sweep alone: not by the workers, the cluster, or which
+    runs an interrupted sweep left to do."""
     groups: dict = {}
     keys: dict = {}
     verdicts: dict = {}
@@ -88,10 +96,10 @@ def plan_units(jobs: list, workers: int) -> list:
         if keys[group[0].spec_text] is None:   # a run that does not batch
             units.append(group[0])
             continue
-        # a lone run of a program that batches is a batch of one: its results are then those of the
-        # replica path whichever runs shared its batch (a sweep continued after Ctrl-C ends the same)
-        size = min(MAX_REPLICAS, math.ceil(len(group) / max(1, workers)))
-        units += [Batch(tuple(group[i:i + size])) for i in range(0, len(group), size)]
+        count = math.ceil(len(group) / REPLICAS_PER_BATCH)
+        sizes = [len(group) // count + (i < len(group) % count) for i in range(count)]
+        cuts = [sum(sizes[:i]) for i in range(count + 1)]
+        units += [Batch(tuple(group[a:b])) for a, b in zip(cuts, cuts[1:])]
     return units
 
 

@@ -349,6 +349,8 @@ def run_sweep(spec: str, grid=None, seeds: int | None = None, out: str | None = 
             on_start(pending, outcome.skipped)
 
         def finished(result):
+            if result.run_id in outcome.results:   # a finished run its batch did again
+                return
             try:
                 write_run(out_dir, result)
             except OSError as exc:
@@ -358,14 +360,19 @@ def run_sweep(spec: str, grid=None, seeds: int | None = None, out: str | None = 
             if on_result is not None:
                 on_result(result)
         try:
-            if client is not None:
-                run_dask(pending, client, finished)
-            elif batch:
+            units, execute = pending, execute_run
+            if batch:
+                # batches planned over the whole sweep: a batch with a run left to do is done
+                # whole (its finished runs are not written again), so every run's results are
+                # the same wherever and whenever it executes
                 from .sweep_batch import execute_unit, plan_units
-                workers = workers or os.cpu_count() or 1
-                run_local(plan_units(pending, workers), workers, finished, execute=execute_unit)
+                units = [unit for unit in plan_units(jobs)
+                         if any(job.run_id not in outcome.results for job in getattr(unit, "jobs", (unit,)))]
+                execute = execute_unit
+            if client is not None:
+                run_dask(units, client, finished, execute)
             else:
-                run_local(pending, workers or os.cpu_count() or 1, finished)
+                run_local(units, workers or os.cpu_count() or 1, finished, execute)
         except KeyboardInterrupt:
             outcome.interrupted = True
     finally:
@@ -571,19 +578,21 @@ def connect_dask(address: str, timeout: float = 5.0):
         raise DataError(f"--cluster {address}: cannot reach a Dask scheduler there ({reason})") from None
 
 
-def run_dask(jobs: list[RunJob], client, on_result) -> None:
+def run_dask(jobs: list, client, on_result, execute=None) -> None:
     """Run ``jobs`` on the Dask cluster of ``client``; each result comes
     back here and ``on_result(RunResult)`` is called in this process.  A worker
     that dies has its runs redone elsewhere (Dask reschedules them).
-    KeyboardInterrupt cancels the runs not yet finished."""
+    KeyboardInterrupt cancels the runs not yet finished.  ``execute`` and
+    jobs that are ``Batch``es: as ``run_local``."""
     from distributed import as_completed
 
     if not jobs:
         return
+    execute = execute or execute_run
     futures = {}
     for job in jobs:
         # pure=False: a run is never taken from another client's identical task
-        future = client.submit(execute_run, job, pure=False, key=f"rnngraph-run-{job.run_id}-{os.urandom(6).hex()}")
+        future = client.submit(execute, job, pure=False, key=f"rnngraph-run-{job.run_id}-{os.urandom(6).hex()}")
         futures[future] = job
     try:
         for future in as_completed(list(futures), loop=client.loop):
@@ -591,8 +600,9 @@ def run_dask(jobs: list[RunJob], client, on_result) -> None:
             try:
                 result = future.result()
             except Exception as exc:   # the scheduler gave up on it (workers kept dying while running it)
-                result = RunResult(job.run_id, "error", 1, 0.0, message=f"the cluster could not run it: {exc}")
-            on_result(result)
+                result = _errors(job, f"the cluster could not run it: {exc}")
+            for one in (result if isinstance(result, list) else [result]):
+                on_result(one)
     except BaseException:
         client.cancel(list(futures))
         raise
