@@ -280,3 +280,19 @@ def test_a_file_tasks_spec_yaml_repeats_the_run_from_elsewhere_and_predicts_its_
     with np.load(elsewhere / "p.npz") as p:
         assert float(p["metrics.accuracy"]) == metrics(first)["accuracy"]
         assert float(p["metrics.loss"]) == pytest.approx(metrics(first)["eval_loss"], rel=1e-6)
+
+
+def test_a_run_whose_loss_grows_to_1e293_still_gets_its_results_and_plot(tmp_path):
+    """A log axis cannot label losses that span 1e129..1e293 (matplotlib overflows): the plot shows
+    their log10 instead, and the run ends with its folder, not a traceback."""
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "out"
+    r = cli("run", LINEAR, "--epochs", "3", "--set", "expect={}", "--set", "dtype=float64",
+            "--set", "train.optimizer.name=sgd", "--set", "train.optimizer.lr=1e9",
+            "--set", "train.optimizer.momentum=0.9", "--set", "train.schedule={name: step, every: 1, gamma: 0.5}",
+            "--out", out, "--quiet")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "diverged" in r.stderr
+    losses = [float(line.split(",")[2]) for line in (out / "history.csv").read_text().splitlines()[1:]]
+    assert len(losses) >= 2 and max(losses) > 1e200
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

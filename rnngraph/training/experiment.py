@@ -338,7 +338,11 @@ def terminal_plot(values: list, width: int = 60, height: int = 12, title: str = 
 
 
 def plot_history(history: list, out_dir: str) -> str | None:
-    """``loss.png`` with matplotlib where installed, else ``loss.txt`` (a text plot)."""
+    """``loss.png`` with matplotlib where installed, else ``loss.txt`` (a text plot).
+
+    Non-finite losses are left out.  Positive losses go on a log axis, or as
+    their log10 on a linear one when they span more than matplotlib's log
+    axis can label (a diverged run's 1e300)."""
     losses = [r["train_loss"] for r in history if "train_loss" in r]
     if len(losses) < 2:
         return None
@@ -350,16 +354,23 @@ def plot_history(history: list, out_dir: str) -> str | None:
         p = os.path.join(out_dir, "loss.txt")
         atomic_write_text(p, terminal_plot(losses))
         return p
+    curves = {label: [(r["epoch"], r[key]) for r in history if key in r and np.isfinite(r[key])]
+              for key, label in (("train_loss", "train loss"), ("eval_loss", "eval loss"))}
+    values = np.array([v for points in curves.values() for _, v in points])
+    positive = values.size > 0 and values.min() > 0
+    wide = positive and (values.min() < 1e-100 or values.max() > 1e100)
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot([r["epoch"] for r in history if "train_loss" in r], losses, label="train loss")
-    evals = [(r["epoch"], r["eval_loss"]) for r in history if "eval_loss" in r]
-    if evals:
-        ax.plot(*zip(*evals), "o-", markersize=3, label="eval loss")
+    for label, points in curves.items():
+        if points:
+            epochs, ys = zip(*points)
+            ys = np.log10(ys) if wide else ys
+            ax.plot(epochs, ys, *(("o-",) if label == "eval loss" else ()),
+                    **({"markersize": 3} if label == "eval loss" else {}), label=label)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log" if min(losses) > 0 else "linear")
+    ax.set_ylabel("log10 loss" if wide else "loss")
+    ax.set_yscale("log" if positive and not wide else "linear")
     ax.legend()
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.18, right=0.97, bottom=0.14, top=0.96)   # tight_layout costs a render
     p = os.path.join(out_dir, "loss.png")
     atomic_write(p, lambda fh: fig.savefig(fh, format="png"), binary=True)
     plt.close(fig)
