@@ -32,6 +32,7 @@ from ...activations import ACTIVATIONS
 from ..autodiff import Var, _tape_of
 from .codegen import CONSTANTS, LoopWriter
 from .layout import DEFERRED, DERIVATIVES, Layout
+from .numba_loops import faster
 
 # A stage whose sequences (T x B x all its nodes' sizes) take at least this many bytes is
 # laid out for memory: derivatives per step, and in a training step each pack's hoisted
@@ -139,6 +140,8 @@ class CompiledLoop(Layout):
         super().__init__(*args, **kwargs)
         writer = LoopWriter(self)
         self.forward, self.backward = writer.forward, writer.backward
+        if not self.large:   # large stages are GEMM-bound: numpy's BLAS beats numba's loop nests
+            self.forward, self.backward = faster(writer.forward), faster(writer.backward)
         self.F = [ACTIVATIONS[a].forward for a in self.act]        # forward functions, for the generic path
         self.FV = [ACTIVATIONS[a].vjp for a in self.act]           # and their VJPs
 
