@@ -26,6 +26,13 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv(numba_loops.ENV_CACHE, str(tmp_path / "cache"))
 
 
+@pytest.fixture
+def any_batch(monkeypatch):
+    """Kernels run whatever the batch (not only where they are faster)."""
+    monkeypatch.setattr(numba_loops, "TRANSCENDENTALS_PER_CALL", 1 << 40)
+    monkeypatch.setattr(numba_loops, "MAX_GEMM", 1 << 40)
+
+
 def _step(spec, backend, monkeypatch):
     """Loss and gradients of one float64 step on the spec's evaluation data, and the
     network's compiled loops, with the loops of ``backend``."""
@@ -42,7 +49,7 @@ def _step(spec, backend, monkeypatch):
 
 @needs_numba
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
-def test_numba_loops_match_numpy_loops(path, monkeypatch):
+def test_numba_loops_match_numpy_loops(path, monkeypatch, any_batch):
     spec = rg.load_spec(str(path))
     if Experiment(spec).is_hopfield:
         pytest.skip("a Hopfield spec has no training step")
@@ -55,6 +62,8 @@ def test_numba_loops_match_numpy_loops(path, monkeypatch):
             assert isinstance(loop, numba_loops.NumbaLoop) != c.large
             if not c.large:
                 assert loop.failure is None, loop.failure
+    ran = [loop.kernel_runs for c in compiled_nb if not c.large for loop in (c.forward, c.backward)]
+    assert any(ran) or all(c.large for c in compiled_nb)
     assert loss_nb == pytest.approx(loss_np, rel=1e-12, abs=1e-300)
     assert grads_nb.keys() == grads_np.keys()
     for name in grads_np:
@@ -79,11 +88,11 @@ train: {method: bptt, loss: mse}
 """
 
 
-def _tiny_step(monkeypatch, backend="auto"):
+def _tiny_step(monkeypatch, backend="auto", batch=2):
     monkeypatch.setenv(numba_loops.ENV_BACKEND, backend)
     net = rg.build(rg.parse_spec(RNN), seed=0)
     rng = np.random.default_rng(1)
-    x, y = rng.standard_normal((2, 5, 2)), rng.standard_normal((2, 5, 2))
+    x, y = rng.standard_normal((batch, 5, 2)), rng.standard_normal((batch, 5, 2))
     loss, grads = net.loss_and_grad({"x": x}, {"y": y})
     loops = [loop for cache in net.program.stages.values() for pair in compiled_loops(cache) for c in pair if c
              for loop in (c.forward, c.backward)]
@@ -156,3 +165,17 @@ print(repr(net.loss_and_grad({{"x": x}}, {{"y": y}})[0]), compiled)
     assert float(out[0]) == loss
     assert out[1].strip() == "[]"          # every kernel came from the cache
 
+
+
+@needs_numba
+def test_large_batches_run_the_numpy_loop(monkeypatch):
+    """Past the bound on tanh evaluations per step the numpy loop runs (numpy's tanh is
+    vectorized, numba's is not), with the same results; below it the kernel."""
+    reference = _tiny_step(monkeypatch, "numpy", batch=200)
+    loss, grads, loops = _tiny_step(monkeypatch, "numba", batch=200)
+    forward = loops[0]
+    assert isinstance(forward, numba_loops.NumbaLoop) and forward.max_rows < 200
+    assert forward.kernel_runs == 0
+    assert loss == pytest.approx(reference[0], rel=1e-12)
+    *_, small = _tiny_step(monkeypatch, "numba", batch=2)
+    assert small[0].kernel_runs == 1

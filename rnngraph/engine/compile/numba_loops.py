@@ -100,14 +100,28 @@ def _numba():
     return numba
 
 
-def faster(loop):
-    """``loop`` as a ``NumbaLoop`` when the numba backend is on and covers it, else ``loop``."""
+# A kernel beats the numpy loop while its steps are small: it saves each numpy call's
+# overhead, but numba's tanh and exp are scalar libm calls (numpy's are vectorized) and its
+# GEMM loop nest falls behind BLAS as the matrices grow (benchmarks/README.md).  Past either
+# bound per step the numpy loop runs.
+TRANSCENDENTALS_PER_CALL = 50        # tanh/exp evaluations per step per numpy call it saves
+MAX_GEMM = 8192                      # multiply-adds per step of the per-step GEMMs
+TRANSCENDENTAL = frozenset({"sigmoid", "tanh", "exp"})
+
+
+def faster(loop, transcendentals_per_row: int = 0, gemm_per_row: int = 0):
+    """``loop`` as a ``NumbaLoop`` when the numba backend is on and covers it, else ``loop``.
+    ``transcendentals_per_row`` and ``gemm_per_row``: the loop's tanh/exp evaluations and
+    GEMM multiply-adds per step and batch row, which bound the batch it runs."""
     if backend() != "numba":
         return loop
     try:
-        return NumbaLoop(loop)
+        fast = NumbaLoop(loop)
     except Unsupported:
         return loop
+    fast.max_rows = min(TRANSCENDENTALS_PER_CALL * fast.calls // max(transcendentals_per_row, 1),
+                        MAX_GEMM // max(gemm_per_row, 1))
+    return fast
 
 
 def _split_args(text: str) -> list[str]:
@@ -156,9 +170,9 @@ def translate_line(line: str) -> list[str]:
     raise Unsupported(line)
 
 
-def kernel_source(loop) -> tuple[str, list[str]]:
-    """The numba kernel of ``loop`` (a function ``kernel(T, <tokens>)``) and its tokens,
-    in the order it takes them."""
+def kernel_source(loop) -> tuple[str, list[str], int]:
+    """The numba kernel of ``loop`` (a function ``kernel(T, <tokens>)``), its tokens in
+    the order it takes them, and the numpy calls per step it replaces."""
     from .codegen import _without_dead_bindings
 
     body = [line for line in _without_dead_bindings(loop.step_body) if not line.startswith("#")]
@@ -169,7 +183,7 @@ def kernel_source(loop) -> tuple[str, list[str]]:
             f"def kernel(T, {', '.join(tokens)}):" if tokens else "def kernel(T):",
             f"    for t in {steps}:",
             *("        " + line for line in lines or ["pass"])]
-    return "\n".join(text) + "\n", tokens
+    return "\n".join(text) + "\n", tokens, sum(not _BINDING.match(line) for line in body)
 
 
 def cache_dir() -> Path:
@@ -191,12 +205,13 @@ def _load_kernel(kernel: str):
     numba = _numba()
     digest = hashlib.sha256((numba.__version__ + _module_text(kernel, True)).encode()).hexdigest()[:20]
     name = f"rnngraph_loops_{digest}"
-    if name in sys.modules:
-        return sys.modules[name].kernel
     try:
         folder = cache_dir()
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"loops_{digest}.py"
+        loaded = sys.modules.get(name)
+        if loaded is not None and loaded.__file__ == str(path):
+            return loaded.kernel
+        folder.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".loops_", suffix=".tmp")
             with os.fdopen(fd, "w") as f:
@@ -218,17 +233,20 @@ class NumbaLoop:
 
     ``source`` is the numpy loop's (what ``rnngraph plan --source`` prints),
     ``kernel_source`` the numba kernel's; ``failure`` is why it fell back to the
-    numpy loop, once it has."""
+    numpy loop for good, once it has.  Calls with more than ``max_rows`` batch
+    rows run the numpy loop (see ``faster``)."""
 
-    has_cached = False              # the kernel indexes step t itself: no per-step views
-
-    def __init__(self, loop):
+    def __init__(self, loop, max_rows: int = 1 << 62):
         from .codegen import _bindings_used, _compile
 
         self.loop = loop
+        self.max_rows = max_rows
+        # the numpy loop runs batches of more rows: a workspace keeps its views
+        self.has_cached = loop.has_cached
         self.source = loop.source
-        self.kernel_source, tokens = kernel_source(loop)
+        self.kernel_source, tokens, self.calls = kernel_source(loop)
         self.failure: str | None = None
+        self.kernel_runs = 0            # calls the kernel ran (the others ran the numpy loop)
         self._kernel = None
         passed = [f"{tok}[()]" if tok in _CONSTANT_NAMES else tok for tok in tokens]
         call = [f"    kernel(T{''.join(', ' + p for p in passed)})"]
@@ -237,15 +255,21 @@ class NumbaLoop:
         self._call = _compile(lines, "call")
 
     def cached_views(self, *args):
-        return None
+        return self.loop.cached_views(*args)
 
     def __call__(self, args: tuple, cached=None):
-        if self.failure is None:
+        if self.failure is None and _rows(args) <= self.max_rows:
             if self._kernel is None:
                 self._kernel = _load_kernel(self.kernel_source)
             try:
                 self._call(self._kernel, *args)
+                self.kernel_runs += 1
                 return
             except _numba().core.errors.NumbaError as error:   # raised while compiling, before any step ran
                 self.failure = str(error).splitlines()[0] if str(error) else type(error).__name__
-        self.loop(args, None)
+        self.loop(args, cached)
+
+
+def _rows(args: tuple) -> int:
+    """The batch size of a loop call: the second axis of its first (T, B, size) value."""
+    return next(v.shape[1] for v in args[2] if v is not None)
