@@ -2,6 +2,7 @@
 gradients as the numpy loops on every spec, a clean fallback without numba,
 and kernels cached on disk across processes."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -161,7 +162,7 @@ x, y = rng.standard_normal((2, 5, 2)), rng.standard_normal((2, 5, 2))
 print(repr(net.loss_and_grad({{"x": x}}, {{"y": y}})[0]), compiled)
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                         env={**__import__("os").environ}, check=True).stdout.split(" ", 1)
+                         env={**os.environ}, check=True).stdout.split(" ", 1)
     assert float(out[0]) == loss
     assert out[1].strip() == "[]"          # every kernel came from the cache
 
@@ -179,3 +180,13 @@ def test_large_batches_run_the_numpy_loop(monkeypatch):
     assert loss == pytest.approx(reference[0], rel=1e-12)
     *_, small = _tiny_step(monkeypatch, "numba", batch=2)
     assert small[0].kernel_runs == 1
+
+
+def test_bad_backend_stops_a_run_with_exit_2(tmp_path):
+    spec = ROOT / "specs" / "elman_temporal_xor.yaml"
+    r = subprocess.run([sys.executable, "-m", "rnngraph", "run", str(spec), "--out", str(tmp_path / "out"), "--quiet"],
+                       capture_output=True, text=True, timeout=300,
+                       env={**os.environ, numba_loops.ENV_BACKEND: "fast please"})
+    assert r.returncode == 2, r.stderr
+    assert "RNNGRAPH_LOOPS='fast please': expected one of auto, numba, numpy" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
