@@ -119,6 +119,29 @@ def test_output_folder_that_cannot_be_made_is_a_usage_error(tmp_path, capsys):
     assert (tmp_path / "taken").read_text() == "a file, not a folder"
 
 
+@pytest.mark.parametrize("existing_folder", [False, True])
+def test_a_spec_that_cannot_be_written_leaves_no_params_behind(existing_folder, tmp_path, capsys, monkeypatch):
+    """The disk fills between params.npz and spec.yaml: neither stays, nor the folder the import made."""
+    import rnngraph.io
+
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rnngraph.io, "atomic_write_text", full_disk)
+    torch.save(torch.nn.RNN(IN, H).state_dict(), tmp_path / "s.pt")
+    out = tmp_path / "o"
+    if existing_folder:
+        out.mkdir()
+        (out / "notes.txt").write_text("the user's")
+    assert main(["import-torch", str(tmp_path / "s.pt"), "--arch", "rnn", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err
+    if existing_folder:
+        assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    else:
+        assert not out.exists()
+
+
 @pytest.mark.parametrize("arch", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("readout", [False, True])
 def test_bidirectional_module_imports_as_forward_and_backward_blocks(arch, readout, tmp_path, capsys):

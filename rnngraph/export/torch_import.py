@@ -263,10 +263,27 @@ def import_torch(path: str, arch: str, out_dir: str, layers: int | None = None, 
             raise DataError(f"{path}: {key!r} would have shape {value.shape}, the spec needs "
                             f"{net.params[key].shape} (are the layers' sizes consistent?)")
         net.params[key][...] = value
+    made = not os.path.isdir(out_dir)
     try:
         os.makedirs(out_dir, exist_ok=True)
         net.save(params_path)
         atomic_write_text(spec_path, text)
     except OSError as exc:
+        _remove_partial(out_dir, made, (params_path, spec_path))
         raise DataError(f"-o {out_dir}: cannot write it ({exc.strerror or exc})") from None
     return spec_path, params_path
+
+
+def _remove_partial(out_dir: str, made: bool, paths) -> None:
+    """Undo a half-done import: the files written so far, and ``out_dir`` if the import made it.
+    Each file was written whole (atomically), so what exists is ours to remove."""
+    for p in paths:
+        try:
+            os.remove(p)
+        except OSError:
+            pass
+    if made:
+        try:
+            os.rmdir(out_dir)
+        except OSError:
+            pass

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from textual.widgets import Input
 
 from tui.app import RnnGraphApp
+from tui.screens.train import TrainScreen
 
 from .conftest import settle, spec_path
 
@@ -96,6 +99,20 @@ async def test_training_pauses_and_resumes_at_the_next_epoch():
         await settle(pilot, app)
         screen = app.screen
         screen.query_one("#train-epochs", Input).value = "400"
+        post = screen.post_message
+
+        def post_and_hold(message):
+            # the trainer's thread waits at epoch 3 until p has landed: on a loaded machine
+            # all 400 epochs could otherwise end before the key is handled
+            posted = post(message)
+            if isinstance(message, TrainScreen.Progress) and message.record["epoch"] == 3:
+                for _ in range(600):
+                    if screen._pause_asked:
+                        break
+                    time.sleep(0.05)
+            return posted
+
+        screen.post_message = post_and_hold
         _key(app, "s")                  # as the terminal sends it: Pilot.press waits for the run
         await _wait(pilot, lambda: len(screen.history) >= 3)
         _key(app, "p")
