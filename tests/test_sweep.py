@@ -104,10 +104,11 @@ def test_cluster_address_must_be_a_scheduler_address(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def xor_sweep(tmp_path_factory):
-    """elman_temporal_xor, 2 learning rates x 2 seeds, 2 epochs, 2 worker processes."""
+    """elman_temporal_xor, 2 learning rates x 2 seeds, 2 epochs, 2 worker processes, each run alone
+    (batched replicas equal their runs to rounding only: tests/test_sweep_batch.py)."""
     out = tmp_path_factory.mktemp("sweep") / "xor"
     code = main(["sweep", XOR, "--grid", "train.optimizer.lr=0.01,0.05", "--seeds", "2", "--epochs", "2",
-                 "--workers", "2", "--out", str(out), "--quiet"])
+                 "--workers", "2", "--out", str(out), "--quiet", "--no-batch"])
     return out, code
 
 
@@ -164,7 +165,7 @@ def test_rerun_into_the_same_folder_skips_finished_runs(xor_sweep, capsys):
     before = {p.name: p.stat().st_ino for p in out.iterdir() if p.is_dir()}
     table = (out / "sweep.csv").read_text()
     code = main(["sweep", XOR, "--grid", "train.optimizer.lr=0.01,0.05", "--seeds", "2", "--epochs", "2",
-                 "--out", str(out), "--quiet"])
+                 "--out", str(out), "--quiet", "--no-batch"])
     assert code == 0
     assert "4 of 4 runs already in the sweep's folder" in capsys.readouterr().err
     assert {p.name: p.stat().st_ino for p in out.iterdir() if p.is_dir()} == before
@@ -241,8 +242,9 @@ def test_python_api_runs_the_same_sweep(tmp_path):
 # --------------------------------------------------------------------------- Ctrl-C, then the same command again
 
 def _sweep_command(out, *extra):
+    """Each run alone: a run is published as it ends (a batch is published whole: test_sweep_batch.py)."""
     return [sys.executable, "-m", "rnngraph.cli", "sweep", XOR, "--seeds", "6", "--epochs", "2",
-            "--out", str(out), "--quiet", *extra]
+            "--out", str(out), "--quiet", "--no-batch", *extra]
 
 
 def interrupt_when_a_run_is_done(command, out, timeout=120):

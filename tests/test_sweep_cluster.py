@@ -81,8 +81,10 @@ def sweep(out, *extra, timeout=300):
 
 @pytest.fixture(scope="module")
 def local_csv(tmp_path_factory):
+    """The local sweep with each run alone, as the cluster runs them (batched replicas equal their runs to
+    rounding only)."""
     out = tmp_path_factory.mktemp("local") / "xor"
-    r = sweep(out, "--workers", "2")
+    r = sweep(out, "--workers", "2", "--no-batch")
     assert r.returncode == 0, r.stderr
     return without_seconds(read_csv(out / "sweep.csv"))
 

@@ -56,12 +56,15 @@ SCREEN_NOTES = {
             "A node with no edges in or out is listed as a warning (⚠): the spec still runs.",
     "unroll": "The network unrolled in time: one column per step, its inputs at the bottom and "
               "its outputs at the top.  A light line ending in ▲ is an arc of the same step; a "
-              "double line ending in ▶ comes from an earlier step (an edge with a delay); dashed "
-              "boxes stand for initial states or steps before the window.  Outputs with a heavy "
+              "double line ending in ▶ comes from an earlier step (an edge with a delay), one ending "
+              "in ◀ from a later step (a negative delay: a look-ahead or a backward block); dashed "
+              "boxes stand for initial states or steps before or after the window.  Outputs with a heavy "
               "border are the steps where the loss counts (train.loss_on).  T sets the number "
               "of steps (applied when typing pauses, or on Enter), [ and ] turn the page of 5 "
-              "steps shown, c draws blocks as boxes or as their gates; choose a vertex in the "
-              "list to read its equation.",
+              "steps shown, c draws blocks as boxes or as their gates.  The highlighted box is the "
+              "cursor: the arrow keys move it in time and up and down a step (or choose a vertex in "
+              "the list, or click it) and its equation is shown; coming from the Step screen it is "
+              "the vertex that screen is at.",
     "step": "One sample of the spec's data, step by step.  Forward: → moves to the next "
             "step.  b switches to backward: the norm of dLoss/dvalue per node and step, "
             "from the last step; ← moves the backward pass one step earlier.  A strip "
@@ -72,9 +75,11 @@ SCREEN_NOTES = {
             "weights ran (initial, trained on the Train screen, or loaded).  ↑ and ↓ pick the node "
             "whose vertex of the unrolled graph is shown with what it reads.  n draws another sample; "
             "t focuses T (Enter applies; empty for the whole sample).  A Hopfield net settles "
-            "its cue one sweep per step (dynamics.update: async or sync) with its energy and "
-            "its overlap with each stored pattern; k cues with a stored pattern, 10% more of "
-            "its units flipped each time, and n takes the next pattern.",
+            "its cue as the engine's settle does, with its energy and its overlap with each stored "
+            "pattern: with dynamics.update: async, → updates one unit (highlighted ◆◆/◇◇, the energy "
+            "never rising) and ] runs to the end of the sweep ([ back); sync nets take a sweep per "
+            "step (a 2-cycle is reported) and continuous nets an Euler step of their graph.  k cues "
+            "with a stored pattern, 10% more of its units flipped each time, and n takes the next pattern.",
     "train": "s starts the spec's training (the same as `rnngraph run`) in the background, "
              "p pauses it and s resumes it at the next epoch, x stops it (the next s starts at "
              "epoch 1); the plot grows each epoch and the trained weights go to the Step screen.",
@@ -107,6 +112,7 @@ class RnnGraphApp(App):
 
     analysis: reactive[Analysis | None] = reactive(None, always_update=True)
     dirty: reactive[bool] = reactive(False)
+    step_vertex = None    # (node, t, T) the Step screen is at: the Unroll screen's cursor goes there
 
     def __init__(self, path: str | None = None, text: str | None = None) -> None:
         super().__init__()

@@ -208,8 +208,12 @@ def _draw_ops(canvas: "_Canvas", ops: list) -> None:
     """Draw ``ops`` (all at once, with the result of drawing them one by one in order).
 
     A line adds to each cell it crosses the directions it leaves that cell in, so
-    joins and crossings get the right character; the last op to touch a cell gives
-    it its style (and a character op its character).  Cells off the canvas are skipped.
+    joins get the right character; the last op to touch a cell gives it its style
+    (and a character op its character).  A cell that lines only pass straight
+    through, some across and some up or down, with none ending or turning there,
+    is a crossing: drawn as the vertical line over a broken horizontal one
+    (``│``), never as ``┼``, so an edge is not seen joining one it only crosses.
+    Cells off the canvas are skipped.
     """
     if not ops:
         return
@@ -236,6 +240,7 @@ def _draw_ops(canvas: "_Canvas", ops: list) -> None:
     y, x, bit, seq, style = y[inside], x[inside], bit[inside], seq[inside], style[inside]
     np.bitwise_or.at(canvas.dirs, (y, x), bit)
     flat = y * width + x
+    canvas.dirs.flat[_crossings(flat[bit != 0], bit[bit != 0])] = N | S
     last = _last_per_cell(flat, seq)
     canvas.style_ids.flat[flat[last]] = style[last]
     chars = sel[seq]
@@ -243,6 +248,20 @@ def _draw_ops(canvas: "_Canvas", ops: list) -> None:
         cflat, cseq = flat[chars], seq[chars]
         last = _last_per_cell(cflat, cseq)
         canvas.chars.flat[cflat[last]] = r[cseq[last]]
+
+
+def _crossings(flat: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """The cells (flat indices) where every line passes straight through (``bits`` of
+    each line's pass, per cell), some horizontally and some vertically."""
+    if not len(flat):
+        return flat
+    order = np.argsort(flat, kind="stable")
+    flat, bits = flat[order], bits[order]
+    starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]])
+    horizontal, vertical = bits == (E | W), bits == (N | S)
+    straight = np.logical_and.reduceat(horizontal | vertical, starts)
+    both = np.logical_or.reduceat(horizontal, starts) & np.logical_or.reduceat(vertical, starts)
+    return flat[starts][straight & both]
 
 
 def _draw_loops(canvas: _Canvas, layout: Layout) -> None:
@@ -273,6 +292,26 @@ def _draw_loops(canvas: _Canvas, layout: Layout) -> None:
             canvas.put(left + (right - left - len(label)) // 2 + 1, loop.band_y, label, feedback)
 
 
+def _entry_rows(layout: Layout) -> dict:
+    """``{(channel, target): row}`` for the targets whose line in would overlap the line out
+    of the source on their row (that line runs on past the target's track): their lines
+    come in one row higher, on the label row, when no loop enters there."""
+    vs = layout.vertices
+    reach = {}                                     # (channel, source) -> its farthest track
+    for u, v, _ in layout.segments:
+        a, b = vs[u], vs[v]
+        tx = layout.tracks.get((a.layer, v))
+        if b.layer == a.layer + 1 and tx is not None:
+            reach[(a.layer, a.port)] = max(reach.get((a.layer, a.port), tx), tx)
+    looped = {loop.target for loop in layout.loops}
+    entry = {}
+    for (li, v), tx in layout.tracks.items():
+        b = vs[v]
+        if not b.is_dummy and v not in looped and b.port != b.y + 1 and reach.get((li, b.port), tx) > tx:
+            entry[(li, v)] = b.y + 1
+    return entry
+
+
 def render_layout(layout: Layout, selected=None,
                   checkpoint: Callable[[], None] | None = None) -> list[Text]:
     """The picture as one ``Text`` per row; ``selected`` is drawn reversed.
@@ -282,6 +321,7 @@ def render_layout(layout: Layout, selected=None,
     """
     canvas = _Canvas(max(layout.width, 1), max(layout.height, 1))
     vs = layout.vertices
+    entry = _entry_rows(layout)
     ops = []   # the edges' lines and arrowheads, drawn at once by _draw_ops
     for i, (u, v, kind) in enumerate(layout.segments):
         if checkpoint is not None and i % 256 == 0:
@@ -296,11 +336,12 @@ def render_layout(layout: Layout, selected=None,
             ops.append((_H, a.port, layout.layer_x[li], layout.channel_x[li], sid))
         tx = layout.tracks.get((li, v), layout.channel_x[li])   # no track: a straight run
         ops.append((_H, a.port, sx, tx, sid))
-        ops.append((_V, tx, a.port, b.port, sid))
+        row = entry.get((li, v), b.port)
+        ops.append((_V, tx, a.port, row, sid))
         end = layout.layer_x[li + 1] if b.is_dummy else b.x - 1
-        ops.append((_H, b.port, tx, end, sid))
+        ops.append((_H, row, tx, end, sid))
         if not b.is_dummy:
-            ops.append((_P, b.x - 1, b.port, ord("▶"), sid))
+            ops.append((_P, b.x - 1, row, ord("▶"), sid))
     if checkpoint is not None:
         checkpoint()
     _draw_ops(canvas, ops)

@@ -182,6 +182,32 @@ def vertex_label(node, t: int) -> str:
 
 # -- the layered layout itself ---------------------------------------------------
 
+def _track_order(targets: dict, segments: list, vertices: dict, pos: dict, layer: int) -> list:
+    """The targets of one channel, left to right, so that no line shares a row with another.
+
+    A target's line in runs along its own row from its track; a source's line out runs
+    along its row to its targets' tracks.  Where a source and a target share a row, the
+    target's track goes right of every track the source's line reaches (else the two
+    lines overlap and the source looks as if it fed that target).  Otherwise, and where
+    those constraints go round in a circle, top to bottom.
+    """
+    out = {}
+    for u, v, _ in segments:
+        if vertices[u].layer == layer and v in targets:
+            out.setdefault(u, set()).add(v)
+    row_target = {pos[v]: v for v in targets}
+    before = nx.DiGraph()
+    before.add_nodes_from(targets)
+    for u, reached in out.items():
+        v = row_target.get(pos[u])
+        if v is not None:
+            before.add_edges_from((w, v) for w in reached if w != v)
+    try:
+        return list(nx.lexicographical_topological_sort(before, key=lambda vid: pos[vid]))
+    except nx.NetworkXUnfeasible:
+        return sorted(targets, key=lambda vid: pos[vid])
+
+
 def _layered(vertices: dict, edges: list, order_key=None, sweeps: int = 4,
              checkpoint: Checkpoint | None = None, extra_tracks: dict | None = None) -> Layout:
     """Split long edges, order layers, assign coordinates.
@@ -281,7 +307,7 @@ def _layered(vertices: dict, edges: list, order_key=None, sweeps: int = 4,
     for li in range(n_layers):
         if checkpoint is not None:
             checkpoint()
-        targets = sorted(targets_by_channel[li], key=lambda vid: pos[vid])
+        targets = _track_order(targets_by_channel[li], segments, vertices, pos, li)
         for i, vid in enumerate(targets):
             tracks[(li, vid)] = i
         track_count[li] = len(targets)

@@ -167,6 +167,60 @@ def settle_sweeps(net, cue: np.ndarray, update: str, limit: int = HOPFIELD_SWEEP
     return stack, np.asarray(energy(net, stack), dtype=float), why
 
 
+def unit_updates(net, cue: np.ndarray, sweeps: int, seed: int = 0):
+    """The ``sweeps`` sweeps of ``async`` updates that ``settle_sweeps`` ran, one unit at a time.
+
+    Sweep ``k`` visits the units in the order the engine's ``settle`` draws
+    for seed ``seed + k`` and applies its rule to each (``sign``: +1 where
+    ``W_i . s + b_i >= 0``, else -1; ``step``: 1 where it is > 0, else 0), so
+    the state after update ``N (k+1)`` is the state after sweep ``k+1``.
+    Returns ``(states (U+1, N), units (U,), energies (U+1,))`` with ``U = sweeps N``:
+    the cue and the state after each single update, the unit each update
+    visited, and ``hopfield.energy`` of each state.
+    """
+    from rnngraph.engine.hopfield import energy, memory_edge
+    u, v, key = memory_edge(net)
+    W = np.asarray(net.params[net.graph.edges[u, v, key]["param"]], dtype=np.float64)   # (N, N)
+    n = W.shape[1]
+    bias = net.graph.nodes[u]["bias"]
+    b = np.asarray(net.params[bias], dtype=np.float64) if bias else np.zeros(n)
+    sign = net.graph.nodes[u]["activation"] == "sign"
+    state = np.asarray(cue, dtype=np.float64).reshape(-1).copy()
+    states, units = [state.copy()], []
+    for k in range(sweeps):
+        order = np.argsort(np.random.default_rng(seed + k).random((1, n)), axis=1)[0]
+        for unit in order:
+            a = W[unit] @ state + b[unit]
+            state[unit] = (1.0 if a >= 0 else -1.0) if sign else (1.0 if a > 0 else 0.0)
+            states.append(state.copy())
+            units.append(int(unit))
+    stack = np.stack(states)
+    return stack, np.asarray(units, dtype=int), np.asarray(energy(net, stack), dtype=float)
+
+
+def settle_continuous(net, graph, initial: dict, sweeps: int):
+    """A continuous Hopfield net's trajectory as ``hopfield.settle`` runs it: the graph
+    stepped ``sweeps`` times with zero inputs from the cue in its ``init: input`` nodes.
+
+    Returns ``(values {node: (1, S, size)}, energies (S+1,), why)``: every node's
+    values per step, the energy (its quadratic part, as the engine's) of the cue
+    and of the memory edge's source after each step, and how it ended.
+    """
+    from rnngraph.engine.hopfield import CONTINUOUS_TOLERANCE, energy, memory_edge
+    inputs = {n: np.zeros((1, sweeps, int(a.get("size", 1)))) for n, a in graph.nodes(data=True)
+              if a.get("role") == "input"}
+    out = net.forward(inputs, initial=initial, steps=sweeps)
+    source = memory_edge(net)[0]
+    traj = np.asarray(out[source], dtype=np.float64)[0]                          # (S, N)
+    cue = np.asarray(next(iter(initial.values())), dtype=np.float64)              # (1, N)
+    energies = np.asarray(energy(net, np.vstack([cue, traj])), dtype=float)       # (S+1,)
+    moved = np.max(np.abs(np.diff(np.vstack([cue, traj]), axis=0)), axis=1)      # (S,)
+    still = np.flatnonzero(moved < CONTINUOUS_TOLERANCE)
+    why = (f"settled: from t = {still[0]} on no unit moves more than {CONTINUOUS_TOLERANCE:g} a step"
+           if len(still) else f"still moving after {sweeps} steps (largest change {moved[-1]:.2g})")
+    return out, energies, why
+
+
 def loss_steps(spec, net, steps: int):
     """``(steps where the loss counts, or None when unknown, a sentence saying so)``
     for a sequence of ``steps`` steps, by the spec's ``train.loss_on`` (and, for
@@ -216,6 +270,10 @@ class Trace:
     samples: int = 0                              # how many samples the data has (0: random)
     net: object = None                            # the network that ran (Hopfield: patterns stored)
     energy: np.ndarray | None = None              # Hopfield: (T+1,) the cue's energy, then each sweep's
+    patterns: np.ndarray | None = None            # Hopfield: (P, N) the stored patterns
+    unit_states: np.ndarray | None = None         # async Hopfield: (U+1, N) the cue, then after each unit update
+    unit_order: np.ndarray | None = None          # async Hopfield: (U,) the unit each update visited
+    unit_energy: np.ndarray | None = None         # async Hopfield: (U+1,) the energy of each of unit_states
     overlaps: np.ndarray | None = None            # Hopfield: (T+1, P) m_p = x . pattern_p / N
     settle_note: str = ""                         # Hopfield: how the settling ended, and how it updates
     weights: str = ""                             # which weights ran: initial, trained, loaded from where
@@ -247,15 +305,21 @@ class Trace:
         else:
             inputs, initial, targets = sample_inputs(spec, graph, steps, seed)
             note = f"random sample (seed {seed}): the spec has no data the engine can make"
-        settled = None
+        settled = continuous = None
+        dynamics = getattr(spec, "dynamics", None) or {}
+        update = dynamics.get("update", "async")
         if hopfield is not None and list(graph.nodes) == hopfield_state(graph):
-            update = (getattr(spec, "dynamics", None) or {}).get("update", "async")
             cue = next(iter(initial.values()))
             settled = settle_sweeps(net, cue, update, seed=seed)
+        elif hopfield is not None:
+            continuous = settle_continuous(net, graph, initial, int(dynamics.get("sweeps", 100)))
         if settled is not None:
             states, energies, why = settled
             steps = len(states) - 1
             out = {hopfield_state(graph)[0]: states[None, 1:]}                 # (1, T, N): after each sweep
+        elif continuous is not None:
+            out, energies, why = continuous
+            steps = next(iter(out.values())).shape[1]
         else:
             out = net.forward(inputs, initial=initial or None, steps=steps)
         trace = cls(steps=steps, order=order, inputs=inputs, initial_full=initial, note=note, net=net,
@@ -268,11 +332,22 @@ class Trace:
         trace.initial = {n: v[0] for n, v in initial.items()}
         trace.hopfield = hopfield_state(graph)
         if settled is not None:
-            trace.energy = energies
+            trace.energy, trace.patterns = energies, patterns
             trace.overlaps = states @ patterns.T / states.shape[1]                 # (T+1, P)
             trace.settle_note = (f"t = sweep t+1 of `{update}` updates "
                                  f"({'one unit at a time, random order' if update == 'async' else 'all units at once'})"
                                  f"; {why}")
+            if update == "async":
+                trace.unit_states, trace.unit_order, trace.unit_energy = unit_updates(
+                    net, states[0], steps, seed)
+        elif continuous is not None:
+            state = hopfield_state(graph)[0]
+            states = np.vstack([trace.initial[state][None, :], trace.values[state]])   # (T+1, N)
+            trace.energy, trace.patterns = energies, patterns
+            trace.overlaps = states @ patterns.T / states.shape[1]
+            trace.settle_note = (f"t = Euler step t+1 of the graph (all units at once, as "
+                                 f"`hopfield.settle` runs a continuous net); {why}; the energy is its "
+                                 "quadratic part only, as the engine reports it, so it need not fall at every step")
         trace._backward(net, inputs, targets, initial, masks)
         return trace
 

@@ -36,7 +36,8 @@ def register(sub) -> None:
                    help="run on the Dask scheduler at ADDRESS (tcp://HOST:PORT) instead of locally")
     p.add_argument("--out", metavar="DIR", help="the sweep's folder (default: a new sweeps/<spec name>)")
     p.add_argument("--no-batch", action="store_true",
-                   help="one process per run (the only way runs execute so far: batching replicas is not built)")
+                   help="train every run on its own; by default local runs that differ only in seed and "
+                        "numeric training options train together as replicas of one program")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
 
@@ -55,7 +56,8 @@ def cmd_sweep(args) -> int:
     previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         outcome = run_sweep(args.spec, args.grid, args.seeds, args.out, sets=args.set, epochs=args.epochs,
-                            workers=args.workers, cluster=args.cluster, on_start=progress.start,
+                            workers=args.workers, cluster=args.cluster, batch=not args.no_batch,
+                            on_start=progress.start,
                             on_result=progress.advance)
     finally:
         for s, handler in previous.items():

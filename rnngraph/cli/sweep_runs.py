@@ -223,7 +223,7 @@ def execute_run(job: RunJob) -> RunResult:
     """Train and evaluate one run as ``rnngraph run`` does and return its
     files.  Reads nothing but the job (data files named in the spec excepted)
     and writes only a temporary folder, removed before returning."""
-    from .run import EXIT_FAILED, EXIT_OK, publish_results, run_record
+    from .run import EXIT_FAILED
     from ..spec import parse_spec
     from ..training.experiment import Experiment
 
@@ -235,11 +235,18 @@ def execute_run(job: RunJob) -> RunResult:
     except Exception as exc:   # any failure is this run's result; the sweep goes on
         return RunResult(job.run_id, "error", EXIT_FAILED, time.perf_counter() - start,
                          message=f"{type(exc).__name__}: {exc}")
+    return run_result(job, spec, experiment, outcome, started, time.perf_counter() - start)
+
+
+def run_result(job: RunJob, spec, experiment, outcome, started: float, seconds: float) -> RunResult:
+    """The RunResult of a run that ended (its files made as ``rnngraph run`` makes them);
+    ``started`` its start (epoch seconds), ``seconds`` its wall time."""
+    from .run import EXIT_FAILED, EXIT_OK, publish_results, run_record
     code = EXIT_FAILED if outcome.status == "failed" else EXIT_OK
     args = _RunArgs(list(job.command), job.spec_path)
     record = run_record(args, spec, experiment, outcome, started, code)
     record["sweep"] = {"run": job.run_id, "point": dict(job.point), "seed": job.seed}
-    record["seconds"] = round(time.perf_counter() - start, 3)
+    record["seconds"] = round(seconds, 3)
     with tempfile.TemporaryDirectory(prefix="rnngraph-sweep-") as tmp:
         folder = os.path.join(tmp, "run")
         publish_results(folder, experiment, outcome, job.spec_text, record)
@@ -300,7 +307,7 @@ class SweepOutcome:
 
 def run_sweep(spec: str, grid=None, seeds: int | None = None, out: str | None = None, *, sets=(),
               epochs: int | None = None, workers: int | None = None, cluster: str | None = None,
-              on_start=None, on_result=None) -> SweepOutcome:
+              batch: bool = True, on_start=None, on_result=None) -> SweepOutcome:
     """``rnngraph sweep`` from Python: run every grid point with every seed
     and write the sweep's folder (docs/sweeps.md).
 
@@ -314,6 +321,8 @@ def run_sweep(spec: str, grid=None, seeds: int | None = None, out: str | None = 
     sets, epochs : ``--set`` strings and ``train.epochs`` for every run
     workers : local worker processes (default: the number of cores)
     cluster : a Dask scheduler's address, ``tcp://HOST:PORT``, instead of local processes
+    batch : local runs of one program train together as replicas (``sweep_batch``);
+        False: every run in a process of its own (``--no-batch``)
     on_start : ``on_start(pending, finished)`` once the runs to do are known
     on_result : ``on_result(RunResult)`` after each run's folder is written
 
@@ -351,6 +360,10 @@ def run_sweep(spec: str, grid=None, seeds: int | None = None, out: str | None = 
         try:
             if client is not None:
                 run_dask(pending, client, finished)
+            elif batch:
+                from .sweep_batch import execute_unit, plan_units
+                workers = workers or os.cpu_count() or 1
+                run_local(plan_units(pending, workers), workers, finished, execute=execute_unit)
             else:
                 run_local(pending, workers or os.cpu_count() or 1, finished)
         except KeyboardInterrupt:
@@ -491,7 +504,11 @@ def run_local(jobs: list[RunJob], workers: int, on_result, execute=None) -> None
     are redone, each up to ATTEMPTS times (every run the pool held is
     charged: which one killed it is unknown).  KeyboardInterrupt stops the
     workers at once (their runs are lost, the finished ones kept).
-    ``execute`` replaces ``execute_run`` (a module-level function)."""
+    ``execute`` replaces ``execute_run`` (a module-level function).
+
+    A job may also be a ``sweep_batch.Batch`` of runs trained together: it is
+    given to ``execute`` whole, which returns the list of their results
+    (``sweep_batch.execute_unit``), and it is redone or given up whole."""
     import concurrent.futures as cf
     import multiprocessing
     from concurrent.futures.process import BrokenProcessPool
@@ -515,11 +532,11 @@ def run_local(jobs: list[RunJob], workers: int, on_result, execute=None) -> None
                     if attempts[job.run_id] < ATTEMPTS:
                         lost.append(job)
                         continue
-                    result = RunResult(job.run_id, "error", 1, 0.0,
-                                       message=f"its worker process died {ATTEMPTS} times (killed, or out of memory)")
+                    result = _errors(job, f"its worker process died {ATTEMPTS} times (killed, or out of memory)")
                 except Exception as exc:   # the job or its result could not be sent between processes
-                    result = RunResult(job.run_id, "error", 1, 0.0, message=f"{type(exc).__name__}: {exc}")
-                on_result(result)
+                    result = _errors(job, f"{type(exc).__name__}: {exc}")
+                for one in (result if isinstance(result, list) else [result]):
+                    on_result(one)
         except BaseException:
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.terminate()
@@ -528,6 +545,11 @@ def run_local(jobs: list[RunJob], workers: int, on_result, execute=None) -> None
             raise
         pool.shutdown(wait=True)
         pending = [job for job in jobs if job in lost]
+
+
+def _errors(unit, message: str) -> list:
+    """An ``error`` result for every run of ``unit`` (a RunJob, or a Batch of them)."""
+    return [RunResult(job.run_id, "error", 1, 0.0, message=message) for job in getattr(unit, "jobs", (unit,))]
 
 
 def connect_dask(address: str, timeout: float = 5.0):

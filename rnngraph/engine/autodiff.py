@@ -269,6 +269,8 @@ def linear(x: Var, w: Var, b: Var | None = None) -> Var:
     edge; with ``b``, its target's bias too, added into the GEMM's own output (one
     op and one VJP fewer than a separate add)."""
     xv, wv = x.value, w.value
+    if wv.ndim == 3:
+        return _replica_linear(x, w, b)
 
     def vjp(g):
         gx = None
@@ -280,6 +282,33 @@ def linear(x: Var, w: Var, b: Var | None = None) -> Var:
             return gx, gw
         return gx, gw, np.add.reduce(g2, axis=0) if b.needs_grad else None
     out = _matmul_rows(xv, wv.T)
+    if b is None:
+        return apply(out, (x, w), vjp)
+    np.add(out, b.value, out=out)
+    return apply(out, (x, w, b), vjp)
+
+
+def _replica_axis_first(a: np.ndarray) -> np.ndarray:
+    """(..., R, B, n) -> (R, rows, n): each replica's rows in time-major order."""
+    if a.ndim == 3:
+        return a
+    return np.moveaxis(a, -3, 0).reshape(a.shape[-3], -1, a.shape[-1])
+
+
+def _replica_linear(x: Var, w: Var, b: Var | None) -> Var:
+    """``linear`` for replicas: x (..., R, B, in), w (R, out, in) (each replica's
+    own weight), b (R, 1, out) -> (..., R, B, out), one batched GEMM; the weight
+    and bias gradients are reduced over each replica's own rows only."""
+    xv, wv = x.value, w.value
+
+    def vjp(g):
+        gx = np.matmul(g, wv) if x.needs_grad else None
+        g3 = _replica_axis_first(g) if w.needs_grad or (b is not None and b.needs_grad) else None
+        gw = np.matmul(g3.transpose(0, 2, 1), _replica_axis_first(xv)) if w.needs_grad else None
+        if b is None:
+            return gx, gw
+        return gx, gw, np.add.reduce(g3, axis=1)[:, None, :] if b.needs_grad else None
+    out = np.matmul(xv, wv.transpose(0, 2, 1))
     if b is None:
         return apply(out, (x, w), vjp)
     np.add(out, b.value, out=out)

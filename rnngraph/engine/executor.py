@@ -6,7 +6,10 @@ recurrent stage is one ``scan`` (``loop.simple_scan`` with ``engine="simple"``).
 With a ``Tape``, everything needed for ``Tape.backward`` is recorded; without
 one, nothing is.
 
-All arrays here are time-major: ``(T, B, size)``.
+All arrays here are time-major: ``(T, B, size)``.  With replicas (``B`` given as
+a pair ``(R, B)``, ``engine/replicas.py``) they are ``(T, R, B, size)``: R copies of
+the network, each with its own parameters (stacked along a leading axis), run
+as one program.
 """
 
 from __future__ import annotations
@@ -69,6 +72,17 @@ class Run:
         return carried
 
 
+def _rows(B) -> tuple:
+    """The batch axes of an array: ``(B,)``, or ``(R, B)`` for replicas."""
+    return tuple(B) if isinstance(B, tuple) else (B,)
+
+
+def _param_lead(B) -> tuple:
+    """The leading axes of a stacked replica parameter's non-matrix form: ``()``,
+    or ``(R, 1)`` (a bias or diagonal weight is stored (R, 1, size))."""
+    return (B[0], 1) if isinstance(B, tuple) else ()
+
+
 def weight_vars(program, params: dict, tape) -> tuple[dict, dict]:
     """Leaf Vars for every parameter, and each edge's effective weight (its
     constraints applied as ops, so gradients respect them)."""
@@ -110,7 +124,7 @@ def histories(program, leaves: dict, T: int, B: int, dtype, initial: dict | None
             h = np.asarray(carried[n], dtype=dtype)
             if h.shape[0] < depth:   # pad older times with the node's initial value
                 pad = np.broadcast_to(h[:1] if init.kind == "input" else np.asarray(init.value, dtype),
-                                      (depth - h.shape[0], B, size))
+                                      (depth - h.shape[0], *_rows(B), size))
                 h = np.concatenate([pad, h], axis=0)
             out[n] = ad.const(np.ascontiguousarray(h[h.shape[0] - depth:]))
         else:
@@ -134,12 +148,12 @@ def _initial_values(program, leaves, n, depth, B, dtype, initial) -> ad.Var:
     """Node n's initial value repeated ``depth`` times: a Var (depth, B, size)."""
     size, init = program.nodes[n]["size"], program.nodes[n]["init"]
     if initial is not None and n in initial:
-        return ad.const(np.broadcast_to(initial[n], (depth, B, size)))
+        return ad.const(np.broadcast_to(initial[n], (depth, *_rows(B), size)))
     if init.kind == "input":
         raise DataError(f"node {n!r} has `init: input`: its initial state must be supplied per sample, "
                         f"as initial={{{n!r}: array of shape (batch, {size})}} (or '{n}.init' in a data file)")
     if init.trainable:
-        return ad.broadcast(leaves[f"{n}.init"], (depth, B, size))
+        return ad.broadcast(leaves[f"{n}.init"], (depth, *_rows(B), size))
     return ad.const(_constant_history(program, n, init.value, depth, B, size, dtype))
 
 
@@ -149,7 +163,7 @@ def _constant_history(program, n, value, depth, B, size, dtype) -> np.ndarray:
     key = (n, depth, B, size, np.dtype(dtype).str)   # a built graph never changes its init values
     h = program.constant_histories.get(key)
     if h is None:
-        h = program.constant_histories[key] = np.broadcast_to(np.asarray(value, dtype=dtype), (depth, B, size))
+        h = program.constant_histories[key] = np.broadcast_to(np.asarray(value, dtype=dtype), (depth, *_rows(B), size))
     return h
 
 
@@ -191,14 +205,15 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
         name = data[n]["bias"]
         return leaves[name] if name and n not in biased else None
 
-    def joined(key, parts):
+    def joined(key, parts, axis=-2):
         """The row-wise concatenation of ``parts`` (Vars): the fused array ``flats[key]``
-        as one leaf when the parameters are still its views, else a concat op."""
+        as one leaf when the parameters are still its views, else a concat op (along
+        ``axis``: -2 for matrices, -1 for vectors, so stacked replicas' too)."""
         if len(parts) == 1:
             return parts[0]
         flat = flats.get(key)
         if flat is None or not flat.intact(params):
-            return ad.concat(parts, axis=0)
+            return ad.concat(parts, axis=axis)
         leaf = tape.param(flat.array) if tape is not None and flat.trainable else ad.const(flat.array)
         if leaf.needs_grad:
             fused_leaves.append((leaf, flat))
@@ -220,7 +235,7 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
             return (ad.product(parts) if parts else None), False
         bias = bias_of(n)
         if not parts:
-            return (ad.broadcast(bias, (T, B, data[n]["size"])) if bias is not None else None), False
+            return (ad.broadcast(bias, (T, *_rows(B), data[n]["size"])) if bias is not None else None), False
         new = len(parts) > 1 or id(parts[0]) in fresh    # a's array is made for this node alone
         a = ad.total(parts)
         if bias is None:
@@ -237,7 +252,7 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
             n = stage.nodes[0]
             a = base_of(n)
             if a is None:
-                a = ad.const(np.zeros((T, B, data[n]["size"]), dtype))
+                a = ad.const(np.zeros((T, *_rows(B), data[n]["size"]), dtype))
             values[n] = (a, ad.activation(data[n]["activation"], a))
             # a lone contribution passed through (identity activation, one factor, no bias)
             # is this node's value too, which others read: not one target's alone
@@ -252,7 +267,7 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
                     weights[id(g)] = [effective[e.name] for e in g.edges]
                     continue
                 weights[id(g)] = effective[g.edges[0].name] if len(g.edges) == 1 else \
-                    joined(id(g), [effective[e.name] for e in g.edges])
+                    joined(id(g), [effective[e.name] for e in g.edges], -2 if g.weight == "dense" else -1)
             stage_hist = {n: hist[n] for n in stage.nodes if n in hist}
             if stage.backward:
                 # a delay-0 edge's mask is one per step: the reversed loop reads them reversed
@@ -286,8 +301,8 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
                     fresh.add(id(out))
                 else:
                     b = None if names is None else joined(("bias", id(g)), [
-                        leaves[name] if name else ad.const(np.zeros(hi - lo, dtype))
-                        for name, lo, hi in zip(names, g.offsets, g.offsets[1:])])
+                        leaves[name] if name else ad.const(np.zeros((*_param_lead(B), hi - lo), dtype))
+                        for name, lo, hi in zip(names, g.offsets, g.offsets[1:])], -1)
                     out = ad.linear(x, joined(id(g), [effective[e.name] for e in g.edges]), b)
                     fused = FusedOutput(out, g.offsets)
                     pieces = [Columns(fused, k) for k in range(len(g.edges))]

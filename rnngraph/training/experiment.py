@@ -123,12 +123,15 @@ class Experiment:
         return self.config.method in HOPFIELD_RULES
 
     # ------------------------------------------------------------------ running
-    def run(self, on_epoch=None, should_stop=None, resume: dict | None = None) -> Outcome:
-        """Train and evaluate; ``resume`` is a ``checkpoint.npz``'s contents."""
+    def run(self, on_epoch=None, should_stop=None, resume: dict | None = None, trained: bool = False,
+            failure: RunError | None = None) -> Outcome:
+        """Train and evaluate; ``resume`` is a ``checkpoint.npz``'s contents.
+        ``trained``: the trainer has been run already (``replicas.train_together``),
+        ending with ``failure`` (its RunError) or None; only the evaluation is left."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            return self._run(on_epoch, should_stop, resume)
+            return self._run(on_epoch, should_stop, resume, trained, failure)
 
-    def _run(self, on_epoch, should_stop, resume) -> Outcome:
+    def _run(self, on_epoch, should_stop, resume, trained=False, failure=None) -> Outcome:
         start = time.perf_counter()
         status, message = "ok", ""
         report = []
@@ -145,7 +148,9 @@ class Experiment:
             if resume is not None:
                 self.trainer.load_state_dict(resume)
             try:
-                if self.config.method in ("bptt", "rtrl"):
+                if failure is not None:
+                    raise failure
+                if self.config.method in ("bptt", "rtrl") and not trained:
                     self.trainer.run(callback=on_epoch, should_stop=should_stop)
             except RunError as exc:
                 status, message = "failed", str(exc)

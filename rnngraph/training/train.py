@@ -181,10 +181,14 @@ class Trainer:
         if bad:   # the step itself overflowed: undo it, so the last good parameters are what is kept
             for k, v in before.items():
                 net.params[k][...] = v
-            raise RunError(f"epoch {self.epoch + 1}, step {self.step + 1}: the update made {bad[0]!r} "
-                           f"NaN or infinite (diverged); the parameters before this step are kept. "
-                           f"Try a smaller learning rate or train.clip")
+            raise self.overflowed(bad[0])
         self.step += 1
+
+    def overflowed(self, name: str) -> RunError:
+        """The error of an update that made parameter ``name`` NaN or infinite."""
+        return RunError(f"epoch {self.epoch + 1}, step {self.step + 1}: the update made {name!r} "
+                        f"NaN or infinite (diverged); the parameters before this step are kept. "
+                        f"Try a smaller learning rate or train.clip")
 
     def _check_finite(self, loss: float, grads: dict) -> None:
         where = f"epoch {self.epoch + 1}, step {self.step + 1}"
@@ -290,28 +294,39 @@ class Trainer:
                 self.load_state_dict(state)
                 break
             self.epoch += 1
-            record = {"epoch": self.epoch, "step": self.step,
-                      "train_loss": float(np.average(losses, weights=weights)),
-                      "lr": float(self.optimizer.options["lr"])}
-            checked = {}
-            if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
-                evaluation = self.evaluate()
-                checked = dict(evaluation)
-                if "loss" in evaluation and self.eval_data is not None:
-                    record["eval_loss"] = evaluation.pop("loss")
-                else:
-                    evaluation.pop("loss", None)
-                record.update(evaluation)
-            if self.schedule is not None:
-                self.schedule.observe(record)
-            self.history.append(record)
-            if callback is not None:
-                callback(record)
-            self.check_evaluation(checked)   # the epoch is recorded, then a non-finite evaluation ends the run
-            if self._early_stop(record):
-                self.stopped = "early_stopping"
+            if self.finish_epoch(losses, weights, callback):
                 break
         return self.history
+
+    def finish_epoch(self, losses: list, weights: list, callback=None, evaluation: dict | None = None) -> bool:
+        """After the steps of epoch ``self.epoch`` (already counted): its record
+        (the batches' ``losses`` averaged by ``weights``, and an evaluation when
+        due: ``evaluation`` when given, as ``evaluate()`` returns it) into the
+        history and to ``callback``.  Returns True when early stopping ends the
+        run; raises RunError when the evaluation is not finite."""
+        cfg = self.config
+        record = {"epoch": self.epoch, "step": self.step,
+                  "train_loss": float(np.average(losses, weights=weights)),
+                  "lr": float(self.optimizer.options["lr"])}
+        checked = {}
+        if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+            evaluation = self.evaluate() if evaluation is None else dict(evaluation)
+            checked = dict(evaluation)
+            if "loss" in evaluation and self.eval_data is not None:
+                record["eval_loss"] = evaluation.pop("loss")
+            else:
+                evaluation.pop("loss", None)
+            record.update(evaluation)
+        if self.schedule is not None:
+            self.schedule.observe(record)
+        self.history.append(record)
+        if callback is not None:
+            callback(record)
+        self.check_evaluation(checked)   # the epoch is recorded, then a non-finite evaluation ends the run
+        if self._early_stop(record):
+            self.stopped = "early_stopping"
+            return True
+        return False
 
     def _early_stop(self, record: dict) -> bool:
         es = self.config.early_stopping

@@ -350,3 +350,160 @@ def test_yaml_edits_on_any_text_raise_only_yaml_edit_errors():
                 pass
     assert analyse("[" * 600).problems[0].what.startswith("YAML syntax")
 
+
+
+LOOK_AHEAD = """\
+rnngraph: 1
+nodes:
+  x: {role: input, size: 1}
+  h: {size: 4, activation: tanh}
+  y: {role: output, size: 1}
+edges:
+  - {from: x, to: h, delay: -2}
+  - {from: h, to: h, delay: 1}
+  - {from: h, to: y}
+"""
+
+
+def _arrow_row(picture, vertex):
+    """The row of ``vertex``'s box where arcs from later steps arrive (under the label)."""
+    box = _box(picture, vertex)
+    return picture.lines[box.y + 2].plain, box
+
+
+def test_unrolled_picture_draws_arcs_from_later_steps_right_to_left():
+    """A backward block's arc bw@t+1 -> bw@t leaves bw@t+1's left side (╡) and ends in ◀ at
+    bw@t's right side, on its own row, a double line all the way; the step past the end
+    (t = T, the initial state) is a dashed ghost column on the right."""
+    analysis = analyse(spec_path("bidirectional_marker.yaml").read_text())
+    picture = unrolled_picture(analysis.graph, 5, window=5)
+    text = _plain(picture.lines)
+    assert "◀═ from a later step" in text
+    for t in range(5):
+        row, box = _arrow_row(picture, ("bw", t))
+        assert row[box.x + box.w] == "◀"
+        source = picture.vertices[("bw", t + 1) if t < 4 else ("ghost", "bw", 5)]
+        assert row[source.x] == "╡"
+        assert set(row[box.x + box.w + 1:source.x]) <= set("═╪"), row   # followed without a join
+        fw_row, fw = _arrow_row(picture, ("fw", t))
+        assert "◀" not in fw_row                          # the forward block reads no later step
+        assert picture.lines[fw.y + 1].plain[fw.x - 1] == "▶"      # on the label row
+    assert "t≥5" in text and "bw@5" in text and "init" in text.splitlines()[1]
+    later = unrolled_picture(analysis.graph, 8, start=0, window=5)
+    assert "t≥5" in _plain(later.lines) and "later" in later.lines[1].plain     # t=5 exists, off the window
+
+
+def test_unrolled_picture_draws_a_look_ahead_of_two_steps_along_a_band():
+    analysis = analyse(LOOK_AHEAD)
+    assert analysis.ok, analysis.problems
+    picture = unrolled_picture(analysis.graph, 6, window=5)
+    rows = [line.plain for line in picture.lines]
+    for t in range(5):
+        row, h = _arrow_row(picture, ("h", t))
+        assert row[h.x + h.w] == "◀"                                    # x@t+2 -> h@t arrives
+        assert _box(picture, ("x", t)).y > h.y > _box(picture, ("y", t)).y   # inputs at the bottom
+    for t in range(2, 5):
+        x = _box(picture, ("x", t))
+        assert rows[x.y + 2][x.x] == "╡"                               # x@t feeds h@t-2
+    ghost = picture.vertices[("ghost", "x", 5)]                        # x@5, x@6 lie past the window
+    assert rows[ghost.y + 2][ghost.x] == "╡"
+    assert sum(r.count("◀") for r in rows[:-1]) == 5                   # one per h@t; the last row is the legend
+    assert "┼" not in "\n".join(rows) and "╬" not in "\n".join(rows)
+
+
+def test_an_expanded_lstm_fits_the_unroll_canvas_of_a_120x40_terminal():
+    """88x35 is the picture's room at 120x40: full boxes are 58 rows, so the boxes become one
+    row and the parts lose their block's name; five steps still fit side by side."""
+    from tui.unrolled import fitted_picture
+    analysis = analyse(spec_path("lstm_adding.yaml").read_text())
+    full = unrolled_picture(analysis.graph, 5, loss_steps=range(5))
+    assert full.height > 35
+    picture = fitted_picture(analysis.graph, 5, window=5, width=88, height=35, loss_steps=range(5))
+    assert picture.compact and picture.window == 5
+    assert picture.width <= 88 and picture.height <= 35
+    rows = [line.plain for line in picture.lines]
+    assert all(len(r.rstrip()) <= 88 for r in rows)
+    assert set(picture.vertices) >= {(n, t) for n in analysis.graph.nodes for t in range(5)}
+    y0 = picture.vertices[("y", 0)]
+    assert rows[y0.y][y0.x:y0.x + y0.w] == "┃ y@0 ┃"                  # the loss counts: heavy sides
+    fc = picture.vertices[("lstm/fc", 2)]
+    assert rows[fc.y][fc.x - 1] == "▶" and "fc@2" in rows[fc.y]        # c(t-1) still arrives from the left
+    assert "(lstm/): h is lstm/h" in "\n".join(rows)
+    narrow = fitted_picture(analysis.graph, 5, window=5, width=60, height=35, loss_steps=range(5))
+    assert narrow.width <= 60 and 1 <= narrow.window < 5                 # fewer steps a page
+
+
+def test_short_names_are_used_only_when_unambiguous():
+    from tui.unrolled import short_names
+    analysis = analyse(spec_path("lstm_adding.yaml").read_text())
+    assert short_names(analysis.graph)["lstm/fc"] == "fc"
+    graph = analysis.graph.copy()
+    graph.add_node("fc", size=1)                                         # a node of its own named fc
+    assert short_names(graph)["lstm/fc"] == "lstm/fc"
+
+
+def test_folded_edges_that_cross_are_drawn_crossing_not_joined():
+    """Where a light edge only passes over another (no line ends or turns there) the cell is
+    the vertical line over a broken horizontal one, never ┼: the gated recurrent blocks had
+    three ┼ each, read as joins that are not in the graph."""
+    from tui.layout import folded_layout
+    for name in ("gru_adding.yaml", "lstm_adding.yaml", "lstm_reber.yaml"):
+        analysis = analyse(spec_path(name).read_text())
+        layout = folded_layout(analysis.graph)
+        rows = [line.plain for line in render_layout(layout)]
+        assert "┼" not in "\n".join(rows), name
+
+
+def test_track_order_keeps_a_sources_line_off_the_line_into_a_target_on_its_row():
+    """A source's line out must not run past the track of a target on its own row (the two
+    lines would overlap): that target's track goes right of the source's tracks."""
+    from tui.layout import _track_order
+    from tui.layout import Vertex
+    vertices = {n: Vertex(n, [n], layer, "hidden") for n, layer in
+                (("u", 0), ("w", 0), ("p", 1), ("q", 1))}
+    pos = {"u": 1, "w": 0, "p": 0, "q": 1}                  # u shares row 1 with q
+    segments = [("u", "p", "edge"), ("w", "q", "edge")]
+    assert _track_order({"p": None, "q": None}, segments, vertices, pos, 0) == ["p", "q"]
+    pos = {"u": 0, "w": 1, "p": 2, "q": 0}                  # u (row 0) feeds p (row 2); q is on row 0
+    segments = [("u", "p", "edge"), ("w", "q", "edge")]
+    assert _track_order({"q": None, "p": None}, segments, vertices, pos, 0) == ["p", "q"]
+
+
+DENSE = """\
+rnngraph: 1
+nodes:
+  x: {role: input, size: 2}
+  a: {size: 4}
+  b: {size: 4}
+  c: {size: 4}
+  d: {size: 4}
+  e: {size: 4}
+  f: {size: 4}
+  y: {role: output, size: 1}
+  z: {role: output, size: 1}
+edges:
+  - {from: x, to: [a, b, c]}
+  - {from: a, to: [e, f]}
+  - {from: b, to: [d, f]}
+  - {from: c, to: [d, e]}
+  - {from: [d, e], to: y}
+  - {from: [f, d], to: z}
+  - {from: x, to: y}
+"""
+
+
+def test_a_line_into_a_target_never_runs_along_the_line_out_of_the_source_on_its_row():
+    """In this graph every channel row has a source and a target whose tracks cannot all be
+    ordered apart: the target's line in then comes in on its label row, so the line out of
+    a (which feeds e and f, not d) is not seen running on into d."""
+    from tui.layout import folded_layout
+    analysis = analyse(DENSE)
+    assert analysis.ok, analysis.problems
+    layout = folded_layout(analysis.graph)
+    rows = [line.plain for line in render_layout(layout)]
+    a, d = layout.vertices["a"], layout.vertices["d"]
+    assert a.port == d.port                              # a and d share a row
+    between = rows[a.port][a.x + a.w:d.x]
+    assert "▶" not in between                            # nothing on a's row enters d
+    assert rows[d.y + 1][d.x - 1] == "▶"                 # d's line in: its label row
+    assert rows[a.port][d.x - 1] == " "                  # a's line stops at its last track

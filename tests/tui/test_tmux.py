@@ -224,10 +224,8 @@ def test_step_screen_takes_t_typed_quickly_and_a_resize(tmp_path):
         _wait_for(session, "z^-1")
         _keys(session, "F4")
         _wait_for(session, "forward  t = 0 / 54")
-        time.sleep(1.0)   # keys sent within a second of the first draw are sometimes lost (cause not found yet)
         _keys(session, "t")                   # to the T box, its text selected: typing replaces it
-        time.sleep(0.5)
-        _keys(session, "52", literal=True)    # both digits in one write, Enter right after
+        _keys(session, "52", literal=True)    # the digits right after it, Enter right after them
         _keys(session, "Enter")
         _wait_for(session, "t = 0 / 51")
         pid = _pid(session)

@@ -175,3 +175,29 @@ async def test_training_a_hopfield_net_stores_and_shows_the_patterns():
         expected = patterns.T @ patterns / 100
         np.fill_diagonal(expected, 0.0)
         np.testing.assert_allclose(W, expected)
+
+
+async def test_epochs_are_plotted_while_the_train_screen_shows_and_caught_up_on_return(monkeypatch):
+    """A run's epochs arriving while another screen shows are not plotted (each plot holds up
+    the keys of the screen in use); the plot is brought up to date when the Train screen shows."""
+    import tui.screens.train as train
+    plotted = []
+    real = train.loss_plot
+    monkeypatch.setattr(train, "loss_plot", lambda history, **kw: plotted.append(len(history)) or real(history, **kw))
+    app = RnnGraphApp(str(spec_path("jordan.yaml")))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await settle(pilot, app)
+        screen = app.screen
+        screen.query_one("#train-epochs", Input).value = "30"
+        await pilot.press("f4")
+        await settle(pilot, app)
+        screen.action_start()                  # a run going on behind the Step screen
+        await _wait(pilot, lambda: not screen.running and len(screen.history) == 30)
+        await settle(pilot, app)
+        hidden = [n for n in plotted if n > 0]
+        assert hidden == [], f"plotted while hidden: {hidden}"
+        await pilot.press("f5")
+        await settle(pilot, app)
+        assert plotted and plotted[-1] == 30
+        assert "epoch 1" in str(screen.query_one("#train-plot").render())

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import numpy as np
 import pytest
 from textual.widgets import Input, OptionList
 
 from tui.app import RnnGraphApp
-from tui.unrolled import unrolled_picture
+from tui.unrolled import fitted_picture
 from tui.model import analyse
 from tui.stepping import Trace
 from tui.widgets.graph_canvas import GraphCanvas
@@ -59,8 +60,12 @@ async def test_unroll_expands_and_collapses_blocks():
         screen.query_one(GraphCanvas).focus()
         await pilot.press("c")
         await settle(pilot, app)
-        picture = "\n".join(screen.query_one(GraphCanvas).text_lines())
-        assert "lstm/c@0" in picture and "lstm/h@1" in picture
+        canvas = screen.query_one(GraphCanvas)
+        picture = "\n".join(canvas.text_lines())
+        assert ("lstm/c", 0) in canvas.layout_data.vertices and ("lstm/h", 1) in canvas.layout_data.vertices
+        # too tall for the screen with full boxes: one-row boxes, names without the block, said so
+        assert canvas.layout_data.compact and "│ c@0 " in picture and "(lstm/): h is lstm/h" in picture
+        assert len(canvas.text_lines()) <= canvas.scrollable_content_region.height
 
 
 async def test_stepping_forward_gives_net_forward_values():
@@ -116,7 +121,7 @@ async def test_hopfield_state_is_drawn_as_a_bitmap():
         assert trace.overlaps[-1].max() == 1.0        # recalled: the state is a stored pattern
         assert set(np.unique(screen.current_values()["s"])) <= {-1.0, 1.0}
         rendered = screen.query_one("#step-view").plain_text()
-        assert "██" in rendered and "energy (cue, then each sweep)" in rendered
+        assert "██" in rendered and "energy (cue, then each update)" in rendered   # async: unit by unit
         assert "overlap with pattern" in rendered and "nearest" in rendered
 
 
@@ -233,9 +238,9 @@ async def test_typing_t_quickly_settles_on_the_last_value(monkeypatch):
 
     def counted(*args, **kwargs):
         layouts.append(args[1])
-        return unrolled_picture(*args, **kwargs)
+        return fitted_picture(*args, **kwargs)
 
-    monkeypatch.setattr(unroll, "unrolled_picture", counted)
+    monkeypatch.setattr(unroll, "fitted_picture", counted)
     app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
@@ -325,3 +330,105 @@ async def test_unroll_pages_through_eight_steps_and_marks_where_the_loss_counts(
         await pilot.press("f3")
         await settle(pilot, app)
         assert app.screen.query_one(GraphCanvas).layout_data.loss_steps == (0, 1, 2, 3, 4)
+
+
+async def test_unroll_highlights_the_vertex_the_step_screen_is_at_and_arrows_move_it():
+    app = RnnGraphApp(str(spec_path("elman_temporal_xor.yaml")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        await pilot.press(*["right"] * 6, "down")
+        await settle(pilot, app)
+        node, t, steps = app.step_vertex
+        assert t == 6 and steps == app.screen.steps
+        await pilot.press("f3")
+        await settle(pilot, app)
+        screen = app.screen
+        canvas = screen.query_one(GraphCanvas)
+        assert screen.steps == steps and screen.start == 5          # the page holding t = 6
+        assert screen.selected == canvas.selected == (node, 6)
+        box = canvas.layout_data.vertices[(node, 6)]
+        row = canvas._strip(box.y + 1)                               # the box's label row, highlighted
+        lit = [seg.text for seg in row if seg.style is not None and seg.style.reverse]
+        assert f"{node}@6" in "".join(lit)
+        assert f"{node}@6" in screen.equation_text()
+        await pilot.press("right", "right", "right", "right")       # past t = 9: the next page
+        await settle(pilot, app)
+        assert screen.selected == canvas.selected == (node, 10) and screen.start <= 10 < screen.start + screen.window
+        assert screen.start > 5                                      # the page turned
+        await pilot.press("up")
+        await settle(pilot, app)
+        above = screen.selected
+        assert above[1] == 10 and canvas.layout_data.vertices[above].y < canvas.layout_data.vertices[(node, 10)].y
+        assert screen.equation_text().startswith(f"{above[0]}@10 = ")
+
+
+@contextlib.asynccontextmanager
+async def _on_step_screen(name: str):
+    """The app on spec ``name`` at 120x40, switched to the Step screen with its sample run."""
+    app = RnnGraphApp(str(spec_path(name)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await settle(pilot, app)
+        yield app, pilot, app.screen
+
+
+async def test_async_hopfield_steps_one_unit_per_key_and_a_sweep_with_the_bracket():
+    """→ applies one single-unit update (the unit highlighted, the energy never rising), ] runs
+    to the end of the sweep, which is the engine's sweep; ← and [ go back."""
+    async with _on_step_screen("hopfield_discrete.yaml") as (app, pilot, screen):
+        trace = screen.trace
+        n = trace.unit_states.shape[1]
+        assert screen.updates == 0 and len(trace.unit_order) == trace.steps * n
+        view = screen.query_one("#step-view")
+        assert "after update 0 of" in view.plain_text()
+        energies = []
+        for k in range(1, 6):
+            await pilot.press("right")
+            assert screen.updates == k and screen.t == 0
+            text = view.plain_text()
+            unit = int(trace.unit_order[k - 1])
+            assert f"after update {k} of {len(trace.unit_order)} (sweep 1, unit {unit})" in text
+            assert f"update {k}: unit {unit} " in text
+            assert "◆◆" in text or "◇◇" in text                  # the unit just updated
+            energies.append(trace.unit_energy[k])
+        assert np.all(np.diff(trace.unit_energy) <= 1e-9)        # async updates never raise the energy
+        await pilot.press("right_square_bracket")                 # the rest of sweep 1
+        assert screen.updates == n and screen.t == 0
+        np.testing.assert_array_equal(trace.unit_states[n], trace.values["s"][0])   # the engine's sweep 1
+        await pilot.press("right")
+        assert screen.updates == n + 1 and screen.t == 1
+        await pilot.press("left", "left_square_bracket")
+        assert screen.updates == 0
+        await pilot.press("end")
+        assert screen.updates == len(trace.unit_order) and screen.t == trace.steps - 1
+        assert trace.overlaps[-1].max() == 1.0 and "nearest" in view.plain_text()
+
+
+async def test_continuous_hopfield_settles_as_the_engine_does():
+    """A continuous net steps its Euler iteration for dynamics.sweeps steps from the cue (the
+    engine's settle), with the energy per step and the overlaps; → is one step."""
+    from rnngraph.engine.hopfield import settle as engine_settle
+    async with _on_step_screen("hopfield_continuous.yaml") as (app, pilot, screen):
+        trace = screen.trace
+        sweeps = app.analysis.spec.dynamics["sweeps"]
+        assert trace.steps == sweeps and trace.unit_states is None
+        cue = trace.initial["v"][None, :]
+        result = engine_settle(trace.net, cue, update="sync", sweeps=sweeps)
+        np.testing.assert_allclose(trace.values["v"][-1], result.states[0])
+        np.testing.assert_allclose(trace.energy, result.energy[0])
+        assert "Euler step" in trace.settle_note and "settled" in trace.settle_note
+        await pilot.press("right")
+        assert screen.t == 1 and "energy (cue, then each sweep)" in screen.query_one("#step-view").plain_text()
+
+
+async def test_step_keys_read_in_one_burst_reach_the_t_box():
+    """t, 5, 2, Enter read by the terminal driver at once (one write, as a fast typist or tmux
+    sends them) go to the T box: t moves the focus before the next key is routed."""
+    from textual import events
+    async with _on_step_screen("elman_adding.yaml") as (app, pilot, screen):
+        assert screen.steps == 55
+        for key, char in (("t", "t"), ("5", "5"), ("2", "2"), ("enter", "\r")):
+            app.post_message(events.Key(key, char))             # queued together, as the driver does
+        await settle(pilot, app)
+        assert screen.requested == 52 and screen.steps == 52

@@ -52,9 +52,11 @@ class StepScreen(Screen):
         Binding("home", "jump(0)", "First step", show=False),
         Binding("end", "jump(-1)", "Last step", show=False),
         Binding("b", "toggle_backward", "Fwd/bwd"),
+        Binding("right_square_bracket", "sweep(1)", "Sweep"),
+        Binding("left_square_bracket", "sweep(-1)", "Sweep back", show=False),
         Binding("n", "new_sample", "Sample"),
         Binding("k", "corrupt", "Corrupt cue"),
-        Binding("t", "focus_steps", "Set T", show=False),
+        Binding("t", "focus_steps", "Set T", show=False, priority=True),
     ]
 
     t: reactive[int] = reactive(0)
@@ -71,6 +73,7 @@ class StepScreen(Screen):
         self.selected: int | None = None     # row of the node whose vertex is shown (None: the first non-input)
         self.compare_path: str | None = None # a second spec drawn beside this one
         self.compare_trace: Trace | None = None
+        self.updates = 0                      # async Hopfield: the single-unit updates applied so far
 
     def compose(self) -> ComposeResult:
         yield ModeBar("step", id="mode-bar")
@@ -149,12 +152,15 @@ class StepScreen(Screen):
             return
         self.trace, self.message = trace, message
         self.refresh_bindings()      # k (corrupt) is offered for a Hopfield net only
+        self.updates = 0             # a new cue: settling starts again from it
         if trace is not None:
             new_length = trace.steps != self.steps
             self.steps = trace.steps
             if new_length:
                 self.query_one("#step-steps", Input).value = str(trace.steps)
             t = self.steps - 1 if self.backward and new_length else min(self.t, self.steps - 1)
+            if self._unit_stepping:
+                t = 0
             if t != self.t:
                 self.t = t          # draws
                 return
@@ -166,11 +172,16 @@ class StepScreen(Screen):
         view = self.query_one(StepView)
         view.show(self.trace, self.t, self.backward, self.message, self.selected, self.compare_trace,
                   (self._file_name(self.app.document.path or self.app.document.name),
-                   self._file_name(self.compare_path or "")))
+                   self._file_name(self.compare_path or "")),
+                  self.updates if self._unit_stepping else None)
+        if self.trace is not None:          # the Unroll screen's cursor follows it
+            self.app.step_vertex = (view.chosen(), self.t, self.steps)
         if self.trace is None:
             status = ""
         elif self.backward:
             status = f"  backward  t = {self.t} / {self.steps - 1}  (← to t-1)"
+        elif self._unit_stepping:
+            status = f"  update {self.updates} / {len(self.trace.unit_order)}  (sweep t = {self.t})"
         else:
             status = f"  forward  t = {self.t} / {self.steps - 1}"
         self.query_one("#step-status", Label).update(status)
@@ -189,7 +200,32 @@ class StepScreen(Screen):
             return self.backward
         if action == "corrupt":       # only a Hopfield net has a cue to corrupt
             return self.trace is not None and self.trace.energy is not None
+        if action == "sweep":         # async Hopfield nets: → is one unit, ] a sweep
+            return self._unit_stepping
         return True
+
+    @property
+    def _unit_stepping(self) -> bool:
+        """→ and ← move one single-unit update (an async Hopfield net, forward mode)."""
+        return self.trace is not None and self.trace.unit_states is not None and not self.backward
+
+    def _set_update(self, k: int) -> None:
+        """Show the state after ``k`` single-unit updates; ``t`` is the sweep they reach."""
+        n = self.trace.unit_states.shape[1]
+        self.updates = min(max(0, k), len(self.trace.unit_order))
+        t = min(self.steps - 1, max(0, -(-self.updates // n) - 1))
+        if t != self.t:
+            self.t = t               # draws
+        else:
+            self._draw()
+
+    def action_sweep(self, delta: int) -> None:
+        """Async Hopfield nets: to the end of the next (or back to the end of the previous) sweep."""
+        if not self._unit_stepping:
+            return
+        n = self.trace.unit_states.shape[1]
+        k = self.updates
+        self._set_update((k // n + 1) * n if delta > 0 else ((k - 1) // n) * n if k else 0)
 
     @staticmethod
     def _file_name(path: str) -> str:
@@ -291,6 +327,9 @@ class StepScreen(Screen):
         self._rerun()
 
     def action_step(self, delta: int) -> None:
+        if self._unit_stepping:
+            self._set_update(self.updates + delta)
+            return
         self.t = min(max(0, self.t + delta), self.steps - 1)
 
     def action_backprop(self, delta: int) -> None:
@@ -298,10 +337,14 @@ class StepScreen(Screen):
         self.action_step(-delta)
 
     def action_jump(self, t: int) -> None:
+        if self._unit_stepping:
+            self._set_update(len(self.trace.unit_order) if t < 0 else 0)
+            return
         self.t = self.steps - 1 if t < 0 else t
 
     def action_toggle_backward(self) -> None:
         self.backward = not self.backward
+        self.updates = 0
         self.t = self.steps - 1 if self.backward else 0
 
     def action_new_sample(self) -> None:
@@ -320,7 +363,9 @@ class StepScreen(Screen):
         self.corrupt = following.get(self.corrupt)
 
     def action_focus_steps(self) -> None:
-        self.query_one("#step-steps", Input).focus()
+        """t: focus the T box now, not after the queued messages (as ``Widget.focus`` does), so
+        digits sent in the same burst as the t land in the box."""
+        self.set_focus(self.query_one("#step-steps", Input))
 
     @on(Button.Pressed, "#step-forward")
     def _forward(self) -> None:

@@ -189,11 +189,12 @@ class TrainScreen(Screen):
         table.add_row(str(record.get("epoch")), _num(record.get("train_loss")),
                       _num(record.get("eval_loss")), Text(metrics))
         table.move_cursor(row=table.row_count - 1)      # the latest epoch stays in view
-        self._plot()
+        self._plot_soon()
         self._status(f"training…  epoch {record.get('epoch')}  loss {_num(record.get('train_loss'))}")
 
     def on_train_screen_finished(self, message: Finished) -> None:
         self.running = False
+        self._plot_now()            # the last epochs, without waiting (or once the screen shows)
         if message.outcome is None:
             self._status(f"could not train: {message.error}")
             return
@@ -253,6 +254,30 @@ class TrainScreen(Screen):
             self.running = False
 
     stored = None   # a Hopfield run: (patterns (P, N), rule) it stored, shown instead of a loss curve
+
+    PLOT_EVERY = 0.25     # seconds: epochs arriving faster are plotted together
+    _plot_timer = None
+    _plot_pending = False   # epochs arrived while the screen was hidden: plotted when it shows
+
+    def _plot_soon(self) -> None:
+        """Replot for a new epoch, at most every PLOT_EVERY seconds and only while this screen
+        shows: a fast run sends hundreds of epochs a second, and each plot holds up the keys."""
+        if not self.is_current:
+            self._plot_pending = True
+        elif self._plot_timer is None:
+            self._plot_timer = self.set_timer(self.PLOT_EVERY, self._plot_now)
+
+    def _plot_now(self) -> None:
+        self._plot_timer = None
+        if not self.is_current:            # switched away since the timer was set
+            self._plot_pending = True
+            return
+        self._plot_pending = False
+        self._plot()
+
+    def on_screen_resume(self) -> None:
+        if self._plot_pending:
+            self._plot_now()
 
     def _plot(self) -> None:
         if self.stored is not None:

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -19,12 +20,34 @@ from ..equations import vertex_equation
 from ..layout import collapse_blocks, vertex_label
 from ..model import Analysis
 from ..stepping import loss_steps
-from ..unrolled import unrolled_picture
+from ..unrolled import fitted_picture
 from ..widgets.graph_canvas import GraphCanvas, Stale, draw_in_worker
 
 WINDOW = 5        # time steps drawn at once; [ and ] page through the rest
 MAX_STEPS = 10_000  # the largest T the box takes
 TYPING_PAUSE = 0.25  # seconds without a key in the T box before T follows what it holds
+
+
+class UnrolledCanvas(GraphCanvas):
+    """The unrolled picture; the arrow keys move the cursor (the highlighted vertex) in time
+    and across the layers of a step instead of scrolling."""
+
+    BINDINGS = [
+        Binding("left", "cursor(-1, 0)", "Cursor", show=False),
+        Binding("right", "cursor(1, 0)", "Cursor", show=False),
+        Binding("up", "cursor(0, -1)", "Cursor", show=False),
+        Binding("down", "cursor(0, 1)", "Cursor", show=False),
+    ]
+
+    class CursorMoved(Message):
+        """An arrow key asked the cursor to move ``dt`` steps and ``rows`` boxes down."""
+
+        def __init__(self, dt: int, rows: int) -> None:
+            super().__init__()
+            self.dt, self.rows = dt, rows
+
+    def action_cursor(self, dt: int, rows: int) -> None:
+        self.post_message(self.CursorMoved(dt, rows))
 
 
 def _vid(vertex) -> str:
@@ -52,7 +75,7 @@ def arcs_text(graph: nx.MultiDiGraph, node, t: int, steps: int) -> list[str]:
         into.append(f"  {vertex_label(u, t - a.get('delay', 0))} → {here}  {k}")
     for _, v, k, a in graph.out_edges(node, keys=True, data=True):
         d = a.get("delay", 0)
-        if t + d < steps:
+        if 0 <= t + d < steps:
             out.append(f"  {here} → {vertex_label(v, t + d)}  {k}")
     lines = ["arcs in:", *(into or ["  (none)"])]
     lines += ["arcs out:", *(out or [f"  (none within T = {steps})"])]
@@ -93,7 +116,7 @@ class UnrollScreen(Screen):
             yield Label("", id="unroll-window", markup=False)
             yield Label("", id="unroll-loss", markup=False)
         with Horizontal(id="unroll-main"):
-            yield GraphCanvas(id="unrolled-graph")
+            yield UnrolledCanvas(id="unrolled-graph")
             with Vertical(id="unroll-side"):
                 yield OptionList(id="vertex-list")
                 yield Static("choose a vertex", id="equation", markup=False)
@@ -110,9 +133,32 @@ class UnrollScreen(Screen):
     def _analysis_changed(self, analysis: Analysis | None) -> None:
         self._refresh()
 
+    _followed = None    # the Step screen's vertex last followed
+
+    def on_screen_resume(self) -> None:
+        """Coming from the Step screen: the cursor goes to the vertex it is at (same T)."""
+        at = getattr(self.app, "step_vertex", None)
+        if at is None or at == self._followed or self.graph is None:
+            return
+        self._followed = at
+        node, t, steps = at
+        full = self.app.picture_analysis.graph if self.app.picture_analysis is not None else None
+        if node not in self.graph and full is not None and node in full:   # a block's part: its box
+            node = full.nodes[node].get("block") or node
+        if node not in self.graph:
+            return
+        self.steps = steps
+        self.select((node, t))
+
+    _shown_window = None   # the steps the last picture drew (fewer than WINDOW when they do not fit)
+
     @property
     def window(self) -> int:
-        return min(self.steps, WINDOW)
+        """The steps a page holds: those of the picture shown ([ and ] turn by it)."""
+        return min(self.steps, self._shown_window or WINDOW)
+
+    def on_resize(self) -> None:
+        self._refresh()
 
     _drawn = None       # what the picture shows: (analysis, (steps, start, collapse))
 
@@ -128,7 +174,8 @@ class UnrollScreen(Screen):
         self.query_one("#unroll-window", Label).update(
             f" steps {self.start}..{stop - 1} of {self.steps}"
             + ("" if analysis is None or analysis.ok else "  (spec has problems: structure only)"))
-        key = (self.steps, self.start, self.collapse)
+        canvas_size = (canvas.scrollable_content_region.width, canvas.scrollable_content_region.height)
+        key = (self.steps, self.start, self.collapse, canvas_size)
         if self._drawn is not None and self._drawn[0] is analysis and self._drawn[1] == key:
             return
         self._drawn = (analysis, key)
@@ -142,12 +189,14 @@ class UnrollScreen(Screen):
         self.graph = graph
         self._fill_vertices(graph, stop)
         canvas.show(None, "laying out…")
-        self._layout(analysis, graph, self.steps, self.start, self.window, self._layout_token)
+        self._layout(analysis, graph, self.steps, self.start, min(self.steps, WINDOW), self._layout_token,
+                     canvas_size)
 
     _layout_token = 0   # the latest layout asked for; older workers' results are dropped
 
     @work(thread=True, exclusive=True, group="unroll-layout")
-    def _layout(self, analysis, graph, steps: int, start: int, window: int, token: int) -> None:
+    def _layout(self, analysis, graph, steps: int, start: int, window: int, token: int,
+                size: tuple[int, int] = (0, 0)) -> None:
         known = self._loss_known
         if known is not None and known[0] is analysis and known[1] == steps:
             counted, note = known[2]
@@ -159,8 +208,9 @@ class UnrollScreen(Screen):
             self._loss_known = (analysis, steps, (counted, note))
         try:
             drawn = draw_in_worker(
-                lambda checkpoint: unrolled_picture(graph, steps, start=start, window=window,
-                                                    loss_steps=counted, checkpoint=checkpoint),
+                lambda checkpoint: fitted_picture(graph, steps, start=start, window=window,
+                                                  width=size[0] or None, height=size[1] or None,
+                                                  loss_steps=counted, checkpoint=checkpoint),
                 lambda: token == self._layout_token, self._loop, render=lambda picture, _: picture.lines)
         except Stale:
             return
@@ -175,8 +225,18 @@ class UnrollScreen(Screen):
         canvas.show(layout, message, picture)
         if layout is None:
             return
+        if layout.window != self._shown_window:
+            self._shown_window = layout.window
+            stop = min(self.steps, self.start + self.window)
+            self.query_one("#unroll-window", Label).update(f" steps {self.start}..{stop - 1} of {self.steps}")
+            self._fill_vertices(self.graph, stop)
         if self.selected is not None and self.selected in layout.vertices:
             canvas.selected = self.selected
+        elif self.selected is None:                 # the cursor starts at the top of the first step
+            first = min((v for v in layout.vertices.values() if len(v.id) == 2),
+                        key=lambda v: (v.id[1], v.y), default=None)
+            if first is not None:
+                self.select(first.id)
 
     def _fill_vertices(self, graph, stop: int) -> None:
         options = self.query_one("#vertex-list", OptionList)
@@ -278,16 +338,41 @@ class UnrollScreen(Screen):
             return
         self.select(vertex)
 
+    @on(UnrolledCanvas.CursorMoved)
+    def _cursor_moved(self, event: UnrolledCanvas.CursorMoved) -> None:
+        """Arrows: the cursor moves a step in time (turning the page at the window's edge)
+        or a box up or down the step's column."""
+        graph = self.graph
+        if graph is None:
+            return
+        node, t = self.selected if self.selected is not None else (next(iter(graph.nodes)), self.start)
+        if event.dt:
+            t = min(max(0, t + event.dt), self.steps - 1)
+        if event.rows:
+            layout = self.query_one(GraphCanvas).layout_data
+            column = [v.id[0] for v in sorted((v for v in layout.vertices.values()
+                                               if len(v.id) == 2 and v.id[1] == self.selected[1]),
+                                              key=lambda v: v.y)] if layout is not None and self.selected else []
+            if node in column:
+                node = column[min(max(0, column.index(node) + event.rows), len(column) - 1)]
+        self.select((node, t))
+
     def select(self, vertex) -> None:
-        """Show the equation of ``vertex = (node, t)`` and highlight it."""
+        """Show the equation of ``vertex = (node, t)`` and highlight it (the cursor), turning
+        the page of steps to it when it lies outside the window."""
         graph = self.graph
         if graph is None or vertex[0] not in graph:
             return
-        self.selected = vertex
         node, t = vertex
+        if not 0 <= t < self.steps:
+            return
+        self.selected = vertex
+        if not self.start <= t < self.start + self.window:
+            self.start = min((t // self.window) * self.window, max(0, self.steps - self.window))
         canvas = self.query_one(GraphCanvas)
         if canvas.layout_data is not None and vertex in canvas.layout_data.vertices:
             canvas.selected = vertex
+        self._show_in_list(vertex)
         if graph.nodes[node].get("collapsed"):
             equation, legend = block_equation(graph, node, t)
         else:
@@ -299,6 +384,16 @@ class UnrollScreen(Screen):
         self.query_one("#equation", Static).update(text)
 
     _equation = ""
+
+    def _show_in_list(self, vertex) -> None:
+        options = self.query_one("#vertex-list", OptionList)
+        try:
+            index = options.get_option_index(_vid(vertex))
+        except Exception:      # the list is being refilled for another window
+            return
+        if options.highlighted != index:
+            with options.prevent(OptionList.OptionHighlighted):
+                options.highlighted = index
 
     def equation_text(self) -> str:
         """The equation panel's text (for tests)."""

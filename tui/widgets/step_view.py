@@ -68,13 +68,22 @@ def bars(values: np.ndarray, low: float, high: float) -> Text:
     return text
 
 
-def bitmap(values: np.ndarray) -> Text:
-    """A +-1 state as a square-ish picture: ██ for +1, ·· for -1."""
+GRADED = ((0.5, "██", "bold white"), (0.0, "▓▓", "white"), (-0.5, "░░", "grey62"))
+
+
+def bitmap(values: np.ndarray, lit: int | None = None) -> Text:
+    """A +-1 state as a square-ish picture: ██ for +1, ·· for -1 (graded values of a
+    continuous net: ██ above 0.5, ▓▓ above 0, ░░ above -0.5, else ··); unit ``lit`` (the
+    one just updated) is ◆◆ (now +1) or ◇◇, highlighted."""
     n = len(values)
     cols = max(1, math.ceil(math.sqrt(n)))
     text = Text()
     for i, v in enumerate(values):
-        text.append("██" if v > 0 else "··", "bold white" if v > 0 else "grey35")
+        if i == lit:
+            text.append("◆◆" if v > 0 else "◇◇", "bold black on yellow")
+        else:
+            glyph, style = next(((g, st) for low, g, st in GRADED if v > low), ("··", "grey35"))
+            text.append(glyph, style)
         if (i + 1) % cols == 0 and i + 1 < n:
             text.append("\n")
     return text
@@ -93,6 +102,7 @@ class StepView(Static, can_focus=True):
         self.compare: Trace | None = None   # a second network's trace, drawn beside this one
         self.compare_name = ""
         self.spec_name = ""
+        self.updates: int | None = None     # async Hopfield: the single-unit updates applied so far
 
     def plain_text(self, width: int = 160) -> str:
         """What the view shows, as plain text (for tests)."""
@@ -104,10 +114,13 @@ class StepView(Static, can_focus=True):
         return console.export_text()
 
     def show(self, trace: Trace | None, t: int, backward: bool, message: str = "",
-             selected: int | None = None, compare: Trace | None = None, names: tuple[str, str] = ("", "")) -> None:
+             selected: int | None = None, compare: Trace | None = None, names: tuple[str, str] = ("", ""),
+             update: int | None = None) -> None:
         """Draw ``trace`` at step ``t``; row ``selected`` of ``trace.order`` is linked to its
-        vertex; ``compare`` (another spec's trace) is plotted beside it, ``names`` label the two."""
+        vertex; ``compare`` (another spec's trace) is plotted beside it, ``names`` label the two;
+        ``update``: for an async Hopfield net, the state after that many single-unit updates."""
         self.trace, self.t, self.backward, self.message = trace, t, backward, message
+        self.updates = update
         self.selected, self.compare = selected, compare
         self.spec_name, self.compare_name = names
         self._refresh_content()
@@ -153,7 +166,9 @@ class StepView(Static, can_focus=True):
         for label, now, series, low, high in cells:
             table.add_row(label, now, self._strip(series[start:stop], t - start, float(np.abs(series).max())))
         parts = [table, self._vertex(chosen, t)]
-        if trace.hopfield:
+        if trace.hopfield and trace.unit_states is not None and self.updates is not None:
+            parts.extend(self._units(trace, self.updates, width))
+        elif trace.hopfield:
             for n in trace.hopfield:
                 pictures = Table.grid(padding=(0, 4))
                 heads, cells = [], []
@@ -174,6 +189,45 @@ class StepView(Static, can_focus=True):
         return Group(*parts)
 
     @staticmethod
+    def _units(trace: Trace, k: int, width: int) -> list:
+        """An async Hopfield net after ``k`` single-unit updates: the state with the unit
+        just updated highlighted, what it did to the energy, the energy so far, the overlaps."""
+        n = trace.unit_states.shape[1]
+        total = len(trace.unit_order)
+        state = trace.unit_states[k]
+        lit = int(trace.unit_order[k - 1]) if k else None
+        name = trace.hopfield[0]
+        where = f"sweep {(k - 1) // n + 1}, unit {lit}" if k else "the cue"
+        pictures = Table.grid(padding=(0, 4))
+        pictures.add_row(Text(f"{name} before t=0 (the cue)", "bold"),
+                         Text(f"{name} after update {k} of {total} ({where})", "bold"))
+        pictures.add_row(bitmap(trace.unit_states[0]), bitmap(state, lit))
+        energies = trace.unit_energy
+        lines = [Text(""), pictures, Text("██ = +1, ·· = -1;  ◆◆ / ◇◇ the unit just updated (now +1 / -1)", "dim")]
+        if k:
+            before = trace.unit_states[k - 1][lit]
+            did = "flipped" if before != state[lit] else "kept"
+            lines.append(Text(f"update {k}: unit {lit} {did} {before:+.0f} → {state[lit]:+.0f};  energy "
+                              f"{energies[k - 1]:.4g} → {energies[k]:.4g} (ΔE = {energies[k] - energies[k - 1]:+.3g})",
+                              "bold"))
+        else:
+            lines.append(Text(f"the cue: energy {energies[0]:.4g};  → updates one unit, ] a whole sweep", "bold"))
+        lines.append(Text(trace.settle_note.replace("t = sweep t+1", "→ one unit update, ] one sweep"), "dim"))
+        room = max(10, width - 40)
+        shown = np.unique(np.linspace(0, k, min(k + 1, room)).round().astype(int))
+        low, high = float(energies.min()), float(energies.max())
+        levels = "▁▂▃▄▅▆▇█"
+        curve = "".join(levels[0 if high == low else int(round((energies[i] - low) / (high - low) * 7))]
+                        for i in shown)
+        line = Text("energy (cue, then each update): ", "bold")
+        line.append(curve, "yellow")
+        line.append(f"  {energies[0]:.4g} → {energies[k]:.4g}")
+        lines.append(line)
+        if trace.patterns is not None:
+            lines.extend(_overlap_lines(state @ trace.patterns.T / n))
+        return lines
+
+    @staticmethod
     def _settling(trace: Trace, t: int) -> list:
         """The energy after each sweep and the overlap with each stored pattern, up to ``t``."""
         lines = [Text(trace.settle_note, "dim")]
@@ -186,15 +240,7 @@ class StepView(Static, can_focus=True):
         line.append(f"  {energy[0]:.4g} → {energy[-1]:.4g}")
         lines.append(line)
         if trace.overlaps is not None:
-            now = trace.overlaps[t + 1]
-            best = int(np.argmax(now))
-            for p, m in enumerate(now[:8]):
-                row = Text(f"overlap with pattern {p}: ", "bold" if p == best else "")
-                row.append(bars(np.array([m]), -1.0, 1.0))
-                row.append(f" {m:+.2f}" + ("  ← nearest" if p == best else ""))
-                lines.append(row)
-            if len(now) > 8:
-                lines.append(Text(f"… and {len(now) - 8} more patterns", "dim"))
+            lines.extend(_overlap_lines(trace.overlaps[t + 1]))
         return lines
 
     def chosen(self):
@@ -365,6 +411,20 @@ class StepView(Static, can_focus=True):
         text.append("- exactly 0;  · not reached yet by the backward pass (← takes it one step "
                     "back in time)", "dim")
         return text
+
+
+def _overlap_lines(overlaps: np.ndarray) -> list:
+    """One bar per stored pattern (up to 8): the overlap ``m_p = x . pattern_p / N``, the nearest marked."""
+    best = int(np.argmax(overlaps))
+    lines = []
+    for p, m in enumerate(overlaps[:8]):
+        row = Text(f"overlap with pattern {p}: ", "bold" if p == best else "")
+        row.append(bars(np.array([m]), -1.0, 1.0))
+        row.append(f" {m:+.2f}" + ("  ← nearest" if p == best else ""))
+        lines.append(row)
+    if len(overlaps) > 8:
+        lines.append(Text(f"… and {len(overlaps) - 8} more patterns", "dim"))
+    return lines
 
 
 def _wrap(line: str, width: int) -> list[str]:
