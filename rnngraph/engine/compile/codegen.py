@@ -64,6 +64,8 @@ class _Loop:
                  per_call_root: re.Pattern, naming: "_Naming"):
         names: dict = {}
         used: set = set()
+        # the loop as written, step t indexed in place: what numba_loops compiles
+        self.args, self.preamble, self.step_body, self.reverse = args, preamble, list(body), reverse
 
         def local(match) -> str:
             expr = match.group(0)

@@ -32,6 +32,7 @@ from ...activations import ACTIVATIONS
 from ..autodiff import Var, _tape_of
 from .codegen import CONSTANTS, LoopWriter
 from .layout import DEFERRED, DERIVATIVES, Layout
+from .numba_loops import TRANSCENDENTAL, faster
 
 # A stage whose sequences (T x B x all its nodes' sizes) take at least this many bytes is
 # laid out for memory: derivatives per step, and in a training step each pack's hoisted
@@ -139,6 +140,12 @@ class CompiledLoop(Layout):
         super().__init__(*args, **kwargs)
         writer = LoopWriter(self)
         self.forward, self.backward = writer.forward, writer.backward
+        if not self.large:   # large stages are GEMM-bound: numpy's BLAS beats numba's loop nests
+            gemm = sum(self.size[self.src[gi]] * g.width for gi, g in enumerate(self.groups) if g.weight == "dense")
+            # the backward loop of a small stage reads whole-sequence derivatives: no tanh, exp
+            transcendental = sum(s for s, a in zip(self.size, self.act) if a in TRANSCENDENTAL)
+            self.forward = faster(writer.forward, transcendental, gemm)
+            self.backward = faster(writer.backward, 0, gemm)
         self.F = [ACTIVATIONS[a].forward for a in self.act]        # forward functions, for the generic path
         self.FV = [ACTIVATIONS[a].vjp for a in self.act]           # and their VJPs
 
