@@ -413,7 +413,7 @@ def m_cycle(draw, data):
 def m_reverse(draw, data):
     """Negate some edges' delays, or turn a block backward: a valid look-ahead or
     backward loop, or a cycle whose delays mix signs (refused with a line)."""
-    edges = [e for e in data.get("edges") or [] if isinstance(e, dict) and isinstance(e.get("delay"), int)
+    edges = [e for e in _edges(data) if isinstance(e, dict) and isinstance(e.get("delay"), int)
              and not isinstance(e.get("delay"), bool)]
     nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
     blocks = [n for n, body in nodes.items() if isinstance(body, dict) and "type" in body]

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from ...errors import DataError
 
-ENV_BACKEND = "RNNGRAPH_LOOPS"        # auto (default): numba when installed; numpy: never numba
+ENV_BACKEND = "RNNGRAPH_LOOPS"        # numpy (default); auto: numba when installed; numba: numba or an error
 ENV_CACHE = "RNNGRAPH_CACHE_DIR"
 BACKENDS = ("auto", "numba", "numpy")
 
@@ -76,10 +76,13 @@ class Unsupported(Exception):
 
 
 def backend() -> str:
-    """``numba`` when the loops are to be compiled with numba (installed, and not turned
-    off with ``RNNGRAPH_LOOPS=numpy``), else ``numpy``.  Raises DataError for a value of
-    ``RNNGRAPH_LOOPS`` other than auto, numba, numpy, or ``numba`` without numba installed."""
-    choice = os.environ.get(ENV_BACKEND, "").strip().lower() or "auto"
+    """``numba`` when the loops are to be compiled with numba (asked for with
+    ``RNNGRAPH_LOOPS=auto`` or ``numba``, and installed), else ``numpy``.
+
+    Opt-in: numba's import and kernel loading cost 0.1-1 s a process, which most
+    short runs do not win back.  Raises DataError for a value of ``RNNGRAPH_LOOPS``
+    other than auto, numba, numpy, or ``numba`` without numba installed."""
+    choice = os.environ.get(ENV_BACKEND, "").strip().lower() or "numpy"
     if choice not in BACKENDS:
         raise DataError(f"{ENV_BACKEND}={choice!r}: expected one of {', '.join(BACKENDS)}")
     if choice == "numpy":
