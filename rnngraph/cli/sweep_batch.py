@@ -6,7 +6,7 @@ replicas in one worker process (docs/sweeps.md, "Batched replicas").
 ``plan_units(jobs)`` groups the jobs: ``Batch``es of the runs of each
 program that batches (a lone run is a batch of one) and the others alone.
 ``execute_unit`` carries out either and returns a list of
-``RunResult``s, each the same as ``sweep_runs.execute_run`` would return for
+``RunResult``s, each the same as ``sweep_job.execute_run`` would return for
 its job (to rounding; ``seconds`` is the batch's wall time shared out).
 """
 
@@ -16,7 +16,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from .sweep_runs import RunJob, RunResult, execute_run, run_result
+from .sweep_job import RunJob, RunResult, execute_run, run_result
 
 # the most runs in one batch: enough to amortise a step's Python work over the replicas, few enough
 # that a 32-seed sweep is a batch for each of two cores
