@@ -34,11 +34,19 @@ class Optimizer:
     def step(self, params: dict, grads: dict) -> None:
         """Update ``params[name]`` in place for every name in ``grads``."""
         self.steps += 1
+        self.apply(params, grads)
+
+    def apply(self, params: dict, grads: dict) -> None:
+        """The update of step ``self.steps``, without counting it.
+
+        The rules are written for arrays: an option, and ``steps``, may also be an
+        array that broadcasts against the parameters (stacked replicas, each with
+        its own options: ``training.replicas``)."""
         wd = self.options.get("weight_decay", 0.0)
         for name, g in grads.items():
             p = params[name]
-            if wd:
-                g = g + wd * p
+            if np.any(wd):
+                g = g + _cast(p, wd) * p
             self._update(name, p, g, self.state.setdefault(name, {}))
 
     def _update(self, name, p, g, state):
@@ -61,13 +69,22 @@ class Optimizer:
                 self.state.setdefault(name, {})[buf] = np.array(value)
 
 
+def _cast(p: np.ndarray, x):
+    """An option, or an expression of options (a Python float, or per-replica
+    float64 arrays), in the parameters' dtype: as numpy meets a Python float
+    with an array, so a rule gives the same bits for one run and for stacked
+    replicas."""
+    return np.asarray(x, dtype=p.dtype)
+
+
 class SGD(Optimizer):
     name = "sgd"
     defaults = {"lr": 0.01, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0}
 
     def _update(self, name, p, g, state):
-        lr, mu = self.options["lr"], self.options["momentum"]
-        if mu:
+        lr, mu = _cast(p, self.options["lr"]), self.options["momentum"]
+        if np.any(mu):
+            mu = _cast(p, mu)
             v = state.get("velocity")
             if v is None:
                 v = state["velocity"] = np.array(g, dtype=p.dtype)
@@ -85,18 +102,18 @@ class Adam(Optimizer):
 
     def _update(self, name, p, g, state):
         b1, b2 = self.options["betas"]
-        lr, eps = self.options["lr"], self.options["eps"]
+        lr, eps = _cast(p, self.options["lr"]), _cast(p, self.options["eps"])
         if "m" not in state:
             state["m"] = np.zeros_like(p)
             state["s"] = np.zeros_like(p)
         m, s = state["m"], state["s"]
-        m *= b1
-        m += (1 - b1) * g
-        s *= b2
-        s += (1 - b2) * g * g
+        m *= _cast(p, b1)
+        m += _cast(p, 1 - b1) * g
+        s *= _cast(p, b2)
+        s += _cast(p, 1 - b2) * g * g
         k = self.steps
-        m_hat = m / (1 - b1 ** k)
-        s_hat = s / (1 - b2 ** k)
+        m_hat = m / _cast(p, 1 - b1 ** k)
+        s_hat = s / _cast(p, 1 - b2 ** k)
         p -= lr * m_hat / (np.sqrt(s_hat) + eps)
 
 
@@ -109,17 +126,17 @@ class RMSprop(Optimizer):
         if "s" not in state:
             state["s"] = np.zeros_like(p)
         s = state["s"]
-        s *= alpha
-        s += (1 - alpha) * g * g
-        step = g / (np.sqrt(s) + eps)
-        if mu:
+        s *= _cast(p, alpha)
+        s += _cast(p, 1 - alpha) * g * g
+        step = g / (np.sqrt(s) + _cast(p, eps))
+        if np.any(mu):
             b = state.get("buffer")
             if b is None:
                 b = state["buffer"] = np.zeros_like(p)
-            b *= mu
+            b *= _cast(p, mu)
             b += step
             step = b
-        p -= lr * step
+        p -= _cast(p, lr) * step
 
 
 class Adagrad(Optimizer):
@@ -131,7 +148,7 @@ class Adagrad(Optimizer):
             state["sum"] = np.zeros_like(p)
         s = state["sum"]
         s += g * g
-        p -= self.options["lr"] * g / (np.sqrt(s) + self.options["eps"])
+        p -= _cast(p, self.options["lr"]) * g / (np.sqrt(s) + _cast(p, self.options["eps"]))
 
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam, RMSprop, Adagrad)}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tokens import one_hot
-from ..engine.replicas import Replicas, stacked_shape, unsupported
+from ..engine.replicas import Replicas, unsupported
 from ..errors import RunError
 
 # train: options that are per replica here (everything else must be the same for all)
@@ -126,8 +126,9 @@ class _Optimizer:
         self.optimizers = optimizers
         self.name = optimizers[0].name
         self.replicas = replicas
-        self.dtype = replicas.dtype
         self.steps = np.array([o.steps for o in optimizers], dtype=np.int64)
+        # the update rule, run on the stacked parameters and buffers
+        self.rule = type(optimizers[0])(**optimizers[0].options)
         self._options: dict = {}
         self.state: dict = {}
         for name in replicas.trainable:
@@ -140,6 +141,7 @@ class _Optimizer:
                         stacked[r] = np.asarray(held).reshape(stacked.shape[1:])
                 bufs[key] = stacked
             self.state[name] = bufs
+        self.rule.state = self.state
 
     def option(self, key: str) -> np.ndarray:
         """Every replica's option ``key`` (float64), shaped (R, 1, 1); only the
@@ -154,47 +156,18 @@ class _Optimizer:
         return found
 
     def step(self, params: dict, grads: dict, active: np.ndarray) -> None:
+        """One step of every ``active`` replica: optim.py's own rule, given each
+        replica's options as (R, 1, 1) arrays (an inactive replica's learning rate is 0)."""
         self.steps += active
-        cast = lambda a: a.astype(self.dtype)   # noqa: E731 - a python float meets an array in its dtype
-        lr = cast(self.option("lr") * active.reshape(-1, 1, 1))
-        wd = self.option("weight_decay")
-        o = self.optimizers[0].options
-        for name, g in grads.items():
-            p, state = params[name], self.state[name]
-            if np.any(wd):
-                g = g + cast(wd) * p
-            if self.name == "sgd":
-                mu, v = self.option("momentum"), state["velocity"]
-                v *= cast(mu)
-                v += g
-                p -= lr * (g + cast(mu) * v) if o["nesterov"] else lr * v
-            elif self.name == "adam":
-                b1, b2 = self.option("beta1"), self.option("beta2")
-                m, s = state["m"], state["s"]
-                m *= cast(b1)
-                m += cast(1 - b1) * g
-                s *= cast(b2)
-                s += cast(1 - b2) * g * g
-                k = np.maximum(self.steps, 1).reshape(-1, 1, 1)
-                m_hat = m / cast(1 - b1 ** k)
-                s_hat = s / cast(1 - b2 ** k)
-                p -= lr * m_hat / (np.sqrt(s_hat) + cast(self.option("eps")))
-            elif self.name == "rmsprop":
-                alpha, eps, mu = self.option("alpha"), self.option("eps"), self.option("momentum")
-                s = state["s"]
-                s *= cast(alpha)
-                s += cast(1 - alpha) * g * g
-                step = g / (np.sqrt(s) + cast(eps))
-                if np.any(mu):
-                    b = state["buffer"]
-                    b *= cast(mu)
-                    b += step
-                    step = b
-                p -= lr * step
-            else:   # adagrad
-                s = state["sum"]
-                s += g * g
-                p -= lr * g / (np.sqrt(s) + cast(self.option("eps")))
+        rule = self.rule
+        for key in self.optimizers[0].options:
+            if key == "betas":
+                rule.options[key] = (self.option("beta1"), self.option("beta2"))
+            elif key != "nesterov":   # the same for all (batch_problem)
+                rule.options[key] = self.option(key)
+        rule.options["lr"] = self.option("lr") * active.reshape(-1, 1, 1)
+        rule.steps = np.maximum(self.steps, 1).reshape(-1, 1, 1)
+        rule.apply(params, grads)
 
     def give(self, r: int) -> None:
         """Put replica ``r``'s step count and buffers into its own optimizer, as its
