@@ -15,6 +15,23 @@ from . import autodiff as ad
 LOSSES = ("mse", "bce", "cross_entropy")
 
 
+def per_element(kind: str, a: ad.Var, v: ad.Var, y: np.ndarray, activation: str,
+                from_values: bool = False) -> tuple[ad.Var, bool]:
+    """The loss ``kind`` before its mean: a Var over every element (``mse``,
+    ``bce``: ``v``'s shape) or every position (``cross_entropy``: without the
+    unit axis), and whether its mean also divides by the units.  a, v: the
+    output's pre-activation and value; ``from_values``: as ``output_loss``."""
+    if kind == "mse":
+        return ad.squared_error(v, y), True
+    if kind == "bce":
+        return (ad.bce_with_logits(a, y) if activation == "sigmoid" and not from_values
+                else ad.bce_on_probs(v, y)), True
+    if kind == "cross_entropy":
+        return (ad.cross_entropy_with_logits(a, y) if activation == "softmax" and not from_values
+                else ad.cross_entropy_on_probs(v, y)), False
+    raise ValueError(f"unknown loss {kind!r}; known: {', '.join(LOSSES)}")
+
+
 def output_loss(kind: str, a: ad.Var, v: ad.Var, y: np.ndarray, weights: np.ndarray | None,
                 activation: str, from_values: bool = False) -> ad.Var | None:
     """The loss of one output node.
@@ -27,23 +44,16 @@ def output_loss(kind: str, a: ad.Var, v: ad.Var, y: np.ndarray, weights: np.ndar
     """
     T, B, size = v.shape
     if weights is None:            # every position counts: a plain mean
-        w = w_units = None
+        w = None
         positions = float(T * B)
     else:
         w = weights.astype(v.value.dtype, copy=False)
-        w_units = w[..., None]
         positions = float(w.sum())
     if positions == 0:
         return None
-    if kind == "mse":
-        if w_units is None:
-            return ad.mean_squared_error(v, y, positions * size)
-        return ad.weighted_mean(ad.squared_error(v, y), w_units, positions * size)
-    if kind == "bce":
-        per = ad.bce_with_logits(a, y) if activation == "sigmoid" and not from_values else ad.bce_on_probs(v, y)
-        return ad.weighted_mean(per, w_units, positions * size)
-    if kind == "cross_entropy":
-        per = (ad.cross_entropy_with_logits(a, y) if activation == "softmax" and not from_values
-               else ad.cross_entropy_on_probs(v, y))
-        return ad.weighted_mean(per, w, positions)
-    raise ValueError(f"unknown loss {kind!r}; known: {', '.join(LOSSES)}")
+    if kind == "mse" and w is None:
+        return ad.mean_squared_error(v, y, positions * size)
+    per, by_unit = per_element(kind, a, v, y, activation, from_values)
+    if by_unit:
+        return ad.weighted_mean(per, None if w is None else w[..., None], positions * size)
+    return ad.weighted_mean(per, w, positions)

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import autodiff as ad
 from .executor import run
-from .losses import LOSSES
+from .losses import per_element
 
 
 def unsupported(net) -> str | None:
@@ -117,8 +117,6 @@ def replica_loss(kind: str, a: ad.Var, v: ad.Var, y: np.ndarray, weights: np.nda
     losses)``: a 0-d Var, the sum of every replica's mean loss (so its gradient
     is each replica's own), and those means (R,); None when no replica counts
     a position."""
-    if kind not in LOSSES:
-        raise ValueError(f"unknown loss {kind!r}; known: {', '.join(LOSSES)}")
     T, R, B, size = v.shape
     dtype = v.value.dtype
     if weights is None:
@@ -129,14 +127,8 @@ def replica_loss(kind: str, a: ad.Var, v: ad.Var, y: np.ndarray, weights: np.nda
         positions = w.sum(axis=(0, 2), dtype=np.float64)
     if not np.any(positions):
         return None
-    if kind == "mse":
-        per, count = ad.squared_error(v, y), positions * size
-    elif kind == "bce":
-        per = ad.bce_with_logits(a, y) if activation == "sigmoid" else ad.bce_on_probs(v, y)
-        count = positions * size
-    else:
-        per = ad.cross_entropy_with_logits(a, y) if activation == "softmax" else ad.cross_entropy_on_probs(v, y)
-        count = positions
+    per, by_unit = per_element(kind, a, v, y, activation)
+    count = positions * size if by_unit else positions
     counted = np.where(count > 0, count, 1.0)
     if per.value.ndim == 4:
         scaled = (w / counted.astype(dtype)[None, :, None])[..., None]
