@@ -22,6 +22,7 @@ import numpy as np
 from . import autodiff as ad
 from ..errors import DataError
 from .compile.runtime import Columns, FusedOutput, scan
+from .compile.replica_scan import replica_scan
 from .loop import simple_scan
 
 # how a recurrent stage's time loop runs: ``scan.scan`` (generated, fast) or
@@ -284,8 +285,12 @@ def run(program, params: dict, inputs: dict, T: int, B: int, dtype, tape=None,
                 based = {n: base_and_owner(n, deferred=True) for n in stage.nodes}
                 base = {n: b for n, (b, _) in based.items()}
                 owned = frozenset(n for n, (_, own) in based.items() if own)
-                values.update(scan(stage, graph, base, weights, stage_hist, T, B, dtype, program.stages[id(stage)],
-                                   reuse, lean, owned))
+                if isinstance(B, tuple):
+                    values.update(replica_scan(stage, graph, base, weights, stage_hist, T, B, dtype,
+                                               program.stages[id(stage)], reuse, lean))
+                else:
+                    values.update(scan(stage, graph, base, weights, stage_hist, T, B, dtype,
+                                       program.stages[id(stage)], reuse, lean, owned))
         for g in stage.produces:
             source = values[g.source][1]
             x = ad.shift(source, g.delay, hist[g.source] if g.delay > 0 else future[g.source]) if g.delay else source

@@ -9,9 +9,10 @@ weight or trainable initial state ``(R, 1, size)`` and a scalar weight
 loss is its own mean, and the loss differentiated is their sum, so each
 replica's gradient is exactly its own run's.
 
-The recurrent loops run as ``loop.simple_scan`` (the compiled loops take one
-weight per edge); the replica axis amortises its per-step cost.  What a
-program must not have to run this way is ``unsupported``'s answer.
+The recurrent loops are the compiled ones over R * B rows
+(``compile/replica_scan.py``), or ``loop.simple_scan`` with ``engine="simple"``;
+either way the replica axis amortises a step's Python work.  What a program
+must not have to run this way is ``unsupported``'s answer.
 """
 
 from __future__ import annotations
@@ -48,10 +49,12 @@ class Replicas:
     stacked, and the loss and gradients of all of them at once.
 
     ``params[name]`` is the stacked array (``stacked_shape``); ``take(r)`` and
-    ``give(r)`` copy replica ``r``'s parameters out of and into its network."""
+    ``give(r)`` copy replica ``r``'s parameters out of and into its network.
+    ``engine`` runs the recurrent loops: ``"compiled"`` or ``"simple"``."""
 
-    def __init__(self, nets: list):
+    def __init__(self, nets: list, engine: str = "compiled"):
         self.nets = list(nets)
+        self.engine = engine
         self.R = len(self.nets)
         first = self.nets[0]
         self.program, self.dtype = first.program, first.dtype
@@ -83,8 +86,9 @@ class Replicas:
         ``run.history``).
         Returns ``(losses (R,), grads {trainable: stacked (R, ...)} or None, run)``."""
         tape = ad.Tape() if grads else None
+        # a training step's values are done with before the next step: its loops keep their buffers
         result = run(self.program, self.params, xs, T, (self.R, B), self.dtype, tape=tape, initial=initial,
-                     carried=carried, engine="simple")
+                     carried=carried, reuse=grads, engine=self.engine)
         if grads:
             result.history   # noqa: B018 - made before backward
         losses = np.zeros(self.R, dtype=np.float64)

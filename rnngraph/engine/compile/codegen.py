@@ -61,7 +61,7 @@ class _Loop:
     """
 
     def __init__(self, name: str, args: list[str], preamble: list[str], body: list[str], reverse: bool,
-                 per_call_root: re.Pattern, naming: "_Naming"):
+                 per_call_root: re.Pattern, naming: "_Naming", namespace: dict | None = None):
         names: dict = {}
         used: set = set()
         # the loop as written, step t indexed in place: what numba_loops compiles
@@ -104,7 +104,7 @@ class _Loop:
         self.has_cached, self.has_per_call = bool(cached), bool(per_call)
         self.cached_views = _compile(naming.rename(builder("cached_views", cached)), "cached_views")
         self.call_views = _compile(naming.rename(builder("call_views", per_call)), "call_views")
-        self.run = _compile(_wrapped_def(naming.rename(loop)), name)
+        self.run = _compile(_wrapped_def(naming.rename(loop)), name, namespace)
         self.source = self.run.source
 
     def __call__(self, args: tuple, cached=None):
@@ -275,9 +275,22 @@ def _unique(name: str, used: set) -> str:
 _LOOP_NAMESPACE = {k: getattr(getattr(np, k), "_implementation", getattr(np, k)) for k in _UFUNCS}
 
 
-def _compile(lines: list[str], name: str):
+def _replica_gemm(x, w, out):
+    """``out = x @ w`` for replicas whose rows are folded (``replica_scan``): x
+    (R * B, k), w (R, k, m) (each replica's own weight), out (R * B, m), any strides.
+    Splitting the row axis into (R, B) is always a view, so ``out`` is written."""
+    R = w.shape[0]
+    _matmul(x.reshape(R, -1, x.shape[-1]), w, out=out.reshape(R, -1, out.shape[-1]))
+
+
+_matmul = np.matmul
+# the loops of replicas (``replica_scan``): the same code, each replica's GEMM with its own weight
+REPLICA_NAMESPACE = {**_LOOP_NAMESPACE, "dot": _replica_gemm, "matmul": _replica_gemm}
+
+
+def _compile(lines: list[str], name: str, namespace: dict | None = None):
     source = "\n".join(lines)
-    namespace = dict(_LOOP_NAMESPACE)
+    namespace = dict(_LOOP_NAMESPACE if namespace is None else namespace)
     exec(compile(source, f"<rnngraph loop {name}>", "exec"), namespace)   # our generated code, not user text
     fn = namespace[name]
     fn.source = source
@@ -297,10 +310,13 @@ class LoopWriter:
     the layout's decisions as their own attributes (``self.packs``,
     ``self.alias`` ...: ``__getattr__`` passes them to the layout); what they
     keep while writing (which gradients a step has written so far) is theirs.
+    With ``replicas`` the loops' GEMMs take each replica's own weight
+    (``REPLICA_NAMESPACE``; the code is the same).
     """
 
-    def __init__(self, layout):
+    def __init__(self, layout, replicas: bool = False):
         self.layout = layout
+        self.namespace = REPLICA_NAMESPACE if replicas else None
         n_nodes = len(self.nodes)
         seeded, seeded_nodes = self.seeded, self.seeded_nodes
         # buffers that are new at every call (views of them are made per call): the seeded
@@ -386,7 +402,7 @@ class LoopWriter:
                 if self.groups[gi].delay == 0:
                     body += self._commented(self.edge_note(gi), self._run_group(gi))
         return _Loop("forward", self.FORWARD_ARGS, lines, body, reverse=False, per_call_root=self.per_call_root,
-                     naming=self.naming)
+                     naming=self.naming, namespace=self.namespace)
 
     # ------------------------------------------------------------------ provenance
     @staticmethod
@@ -480,7 +496,7 @@ class LoopWriter:
         lines += [f"    {self._scratch_name(p, lo, hi)} = DS[{p}][:, {lo}:{hi}]" for p, lo, hi in sorted(self._scratch)]
         body = self._merge_folds(body)
         return _Loop("backward", self.BACKWARD_ARGS, lines, body, reverse=True, per_call_root=self.per_call_root,
-                     naming=self.naming)
+                     naming=self.naming, namespace=self.namespace)
 
     def _gv_name(self, i: int) -> str:
         """The buffer holding node i's dL/dv (through gradient aliases)."""

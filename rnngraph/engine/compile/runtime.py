@@ -51,13 +51,30 @@ def _constants(dtype) -> tuple:
     return found
 
 
-def _weight_grad(kind, g_seq, x_seq):
-    """dL/dW summed over all steps: one GEMM for dense edges."""
+def _weight_grad(kind, g_seq, x_seq, w=None):
+    """dL/dW summed over all steps: one GEMM for dense edges (``w``, the weight, unread)."""
     if kind == "dense":
         return g_seq.reshape(-1, g_seq.shape[-1]).T @ x_seq.reshape(-1, x_seq.shape[-1])
     if kind == "diagonal":
         return np.einsum("tbn,tbn->n", g_seq, x_seq)
     return np.asarray(np.vdot(g_seq, x_seq), dtype=g_seq.dtype)
+
+
+def _replica_weight_grad(kind, g_seq, x_seq, w):
+    """``_weight_grad`` for replicas with their rows folded (``replica_scan``):
+    g_seq (T, R * B, m), x_seq (T, R * B, n).  A dense weight ``w`` is each
+    replica's own, (R, m, n), so its gradient sums each replica's rows alone:
+    (R, m, n); a diagonal or scalar weight is given per row, (R * B, n) or
+    (R * B, 1), so its gradient is too."""
+    if kind == "dense":
+        R, m, n = w.shape
+        T, B = g_seq.shape[0], g_seq.shape[1] // R
+        g = g_seq.reshape(T, R, B, m).transpose(1, 3, 0, 2).reshape(R, m, T * B)
+        x = x_seq.reshape(T, R, B, n).transpose(1, 0, 2, 3).reshape(R, T * B, n)
+        return np.matmul(g, x)
+    if kind == "diagonal":
+        return np.einsum("tbn,tbn->bn", g_seq, x_seq)
+    return np.einsum("tbn,tbn->b", g_seq, x_seq)[:, None]
 
 
 def _multiply_in(out, factor) -> None:
@@ -136,11 +153,12 @@ class CompiledLoop(Layout):
     """A stage's layout with its loops written and compiled (``forward``,
     ``backward``; their ``.source`` is printable) and the buffers they need."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, replicas: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        writer = LoopWriter(self)
+        writer = LoopWriter(self, replicas)
         self.forward, self.backward = writer.forward, writer.backward
-        if not self.large:   # large stages are GEMM-bound: numpy's BLAS beats numba's loop nests
+        # large stages are GEMM-bound: numpy's BLAS beats numba's loop nests (which take one weight, not R)
+        if not self.large and not replicas:
             gemm = sum(self.size[self.src[gi]] * g.width for gi, g in enumerate(self.groups) if g.weight == "dense")
             # the backward loop of a small stage reads whole-sequence derivatives: no tanh, exp
             transcendental = sum(s for s, a in zip(self.size, self.act) if a in TRANSCENDENTAL)
@@ -368,10 +386,19 @@ class StageCache:
     the workspaces of training steps (buffers kept from one call to the next).
     The network's ``engine.program.Program`` holds one per recurrent stage."""
 
-    def __init__(self):
+    def __init__(self, replicas: bool = False):
+        self.replicas = replicas     # the loops of replicas (``replica_scan``), rows folded
         self.calls: dict = {}        # has_base -> _Calls
         self.compiled: dict = {}     # signature -> CompiledLoop
         self.workspaces: dict = {}   # (signature, T, B) -> _Workspace, the most recently used last
+        self._replica_cache = None
+
+    @property
+    def for_replicas(self) -> "StageCache":
+        """The cache of this stage's loops run as replicas (their own loops and workspaces)."""
+        if self._replica_cache is None:
+            self._replica_cache = StageCache(replicas=True)
+        return self._replica_cache
 
 
 def _compiled(cache: StageCache, stage, graph, has_base: tuple, ext_a: tuple, ext_v: tuple = (),
@@ -382,7 +409,7 @@ def _compiled(cache: StageCache, stage, graph, has_base: tuple, ext_a: tuple, ex
     found = cache.compiled.get(key)
     if found is None:
         found = cache.compiled[key] = CompiledLoop(stage, graph, has_base, ext_a, ext_v, step_derivatives, seeded,
-                                                   seeded_nodes, fold, prescaled)
+                                                   seeded_nodes, fold, prescaled, replicas=cache.replicas)
     return found
 
 
@@ -590,13 +617,16 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
                 ws.zero_history[i] = not ws.history[i].any()
         H = ws.history
     D = cp.depths
+    weight_grad = _replica_weight_grad if cache.replicas else _weight_grad
     weight_vars = [weights[cp.group_ids[gi]] for gi in cp.weight_groups]
     W = [None] * len(groups)
     for gi, w in zip(cp.weight_groups, weight_vars):
         W[gi] = w.value
     WT = [None] * len(groups)
     for gi, scale in cp.transposed:
-        WT[gi] = np.ascontiguousarray(W[gi].T) if scale is None else np.multiply(W[gi].T, scale, order="C")
+        # (the last two axes: a replica's stacked weight (R, out, in) too)
+        wt = np.swapaxes(W[gi], -1, -2)
+        WT[gi] = np.ascontiguousarray(wt) if scale is None else np.multiply(wt, scale, order="C")
     K = _constants(dtype)
     if T:
         args = (T, A, V, BS, H, D, W, WT, C, probe.F, AP, VP, BSP, K, cp.scales)
@@ -668,9 +698,9 @@ def scan(stage, graph, base: dict, weights: dict, hist: dict, T: int, B: int, dt
                 continue
             d = min(delay, T)
             # dW = sum_t dC(t)^T v_s(t - d): steps t >= d read the sequence, earlier ones the history
-            gw = _weight_grad(kind, GC[gi][d:], V[s][:T - d])
+            gw = weight_grad(kind, GC[gi][d:], V[s][:T - d], W[gi])
             if d and not (ws is not None and ws.zero_history[s]):   # zeros before t = 0 add nothing
-                gw = gw + _weight_grad(kind, GC[gi][:d], H[s][H[s].shape[0] - delay:][:d])
+                gw = gw + weight_grad(kind, GC[gi][:d], H[s][H[s].shape[0] - delay:][:d], W[gi])
             grads.append(gw)
         for i in cp.hist_index:
             grads.append(GH[i])
