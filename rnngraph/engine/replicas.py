@@ -134,15 +134,11 @@ def replica_loss(kind: str, a: ad.Var, v: ad.Var, y: np.ndarray, weights: np.nda
     per, by_unit = per_element(kind, a, v, y, activation)
     count = positions * size if by_unit else positions
     counted = np.where(count > 0, count, 1.0)
-    if per.value.ndim == 4:
-        scaled = (w / counted.astype(dtype)[None, :, None])[..., None]
-        weighted = per.value * w[..., None]
-    else:
-        scaled = w / counted.astype(dtype)[None, :, None]
-        weighted = per.value * w
-    # each replica's sum as its own run sums it: over its own contiguous array, in the dtype
-    sums = np.array([np.ascontiguousarray(weighted[:, r]).sum() for r in range(R)], dtype=np.float64)
-    scaled = np.where((count > 0)[None, :, None, None] if scaled.ndim == 4 else (count > 0)[None, :, None],
-                      scaled, 0).astype(dtype, copy=False)
-    losses = np.array([float(np.asarray(sums[r], dtype) / float(counted[r])) if count[r] > 0 else 0.0 for r in range(R)])
-    return ad.weighted_mean(per, scaled, 1.0), losses
+    w = w[..., None] if per.value.ndim == 4 else w
+    weighted = per.value * w
+    axes = tuple(k for k in range(weighted.ndim) if k != 1)
+    losses = np.where(count > 0, weighted.sum(axis=axes, dtype=dtype).astype(np.float64) / counted, 0.0)
+    # d(sum of the replicas' means)/d(per element) = its weight over its replica's count
+    scaled = (w / np.where(count > 0, counted, np.inf).astype(dtype).reshape(1, -1, *(1,) * (w.ndim - 2)))
+    total = np.asarray(losses.sum(), dtype=dtype)
+    return ad.apply(total, (per,), lambda g: (g * scaled,)), losses

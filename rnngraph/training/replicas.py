@@ -19,6 +19,8 @@ when they can).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from ..tokens import one_hot
@@ -111,10 +113,37 @@ class _Stacked:
         """The arrays of samples ``index`` (R, b) per replica (None: all)."""
         if index is None:
             return self.inputs, self.targets, self.weights, self.initial
-        rows = np.arange(index.shape[0])[:, None]
-        pick = lambda d: {n: a[:, rows, index] for n, a in d.items()}   # noqa: E731
-        return (pick(self.inputs), pick(self.targets), pick(self.weights),
-                {n: a[rows, index] for n, a in self.initial.items()})
+        R, b = index.shape
+        flat = (np.arange(R)[:, None] * self.n + index).reshape(-1)   # into the (R * N) samples
+
+        def pick(d: dict, lead: int) -> dict:   # one take along the sample axis (a fancy index is slower)
+            return {n: np.take(a.reshape(*a.shape[:lead], R * self.n, *a.shape[lead + 2:]), flat, axis=lead)
+                    .reshape(*a.shape[:lead], R, b, *a.shape[lead + 2:]) for n, a in d.items()}
+        return pick(self.inputs, 1), pick(self.targets, 1), pick(self.weights, 1), pick(self.initial, 0)
+
+
+class _ReplicaOutputs(Mapping):
+    """Replica ``r``'s values of every node, (N, steps, size), as its own
+    ``Trainer.evaluate`` hands them to the task's metrics (a block's name
+    reads its output node's); each made when a metric first reads it."""
+
+    def __init__(self, outputs: dict, r: int, steps: int, blocks: dict):
+        self.outputs, self.r, self.steps = outputs, r, steps
+        self.names = {**{n: n for n in outputs}, **blocks}
+        self.made: dict = {}
+
+    def __getitem__(self, name):
+        node = self.names[name]
+        found = self.made.get(node)
+        if found is None:
+            found = self.made[node] = np.ascontiguousarray(self.outputs[node][:self.steps, self.r].transpose(1, 0, 2))
+        return found
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 class _Optimizer:
@@ -277,12 +306,12 @@ class _Together:
             count += n
             for node, (_, v) in run.values.items():
                 outputs.setdefault(node, []).append(v.value)
-        outputs = {node: np.concatenate(parts, axis=2) for node, parts in outputs.items()}   # (T, R, N, size)
+        # (T, R, N, size) per node
+        outputs = {node: parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+                   for node, parts in outputs.items()}
         results = []
         for r, (t, own) in enumerate(zip(trainers, sets)):
-            mine = {node: np.ascontiguousarray(v[:own.steps, r].transpose(1, 0, 2)) for node, v in outputs.items()}
-            for block, h in t.net.blocks.items():
-                mine[block] = mine[h]
+            mine = _ReplicaOutputs(outputs, r, own.steps, t.net.blocks)
             result = {"loss": float(total[r] / count)} if count else {}
             if t.metrics_fn is not None:
                 result.update(t.metrics_fn(mine, own))
