@@ -295,6 +295,13 @@ def _replica_axis_first(a: np.ndarray) -> np.ndarray:
     return np.moveaxis(a, -3, 0).reshape(a.shape[-3], -1, a.shape[-1])
 
 
+def _replica_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (..., R, B, k) @ b (R, k, n): each replica's rows times its own matrix.
+    With k = 1 an outer product, one broadcast multiply (the same numbers; a
+    GEMM per (step, replica) with k = 1 is several times slower)."""
+    return a * b if a.shape[-1] == 1 else np.matmul(a, b)
+
+
 def _replica_linear(x: Var, w: Var, b: Var | None) -> Var:
     """``linear`` for replicas: x (..., R, B, in), w (R, out, in) (each replica's
     own weight), b (R, 1, out) -> (..., R, B, out), one batched GEMM; the weight
@@ -302,13 +309,13 @@ def _replica_linear(x: Var, w: Var, b: Var | None) -> Var:
     xv, wv = x.value, w.value
 
     def vjp(g):
-        gx = np.matmul(g, wv) if x.needs_grad else None
+        gx = _replica_matmul(g, wv) if x.needs_grad else None
         g3 = _replica_axis_first(g) if w.needs_grad or (b is not None and b.needs_grad) else None
         gw = np.matmul(g3.transpose(0, 2, 1), _replica_axis_first(xv)) if w.needs_grad else None
         if b is None:
             return gx, gw
         return gx, gw, np.add.reduce(g3, axis=1)[:, None, :] if b.needs_grad else None
-    out = np.matmul(xv, wv.transpose(0, 2, 1))
+    out = _replica_matmul(xv, wv.transpose(0, 2, 1))
     if b is None:
         return apply(out, (x, w), vjp)
     np.add(out, b.value, out=out)
