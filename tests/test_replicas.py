@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rnngraph as rg
+from rnngraph.engine.compile import runtime
 from rnngraph.engine.gradcheck import random_problem
 from rnngraph.engine.replicas import Replicas, unsupported
 from test_executor import random_specs   # hypothesis strategy: random valid specs (float64)
@@ -58,8 +59,13 @@ def check_replicas(spec, R=3, T=4, B=2, seed=0) -> bool:
 REPLICA_SPECS = [p for p in SPECS if not rg.load_spec(p).task or rg.load_spec(p).task.get("generator") != "patterns"]
 
 
+@pytest.mark.parametrize("layout", ["small", "large"])
 @pytest.mark.parametrize("path", REPLICA_SPECS, ids=[p.stem for p in REPLICA_SPECS])
-def test_every_spec_replicas_equal_their_own_networks(path):
+def test_every_spec_replicas_equal_their_own_networks(path, layout, monkeypatch):
+    """``large``: every stage laid out for memory (derivatives per step, hoisted inputs
+    as pre-activation buffers), as a sweep's batch of many replicas is."""
+    if layout == "large":
+        monkeypatch.setattr(runtime, "LARGE_STAGE_BYTES", 0)
     spec = rg.load_spec(path)
     if sum(rg.build(spec).size(n) for n in rg.build(spec).graph.nodes) > 150:
         pytest.skip("a large Hopfield net (no BPTT training)")
