@@ -275,6 +275,9 @@ def _unique(name: str, used: set) -> str:
 _LOOP_NAMESPACE = {k: getattr(getattr(np, k), "_implementation", getattr(np, k)) for k in _UFUNCS}
 
 
+_matmul = np.matmul
+
+
 def _replica_gemm(x, w, out):
     """``out = x @ w`` for replicas whose rows are folded (``replica_scan``): x
     (R * B, k), w (R, k, m) (each replica's own weight), out (R * B, m), any strides.
@@ -283,7 +286,6 @@ def _replica_gemm(x, w, out):
     _matmul(x.reshape(R, -1, x.shape[-1]), w, out=out.reshape(R, -1, out.shape[-1]))
 
 
-_matmul = np.matmul
 # the loops of replicas (``replica_scan``): the same code, each replica's GEMM with its own weight
 REPLICA_NAMESPACE = {**_LOOP_NAMESPACE, "dot": _replica_gemm, "matmul": _replica_gemm}
 
