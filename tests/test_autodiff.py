@@ -130,6 +130,8 @@ def test_losses():
     v = rand(3, 2, 4)
     assert ad.mean_squared_error(ad.const(v), y, 24.0).value == pytest.approx(np.mean((v - y) ** 2), rel=1e-12)
     check_op(lambda a: ad.bce_with_logits(a, y), rand(3, 2, 4))
+    # given sigmoid(a) (a sigmoid output's value), the VJP reads it instead of computing it
+    check_op(lambda a: ad.bce_with_logits(a, y, 1 / (1 + np.exp(-a.value))), rand(3, 2, 4))
     check_op(lambda v: ad.bce_on_probs(v, y), R.uniform(0.1, 0.9, size=(3, 2, 4)))
     check_op(lambda a: ad.cross_entropy_with_logits(a, onehot), rand(3, 2, 4))
     check_op(lambda v: ad.cross_entropy_on_probs(v, onehot), R.uniform(0.1, 0.9, size=(3, 2, 4)))
@@ -143,6 +145,28 @@ def test_stable_losses_stay_finite_at_extreme_logits():
     np.testing.assert_allclose(value, [[800.0, np.log(2), 800.0]])
     ce = ad.cross_entropy_with_logits(ad.const(a), np.array([[1.0, 0.0, 0.0]])).value
     np.testing.assert_allclose(ce, [1600.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_and_softplus_match_their_definitions_over_the_whole_range(dtype):
+    a = np.concatenate([np.linspace(-120, 120, 2401), [-1e4, -800, 800, 1e4, 0.0]]).astype(dtype)
+    exact = a.astype(np.longdouble)
+    sigmoid, softplus = ACTIVATIONS["sigmoid"].forward(a), ACTIVATIONS["softplus"].forward(a)
+    assert sigmoid.dtype == softplus.dtype == dtype
+    eps = np.finfo(dtype).eps
+    # sigmoid to the dtype's rounding of a value in [0, 1]; softplus to its relative rounding
+    # (below the smallest normal number it underflows to zero, as the exact value would)
+    np.testing.assert_allclose(sigmoid, 1 / (1 + np.exp(-exact)), rtol=0, atol=2 * eps)
+    np.testing.assert_allclose(softplus, np.logaddexp(0, exact), rtol=4 * eps, atol=np.finfo(dtype).tiny)
+    assert np.all(np.diff(sigmoid[:2401]) >= 0) and sigmoid.min() >= 0 and sigmoid.max() <= 1
+    # the array form is the compiled loops' (their in-place lines), bit for bit
+    assert ACTIVATIONS["sigmoid"].in_place == ("multiply(a, HALF, out=v)", "tanh(v, out=v)",
+                                               "multiply(v, HALF, out=v)", "add(v, HALF, out=v)")
+    v = np.multiply(a, dtype(0.5))
+    np.tanh(v, out=v)
+    np.multiply(v, dtype(0.5), out=v)
+    np.add(v, dtype(0.5), out=v)
+    assert np.array_equal(sigmoid, v)
 
 
 def test_a_value_used_many_times_accumulates_its_gradients():

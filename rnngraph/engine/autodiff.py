@@ -434,16 +434,19 @@ def weighted_mean(values: Var, weights: np.ndarray | None, count: float) -> Var:
     return apply(out, (values,), lambda g: (g * w / count,))
 
 
-def _sigmoid(a):
-    return ACTIVATIONS["sigmoid"].forward(a)
-
-
-def bce_with_logits(a: Var, y: np.ndarray) -> Var:
+def bce_with_logits(a: Var, y: np.ndarray, s: np.ndarray | None = None) -> Var:
     """Elementwise ``-(y log s(a) + (1-y) log(1 - s(a)))`` computed stably as
-    ``softplus(a) - y a``."""
+    ``softplus(a) - y a``.  ``s``: ``sigmoid(a)`` where the caller has it (a sigmoid
+    output's value), which the VJP ``g (s - y)`` then reads instead of computing it."""
     av = a.value
-    value = (np.logaddexp(0.0, av) - y * av).astype(av.dtype, copy=False)
-    return apply(value, (a,), lambda g: (g * (_sigmoid(av) - y),))
+    value = ACTIVATIONS["softplus"].forward(av)
+    value -= y * av
+
+    def vjp(g):   # g (sigmoid(a) - y)
+        d = np.subtract(ACTIVATIONS["sigmoid"].forward(av) if s is None else s, y)
+        d *= g
+        return (d,)
+    return apply(value, (a,), vjp)
 
 
 def bce_on_probs(v: Var, y: np.ndarray, eps: float = 1e-7) -> Var:

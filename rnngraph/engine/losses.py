@@ -24,7 +24,7 @@ def per_element(kind: str, a: ad.Var, v: ad.Var, y: np.ndarray, activation: str,
     if kind == "mse":
         return ad.squared_error(v, y), True
     if kind == "bce":
-        return (ad.bce_with_logits(a, y) if activation == "sigmoid" and not from_values
+        return (ad.bce_with_logits(a, y, v.value) if activation == "sigmoid" and not from_values
                 else ad.bce_on_probs(v, y)), True
     if kind == "cross_entropy":
         return (ad.cross_entropy_with_logits(a, y) if activation == "softmax" and not from_values
