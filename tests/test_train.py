@@ -77,6 +77,57 @@ def test_optimizers_match_torch_where_installed():
         np.testing.assert_allclose(two_steps(ours), w.detach().numpy(), rtol=1e-12)
 
 
+OPTIMIZERS_WITH_STATE = [lambda: SGD(lr=0.1, momentum=0.9, weight_decay=0.01), lambda: SGD(lr=0.1, nesterov=True, momentum=0.5),
+                         lambda: Adam(lr=0.01, weight_decay=0.1), lambda: RMSprop(lr=0.01, momentum=0.9),
+                         lambda: Adagrad(lr=0.1)]
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS_WITH_STATE)
+def test_one_step_over_all_parameters_equals_steps_one_parameter_at_a_time(make):
+    """The rule runs once over every parameter laid end to end: the same bits as
+    running it on each parameter alone, its buffers are each parameter's, and a
+    state saved and loaded between steps (a resumed run) changes nothing."""
+    rng = np.random.default_rng(0)
+    shapes = {"w": (3, 2), "b": (3,), "s": (), "u": (1, 4)}
+    params = {n: rng.normal(size=shape).astype(np.float32) for n, shape in shapes.items()}
+    grads = [{n: rng.normal(size=shape).astype(np.float32) for n, shape in shapes.items()} for _ in range(4)]
+    together, alone = make(), {n: make() for n in shapes}
+    p_together, p_alone = {n: v.copy() for n, v in params.items()}, {n: v.copy() for n, v in params.items()}
+    for k, g in enumerate(grads):
+        assert together.step(p_together, g)
+        for n in shapes:
+            alone[n].step(p_alone, {n: g[n]})
+        if k == 1:   # save and load, as a resumed run does
+            resumed = make()
+            resumed.load_state_dict(together.state_dict())
+            together = resumed
+    for n in shapes:
+        assert np.array_equal(p_together[n], p_alone[n]), n
+        assert together.state[n].keys() == alone[n].state[n].keys()
+        for key, value in alone[n].state[n].items():
+            assert np.array_equal(together.state[n][key], value), (n, key)
+
+
+def test_an_update_that_is_not_finite_is_not_written_and_is_named():
+    params = {"a": np.array([1.0, 2.0]), "b": np.array([3.0])}
+    opt = SGD(lr=1e308)
+    with np.errstate(over="ignore"):   # as training runs
+        assert not opt.step(params, {"a": np.array([0.5, 0.0]), "b": np.array([-1e10])})
+    assert opt.nonfinite == {(): "b"}
+    np.testing.assert_array_equal(params["a"], [1.0, 2.0])   # neither parameter moved
+    np.testing.assert_array_equal(params["b"], [3.0])
+    # stacked replicas (lead axis R = 3, options (R, 1)): only the replica that overflowed keeps its values
+    stacked = {"a": np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]), "b": np.ones((3, 1))}
+    rule = SGD()
+    rule.options["lr"] = np.array([[0.5], [1e308], [0.25]])
+    with np.errstate(over="ignore"):
+        finite = rule.apply(stacked, {"a": np.full((3, 2), 1e10), "b": np.ones((3, 1))}, lead=1)
+    np.testing.assert_array_equal(finite, [True, False, True])
+    assert rule.nonfinite == {1: "a"}
+    np.testing.assert_array_equal(stacked["a"], [[1 - 5e9, 2 - 5e9], [1.0, 2.0], [1 - 2.5e9, 2 - 2.5e9]])
+    np.testing.assert_array_equal(stacked["b"][:, 0], [0.5, 1.0, 0.75])
+
+
 def test_clip_grad_norm_scales_jointly():
     grads = {"a": np.array([3.0]), "b": np.array([4.0])}
     assert clip_grad_norm(grads, 1.0) == pytest.approx(5.0)

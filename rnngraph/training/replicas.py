@@ -173,7 +173,8 @@ class _Optimizer:
         self.rule.state = self.state
 
     def option(self, key: str) -> np.ndarray:
-        """Every replica's option ``key`` (float64), shaped (R, 1, 1); only the
+        """Every replica's option ``key`` (float64), shaped (R, 1) (against the rule's
+        flat (R, N) vectors); only the
         learning rate changes during a run (its schedule), so the others are read once."""
         found = self._options.get(key) if key != "lr" else None
         if found is None:
@@ -181,12 +182,13 @@ class _Optimizer:
                 values = [float(o.options["betas"][key == "beta2"]) for o in self.optimizers]
             else:
                 values = [float(o.options[key]) for o in self.optimizers]
-            found = self._options[key] = np.array(values).reshape(-1, 1, 1)
+            found = self._options[key] = np.array(values).reshape(-1, 1)
         return found
 
-    def step(self, params: dict, grads: dict, active: np.ndarray) -> None:
+    def step(self, params: dict, grads: dict, active: np.ndarray) -> np.ndarray:
         """One step of every ``active`` replica: optim.py's own rule, given each
-        replica's options as (R, 1, 1) arrays (an inactive replica's learning rate is 0)."""
+        replica's options as (R, 1) arrays (an inactive replica's learning rate is 0).
+        Returns whether each replica's update is finite (one that is not is not written)."""
         self.steps += active
         rule = self.rule
         for key in self.optimizers[0].options:
@@ -194,9 +196,9 @@ class _Optimizer:
                 rule.options[key] = (self.option("beta1"), self.option("beta2"))
             elif key != "nesterov":   # the same for all (batch_problem)
                 rule.options[key] = self.option(key)
-        rule.options["lr"] = self.option("lr") * active.reshape(-1, 1, 1)
-        rule.steps = np.maximum(self.steps, 1).reshape(-1, 1, 1)
-        rule.apply(params, grads)
+        rule.options["lr"] = self.option("lr") * active.reshape(-1, 1)
+        rule.steps = np.maximum(self.steps, 1).reshape(-1, 1)
+        return rule.apply(params, grads, lead=1)
 
     def give(self, r: int) -> None:
         """Put replica ``r``'s step count and buffers into its own optimizer, as its
@@ -361,15 +363,9 @@ class _Together:
             if (scale != 1.0).any():
                 for g in grads.values():
                     g *= scale.astype(g.dtype)
-        params = self.replicas.params
-        before = {k: v.copy() for k, v in params.items()}
-        self.optimizer.step(params, grads, active)
-        finite = {k: np.isfinite(v.reshape(R, -1)).all(axis=1) for k, v in params.items()}
+        finite = self.optimizer.step(self.replicas.params, grads, active)   # a replica's overflow is not written
         for r in np.flatnonzero(active):
-            bad = [k for k, ok in finite.items() if not ok[r]]
-            if bad:
-                for k, v in before.items():
-                    params[k][r] = v[r]
-                self.stop(r, self.trainers[r].overflowed(bad[0]))
+            if not finite[r]:
+                self.stop(r, self.trainers[r].overflowed(self.optimizer.rule.nonfinite[r]))
                 continue
             self.trainers[r].step += 1

@@ -174,14 +174,9 @@ class Trainer:
         self._check_finite(loss, grads)
         if cfg.clip:
             clip_grad_norm(grads, cfg.clip)
-        before = {k: v.copy() for k, v in net.params.items()}
-        self.optimizer.step(net.params, grads)
+        if not self.optimizer.step(net.params, grads):   # it overflowed: the last good parameters are kept
+            raise self.overflowed(self.optimizer.nonfinite[()])
         net.project_constraints()
-        bad = [k for k, v in net.params.items() if not np.all(np.isfinite(v))]
-        if bad:   # the step itself overflowed: undo it, so the last good parameters are what is kept
-            for k, v in before.items():
-                net.params[k][...] = v
-            raise self.overflowed(bad[0])
         self.step += 1
 
     def overflowed(self, name: str) -> RunError:
