@@ -34,8 +34,9 @@ F64 = ["--set", "dtype=float64"]
 
 CASES = {
     "elman_temporal_xor": [XOR, "--seeds", "3", "--epochs", "2", "--set", "task.length=600", *F64],
+    # 300 evaluation samples: evaluated in two chunks (of 256 and 44), put together per replica
     "parity_lr_grid": [PARITY, "--seeds", "2", "--grid", "train.optimizer.lr=0.01,0.05", "--epochs", "3",
-                       "--set", "task.n_train=300", "--set", "task.n_eval=100", *F64],
+                       "--set", "task.n_train=300", "--set", "task.n_eval=300", *F64],
     "lstm_reber": [REBER, "--seeds", "3", "--epochs", "2", "--set", "task.n_train=60", "--set", "task.n_eval=30",
                    *F64],
     "early_stopping": [PARITY, "--seeds", "4", "--epochs", "8", "--set", "task.n_train=200",

@@ -125,7 +125,9 @@ class _Stacked:
 class _ReplicaOutputs(Mapping):
     """Replica ``r``'s values of every node, (N, steps, size), as its own
     ``Trainer.evaluate`` hands them to the task's metrics (a block's name
-    reads its output node's); each made when a metric first reads it."""
+    reads its output node's); each made when a metric first reads it, from
+    the evaluation's chunks of every replica's values, ``outputs`` {node: [(T,
+    R, n, size), ...]} (the nodes no metric reads are never put together)."""
 
     def __init__(self, outputs: dict, r: int, steps: int, blocks: dict):
         self.outputs, self.r, self.steps = outputs, r, steps
@@ -136,7 +138,9 @@ class _ReplicaOutputs(Mapping):
         node = self.names[name]
         found = self.made.get(node)
         if found is None:
-            found = self.made[node] = np.ascontiguousarray(self.outputs[node][:self.steps, self.r].transpose(1, 0, 2))
+            parts = [part[:self.steps, self.r] for part in self.outputs[node]]   # (steps, n, size) each
+            found = self.made[node] = np.ascontiguousarray(
+                (parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)).transpose(1, 0, 2))
         return found
 
     def __iter__(self):
@@ -308,9 +312,6 @@ class _Together:
             count += n
             for node, (_, v) in run.values.items():
                 outputs.setdefault(node, []).append(v.value)
-        # (T, R, N, size) per node
-        outputs = {node: parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
-                   for node, parts in outputs.items()}
         results = []
         for r, (t, own) in enumerate(zip(trainers, sets)):
             mine = _ReplicaOutputs(outputs, r, own.steps, t.net.blocks)
