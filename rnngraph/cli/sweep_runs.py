@@ -263,6 +263,7 @@ def run_sweep(spec: str, grid=None, seeds: int | None = None, out: str | None = 
             outcome.results[result.run_id] = result
             if on_result is not None:
                 on_result(result)
+        plotting = None
         try:
             units, execute = pending, execute_run
             if batch:
@@ -273,12 +274,18 @@ def run_sweep(spec: str, grid=None, seeds: int | None = None, out: str | None = 
                 units = [unit for unit in plan_units(jobs)
                          if any(job.run_id not in outcome.results for job in getattr(unit, "jobs", (unit,)))]
                 execute = execute_unit
+            if units:   # (not before the planning above, whose Python it would slow)
+                from .sweep_report import load_plotting
+                plotting = load_plotting()
             if client is not None:
                 run_dask(units, client, finished, execute)
             else:
                 run_local(units, workers or os.cpu_count() or 1, finished, execute)
         except KeyboardInterrupt:
             outcome.interrupted = True
+        finally:
+            if plotting is not None:
+                plotting.join()
     finally:
         if client is not None:
             client.close()

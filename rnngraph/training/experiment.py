@@ -22,6 +22,7 @@ import numpy as np
 from .data import file_splits, task_splits
 from ..errors import DataError, RunError, SpecError
 from ..io import atomic_write, atomic_write_text
+from ..plotting import plain_log_axis
 from ..engine.network import build
 from ..spec import HOPFIELD_RULES, parse_threshold
 from .tasks import get_task
@@ -337,14 +338,6 @@ def terminal_plot(values: list, width: int = 60, height: int = 12, title: str = 
     return "\n".join(lines) + "\n"
 
 
-def _plain_log_formatter(ticker):
-    """A log axis's tick labels as plain numbers ("0.6", "2e-05"), thinned as the default's are."""
-    class PlainLog(ticker.LogFormatter):
-        def _num_to_string(self, x, vmin, vmax):
-            return f"{x:.3g}"
-    return PlainLog(labelOnlyBase=False)
-
-
 def plot_history(history: list, out_dir: str) -> str | None:
     """``loss.png`` with matplotlib where installed, else ``loss.txt`` (a text plot).
 
@@ -378,11 +371,7 @@ def plot_history(history: list, out_dir: str) -> str | None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("log10 loss" if wide else "loss")
     if positive and not wide:
-        ax.set_yscale("log")
-        # plain-text tick labels ("0.01", "2e-05"): the default's mathtext ($10^{-2}$) takes
-        # most of a small plot's time to lay out
-        for axis_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
-            axis_formatter(_plain_log_formatter(matplotlib.ticker))
+        plain_log_axis(ax, matplotlib.ticker)
     ax.legend()
     fig.subplots_adjust(left=0.18, right=0.97, bottom=0.14, top=0.96)   # tight_layout costs a render
     p = os.path.join(out_dir, "loss.png")

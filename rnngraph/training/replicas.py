@@ -177,9 +177,9 @@ class _Optimizer:
         self.rule.state = self.state
 
     def option(self, key: str) -> np.ndarray:
-        """Every replica's option ``key`` (float64), shaped (R, 1) (against the rule's
-        flat (R, N) vectors); only the
-        learning rate changes during a run (its schedule), so the others are read once."""
+        """Every replica's option ``key`` (float64), shaped (R, 1) against the rule's flat
+        (R, N) vectors; only the learning rate changes during a run (its schedule),
+        so the others are read once."""
         found = self._options.get(key) if key != "lr" else None
         if found is None:
             if key in ("beta1", "beta2"):
