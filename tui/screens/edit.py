@@ -224,7 +224,10 @@ class EditScreen(Screen):
                           _cell(f.get("type", "")) + (f" {f['variant']}" if f.get("variant") else ""),
                           key=str(name))
         if table.row_count:
-            table.move_cursor(row=min(keep, table.row_count - 1))
+            row = min(keep, table.row_count - 1)
+            table.move_cursor(row=row)
+            if self.selected_node not in nodes:   # at first, or its node is gone: the table's row
+                self.selected_node = str(list(nodes)[row])
         table = self.query_one("#edge-table", DataTable)
         keep = table.cursor_row
         table.clear()
@@ -259,7 +262,9 @@ class EditScreen(Screen):
 
     def _laid_out(self, layout, picture, message: str, token: int) -> None:
         if token == self._layout_token:
-            self.query_one(GraphCanvas).show(layout, message, picture)
+            canvas = self.query_one(GraphCanvas)
+            canvas.show(layout, message, picture)
+            canvas.selected = self.selected_node   # the node the tables and inspector show, however the two raced
 
     def watch_collapse_blocks(self, collapse: bool) -> None:
         if self._ready and self.drawn is not None:
@@ -296,9 +301,8 @@ class EditScreen(Screen):
     def watch_selected_node(self, name: str | None) -> None:
         self._show_inspector()
         if self._ready:
-            canvas = self.query_one(GraphCanvas)
-            if canvas.layout_data is not None and name in canvas.layout_data.vertices:
-                canvas.selected = name
+            # whether or not the picture is laid out yet: it shows the selection once it is
+            self.query_one(GraphCanvas).selected = name
 
     def _show_inspector(self) -> None:
         if not self._ready:
