@@ -128,8 +128,9 @@ class Optimizer:
 
     def _buffers(self, layout: _Layout) -> dict:
         """The flat buffers of ``layout``'s parameters: those of the last step, or
-        made from ``state`` (loaded, set from outside, or of other parameters),
-        a buffer a parameter lacks starting at zero (as every rule's do)."""
+        made from ``state`` (loaded, set from outside, or of other parameters).
+        A buffer a parameter lacks starts at zero, which every rule's update
+        takes as its first (SGD's velocity mu * 0 + g is g)."""
         if self._flat is not None and self._flat[0] is self.state and self._flat[1] is layout:
             return self._flat[2]
         keys = dict.fromkeys(key for name in layout.names for key in self.state.get(name, {}))

@@ -264,7 +264,8 @@ class EditScreen(Screen):
         if token == self._layout_token:
             canvas = self.query_one(GraphCanvas)
             canvas.show(layout, message, picture)
-            canvas.selected = self.selected_node   # the node the tables and inspector show, however the two raced
+            if canvas.selected != self.selected_node:   # chosen before the screen was mounted
+                canvas.selected = self.selected_node    # (set again, it would scroll the picture to it)
 
     def watch_collapse_blocks(self, collapse: bool) -> None:
         if self._ready and self.drawn is not None:
