@@ -143,7 +143,8 @@ def _fmt(value) -> str:
 def load_plotting() -> threading.Thread:
     """Import matplotlib (if installed) in a thread of its own, for ``write_plots``:
     the sweep's process starts it while it waits for its runs, instead of
-    paying the import (~0.4 s) after the last one.  Join it before exiting."""
+    paying the import, a noticeable part of a short sweep, after the last one.
+    Join it before exiting."""
     def load():
         try:
             import matplotlib
