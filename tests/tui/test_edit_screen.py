@@ -364,3 +364,30 @@ async def test_while_the_yaml_is_wrong_tables_and_picture_show_the_last_valid_gr
         await settle(pilot, app)
         assert app.analysis.ok and not tabs.has_class("stale")
         assert _rows(app, "#edge-table") == valid_edges
+
+
+async def test_the_picture_highlights_the_selected_node_whatever_arrives_first(tmp_path):
+    """The node table's row is the picture's highlighted box from the start (the
+    table and the worker-drawn picture may come in either order); a box clicked
+    inside an expanded block stays highlighted, though the tables select the block."""
+    path = tmp_path / "lstm.yaml"
+    path.write_text(spec_path("lstm_adding.yaml").read_text())
+    app = RnnGraphApp(str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        screen = app.screen
+        canvas = screen.query_one("#folded-graph", GraphCanvas)
+        first = screen.query_one("#node-table", DataTable).coordinate_to_cell_key((0, 0)).row_key.value
+        assert screen.selected_node == first and canvas._selected_box().id == first
+        screen.action_toggle_blocks()          # the blocks' inner nodes, drawn anew
+        await settle(pilot, app)
+        inner = next(v for v in canvas.layout_data.vertices if str(v).startswith("lstm/"))
+        box = canvas.layout_data.vertices[inner]
+        canvas.scroll_to(0, 0, animate=False)
+        await pilot.pause()
+        region = canvas.content_region
+        await pilot.click("#folded-graph", offset=(region.x - canvas.region.x + box.x + 1,
+                                                   region.y - canvas.region.y + box.y + 1))
+        await settle(pilot, app, rounds=1)
+        assert screen.selected_node == "lstm"
+        assert canvas._selected_box().id == inner

@@ -264,8 +264,11 @@ class EditScreen(Screen):
         if token == self._layout_token:
             canvas = self.query_one(GraphCanvas)
             canvas.show(layout, message, picture)
-            if canvas.selected != self.selected_node:   # chosen before the screen was mounted
-                canvas.selected = self.selected_node    # (set again, it would scroll the picture to it)
+            shown = layout.vertices if layout is not None else {}
+            if self.selected_node in shown and canvas.selected not in shown:
+                # chosen before the picture could show it (set again, it would scroll the picture
+                # back; a box clicked inside an expanded block stays selected)
+                canvas.selected = self.selected_node
 
     def watch_collapse_blocks(self, collapse: bool) -> None:
         if self._ready and self.drawn is not None:
@@ -302,8 +305,11 @@ class EditScreen(Screen):
     def watch_selected_node(self, name: str | None) -> None:
         self._show_inspector()
         if self._ready:
-            # whether or not the picture is laid out yet: it shows the selection once it is
-            self.query_one(GraphCanvas).selected = name
+            canvas = self.query_one(GraphCanvas)
+            # not laid out yet: it shows the selection once it is; laid out: only a box it has
+            # (a block's name while its inner boxes are shown would highlight none)
+            if canvas.layout_data is None or name in canvas.layout_data.vertices:
+                canvas.selected = name
 
     def _show_inspector(self) -> None:
         if not self._ready:
