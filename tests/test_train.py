@@ -108,6 +108,34 @@ def test_one_step_over_all_parameters_equals_steps_one_parameter_at_a_time(make)
             assert np.array_equal(together.state[n][key], value), (n, key)
 
 
+@pytest.mark.parametrize("make", OPTIMIZERS_WITH_STATE)
+def test_parameters_of_mixed_dtypes_and_state_changed_in_place_are_as_one_at_a_time(make):
+    """A float64 parameter beside float32 ones is not rounded to float32, and a
+    buffer replaced or state cleared from outside is what the next step reads."""
+    rng = np.random.default_rng(1)
+    params = {"a": rng.normal(size=(2, 3)).astype(np.float32), "b": 1 + rng.normal(size=4) * 1e-9}
+    grads = {"a": rng.normal(size=(2, 3)).astype(np.float32), "b": rng.normal(size=4)}
+    together, alone = make(), {n: make() for n in params}
+    p_together, p_alone = {n: v.copy() for n, v in params.items()}, {n: v.copy() for n, v in params.items()}
+    for k in range(4):
+        if k == 2:   # from outside: one buffer replaced, then (next step) all of the state cleared
+            for opt in [together] + [alone[n] for n in params]:
+                for name, buffers in opt.state.items():
+                    for key in buffers:
+                        buffers[key] = np.full_like(buffers[key], 0.5)
+        if k == 3:
+            together.state.clear()
+            for n in params:
+                alone[n].state.clear()
+        assert together.step(p_together, grads)
+        for n in params:
+            alone[n].step(p_alone, {n: grads[n]})
+    for n in params:
+        assert p_together[n].dtype == params[n].dtype
+        assert np.array_equal(p_together[n], p_alone[n]), n
+    assert together.state_dict().keys() == {k for n in params for k in alone[n].state_dict()}
+
+
 def test_an_update_that_is_not_finite_is_not_written_and_is_named():
     params = {"a": np.array([1.0, 2.0]), "b": np.array([3.0])}
     opt = SGD(lr=1e308)

@@ -72,7 +72,7 @@ class Optimizer:
         self.steps = 0
         self.nonfinite: dict = {}   # the last update's: leading index (() alone) -> first non-finite parameter
         self._layout = None         # _Layout of the last step
-        self._flat = None           # (the state dict, the layout they were made for, {buffer: flat array})
+        self._flat = None           # (state, layout, {buffer: flat array}, what _share put in state)
 
     def step(self, params: dict, grads: dict) -> bool:
         """Update ``params[name]`` in place for every name in ``grads``; False (and
@@ -95,7 +95,18 @@ class Optimizer:
         self.nonfinite = {}
         if not grads:
             return np.ones(next(iter(params.values())).shape[:lead], bool) if params else np.True_
-        layout = self._layout_of(tuple(grads), params, lead)
+        names = tuple(grads)
+        kinds = {(params[n].dtype, getattr(grads[n], "dtype", None)) for n in names}
+        if len(kinds) == 1:
+            return self._apply(names, params, grads, lead)
+        # mixed dtypes: one vector would round every parameter to one dtype, so each
+        # parameter is updated on its own (and kept or dropped on its own)
+        return np.logical_and.reduce([self._apply((n,), params, grads, lead) for n in names])
+
+    def _apply(self, names: tuple, params: dict, grads: dict, lead: int):
+        """``apply`` for the parameters ``names``, of one dtype (their gradients of one
+        dtype too): the rule once over their flat vectors."""
+        layout = self._layout_of(names, params, lead)
         p = layout.gather(params, out=layout.flat_params)
         g = layout.gather(grads)
         wd = self.options.get("weight_decay", 0.0)
@@ -105,14 +116,12 @@ class Optimizer:
         made = len(buffers)
         self._update(p, g, buffers)
         if len(buffers) != made:   # the rule made a buffer: each parameter's state is its view
-            for key, flat in buffers.items():
-                for k, name in enumerate(layout.names):
-                    self.state.setdefault(name, {})[key] = layout.view(flat, k)
+            self._share(layout, buffers)
         finite = np.isfinite(p).all(axis=-1)
         if not finite.all():   # rare: name the culprits, keep the parameters they would have replaced
             for index in zip(*np.nonzero(~finite)) if finite.ndim else [()]:
-                self.nonfinite[index[0] if len(index) == 1 else index] = next(
-                    name for name, view in zip(layout.names, layout.param_views) if not np.isfinite(view[index]).all())
+                self.nonfinite.setdefault(index[0] if len(index) == 1 else index, next(
+                    name for name, view in zip(layout.names, layout.param_views) if not np.isfinite(view[index]).all()))
             if finite.ndim == 0:
                 return finite
             p[~finite] = layout.gather(params)[~finite]
@@ -127,24 +136,43 @@ class Optimizer:
         return layout
 
     def _buffers(self, layout: _Layout) -> dict:
-        """The flat buffers of ``layout``'s parameters: those of the last step, or
-        made from ``state`` (loaded, set from outside, or of other parameters).
-        A buffer a parameter lacks starts at zero, which every rule's update
-        takes as its first (SGD's velocity mu * 0 + g is g)."""
-        if self._flat is not None and self._flat[0] is self.state and self._flat[1] is layout:
-            return self._flat[2]
+        """The flat buffers of ``layout``'s parameters: those of the last step while
+        ``state`` still holds exactly their views, else made from ``state`` (loaded,
+        changed from outside, or of other parameters).  A buffer a parameter lacks
+        starts at zero, which every rule's update takes as its first (SGD's velocity
+        mu * 0 + g is g)."""
+        cached = self._flat
+        if cached is not None and cached[0] is self.state and cached[1] is layout and self._intact(cached[3]):
+            return cached[2]
         keys = dict.fromkeys(key for name in layout.names for key in self.state.get(name, {}))
         buffers = {}
         for key in keys:
             flat = buffers[key] = np.zeros(layout.shape, layout.flat_params.dtype)
             for k, name in enumerate(layout.names):
                 held = self.state.get(name, {}).get(key)
-                view = layout.view(flat, k)
                 if held is not None:
-                    view[...] = held
-                self.state.setdefault(name, {})[key] = view
-        self._flat = (self.state, layout, buffers)
+                    layout.view(flat, k)[...] = held
+        self._share(layout, buffers)
         return buffers
+
+    def _share(self, layout: _Layout, buffers: dict) -> None:
+        """Make each parameter's ``state`` entries views of ``buffers``, and remember them."""
+        entries, held = [], {}
+        for k, name in enumerate(layout.names):
+            own = held[name] = self.state[name] = {}
+            for key, flat in buffers.items():
+                view = own[key] = layout.view(flat, k)
+                entries.append((own, key, view))
+        self._flat = (self.state, layout, buffers, (held, len(buffers), entries))
+
+    def _intact(self, shared: tuple) -> bool:
+        """Whether ``state`` still holds exactly the views ``_share`` put there (no
+        entry replaced, added or removed from outside since)."""
+        held, count, entries = shared
+        state = self.state
+        if any(state.get(name) is not own or len(own) != count for name, own in held.items()):
+            return False
+        return all(own.get(key) is view for own, key, view in entries)
 
     def _update(self, p, g, state):
         """The rule: ``p`` (flat parameters) updated in place from ``g``, with
