@@ -17,7 +17,7 @@ import os
 import threading
 
 from ..io import atomic_write, atomic_write_text
-from ..plotting import plain_log_axis
+from ..plotting import new_figure, plain_log_axis
 
 
 def metric_names(results) -> list[str]:
@@ -147,9 +147,9 @@ def load_plotting() -> threading.Thread:
     Join it before exiting."""
     def load():
         try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot  # noqa: F401
+            import matplotlib.backends.backend_agg  # noqa: F401 - what plotting.new_figure uses
+            import matplotlib.figure  # noqa: F401
+            import matplotlib.ticker  # noqa: F401
         except ImportError:
             pass
     thread = threading.Thread(target=load, name="load-matplotlib", daemon=True)
@@ -166,9 +166,6 @@ def write_plots(out_dir: str, jobs, results: dict) -> list[str]:
     if not results:
         return []
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from matplotlib import ticker
     except ImportError:
         return []
@@ -176,7 +173,7 @@ def write_plots(out_dir: str, jobs, results: dict) -> list[str]:
     done = [(job, results[job.run_id]) for job in jobs if job.run_id in results]
     folder = os.path.join(out_dir, "plots")
     os.makedirs(folder, exist_ok=True)
-    paths = _loss_curves(plt, ticker, folder, out_dir, done)
+    paths = _loss_curves(ticker, folder, out_dir, done)
     for m in metric_names(r for _, r in done):
         for index, key in enumerate(keys):
             values = []   # this key's values in the sweep's order
@@ -193,7 +190,7 @@ def write_plots(out_dir: str, jobs, results: dict) -> list[str]:
                     ys.append(y)
             if not ys:
                 continue
-            fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
+            fig, ax = new_figure(5, 3.5)
             ax.plot(xs, ys, "o", alpha=0.4, label="runs")
             means = []
             for v in values:
@@ -213,7 +210,6 @@ def write_plots(out_dir: str, jobs, results: dict) -> list[str]:
             fig.tight_layout()
             path = os.path.join(folder, safe_name(f"{m}-vs-{key}") + ".png")
             atomic_write(path, lambda fh, fig=fig: fig.savefig(fh, format="png"), binary=True)
-            plt.close(fig)
             paths.append(path)
     return paths
 
@@ -233,7 +229,7 @@ def _read_losses(path: str) -> dict:
     return out
 
 
-def _loss_curves(plt, ticker, folder: str, out_dir: str, done: list) -> list[str]:
+def _loss_curves(ticker, folder: str, out_dir: str, done: list) -> list[str]:
     curves: dict = {}   # grid point -> [{epoch: loss}, ...]
     for job, _ in done:
         losses = _read_losses(os.path.join(out_dir, job.run_id, "history.csv"))
@@ -241,7 +237,7 @@ def _loss_curves(plt, ticker, folder: str, out_dir: str, done: list) -> list[str
             curves.setdefault(job.point, []).append(losses)
     if not curves:
         return []
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    fig, ax = new_figure(6, 4)
     positive = True
     for point, runs in curves.items():
         epochs = sorted(set().union(*runs))
@@ -258,5 +254,4 @@ def _loss_curves(plt, ticker, folder: str, out_dir: str, done: list) -> list[str
     fig.subplots_adjust(left=0.15, right=0.97, bottom=0.12, top=0.97)   # tight_layout costs a render
     path = os.path.join(folder, "loss.png")
     atomic_write(path, lambda fh: fig.savefig(fh, format="png"), binary=True)
-    plt.close(fig)
     return [path]

@@ -22,7 +22,6 @@ import numpy as np
 from .data import file_splits, task_splits
 from ..errors import DataError, RunError, SpecError
 from ..io import atomic_write, atomic_write_text
-from ..plotting import plain_log_axis
 from ..engine.network import build
 from ..spec import HOPFIELD_RULES, parse_threshold
 from .tasks import get_task
@@ -348,10 +347,8 @@ def plot_history(history: list, out_dir: str) -> str | None:
     if len(losses) < 2:
         return None
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import matplotlib.ticker
+        from ..plotting import save_loss_plot
+        import matplotlib  # noqa: F401 - whether it is installed
     except ImportError:
         p = os.path.join(out_dir, "loss.txt")
         atomic_write_text(p, terminal_plot(losses))
@@ -361,20 +358,11 @@ def plot_history(history: list, out_dir: str) -> str | None:
     values = np.array([v for points in curves.values() for _, v in points])
     positive = values.size > 0 and values.min() > 0
     wide = positive and (values.min() < 1e-100 or values.max() > 1e100)
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    scale = "log10" if wide else "log" if positive else "linear"
+    drawn = {}
     for label, points in curves.items():
-        if points:
-            epochs, ys = zip(*points)
-            ys = np.log10(ys) if wide else ys
-            ax.plot(epochs, ys, *(("o-",) if label == "eval loss" else ()),
-                    **({"markersize": 3} if label == "eval loss" else {}), label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("log10 loss" if wide else "loss")
-    if positive and not wide:
-        plain_log_axis(ax, matplotlib.ticker)
-    ax.legend()
-    fig.subplots_adjust(left=0.18, right=0.97, bottom=0.14, top=0.96)   # tight_layout costs a render
+        epochs, ys = zip(*points) if points else ((), ())
+        drawn[label] = (epochs, np.log10(ys) if wide and points else ys)
     p = os.path.join(out_dir, "loss.png")
-    atomic_write(p, lambda fh: fig.savefig(fh, format="png"), binary=True)
-    plt.close(fig)
+    atomic_write(p, lambda fh: save_loss_plot(drawn, fh, scale), binary=True)
     return p
