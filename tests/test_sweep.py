@@ -239,6 +239,22 @@ def test_python_api_runs_the_same_sweep(tmp_path):
         [",".join(r.values()) for r in rows]
 
 
+def test_a_sweep_started_beside_another_rnngraph_trains_with_its_own(tmp_path):
+    """Local workers are forked from a server that imports what they need
+    first, with its working directory first on its path: the console script,
+    started in a folder that holds another ``rnngraph`` package, must still
+    train with its own (here the other one would crash the server)."""
+    script = Path(sys.executable).with_name("rnngraph")
+    assert script.exists(), "the console script is installed with the package"
+    (tmp_path / "rnngraph").mkdir()
+    (tmp_path / "rnngraph" / "__init__.py").write_text("raise RuntimeError('the other rnngraph')\n")
+    r = subprocess.run([str(script), "sweep", LINEAR, "--seeds", "2", "--epochs", "1", "--set", "expect={}",
+                        "--out", str(tmp_path / "out"), "--quiet"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert [row["status"] for row in read_csv(tmp_path / "out" / "sweep.csv")] == ["ok", "ok"]
+
+
 # --------------------------------------------------------------------------- Ctrl-C, then the same command again
 
 def _sweep_command(out, *extra):
