@@ -42,6 +42,9 @@ CASES = {
     "early_stopping": [PARITY, "--seeds", "4", "--epochs", "8", "--set", "task.n_train=200",
                        "--set", "task.n_eval=100", "--set", "train.early_stopping={metric: eval_loss, patience: 1}",
                        "--set", "train.optimizer.lr=0.05", *F64],
+    # clip 0.001 scales every step's gradients, 1 some: each replica clipped by its own norm
+    "clip_grid": [PARITY, "--seeds", "2", "--grid", "train.clip=0.001,1", "--epochs", "3",
+                  "--set", "task.n_train=200", "--set", "task.n_eval=100", *F64],
     "sgd_momentum_schedule_diverging": [
         LINEAR, "--grid", "train.optimizer.momentum=0,0.9", "--grid", "train.optimizer.lr=0.01,1e30",
         "--set", "train.schedule={name: step, every: 1, gamma: 0.5}", "--set", "expect={}", "--epochs", "2", *F64],

@@ -74,14 +74,26 @@ class Optimizer:
         self._layout = None         # _Layout of the last step
         self._flat = None           # (state, layout, {buffer: flat array}, what _share put in state)
 
-    def step(self, params: dict, grads: dict) -> bool:
+    def step(self, params: dict, grads: dict, flat: np.ndarray | None = None) -> bool:
         """Update ``params[name]`` in place for every name in ``grads``; False (and
         ``params`` left as they were) when the update is not finite (``apply``)."""
         self.steps += 1
-        return bool(self.apply(params, grads))
+        return bool(self.apply(params, grads, flat=flat))
 
-    def apply(self, params: dict, grads: dict, lead: int = 0):
-        """The update of step ``self.steps``, without counting it.
+    def flat_gradients(self, params: dict, grads: dict, lead: int = 0) -> np.ndarray | None:
+        """``grads`` end to end, ``lead + (N,)``, as ``apply`` lays them out: a caller
+        checks or scales this one vector and passes it to ``apply`` (``flat=``)
+        instead of ``grads``.  None when ``apply`` makes no single vector (no
+        gradients, or parameters of mixed dtypes)."""
+        names = tuple(grads)
+        if not names or len({(params[n].dtype, getattr(grads[n], "dtype", None)) for n in names}) != 1:
+            return None
+        return self._layout_of(names, params, lead).gather(grads)
+
+    def apply(self, params: dict, grads: dict, lead: int = 0, flat: np.ndarray | None = None):
+        """The update of step ``self.steps``, without counting it.  ``flat``, when
+        given, is ``flat_gradients(params, grads, lead)`` (scaled or not): the
+        gradients the update uses.
 
         The rules are written for arrays: an option, and ``steps``, may also be an
         array that broadcasts against the flat vectors (``lead + (N,)``): stacked
@@ -98,19 +110,19 @@ class Optimizer:
         names = tuple(grads)
         kinds = {(params[n].dtype, getattr(grads[n], "dtype", None)) for n in names}
         if len(kinds) == 1:
-            return self._apply(names, params, grads, lead)
+            return self._apply(names, params, grads, lead, flat)
         # mixed dtypes: one vector would round every parameter to one dtype, so each
         # parameter is updated on its own (and kept or dropped on its own)
         return np.logical_and.reduce([self._apply((n,), params, grads, lead) for n in names])
 
-    def _apply(self, names: tuple, params: dict, grads: dict, lead: int):
+    def _apply(self, names: tuple, params: dict, grads: dict, lead: int, flat: np.ndarray | None = None):
         """``apply`` for the parameters ``names``, of one dtype (their gradients of one
         dtype too): the rule once over their flat vectors."""
         layout = self._layout_of(names, params, lead)
         p = layout.gather(params, out=layout.flat_params)
-        g = layout.gather(grads)
+        g = layout.gather(grads) if flat is None else flat
         wd = self.options.get("weight_decay", 0.0)
-        if np.any(wd):
+        if _nonzero(wd):
             g = g + _cast(p, wd) * p
         buffers = self._buffers(layout)
         made = len(buffers)
@@ -196,6 +208,12 @@ class Optimizer:
                 self.state.setdefault(name, {})[buf] = np.array(value)
 
 
+def _nonzero(x) -> bool:
+    """Whether an option (a Python number, or per-replica arrays) is anywhere
+    nonzero; np.any would first make a Python number an array."""
+    return bool(x.any()) if isinstance(x, np.ndarray) else bool(x)
+
+
 def _cast(p: np.ndarray, x):
     """An option, or an expression of options (a Python float, or per-replica
     float64 arrays), in the parameters' dtype: as numpy meets a Python float
@@ -210,7 +228,7 @@ class SGD(Optimizer):
 
     def _update(self, p, g, state):
         lr, mu = _cast(p, self.options["lr"]), self.options["momentum"]
-        if np.any(mu):
+        if _nonzero(mu):
             mu = _cast(p, mu)
             v = state.get("velocity")
             if v is None:
@@ -256,7 +274,7 @@ class RMSprop(Optimizer):
         s *= _cast(p, alpha)
         s += _cast(p, 1 - alpha) * g * g
         step = g / (np.sqrt(s) + _cast(p, eps))
-        if np.any(mu):
+        if _nonzero(mu):
             b = state.get("buffer")
             if b is None:
                 b = state["buffer"] = np.zeros_like(p)
@@ -290,12 +308,13 @@ def make_optimizer(config: dict) -> Optimizer:
     return OPTIMIZERS[name](**config)
 
 
-def clip_grad_norm(grads: dict, max_norm: float) -> float:
+def clip_grad_norm(grads: dict, max_norm: float, flat: np.ndarray | None = None) -> float:
     """Scale all gradients together so their joint L2 norm is at most
-    ``max_norm``; returns the norm before clipping."""
+    ``max_norm``; returns the norm before clipping.  With ``flat`` (the
+    optimizer's ``flat_gradients``) that one vector is scaled instead."""
     norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
     if norm > max_norm:
         scale = max_norm / (norm + 1e-12)
-        for g in grads.values():
+        for g in (grads.values() if flat is None else (flat,)):
             g *= scale
     return norm

@@ -189,10 +189,12 @@ class _Optimizer:
             found = self._options[key] = np.array(values).reshape(-1, 1)
         return found
 
-    def step(self, params: dict, grads: dict, active: np.ndarray) -> np.ndarray:
+    def step(self, params: dict, grads: dict, active: np.ndarray, flat: np.ndarray | None = None) -> np.ndarray:
         """One step of every ``active`` replica: optim.py's own rule, given each
         replica's options as (R, 1) arrays (an inactive replica's learning rate is 0).
-        Returns whether each replica's update is finite (one that is not is not written)."""
+        ``flat``: the rule's ``flat_gradients(params, grads, lead=1)``, used instead of
+        ``grads``.  Returns whether each replica's update is finite (one that is not is
+        not written)."""
         self.steps += active
         rule = self.rule
         for key in self.optimizers[0].options:
@@ -202,7 +204,7 @@ class _Optimizer:
                 rule.options[key] = self.option(key)
         rule.options["lr"] = self.option("lr") * active.reshape(-1, 1)
         rule.steps = np.maximum(self.steps, 1).reshape(-1, 1)
-        return rule.apply(params, grads, lead=1)
+        return rule.apply(params, grads, lead=1, flat=flat)
 
     def give(self, r: int) -> None:
         """Put replica ``r``'s step count and buffers into its own optimizer, as its
@@ -241,7 +243,7 @@ class _Together:
         first = trainers[0]
         self.cfg = first.config
         self.data = _Stacked(first.net, [t.train_data for t in trainers], [t.train_masks for t in trainers])
-        self.clip = np.array([t.config.clip or np.inf for t in trainers]).reshape(-1, 1, 1)
+        self.clip = np.array([t.config.clip or np.inf for t in trainers]).reshape(-1, 1)   # against (R, N)
         self.errors: list = [None] * self.R
         self.eval_data = self.eval_sets = None     # _Stacked evaluation data, made when first needed
         self.active = np.array([t.epoch < t.config.epochs for t in trainers])
@@ -343,9 +345,10 @@ class _Together:
     def _apply(self, loss: np.ndarray, grads: dict) -> None:
         """The step of every active replica, each checked, clipped and updated as ``Trainer._apply``."""
         R = self.R
-        finite = np.isfinite(loss)
-        for g in grads.values():
-            finite &= np.isfinite(g.reshape(R, -1)).all(axis=1)
+        # every replica's gradients as one (R, N) vector (the stacked parameters and their
+        # gradients share the network's dtype): checked, zeroed and scaled in one call each
+        flat = self.optimizer.rule.flat_gradients(self.replicas.params, grads, lead=1)
+        finite = np.isfinite(loss) & np.isfinite(flat).all(axis=1)
         for r in np.flatnonzero(self.active & ~finite):
             t = self.trainers[r]
             try:
@@ -355,16 +358,17 @@ class _Together:
         active = self.active.copy()
         if not active.any():
             return
-        for g in grads.values():
-            g[~active] = 0
+        if not active.all():
+            flat[~active] = 0
         if np.isfinite(self.clip).any():
+            # the norm of each replica's own gradients, summed as Trainer's clip_grad_norm sums them
             norm = np.sqrt(sum(np.einsum("ri,ri->r", g.reshape(R, -1), g.reshape(R, -1)).astype(np.float64)
-                               for g in grads.values())).reshape(-1, 1, 1)
+                               for g in grads.values())).reshape(-1, 1)
             scale = np.where(norm > self.clip, self.clip / (norm + 1e-12), 1.0)
             if (scale != 1.0).any():
-                for g in grads.values():
-                    g *= scale.astype(g.dtype)
-        finite = self.optimizer.step(self.replicas.params, grads, active)   # a replica's overflow is not written
+                flat *= scale.astype(flat.dtype)
+        # a replica's overflow is not written
+        finite = self.optimizer.step(self.replicas.params, grads, active, flat=flat)
         for r in np.flatnonzero(active):
             if not finite[r]:
                 self.stop(r, self.trainers[r].overflowed(self.optimizer.rule.nonfinite[r]))

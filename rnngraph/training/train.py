@@ -171,10 +171,12 @@ class Trainer:
     def _apply(self, loss: float, grads: dict) -> None:
         """One optimizer step on ``grads`` (after checking them and clipping)."""
         net, cfg = self.net, self.config
-        self._check_finite(loss, grads)
+        flat = self.optimizer.flat_gradients(net.params, grads)   # checked and clipped in one call each
+        if flat is None or not (math.isfinite(loss) and np.isfinite(flat).all()):
+            self._check_finite(loss, grads)
         if cfg.clip:
-            clip_grad_norm(grads, cfg.clip)
-        if not self.optimizer.step(net.params, grads):   # it overflowed: the last good parameters are kept
+            clip_grad_norm(grads, cfg.clip, flat)
+        if not self.optimizer.step(net.params, grads, flat):   # it overflowed: the last good parameters are kept
             raise self.overflowed(self.optimizer.nonfinite[()])
         net.project_constraints()
         self.step += 1
