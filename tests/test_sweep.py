@@ -298,6 +298,30 @@ def test_interrupted_sweep_continues_to_the_same_sweep_csv(tmp_path):
     assert without_seconds(read_csv(part / "sweep.csv")) == without_seconds(read_csv(whole / "sweep.csv"))
 
 
+def test_an_interrupted_sweep_does_not_wait_for_the_plotting_import(tmp_path, monkeypatch):
+    """matplotlib is imported in a thread while the runs train.  Ctrl-C can land in
+    one of this process's own imports and leave that thread blocked for good; an
+    interrupted sweep draws no plots, so it must return without waiting for it."""
+    import threading
+
+    import rnngraph as rg
+    from rnngraph.cli import sweep_report
+
+    def blocked():   # an import that does not end (30 s, so that a regression fails, not hangs)
+        thread = threading.Thread(target=threading.Event().wait, args=(30,), daemon=True)
+        thread.start()
+        return thread
+
+    def interrupt(result):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(sweep_report, "load_plotting", blocked)
+    start = time.monotonic()
+    outcome = rg.run_sweep(LINEAR, seeds=2, out=str(tmp_path / "sweep"), sets=["expect={}"], epochs=1, workers=1,
+                           batch=False, on_result=interrupt)
+    assert outcome.interrupted and len(outcome.results) == 1
+    assert time.monotonic() - start < 20
+
+
 # --------------------------------------------------------------------------- a worker process that dies
 
 def die_once(marker, job):

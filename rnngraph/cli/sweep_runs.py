@@ -12,10 +12,14 @@ do not depend on it.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import itertools
 import json
+import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from ..errors import DataError, SpecError
@@ -287,7 +291,9 @@ def run_sweep(spec: str, grid=None, seeds: int | None = None, out: str | None = 
         except KeyboardInterrupt:
             outcome.interrupted = True
         finally:
-            if plotting is not None:
+            # an interrupted sweep draws no plots, so it does not wait for that import (an
+            # interrupt that lands in an import of this thread's can leave it blocked for good)
+            if plotting is not None and not outcome.interrupted:
                 plotting.join()
     finally:
         if client is not None:
@@ -430,10 +436,6 @@ def run_local(jobs: list[RunJob], workers: int, on_result, execute=None) -> None
     A job may also be a ``sweep_batch.Batch`` of runs trained together: it is
     given to ``execute`` whole, which returns the list of their results
     (``sweep_batch.execute_unit``), and it is redone or given up whole."""
-    import concurrent.futures as cf
-    import multiprocessing
-    from concurrent.futures.process import BrokenProcessPool
-
     execute = execute or execute_run
     context = multiprocessing.get_context("forkserver")
     attempts = {job.run_id: 0 for job in jobs}
@@ -478,9 +480,6 @@ def start_fork_server() -> None:
     (a console script run from another checkout), nothing is preloaded, so that
     every worker imports this one.  The preload list is multiprocessing's, for
     the process: a fork server this process starts later preloads it too."""
-    import multiprocessing
-    import multiprocessing.forkserver
-
     import rnngraph
     here = os.path.realpath(os.path.dirname(rnngraph.__file__))
     shadows = [os.path.join(os.getcwd(), name) for name in ("rnngraph", "rnngraph.py")]
