@@ -240,10 +240,10 @@ def test_python_api_runs_the_same_sweep(tmp_path):
 
 
 def test_a_sweep_started_beside_another_rnngraph_trains_with_its_own(tmp_path):
-    """Local workers are forked from a server that imports what they need
-    first, with its working directory first on its path: the console script,
-    started in a folder that holds another ``rnngraph`` package, must still
-    train with its own (here the other one would crash the server)."""
+    """Local workers are forked from multiprocessing's fork server, which runs
+    with its working directory first on its path: the console script, started in
+    a folder that holds another ``rnngraph`` package, must still train with its
+    own (the other one here would crash any process that imports it)."""
     script = Path(sys.executable).with_name("rnngraph")
     assert script.exists(), "the console script is installed with the package"
     (tmp_path / "rnngraph").mkdir()

@@ -16,7 +16,6 @@ import concurrent.futures as cf
 import itertools
 import json
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import signal
 from concurrent.futures.process import BrokenProcessPool
@@ -240,10 +239,7 @@ def run_sweep(spec: str, grid=None, seeds: int | None = None, out: str | None = 
     """
     if isinstance(grid, dict):
         grid = [f"{key}={','.join(_value_text(v) for v in values)}" for key, values in grid.items()]
-    parsed = parse_grid(list(grid or []))
-    if cluster is None:
-        start_fork_server()   # its imports overlap the planning below
-    jobs = plan_sweep(spec, parsed, None if seeds is None else list(range(seeds)),
+    jobs = plan_sweep(spec, parse_grid(list(grid or [])), None if seeds is None else list(range(seeds)),
                       sets=list(sets), epochs=epochs)
     client = connect_dask(cluster) if cluster is not None else None
     try:
@@ -468,25 +464,6 @@ def run_local(jobs: list[RunJob], workers: int, on_result, execute=None) -> None
             raise
         pool.shutdown(wait=True)
         pending = [job for job in jobs if job in lost]
-
-
-def start_fork_server() -> None:
-    """Start the fork server that ``run_local``'s workers are forked from, and
-    have it import what they need (``sweep_preload``) now: while this process
-    plans the sweep, and once for all workers instead of once in each.
-
-    The server runs as ``python -c``, with the working directory first on its
-    path; where that directory holds an ``rnngraph`` other than this process's
-    (a console script run from another checkout), nothing is preloaded, so that
-    every worker imports this one.  The preload list is multiprocessing's, for
-    the process: a fork server this process starts later preloads it too."""
-    import rnngraph
-    here = os.path.realpath(os.path.dirname(rnngraph.__file__))
-    shadows = [os.path.join(os.getcwd(), name) for name in ("rnngraph", "rnngraph.py")]
-    if any(os.path.exists(p) and os.path.realpath(p) != here for p in shadows):
-        return
-    multiprocessing.set_forkserver_preload(["rnngraph.cli.sweep_preload"])
-    multiprocessing.forkserver.ensure_running()
 
 
 def _errors(unit, message: str) -> list:
