@@ -1,13 +1,17 @@
-"""What the PNG plots of runs and sweeps share (matplotlib, imported by the caller),
-and a run's loss figure.
+"""What the PNG plots of runs and sweeps share, and a run's loss figure.
 
-``save_loss_plot(curves, fh)`` draws a run's ``loss.png``.  It draws with
-matplotlib's object API (a ``Figure`` on an Agg canvas), never pyplot, so it
-leaves the caller's backend and pyplot's figure list alone.  Building a
+Everything here imports matplotlib when first called (the callers check that
+it is installed).  Figures are made with matplotlib's object API (a
+``Figure`` on an Agg canvas, ``new_figure``), never pyplot, so a caller's
+backend and pyplot's figure list are left alone.
+
+``save_loss_plot(curves, fh, scale)`` draws a run's ``loss.png``.  Building a
 figure's axes and ticks costs about as much as drawing them, so each thread
-keeps one loss figure and redraws it for every run it saves: a sweep's batch
-writes its runs' folders one after another.  The result is pixel for pixel
-what a new figure draws (a test checks it).
+keeps one loss figure and redraws it for every run it saves (a sweep's batch
+writes its runs' folders one after another).  A redrawn figure is pixel for
+pixel what a new one draws (a test checks it); it keeps the matplotlib style
+in force when the thread made it.  The train curve is always the first
+colour and the eval curve the second.
 """
 
 from __future__ import annotations

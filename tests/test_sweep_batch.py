@@ -45,6 +45,9 @@ CASES = {
     # clip 0.001 scales every step's gradients, 1 some: each replica clipped by its own norm
     "clip_grid": [PARITY, "--seeds", "2", "--grid", "train.clip=0.001,1", "--epochs", "3",
                   "--set", "task.n_train=200", "--set", "task.n_eval=100", *F64],
+    # nothing trainable: every step is a forward pass and no update
+    "frozen": [LINEAR, "--seeds", "2", "--epochs", "2", "--set", "edges=[{from: x, to: y, trainable: false}]",
+               "--set", "nodes.y.bias=false", "--set", "expect={}", *F64],
     "sgd_momentum_schedule_diverging": [
         LINEAR, "--grid", "train.optimizer.momentum=0,0.9", "--grid", "train.optimizer.lr=0.01,1e30",
         "--set", "train.schedule={name: step, every: 1, gamma: 0.5}", "--set", "expect={}", "--epochs", "2", *F64],

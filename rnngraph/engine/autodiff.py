@@ -20,6 +20,7 @@ code runs forward-only at full speed.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -300,7 +301,7 @@ def _replica_rows_sum(g: np.ndarray) -> np.ndarray:
     time, the leading ones first: numpy reduces a middle axis, or several at once,
     several times slower than it reduces the first."""
     if g.ndim > 3:
-        g = np.add.reduce(g.reshape(-1, *g.shape[-3:]), axis=0)
+        g = np.add.reduce(g.reshape(math.prod(g.shape[:-3]), *g.shape[-3:]), axis=0)
     return np.add.reduce(g, axis=1)
 
 

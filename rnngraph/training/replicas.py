@@ -348,6 +348,8 @@ class _Together:
         # every replica's gradients as one (R, N) vector (the stacked parameters and their
         # gradients share the network's dtype): checked, zeroed and scaled in one call each
         flat = self.optimizer.rule.flat_gradients(self.replicas.params, grads, lead=1)
+        if flat is None:   # nothing trainable
+            flat = np.zeros((R, 0), self.replicas.dtype)
         finite = np.isfinite(loss) & np.isfinite(flat).all(axis=1)
         for r in np.flatnonzero(self.active & ~finite):
             t = self.trainers[r]
