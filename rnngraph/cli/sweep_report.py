@@ -144,7 +144,8 @@ def load_plotting() -> threading.Thread:
     """Import matplotlib (if installed) in a thread of its own, for ``write_plots``:
     the sweep's process starts it while it waits for its runs, instead of
     paying the import, a noticeable part of a short sweep, after the last one.
-    Join it before exiting."""
+    Join it before drawing.  It is a daemon thread: a sweep that draws nothing
+    (interrupted) need not wait for it."""
     def load():
         try:
             import matplotlib.backends.backend_agg  # noqa: F401 - what plotting.new_figure uses
