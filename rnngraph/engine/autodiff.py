@@ -20,7 +20,6 @@ code runs forward-only at full speed.
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 
@@ -296,15 +295,6 @@ def _replica_axis_first(a: np.ndarray) -> np.ndarray:
     return np.moveaxis(a, -3, 0).reshape(a.shape[-3], -1, a.shape[-1])
 
 
-def _replica_rows_sum(g: np.ndarray) -> np.ndarray:
-    """g (..., R, B, n) summed over every axis but R and n: (R, n).  One axis at a
-    time, the leading ones first: numpy reduces a middle axis, or several at once,
-    several times slower than it reduces the first."""
-    if g.ndim > 3:
-        g = np.add.reduce(g.reshape(math.prod(g.shape[:-3]), *g.shape[-3:]), axis=0)
-    return np.add.reduce(g, axis=1)
-
-
 def _replica_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a (..., R, B, k) @ b (R, k, n): each replica's rows times its own matrix.
     With k = 1 an outer product, one broadcast multiply (the same numbers; a
@@ -323,7 +313,7 @@ def _replica_linear(x: Var, w: Var, b: Var | None) -> Var:
         gw = np.matmul(_replica_axis_first(g).transpose(0, 2, 1), _replica_axis_first(xv)) if w.needs_grad else None
         if b is None:
             return gx, gw
-        return gx, gw, _replica_rows_sum(g)[:, None, :] if b.needs_grad else None
+        return gx, gw, unbroadcast(g, b.shape) if b.needs_grad else None
     out = _replica_matmul(xv, wv.transpose(0, 2, 1))
     if b is None:
         return apply(out, (x, w), vjp)
