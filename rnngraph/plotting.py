@@ -21,10 +21,12 @@ import threading
 LOSS_CURVES = (("train loss", {}), ("eval loss", {"marker": "o", "markersize": 3}))
 
 
-def plain_log_axis(ax, ticker) -> None:
+def plain_log_axis(ax) -> None:
     """Put ``ax``'s y axis on a log scale labelled with plain numbers ("0.6",
     "2e-05"), thinned as matplotlib's own labels are.  Its default labels are
     mathtext ($10^{-1}$), whose layout takes most of a small plot's time."""
+    from matplotlib import ticker
+
     class PlainLog(ticker.LogFormatter):
         def _num_to_string(self, x, vmin, vmax):
             return f"{x:.3g}"
@@ -50,8 +52,6 @@ class LossFigure:
     ``save_loss_plot`` gives each thread its own."""
 
     def __init__(self):
-        from matplotlib import ticker
-        self.ticker = ticker
         self.figure, self.ax = new_figure(6, 3.5)
         self.lines = {label: self.ax.plot([], [], label=label, **style)[0] for label, style in LOSS_CURVES}
         self.ax.set_xlabel("epoch")
@@ -71,7 +71,7 @@ class LossFigure:
                 shown.append(line)
         ax.set_ylabel("log10 loss" if scale == "log10" else "loss")
         if scale == "log":
-            plain_log_axis(ax, self.ticker)
+            plain_log_axis(ax)
         else:
             ax.set_yscale("linear")
         ax.set_autoscale_on(True)

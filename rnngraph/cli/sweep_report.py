@@ -167,14 +167,14 @@ def write_plots(out_dir: str, jobs, results: dict) -> list[str]:
     if not results:
         return []
     try:
-        from matplotlib import ticker
+        import matplotlib  # noqa: F401 - whether it is installed
     except ImportError:
         return []
     from .run import safe_name
     done = [(job, results[job.run_id]) for job in jobs if job.run_id in results]
     folder = os.path.join(out_dir, "plots")
     os.makedirs(folder, exist_ok=True)
-    paths = _loss_curves(ticker, folder, out_dir, done)
+    paths = _loss_curves(folder, out_dir, done)
     for m in metric_names(r for _, r in done):
         for index, key in enumerate(keys):
             values = []   # this key's values in the sweep's order
@@ -230,7 +230,7 @@ def _read_losses(path: str) -> dict:
     return out
 
 
-def _loss_curves(ticker, folder: str, out_dir: str, done: list) -> list[str]:
+def _loss_curves(folder: str, out_dir: str, done: list) -> list[str]:
     curves: dict = {}   # grid point -> [{epoch: loss}, ...]
     for job, _ in done:
         losses = _read_losses(os.path.join(out_dir, job.run_id, "history.csv"))
@@ -249,7 +249,7 @@ def _loss_curves(ticker, folder: str, out_dir: str, done: list) -> list[str]:
     ax.set_xlabel("epoch")
     ax.set_ylabel("train loss (mean over seeds)")
     if positive:
-        plain_log_axis(ax, ticker)
+        plain_log_axis(ax)
     if len(curves) <= 12:
         ax.legend(fontsize="small")
     fig.subplots_adjust(left=0.15, right=0.97, bottom=0.12, top=0.97)   # tight_layout costs a render

@@ -86,7 +86,7 @@ class Optimizer:
         instead of ``grads``.  None when ``apply`` makes no single vector (no
         gradients, or parameters of mixed dtypes)."""
         names = tuple(grads)
-        if not names or len({(params[n].dtype, getattr(grads[n], "dtype", None)) for n in names}) != 1:
+        if not names or not _one_dtype(names, params, grads):
             return None
         return self._layout_of(names, params, lead).gather(grads)
 
@@ -108,8 +108,7 @@ class Optimizer:
         if not grads:
             return np.ones(next(iter(params.values())).shape[:lead], bool) if params else np.True_
         names = tuple(grads)
-        kinds = {(params[n].dtype, getattr(grads[n], "dtype", None)) for n in names}
-        if len(kinds) == 1:
+        if _one_dtype(names, params, grads):
             return self._apply(names, params, grads, lead, flat)
         # mixed dtypes: one vector would round every parameter to one dtype, so each
         # parameter is updated on its own (and kept or dropped on its own)
@@ -206,6 +205,12 @@ class Optimizer:
             if "::" in key:
                 name, buf = key.rsplit("::", 1)
                 self.state.setdefault(name, {})[buf] = np.array(value)
+
+
+def _one_dtype(names: tuple, params: dict, grads: dict) -> bool:
+    """Whether the parameters ``names`` and their gradients all share one dtype:
+    then one flat vector holds them without rounding any."""
+    return len({(params[n].dtype, getattr(grads[n], "dtype", None)) for n in names}) == 1
 
 
 def _nonzero(x) -> bool:
